@@ -1,0 +1,202 @@
+/*
+ * swiftrcnn.h — the C ABI of libswiftrcnn_capi.so. This header is the contract: Sources/Core implements it with
+ * @_cdecl functions, the CPython extension in Sources/CPython/extension calls it, and Tests/CoreTests calls every
+ * function through it so the two cannot drift apart.
+ *
+ * Conventions
+ * - Every array crosses the boundary as an `srcnn_array`: a pointer to C-contiguous (row-major) data, its dtype and
+ *   its full shape. The library checks each array's dtype, rank and shape against the others before touching data,
+ *   so a caller cannot make it read or write out of bounds by passing inconsistent sizes.
+ * - Float ops take SRCNN_FLOAT32 or SRCNN_FLOAT64 inputs; all float arrays of one call share that dtype. Index
+ *   outputs are SRCNN_INT64; masks are SRCNN_UINT8 (0 or 1).
+ * - Outputs are allocated by the caller with the documented shape. Where the length of a result is data dependent
+ *   (nms, remove_small_boxes, ...), the output has room for the worst case and `*count` receives the used length.
+ * - Every function returns an `srcnn_status`. On failure it writes a NUL-terminated message naming the offending
+ *   argument into `err` (capacity SRCNN_ERR_CAPACITY bytes; `err` may be NULL) and leaves outputs unspecified.
+ *   No input makes a function abort the process.
+ * - Functions are thread-safe and release no locks of the caller's; work is spread over srcnn_num_threads() threads.
+ * - Boxes are (x1, y1, x2, y2) in pixels unless a function says otherwise. RoIs are rows [batch_index, x1, y1, x2, y2].
+ */
+#ifndef SWIFTRCNN_H
+#define SWIFTRCNN_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SRCNN_MAX_DIMS 6
+#define SRCNN_ERR_CAPACITY 512
+
+typedef enum srcnn_status {
+    SRCNN_OK = 0,
+    SRCNN_VALUE_ERROR = 1,  /* a value, shape or size is invalid (Python: ValueError)   */
+    SRCNN_TYPE_ERROR = 2,   /* an array has the wrong dtype (Python: TypeError)          */
+    SRCNN_MEMORY_ERROR = 3, /* the result would need an absurd allocation (MemoryError) */
+    SRCNN_INTERNAL_ERROR = 4
+} srcnn_status;
+
+typedef enum srcnn_dtype {
+    SRCNN_FLOAT32 = 1,
+    SRCNN_FLOAT64 = 2,
+    SRCNN_INT64 = 3,
+    SRCNN_UINT8 = 4
+} srcnn_dtype;
+
+/* A C-contiguous array. `data` may be NULL only when the array has no elements. */
+typedef struct srcnn_array {
+    void *data;
+    int64_t shape[SRCNN_MAX_DIMS];
+    int32_t ndim;
+    int32_t dtype; /* an srcnn_dtype */
+} srcnn_array;
+
+/* ---- Runtime ---------------------------------------------------------------------------------------------------- */
+
+/* The library version, e.g. "0.1.0". Static storage. */
+const char *srcnn_version(void);
+/* Threads used by every op: SWIFTRCNN_NUM_THREADS when set, else the number of cores. */
+int32_t srcnn_num_threads(void);
+/* Sets the thread count (1 ... 1024). */
+int32_t srcnn_set_num_threads(int32_t num_threads, char *err);
+
+/* ---- Boxes (torchvision.ops.boxes) ------------------------------------------------------------------------------ */
+
+typedef enum srcnn_iou_kind {
+    SRCNN_IOU = 0,
+    SRCNN_GENERALIZED_IOU = 1,
+    SRCNN_DISTANCE_IOU = 2,
+    SRCNN_COMPLETE_IOU = 3
+} srcnn_iou_kind;
+
+typedef enum srcnn_box_format {
+    SRCNN_XYXY = 0,
+    SRCNN_XYWH = 1,
+    SRCNN_CXCYWH = 2
+} srcnn_box_format;
+
+/* boxes (N, 4) -> out (N,). */
+int32_t srcnn_box_area(const srcnn_array *boxes, srcnn_array *out, char *err);
+/* Pairwise IoU of a kind: boxes1 (N, 4), boxes2 (M, 4) -> out (N, M). `eps` is used by distance and complete IoU. */
+int32_t srcnn_box_iou(const srcnn_array *boxes1, const srcnn_array *boxes2, int32_t kind, double eps,
+                      srcnn_array *out, char *err);
+/* boxes (N, 4) in `in_fmt` -> out (N, 4) in `out_fmt` (srcnn_box_format values). */
+int32_t srcnn_box_convert(const srcnn_array *boxes, int32_t in_fmt, int32_t out_fmt, srcnn_array *out, char *err);
+/* Clamps x to [0, width] and y to [0, height]: boxes (N, 4) -> out (N, 4). */
+int32_t srcnn_clip_boxes_to_image(const srcnn_array *boxes, int64_t height, int64_t width, srcnn_array *out,
+                                  char *err);
+/* Indices of boxes whose width and height are both >= min_size: boxes (N, 4) -> keep (N,) int64, *count used. */
+int32_t srcnn_remove_small_boxes(const srcnn_array *boxes, double min_size, srcnn_array *keep, int64_t *count,
+                                 char *err);
+
+/* ---- Suppression ------------------------------------------------------------------------------------------------ */
+
+/* Greedy NMS: boxes (N, 4), scores (N,) -> keep (N,) int64 in decreasing score order, *count used.
+   Boxes or scores containing NaN are a value error. */
+int32_t srcnn_nms(const srcnn_array *boxes, const srcnn_array *scores, double iou_threshold, srcnn_array *keep,
+                  int64_t *count, char *err);
+/* NMS independently per category: idxs (N,) int64 category of each box. keep as srcnn_nms. */
+int32_t srcnn_batched_nms(const srcnn_array *boxes, const srcnn_array *scores, const srcnn_array *idxs,
+                          double iou_threshold, srcnn_array *keep, int64_t *count, char *err);
+
+typedef enum srcnn_soft_nms_method {
+    SRCNN_SOFT_NMS_LINEAR = 0,  /* s *= 1 - iou when iou > iou_threshold       */
+    SRCNN_SOFT_NMS_GAUSSIAN = 1 /* s *= exp(-iou^2 / sigma)                      */
+} srcnn_soft_nms_method;
+
+/* Soft-NMS (Bodla et al. 2017): keep (N,) int64 and kept_scores (N,) (decayed, same dtype as scores), in the order
+   the boxes were selected; boxes whose decayed score falls below score_threshold are dropped. *count used. */
+int32_t srcnn_soft_nms(const srcnn_array *boxes, const srcnn_array *scores, int32_t method, double iou_threshold,
+                       double sigma, double score_threshold, srcnn_array *keep, srcnn_array *kept_scores,
+                       int64_t *count, char *err);
+
+/* ---- RoI ops (torchvision.ops.roi_align, roi_pool, ps_roi_align, ps_roi_pool) --------------------------------- */
+/* input (N, C, H, W); rois (K, 5) rows [batch_index, x1, y1, x2, y2] with batch_index in [0, N) and finite coords. */
+
+/* output (K, C, pooled_h, pooled_w). sampling_ratio <= 0 means adaptive: ceil(roi_size / pooled_size) per bin. */
+int32_t srcnn_roi_align(const srcnn_array *input, const srcnn_array *rois, int64_t pooled_h, int64_t pooled_w,
+                        double spatial_scale, int64_t sampling_ratio, int32_t aligned, srcnn_array *output,
+                        char *err);
+/* grad_output (K, C, PH, PW) -> grad_input (N, C, H, W), overwritten (not accumulated into). */
+int32_t srcnn_roi_align_backward(const srcnn_array *grad_output, const srcnn_array *rois, double spatial_scale,
+                                 int64_t sampling_ratio, int32_t aligned, srcnn_array *grad_input, char *err);
+/* output (K, C, PH, PW); argmax (K, C, PH, PW) int64: index in the H*W plane of the max, -1 for an empty bin. */
+int32_t srcnn_roi_pool(const srcnn_array *input, const srcnn_array *rois, int64_t pooled_h, int64_t pooled_w,
+                       double spatial_scale, srcnn_array *output, srcnn_array *argmax, char *err);
+/* grad_output and argmax (K, C, PH, PW) -> grad_input (N, C, H, W). rois (K, 5) supplies each RoI's image; it may
+   be NULL when N == 1. argmax values must lie in [-1, H*W). */
+int32_t srcnn_roi_pool_backward(const srcnn_array *grad_output, const srcnn_array *rois, const srcnn_array *argmax,
+                                srcnn_array *grad_input, char *err);
+/* Position-sensitive: C must be a multiple of PH*PW; output (K, C / (PH*PW), PH, PW). */
+int32_t srcnn_ps_roi_align(const srcnn_array *input, const srcnn_array *rois, int64_t pooled_h, int64_t pooled_w,
+                           double spatial_scale, int64_t sampling_ratio, srcnn_array *output, char *err);
+int32_t srcnn_ps_roi_align_backward(const srcnn_array *grad_output, const srcnn_array *rois, double spatial_scale,
+                                    int64_t sampling_ratio, srcnn_array *grad_input, char *err);
+int32_t srcnn_ps_roi_pool(const srcnn_array *input, const srcnn_array *rois, int64_t pooled_h, int64_t pooled_w,
+                          double spatial_scale, srcnn_array *output, char *err);
+int32_t srcnn_ps_roi_pool_backward(const srcnn_array *grad_output, const srcnn_array *rois, double spatial_scale,
+                                   srcnn_array *grad_input, char *err);
+
+/* torchvision.ops.MultiScaleRoIAlign: features[num_levels] (B, C, H_l, W_l); rois (K, 5); image_shapes
+   (num_images, 2) int64 (h, w) of the images before padding. Scales are inferred as powers of two from the
+   feature sizes, each RoI is pooled from level floor(canonical_level + log2(sqrt(area) / canonical_scale) + 1e-6)
+   clamped to the available levels, with aligned = false. output (K, C, pooled_h, pooled_w). */
+int32_t srcnn_multiscale_roi_align(const srcnn_array *features, int64_t num_levels, const srcnn_array *rois,
+                                   const srcnn_array *image_shapes, int64_t pooled_h, int64_t pooled_w,
+                                   int64_t sampling_ratio, int64_t canonical_scale, int64_t canonical_level,
+                                   srcnn_array *output, char *err);
+
+/* ---- Anchors ---------------------------------------------------------------------------------------------------- */
+
+/* torchvision AnchorGenerator for one image: level l has num_sizes[l] sizes and num_ratios[l] aspect ratios
+   (concatenated over levels in `sizes` and `aspect_ratios`), a feature map of feature_hw[2l] x feature_hw[2l+1]
+   over an (image_h, image_w) padded batch. anchors (sum_l h_l * w_l * num_sizes[l] * num_ratios[l], 4). */
+int32_t srcnn_anchor_generator(const double *sizes, const int64_t *num_sizes, const double *aspect_ratios,
+                               const int64_t *num_ratios, int64_t num_levels, int64_t image_h, int64_t image_w,
+                               const int64_t *feature_hw, srcnn_array *anchors, char *err);
+
+/* py-faster-rcnn conventions (widths are x2 - x1 + 1). anchors (num_ratios * num_scales, 4) float64. */
+int32_t srcnn_legacy_generate_anchors(double base_size, const double *ratios, int64_t num_ratios,
+                                      const double *scales, int64_t num_scales, srcnn_array *anchors, char *err);
+/* ex_rois, gt_rois (N, 4) -> targets (N, 4) [dx, dy, dw, dh]. */
+int32_t srcnn_legacy_bbox_transform(const srcnn_array *ex_rois, const srcnn_array *gt_rois, srcnn_array *targets,
+                                    char *err);
+/* boxes (N, 4), deltas (N, 4k) -> pred (N, 4k). */
+int32_t srcnn_legacy_bbox_transform_inv(const srcnn_array *boxes, const srcnn_array *deltas, srcnn_array *pred,
+                                        char *err);
+/* boxes (N, 4k) clipped to [0, im_w - 1] x [0, im_h - 1] -> out (N, 4k). */
+int32_t srcnn_legacy_clip_boxes(const srcnn_array *boxes, double im_h, double im_w, srcnn_array *out, char *err);
+/* dets (N, 5) rows [x1, y1, x2, y2, score] -> keep (N,) int64, *count used. */
+int32_t srcnn_legacy_nms(const srcnn_array *dets, double threshold, srcnn_array *keep, int64_t *count, char *err);
+
+/* ---- Box coding (torchvision.models.detection._utils.BoxCoder) -------------------------------------------------- */
+
+/* reference_boxes, proposals (N, 4) -> targets (N, 4). weights: (wx, wy, ww, wh). */
+int32_t srcnn_box_encode(const srcnn_array *reference_boxes, const srcnn_array *proposals, const double *weights,
+                         srcnn_array *targets, char *err);
+/* rel_codes (N, 4k), boxes (N, 4) -> pred_boxes (N, 4k). dw, dh are clamped to bbox_xform_clip before exp. */
+int32_t srcnn_box_decode(const srcnn_array *rel_codes, const srcnn_array *boxes, const double *weights,
+                         double bbox_xform_clip, srcnn_array *pred_boxes, char *err);
+
+/* ---- Matching and sampling (torchvision.models.detection._utils) ------------------------------------------------ */
+
+/* quality (M ground truths, N predictions) -> matches (N,) int64: gt index, -1 below low, -2 between. */
+int32_t srcnn_matcher(const srcnn_array *quality, double high_threshold, double low_threshold,
+                      int32_t allow_low_quality_matches, srcnn_array *matches, char *err);
+/* matched_idxs (N,) int64 (>= 1 positive, 0 negative, < 0 ignored) -> pos_mask, neg_mask (N,) uint8. */
+int32_t srcnn_balanced_sampler(const srcnn_array *matched_idxs, int64_t batch_size_per_image,
+                               double positive_fraction, uint64_t seed, srcnn_array *pos_mask, srcnn_array *neg_mask,
+                               char *err);
+
+/* ---- Masks (torchvision.models.detection.roi_heads.paste_masks_in_image) --------------------------------------- */
+
+/* masks (N, 1, M, M), boxes (N, 4) -> out (N, 1, img_h, img_w). */
+int32_t srcnn_paste_masks_in_image(const srcnn_array *masks, const srcnn_array *boxes, int64_t img_h, int64_t img_w,
+                                   int64_t padding, srcnn_array *out, char *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SWIFTRCNN_H */

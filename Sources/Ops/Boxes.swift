@@ -1,0 +1,157 @@
+/// Box utilities of `torchvision.ops.boxes`, on row-major `(N, 4)` buffers of `(x1, y1, x2, y2)`.
+///
+/// Arithmetic follows torchvision's order of operations in the element type, so `Float` results match to the ulp
+/// and NaN propagates the way it does there (a clamp of NaN stays NaN). Pairwise kernels split the rows of
+/// `boxes1` over `Parallel` threads; each thread writes its own rows of the output.
+public enum Boxes {
+    /// Which pairwise overlap `pairwiseIoU` computes.
+    public enum IoUKind: Int32, Sendable {
+        case iou = 0, generalized = 1, distance = 2, complete = 3
+    }
+
+    /// Box formats of `torchvision.ops.box_convert`.
+    public enum Format: Int32, Sendable {
+        /// Corners `(x1, y1, x2, y2)`.
+        case xyxy = 0
+        /// Top-left corner, width, height.
+        case xywh = 1
+        /// Centre, width, height.
+        case cxcywh = 2
+    }
+
+    /// `(x2 - x1) * (y2 - y1)` per box: `boxes` (n, 4) -> `out` (n,).
+    @inlinable
+    public static func area<T: KernelFloat>(_ boxes: UnsafePointer<T>, count n: Int, into out: UnsafeMutablePointer<T>) {
+        for i in 0..<n {
+            let b = boxes + 4 * i
+            out[i] = (b[2] - b[0]) * (b[3] - b[1])
+        }
+    }
+
+    /// Pairwise overlap of each box of `boxes1` (n, 4) with each of `boxes2` (m, 4) into `out` (n, m).
+    ///
+    /// For two boxes with intersection I and union U (areas from the corner differences, widths clamped at 0):
+    /// - IoU = I / U;
+    /// - generalized: IoU - (C - U) / C, C the area of the smallest enclosing box;
+    /// - distance: IoU - d² / (c² + eps), d the distance of the centres, c the diagonal of the enclosing box;
+    /// - complete: distance - α v, v = (4/π²)(atan(w1/h1) - atan(w2/h2))², α = v / (1 - IoU + v + eps).
+    @inlinable
+    public static func pairwiseIoU<T: KernelFloat>(
+        _ kind: IoUKind, _ boxes1: UnsafePointer<T>, count n: Int, _ boxes2: UnsafePointer<T>, count m: Int,
+        eps: T, into out: UnsafeMutablePointer<T>
+    ) {
+        if n == 0 || m == 0 { return }
+        // Areas of the second set, computed once and shared by every row.
+        let area2 = UnsafeMutablePointer<T>.allocate(capacity: m)
+        defer { area2.deallocate() }
+        area(boxes2, count: m, into: area2)
+        let fourOverPiSquared = T(4.0 / (Double.pi * Double.pi))
+        Parallel.forEachChunk(n, minItemsPerChunk: max(1, 4096 / m)) { rows in
+            for i in rows {
+                let a = boxes1 + 4 * i
+                let (ax1, ay1, ax2, ay2) = (a[0], a[1], a[2], a[3])
+                let area1 = (ax2 - ax1) * (ay2 - ay1)
+                let row = out + i * m
+                for j in 0..<m {
+                    let b = boxes2 + 4 * j
+                    let (bx1, by1, bx2, by2) = (b[0], b[1], b[2], b[3])
+                    let iw = clampMin0(minimum(ax2, bx2) - maximum(ax1, bx1))
+                    let ih = clampMin0(minimum(ay2, by2) - maximum(ay1, by1))
+                    let inter = iw * ih
+                    let union = area1 + area2[j] - inter
+                    let iou = inter / union
+                    switch kind {
+                    case .iou:
+                        row[j] = iou
+                    case .generalized:
+                        let cw = clampMin0(maximum(ax2, bx2) - minimum(ax1, bx1))
+                        let ch = clampMin0(maximum(ay2, by2) - minimum(ay1, by1))
+                        let enclosing = cw * ch
+                        row[j] = iou - (enclosing - union) / enclosing
+                    case .distance, .complete:
+                        let cw = clampMin0(maximum(ax2, bx2) - minimum(ax1, bx1))
+                        let ch = clampMin0(maximum(ay2, by2) - minimum(ay1, by1))
+                        let diagonal = cw * cw + ch * ch + eps
+                        let dx = (ax1 + ax2) / 2 - (bx1 + bx2) / 2
+                        let dy = (ay1 + ay2) / 2 - (by1 + by2) / 2
+                        let diou = iou - (dx * dx + dy * dy) / diagonal
+                        if kind == .distance {
+                            row[j] = diou
+                        } else {
+                            let t = T.atan((ax2 - ax1) / (ay2 - ay1)) - T.atan((bx2 - bx1) / (by2 - by1))
+                            let v = fourOverPiSquared * (t * t)
+                            let alpha = v / (1 - iou + v + eps)
+                            row[j] = diou - alpha * v
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Converts `boxes` (n, 4) from one format to another into `out` (n, 4). `out` may alias `boxes`.
+    @inlinable
+    public static func convert<T: KernelFloat>(
+        _ boxes: UnsafePointer<T>, count n: Int, from inFormat: Format, to outFormat: Format,
+        into out: UnsafeMutablePointer<T>
+    ) {
+        for i in 0..<n {
+            let b = boxes + 4 * i
+            var (p, q, r, s) = (b[0], b[1], b[2], b[3])
+            // To corners first (torchvision goes through xyxy for the mixed conversions too).
+            switch inFormat {
+            case .xyxy: break
+            case .xywh: (r, s) = (p + r, q + s)
+            case .cxcywh:
+                let (cx, cy, w, h) = (p, q, r, s)
+                (p, q, r, s) = (cx - T(0.5) * w, cy - T(0.5) * h, cx + T(0.5) * w, cy + T(0.5) * h)
+            }
+            switch outFormat {
+            case .xyxy: break
+            case .xywh: (r, s) = (r - p, s - q)
+            case .cxcywh:
+                let (x1, y1, x2, y2) = (p, q, r, s)
+                (p, q, r, s) = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
+            }
+            let o = out + 4 * i
+            o[0] = p; o[1] = q; o[2] = r; o[3] = s
+        }
+    }
+
+    /// Clamps x to [0, width] and y to [0, height] for `boxes` (n, 4) into `out` (n, 4); NaN stays NaN.
+    @inlinable
+    public static func clipToImage<T: KernelFloat>(
+        _ boxes: UnsafePointer<T>, count n: Int, height: T, width: T, into out: UnsafeMutablePointer<T>
+    ) {
+        for i in 0..<(4 * n) {
+            let limit = i & 1 == 0 ? width : height
+            out[i] = clamp(boxes[i], 0, limit)
+        }
+    }
+
+    /// Writes the indices of boxes with width and height both >= minSize into `keep`; returns how many.
+    @inlinable
+    public static func removeSmall<T: KernelFloat>(
+        _ boxes: UnsafePointer<T>, count n: Int, minSize: T, keep: UnsafeMutablePointer<Int64>
+    ) -> Int {
+        var k = 0
+        for i in 0..<n {
+            let b = boxes + 4 * i
+            if b[2] - b[0] >= minSize && b[3] - b[1] >= minSize {
+                keep[k] = Int64(i)
+                k += 1
+            }
+        }
+        return k
+    }
+}
+
+// Min, max and clamp with torch's NaN behaviour: a NaN operand gives NaN.
+@inlinable @inline(__always)
+func minimum<T: FloatingPoint>(_ a: T, _ b: T) -> T { a.isNaN || b.isNaN ? .nan : (a < b ? a : b) }
+@inlinable @inline(__always)
+func maximum<T: FloatingPoint>(_ a: T, _ b: T) -> T { a.isNaN || b.isNaN ? .nan : (a > b ? a : b) }
+@inlinable @inline(__always)
+func clampMin0<T: FloatingPoint>(_ x: T) -> T { x < 0 ? 0 : x }
+@inlinable @inline(__always)
+func clamp<T: FloatingPoint>(_ x: T, _ lo: T, _ hi: T) -> T { x < lo ? lo : (x > hi ? hi : x) }

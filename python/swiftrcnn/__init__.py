@@ -1,0 +1,24 @@
+"""swiftrcnn: Faster R-CNN and Mask R-CNN ops in Swift, on NumPy arrays, matching torchvision.
+
+    >>> from swiftrcnn import ops
+    >>> keep = ops.nms(boxes, scores, iou_threshold=0.5)
+
+Submodules: `swiftrcnn.ops` (torchvision.ops names, arguments and defaults).
+"""
+from . import _C
+from . import ops
+
+__version__ = _C.version
+
+
+def get_num_threads() -> int:
+    """Threads every op uses (SWIFTRCNN_NUM_THREADS if set, else all cores)."""
+    return _C.num_threads()
+
+
+def set_num_threads(num_threads: int) -> None:
+    """Sets the threads every op uses (1 ... 1024)."""
+    _C.set_num_threads(int(num_threads))
+
+
+__all__ = ["ops", "get_num_threads", "set_num_threads", "__version__"]

@@ -1,0 +1,85 @@
+"""Turning whatever the caller passes into the arrays the C ABI takes.
+
+Every public op converts its inputs here, once: anything `numpy.asarray` accepts (lists, non-contiguous or
+read-only views, Fortran order, non-native byte order) becomes a C-contiguous native-order array of float32/float64
+(floats) or int64 (indices). Shape and value rules are checked by the library itself, whose errors name the
+argument; this module only rejects what cannot be converted at all.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+_FLOAT_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _numeric(x, name: str) -> np.ndarray:
+    try:
+        a = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name}: expected an array of numbers, got {type(x).__name__} ({exc})") from None
+    if a.dtype.kind not in "fiub":
+        raise TypeError(f"{name}: expected an array of real numbers, got dtype {a.dtype}")
+    return a
+
+
+def float_dtype(*arrays: np.ndarray) -> np.dtype:
+    """The float type of an op: float64 if any float input is float64, else float32 (ints and float16 -> float32)."""
+    for a in arrays:
+        if a is not None and a.dtype.kind == "f" and a.dtype.itemsize == 8:
+            return np.dtype(np.float64)
+    return np.dtype(np.float32)
+
+
+def as_float(x, name: str, dtype=None) -> np.ndarray:
+    """`x` as a C-contiguous native float array of `dtype` (default: float32/float64 kept, other reals -> float32)."""
+    a = _numeric(x, name)
+    if dtype is None:
+        dtype = a.dtype.newbyteorder("=") if a.dtype.kind == "f" and a.dtype.itemsize in (4, 8) else np.float32
+    return np.asarray(a, dtype=np.dtype(dtype), order="C")
+
+
+def as_floats(names_values: dict) -> tuple[np.ndarray, ...]:
+    """Converts several float inputs to their common float type (see `float_dtype`)."""
+    raw = {k: _numeric(v, k) for k, v in names_values.items()}
+    dtype = float_dtype(*raw.values())
+    return tuple(np.asarray(a, dtype=dtype, order="C") for a in raw.values())
+
+
+def as_index(x, name: str) -> np.ndarray:
+    """`x` as a C-contiguous int64 array; it must hold integers (any integer dtype, or bool)."""
+    a = _numeric(x, name)
+    if a.dtype.kind not in "iub":
+        raise TypeError(f"{name}: expected an integer array, got dtype {a.dtype}")
+    return np.asarray(a, dtype=np.int64, order="C")
+
+
+def rows(a: np.ndarray) -> int:
+    """Leading dimension, 0 for a 0-d array (the library then reports the shape error)."""
+    return a.shape[0] if a.ndim else 0
+
+
+def as_int(x, name: str) -> int:
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name}: expected an int, got {type(x).__name__}")
+    return int(x)
+
+
+def as_real(x, name: str) -> float:
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {type(x).__name__}")
+    return float(x)
+
+
+def pair(x, name: str) -> tuple[int, int]:
+    """An `int` or a pair of ints -> (h, w); torchvision's `output_size` convention."""
+    if isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_)):
+        return int(x), int(x)
+    try:
+        items = list(x)
+    except TypeError:
+        raise TypeError(f"{name}: expected an int or a pair of ints, got {type(x).__name__}") from None
+    if len(items) != 2:
+        raise ValueError(f"{name}: expected an int or a pair of ints, got {len(items)} values")
+    return as_int(items[0], name), as_int(items[1], name)

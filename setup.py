@@ -1,0 +1,78 @@
+"""Builds swiftrcnn: the Swift library (release, Swift runtime linked statically) and the thin CPython extension.
+
+`pip install .` runs `swift build` for the `swiftrcnn_capi` product, copies libswiftrcnn_capi.so into the package and
+links `swiftrcnn._C` against it with an `$ORIGIN` rpath, so the installed package needs no LD_LIBRARY_PATH.
+
+Environment:
+  SWIFTRCNN_TARGET_CPU   CPU to generate code for (default: `native`, i.e. the building machine; `generic` for
+                         a portable build).
+  SWIFTRCNN_SWIFT_FLAGS  extra flags passed to swiftc.
+"""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+ROOT = Path(__file__).resolve().parent
+LIB_NAME = "swiftrcnn_capi"
+LIB_FILE = f"lib{LIB_NAME}.so" if sys.platform != "darwin" else f"lib{LIB_NAME}.dylib"
+
+
+def swift_build_command():
+    # -static-stdlib links the Swift runtime into the shared library itself.
+    cmd = ["swift", "build", "-c", "release", "--product", LIB_NAME, "-Xswiftc", "-static-stdlib"]
+    cpu = os.environ.get("SWIFTRCNN_TARGET_CPU", "native")
+    if cpu and cpu != "generic":
+        cmd += ["-Xswiftc", "-target-cpu", "-Xswiftc", cpu]
+    for flag in os.environ.get("SWIFTRCNN_SWIFT_FLAGS", "").split():
+        cmd += ["-Xswiftc", flag]
+    return cmd
+
+
+class SwiftBuildExt(build_ext):
+    def run(self):
+        cmd = swift_build_command()
+        print("building the Swift library:", " ".join(cmd), flush=True)
+        try:
+            subprocess.check_call(cmd, cwd=ROOT)
+        except subprocess.CalledProcessError:
+            if "SWIFTRCNN_TARGET_CPU" in os.environ:
+                raise
+            # The toolchain may not know this CPU: fall back to a portable build.
+            i = cmd.index("-target-cpu")
+            portable = cmd[: i - 1] + cmd[i + 3 :]
+            print("retrying without -target-cpu:", " ".join(portable), flush=True)
+            subprocess.check_call(portable, cwd=ROOT)
+        bin_path = subprocess.check_output(
+            ["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, text=True
+        ).strip()
+        self.swift_bin = Path(bin_path)
+        for ext in self.extensions:
+            ext.library_dirs.append(str(self.swift_bin))
+        super().run()
+
+    def build_extension(self, ext):
+        super().build_extension(ext)
+        # Put the Swift library beside the extension module.
+        dest_dir = Path(self.get_ext_fullpath(ext.name)).parent
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(self.swift_bin / LIB_FILE, dest_dir / LIB_FILE)
+
+
+extension = Extension(
+    "swiftrcnn._C",
+    sources=sorted(str(p.relative_to(ROOT)) for p in (ROOT / "Sources/CPython/extension").glob("*.c")),
+    include_dirs=["Sources/CPython/include", "Sources/CPython/extension"],
+    libraries=[LIB_NAME],
+    extra_compile_args=["-std=c11", "-O2", "-Wall"],
+    extra_link_args=["-Wl,-rpath,$ORIGIN"] if sys.platform != "darwin" else ["-Wl,-rpath,@loader_path"],
+)
+
+setup(
+    ext_modules=[extension],
+    cmdclass={"build_ext": SwiftBuildExt},
+)
