@@ -54,13 +54,11 @@ class SwiftBuildExt(build_ext):
         for ext in self.extensions:
             ext.library_dirs.append(str(self.swift_bin))
         super().run()
-
-    def build_extension(self, ext):
-        super().build_extension(ext)
-        # Put the Swift library beside the extension module.
-        dest_dir = Path(self.get_ext_fullpath(ext.name)).parent
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(self.swift_bin / LIB_FILE, dest_dir / LIB_FILE)
+        # Put the Swift library beside the extension module (also when the extension itself was up to date).
+        for ext in self.extensions:
+            dest_dir = Path(self.get_ext_fullpath(ext.name)).parent
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(self.swift_bin / LIB_FILE, dest_dir / LIB_FILE)
 
 
 extension = Extension(
