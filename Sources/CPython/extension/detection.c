@@ -1,4 +1,4 @@
-/* Bindings of the detection ops (filled in as they land). */
+/* Bindings of the detection ops. */
 #include "ext.h"
 
 PyMethodDef ext_detection_methods[] = {{NULL, NULL, 0, NULL}};

@@ -49,7 +49,8 @@ PyObject *ext_raise(int32_t status, const char *message);
 
 /* Method tables contributed by each source file; module.c joins them. Each ends with a {NULL} sentinel. */
 extern PyMethodDef ext_boxes_methods[];
-extern PyMethodDef ext_roi_methods[];
+extern PyMethodDef ext_roi_align_methods[];
+extern PyMethodDef ext_roi_pool_methods[];
 extern PyMethodDef ext_detection_methods[];
 
 #endif

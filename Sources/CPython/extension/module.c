@@ -112,7 +112,8 @@ static int add_methods(PyObject *module, PyMethodDef *defs) {
 PyMODINIT_FUNC PyInit__C(void) {
     PyObject *m = PyModule_Create(&module_def);
     if (!m) return NULL;
-    if (add_methods(m, runtime_methods) || add_methods(m, ext_boxes_methods) || add_methods(m, ext_roi_methods) ||
+    if (add_methods(m, runtime_methods) || add_methods(m, ext_boxes_methods) || add_methods(m, ext_roi_align_methods) ||
+        add_methods(m, ext_roi_pool_methods) ||
         add_methods(m, ext_detection_methods) ||
         PyModule_AddStringConstant(m, "version", srcnn_version()) != 0) {
         Py_DECREF(m);

@@ -17,17 +17,3 @@ from .boxes import (
     remove_small_boxes,
     soft_nms,
 )
-
-__all__ = [
-    "batched_nms",
-    "box_area",
-    "box_convert",
-    "box_iou",
-    "clip_boxes_to_image",
-    "complete_box_iou",
-    "distance_box_iou",
-    "generalized_box_iou",
-    "nms",
-    "remove_small_boxes",
-    "soft_nms",
-]
