@@ -9,7 +9,7 @@ import Darwin
 /// It adds the few elementary functions the kernels need to `BinaryFloatingPoint`, bound straight to the C math
 /// library so hot loops call `expf`/`exp` without Foundation. Kernels are `@inlinable` so that callers in other
 /// modules get code specialised for the concrete type.
-public protocol KernelFloat: BinaryFloatingPoint, SIMDScalar, Sendable {
+public protocol KernelFloat: BinaryFloatingPoint, SIMDScalar, Sendable, Codable {
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
     static func log2(_ x: Self) -> Self

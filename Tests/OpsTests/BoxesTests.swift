@@ -1,0 +1,59 @@
+import SwiftRCNNOps
+import XCTest
+
+/// Box kernels on small cases worked out by hand.
+final class BoxesTests: XCTestCase {
+    func testAreaAndPairwiseKinds() {
+        // a = [0,0,2,2], b = [1,1,3,3]: intersection 1, union 7, enclosing box [0,0,3,3] with area 9.
+        let a: [Double] = [0, 0, 2, 2]
+        let b: [Double] = [1, 1, 3, 3]
+        var out = [Double](repeating: 0, count: 1)
+        func pair(_ kind: Boxes.IoUKind, eps: Double = 0) -> Double {
+            a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer {
+                Boxes.pairwiseIoU(kind, pa.baseAddress!, count: 1, pb.baseAddress!, count: 1, eps: eps,
+                                  into: $0.baseAddress!)
+            } } }
+            return out[0]
+        }
+        XCTAssertEqual(pair(.iou), 1.0 / 7)
+        XCTAssertEqual(pair(.generalized), 1.0 / 7 - (9.0 - 7.0) / 9.0, accuracy: 1e-15)
+        // Centres (1,1) and (2,2): d² = 2; enclosing diagonal² = 18.
+        XCTAssertEqual(pair(.distance), 1.0 / 7 - 2.0 / 18.0, accuracy: 1e-15)
+        // Same aspect ratio: v = 0, complete == distance.
+        XCTAssertEqual(pair(.complete), pair(.distance), accuracy: 1e-15)
+    }
+
+    func testConvertRoundTrip() {
+        let boxes: [Float] = [1, 2, 5, 10]
+        var cxcywh = [Float](repeating: 0, count: 4)
+        var back = [Float](repeating: 0, count: 4)
+        Boxes.convert(boxes, count: 1, from: .xyxy, to: .cxcywh, into: &cxcywh)
+        XCTAssertEqual(cxcywh, [3, 6, 4, 8])
+        Boxes.convert(cxcywh, count: 1, from: .cxcywh, to: .xywh, into: &back)
+        XCTAssertEqual(back, [1, 2, 4, 8])
+    }
+
+    func testNMSKeepsHighestOfOverlappingPair() {
+        let boxes: [Float] = [0, 0, 10, 10, 1, 1, 11, 11, 50, 50, 60, 60]
+        let scores: [Float] = [0.5, 0.9, 0.7]
+        var keep = [Int64](repeating: -1, count: 3)
+        let n = NMS.nms(boxes: boxes, scores: scores, count: 3, iouThreshold: 0.5, keep: &keep)
+        XCTAssertEqual(Array(keep.prefix(n)), [1, 2])
+        // IoU of the pair is 81/119 ~ 0.68: a threshold above it keeps all three.
+        let m = NMS.nms(boxes: boxes, scores: scores, count: 3, iouThreshold: 0.7, keep: &keep)
+        XCTAssertEqual(Array(keep.prefix(m)), [1, 2, 0])
+    }
+
+    func testSoftNMSGaussianDecay() {
+        let boxes: [Double] = [0, 0, 10, 10, 0, 0, 10, 5]
+        let scores: [Double] = [0.9, 0.8]
+        var keep = [Int64](repeating: -1, count: 2)
+        var kept = [Double](repeating: 0, count: 2)
+        let n = SoftNMS.run(boxes: boxes, scores: scores, count: 2, method: .gaussian, iouThreshold: 0.3, sigma: 0.5,
+                            scoreThreshold: 0.001, keep: &keep, keptScores: &kept)
+        XCTAssertEqual(n, 2)
+        XCTAssertEqual(keep, [0, 1])
+        // IoU = 50 / 100 = 0.5: 0.8 * exp(-0.25 / 0.5).
+        XCTAssertEqual(kept[1], 0.8 * exp(-0.5), accuracy: 1e-12)
+    }
+}
