@@ -28,10 +28,40 @@ public enum NMS {
     /// Greedy NMS over the boxes listed in `order` (already in visiting order). Writes kept indices (values from
     /// `order`) into `keep` and returns how many.
     ///
-    /// Each candidate is tested only against the boxes kept so far. Those are held in struct-of-arrays form so the
-    /// test is a tight loop over contiguous coordinates.
+    /// Large inputs use a uniform grid over the kept boxes (`GridIndex`), so each candidate is tested only against
+    /// kept boxes that share a grid cell with it. That is exact for `iouThreshold >= 0`: IoU > threshold >= 0
+    /// needs an intersection of positive area, and two boxes whose interiors meet share the cell of any common
+    /// point. Negative thresholds, non-finite coordinates and small inputs take the direct path, which tests each
+    /// candidate against every kept box. Both compute the IoU with the same expression.
     @inlinable
     public static func suppress<T: KernelFloat>(
+        boxes: UnsafePointer<T>, order: [Int], iouThreshold: Double, keep: UnsafeMutablePointer<Int64>
+    ) -> Int {
+        if order.count >= gridMinimumBoxes && iouThreshold >= 0,
+           let grid = GridIndex(boxes: boxes, order: order)
+        {
+            return grid.suppress(boxes: boxes, order: order, iouThreshold: iouThreshold, keep: keep)
+        }
+        return suppressDirect(boxes: boxes, order: order, iouThreshold: iouThreshold, keep: keep)
+    }
+
+    /// Below this many boxes the grid costs more than it saves.
+    @usableFromInline static let gridMinimumBoxes = 64
+
+    /// IoU of a kept box (with precomputed area) and a candidate, in torchvision's order of operations.
+    @inlinable @inline(__always)
+    static func iou<T: KernelFloat>(
+        _ x1: T, _ y1: T, _ x2: T, _ y2: T, _ area: T, _ kx1: T, _ ky1: T, _ kx2: T, _ ky2: T, _ karea: T
+    ) -> T {
+        let w = clampMin0(minimum(x2, kx2) - maximum(x1, kx1))
+        let h = clampMin0(minimum(y2, ky2) - maximum(y1, ky1))
+        let inter = w * h
+        return inter / (karea + area - inter)
+    }
+
+    /// Tests each candidate against every kept box, held in struct-of-arrays form for a tight inner loop.
+    @inlinable
+    static func suppressDirect<T: KernelFloat>(
         boxes: UnsafePointer<T>, order: [Int], iouThreshold: Double, keep: UnsafeMutablePointer<Int64>
     ) -> Int {
         let n = order.count
@@ -39,22 +69,14 @@ public enum NMS {
         kx1.reserveCapacity(n); ky1.reserveCapacity(n); kx2.reserveCapacity(n); ky2.reserveCapacity(n)
         karea.reserveCapacity(n)
         var kept = 0
-        for idx in order {
+        candidates: for idx in order {
             let b = boxes + 4 * idx
             let (x1, y1, x2, y2) = (b[0], b[1], b[2], b[3])
             let area = (x2 - x1) * (y2 - y1)
-            var suppressed = false
-            for k in 0..<kept {
-                let w = clampMin0(minimum(x2, kx2[k]) - maximum(x1, kx1[k]))
-                let h = clampMin0(minimum(y2, ky2[k]) - maximum(y1, ky1[k]))
-                let inter = w * h
-                let iou = inter / (karea[k] + area - inter)
-                if Double(iou) > iouThreshold {
-                    suppressed = true
-                    break
-                }
+            for k in 0..<kept
+            where Double(iou(x1, y1, x2, y2, area, kx1[k], ky1[k], kx2[k], ky2[k], karea[k])) > iouThreshold {
+                continue candidates
             }
-            if suppressed { continue }
             keep[kept] = Int64(idx)
             kx1.append(x1); ky1.append(y1); kx2.append(x2); ky2.append(y2); karea.append(area)
             kept += 1

@@ -35,6 +35,55 @@ def test_nms_edge_boxes(dtype, rng):
             np.testing.assert_array_equal(ops.nms(boxes, scores, iou), tvops.nms(t(boxes), t(scores), iou).numpy())
 
 
+def adversarial_boxes(rng, kind, n, dtype):
+    """Inputs that stress the grid index of large-input NMS: size mixes, clusters, nesting, one row."""
+    if kind == "mixed_sizes":
+        b = random_boxes(rng, n, np.float64, size=1000, min_wh=0.5, max_wh=3)
+        big = random_boxes(rng, n // 10, np.float64, size=1000, min_wh=300, max_wh=900)
+        b = np.concatenate([b, big])
+    elif kind == "clusters":
+        centres = rng.uniform(0, 500, (20, 2))
+        c = centres[rng.integers(0, 20, n)] + rng.normal(0, 2, (n, 2))
+        wh = rng.uniform(10, 14, (n, 2))
+        b = np.concatenate([c - wh / 2, c + wh / 2], 1)
+    elif kind == "nested":
+        s = rng.uniform(1, 400, n)
+        b = np.stack([500 - s, 500 - s * 0.9, 500 + s, 500 + s * 1.1], 1)
+    elif kind == "row":
+        x = rng.uniform(0, 5000, n)
+        w = rng.uniform(5, 50, n)
+        b = np.stack([x, np.zeros(n), x + w, np.full(n, 10.0)], 1)
+    else:  # duplicates and degenerate boxes mixed in
+        b = random_boxes(rng, n, np.float64, size=300)
+        b[::7] = b[0]
+        b[::11, 2] = b[::11, 0]
+        b[::13, 3] = b[::13, 1] - 5
+    return b.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["mixed_sizes", "clusters", "nested", "row", "degenerate"])
+@pytest.mark.parametrize("iou", [0.0, 0.05, 0.3, 0.5, 0.5000001, 0.8, 0.99])
+def test_nms_adversarial(kind, iou, dtype, rng):
+    boxes = adversarial_boxes(rng, kind, 1500, dtype)
+    scores = distinct_scores(rng, len(boxes), dtype)
+    with np.errstate(all="ignore"):
+        expected = tvops.nms(t(boxes), t(scores), iou).numpy()
+    np.testing.assert_array_equal(ops.nms(boxes, scores, iou), expected)
+
+
+def test_nms_large(rng):
+    """20k boxes as in the benchmark: exact agreement with torchvision."""
+    boxes = random_boxes(rng, 20000, np.float32, size=1000, min_wh=8, max_wh=200)
+    scores = rng.uniform(0, 1, 20000).astype(np.float32)
+    np.testing.assert_array_equal(ops.nms(boxes, scores, 0.5), tvops.nms(t(boxes), t(scores), 0.5).numpy())
+
+
+def test_nms_tied_scores_keep_lower_index_first():
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [20, 20, 30, 30], [20, 20, 30, 30]], np.float32)
+    np.testing.assert_array_equal(ops.nms(boxes, np.ones(4, np.float32), 0.5), [0, 2])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [0, 5, 800, 2500])
 @pytest.mark.parametrize("classes", [1, 3, 80])
