@@ -68,7 +68,11 @@ class BoxCoder:
 
     def encode_single(self, reference_boxes, proposals) -> np.ndarray:
         """Codes of `reference_boxes` (N, 4) (e.g. matched ground truth) relative to `proposals` (N, 4) (e.g.
-        anchors) -> (N, 4), in the common float type of the two."""
+        anchors) -> (N, 4), in the common float type of the two.
+
+        With float32 and float64 inputs mixed, both are converted to float64 first (torchvision computes the
+        widths and centres of each input in its own dtype, so results agree to float32 precision there).
+        """
         ref, prop = as_floats({"reference_boxes": reference_boxes, "proposals": proposals})
         targets = np.empty(ref.shape, ref.dtype)
         _C.box_encode(ref, prop, _weights(self.weights), targets)
