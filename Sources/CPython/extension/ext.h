@@ -52,5 +52,6 @@ extern PyMethodDef ext_boxes_methods[];
 extern PyMethodDef ext_roi_align_methods[];
 extern PyMethodDef ext_roi_pool_methods[];
 extern PyMethodDef ext_detection_methods[];
+extern PyMethodDef ext_anchors_methods[];
 
 #endif

@@ -115,6 +115,7 @@ PyMODINIT_FUNC PyInit__C(void) {
     if (add_methods(m, runtime_methods) || add_methods(m, ext_boxes_methods) || add_methods(m, ext_roi_align_methods) ||
         add_methods(m, ext_roi_pool_methods) ||
         add_methods(m, ext_detection_methods) ||
+        add_methods(m, ext_anchors_methods) ||
         PyModule_AddStringConstant(m, "version", srcnn_version()) != 0) {
         Py_DECREF(m);
         return NULL;

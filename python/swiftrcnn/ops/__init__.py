@@ -17,3 +17,6 @@ from .boxes import (
     remove_small_boxes,
     soft_nms,
 )
+from .anchors import AnchorGenerator
+from .box_coder import BoxCoder
+from . import legacy
