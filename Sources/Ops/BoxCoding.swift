@@ -4,7 +4,7 @@
 /// Boxes are `(x1, y1, x2, y2)` with widths `x2 - x1` (no "+1"). Arithmetic follows torchvision's order of
 /// operations in the element type; non-finite inputs propagate (a NaN code gives a NaN box). Rows are split over
 /// `Parallel` threads; each thread writes its own rows of the output.
-public enum BoxCoder {
+public enum BoxCoding {
     /// Rows per chunk below which a parallel split does not pay off.
     @usableFromInline static let minRowsPerChunk = 8192
 
