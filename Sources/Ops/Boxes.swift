@@ -35,55 +35,86 @@ public enum Boxes {
     /// - generalized: IoU - (C - U) / C, C the area of the smallest enclosing box;
     /// - distance: IoU - d² / (c² + eps), d the distance of the centres, c the diagonal of the enclosing box;
     /// - complete: distance - α v, v = (4/π²)(atan(w1/h1) - atan(w2/h2))², α = v / (1 - IoU + v + eps).
+    ///
+    /// `boxes2` is transposed once into struct-of-arrays form so each output row is a contiguous, vectorisable
+    /// loop. Rows are split over `Parallel` threads.
     @inlinable
     public static func pairwiseIoU<T: KernelFloat>(
         _ kind: IoUKind, _ boxes1: UnsafePointer<T>, count n: Int, _ boxes2: UnsafePointer<T>, count m: Int,
         eps: T, into out: UnsafeMutablePointer<T>
     ) {
         if n == 0 || m == 0 { return }
-        // Areas of the second set, computed once and shared by every row.
-        let area2 = UnsafeMutablePointer<T>.allocate(capacity: m)
-        defer { area2.deallocate() }
-        area(boxes2, count: m, into: area2)
-        let fourOverPiSquared = T(4.0 / (Double.pi * Double.pi))
-        Parallel.forEachChunk(n, minItemsPerChunk: max(1, 4096 / m)) { rows in
+        let soa = UnsafeMutablePointer<T>.allocate(capacity: 5 * m)
+        defer { soa.deallocate() }
+        let (bx1, by1, bx2, by2, barea) = (soa, soa + m, soa + 2 * m, soa + 3 * m, soa + 4 * m)
+        var hasNaN = false
+        for j in 0..<m {
+            let b = boxes2 + 4 * j
+            (bx1[j], by1[j], bx2[j], by2[j]) = (b[0], b[1], b[2], b[3])
+            barea[j] = (b[2] - b[0]) * (b[3] - b[1])
+            hasNaN = hasNaN || b[0].isNaN || b[1].isNaN || b[2].isNaN || b[3].isNaN
+        }
+        for i in 0..<(4 * n) where boxes1[i].isNaN { hasNaN = true; break }
+        let rowsPerChunk = max(1, 16384 / m)
+        Parallel.forEachChunk(n, minItemsPerChunk: rowsPerChunk) { rows in
             for i in rows {
                 let a = boxes1 + 4 * i
-                let (ax1, ay1, ax2, ay2) = (a[0], a[1], a[2], a[3])
-                let area1 = (ax2 - ax1) * (ay2 - ay1)
                 let row = out + i * m
-                for j in 0..<m {
-                    let b = boxes2 + 4 * j
-                    let (bx1, by1, bx2, by2) = (b[0], b[1], b[2], b[3])
-                    let iw = clampMin0(minimum(ax2, bx2) - maximum(ax1, bx1))
-                    let ih = clampMin0(minimum(ay2, by2) - maximum(ay1, by1))
-                    let inter = iw * ih
-                    let union = area1 + area2[j] - inter
-                    let iou = inter / union
-                    switch kind {
-                    case .iou:
-                        row[j] = iou
-                    case .generalized:
-                        let cw = clampMin0(maximum(ax2, bx2) - minimum(ax1, bx1))
-                        let ch = clampMin0(maximum(ay2, by2) - minimum(ay1, by1))
-                        let enclosing = cw * ch
-                        row[j] = iou - (enclosing - union) / enclosing
-                    case .distance, .complete:
-                        let cw = clampMin0(maximum(ax2, bx2) - minimum(ax1, bx1))
-                        let ch = clampMin0(maximum(ay2, by2) - minimum(ay1, by1))
-                        let diagonal = cw * cw + ch * ch + eps
-                        let dx = (ax1 + ax2) / 2 - (bx1 + bx2) / 2
-                        let dy = (ay1 + ay2) / 2 - (by1 + by2) / 2
-                        let diou = iou - (dx * dx + dy * dy) / diagonal
-                        if kind == .distance {
-                            row[j] = diou
-                        } else {
-                            let t = T.atan((ax2 - ax1) / (ay2 - ay1)) - T.atan((bx2 - bx1) / (by2 - by1))
-                            let v = fourOverPiSquared * (t * t)
-                            let alpha = v / (1 - iou + v + eps)
-                            row[j] = diou - alpha * v
-                        }
-                    }
+                if hasNaN {
+                    // min/max that propagate NaN, as torch's do.
+                    pairwiseRow(kind, a, m, bx1, by1, bx2, by2, barea, eps, row, min: minimum, max: maximum)
+                } else {
+                    pairwiseRow(kind, a, m, bx1, by1, bx2, by2, barea, eps, row, min: fastMin, max: fastMax)
+                }
+            }
+        }
+    }
+
+    /// One output row of `pairwiseIoU`. `min`/`max` are inlined; without NaN inputs they are plain selects.
+    @inlinable @inline(__always)
+    static func pairwiseRow<T: KernelFloat>(
+        _ kind: IoUKind, _ a: UnsafePointer<T>, _ m: Int, _ bx1: UnsafePointer<T>, _ by1: UnsafePointer<T>,
+        _ bx2: UnsafePointer<T>, _ by2: UnsafePointer<T>, _ barea: UnsafePointer<T>, _ eps: T,
+        _ row: UnsafeMutablePointer<T>, min: (T, T) -> T, max: (T, T) -> T
+    ) {
+        let (ax1, ay1, ax2, ay2) = (a[0], a[1], a[2], a[3])
+        let area1 = (ax2 - ax1) * (ay2 - ay1)
+        @inline(__always) func iouAt(_ j: Int) -> (iou: T, union: T) {
+            let iw = clampMin0(min(ax2, bx2[j]) - max(ax1, bx1[j]))
+            let ih = clampMin0(min(ay2, by2[j]) - max(ay1, by1[j]))
+            let inter = iw * ih
+            let union = area1 + barea[j] - inter
+            return (inter / union, union)
+        }
+        switch kind {
+        case .iou:
+            for j in 0..<m { row[j] = iouAt(j).iou }
+        case .generalized:
+            for j in 0..<m {
+                let (iou, union) = iouAt(j)
+                let cw = clampMin0(max(ax2, bx2[j]) - min(ax1, bx1[j]))
+                let ch = clampMin0(max(ay2, by2[j]) - min(ay1, by1[j]))
+                let enclosing = cw * ch
+                row[j] = iou - (enclosing - union) / enclosing
+            }
+        case .distance, .complete:
+            let fourOverPiSquared = T(4.0 / (Double.pi * Double.pi))
+            let aspect1 = kind == .complete ? T.atan((ax2 - ax1) / (ay2 - ay1)) : 0
+            for j in 0..<m {
+                let iou = iouAt(j).iou
+                let cw = clampMin0(max(ax2, bx2[j]) - min(ax1, bx1[j]))
+                let ch = clampMin0(max(ay2, by2[j]) - min(ay1, by1[j]))
+                let diagonal = cw * cw + ch * ch + eps
+                let dx = (ax1 + ax2) / 2 - (bx1[j] + bx2[j]) / 2
+                let dy = (ay1 + ay2) / 2 - (by1[j] + by2[j]) / 2
+                let diou = iou - (dx * dx + dy * dy) / diagonal
+                if kind == .distance {
+                    row[j] = diou
+                } else {
+                    let t = aspect1 - T.atan((bx2[j] - bx1[j]) / (by2[j] - by1[j]))
+                    let v = fourOverPiSquared * (t * t)
+                    let alpha = v / (1 - iou + v + eps)
+                    row[j] = diou - alpha * v
                 }
             }
         }
@@ -151,6 +182,11 @@ public enum Boxes {
 func minimum<T: FloatingPoint>(_ a: T, _ b: T) -> T { a.isNaN || b.isNaN ? .nan : (a < b ? a : b) }
 @inlinable @inline(__always)
 func maximum<T: FloatingPoint>(_ a: T, _ b: T) -> T { a.isNaN || b.isNaN ? .nan : (a > b ? a : b) }
+// Plain min and max (vectorise to single instructions); only for inputs known to hold no NaN.
+@inlinable @inline(__always)
+func fastMin<T: FloatingPoint>(_ a: T, _ b: T) -> T { a < b ? a : b }
+@inlinable @inline(__always)
+func fastMax<T: FloatingPoint>(_ a: T, _ b: T) -> T { a > b ? a : b }
 @inlinable @inline(__always)
 func clampMin0<T: FloatingPoint>(_ x: T) -> T { x < 0 ? 0 : x }
 @inlinable @inline(__always)
