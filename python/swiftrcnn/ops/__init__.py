@@ -17,3 +17,5 @@ from .boxes import (
     remove_small_boxes,
     soft_nms,
 )
+from .matcher import BalancedPositiveNegativeSampler, Matcher
+from .paste_masks import paste_masks_in_image
