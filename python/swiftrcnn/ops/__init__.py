@@ -20,3 +20,5 @@ from .boxes import (
 from .anchors import AnchorGenerator
 from .box_coder import BoxCoder
 from . import legacy
+from .matcher import BalancedPositiveNegativeSampler, Matcher
+from .paste_masks import paste_masks_in_image
