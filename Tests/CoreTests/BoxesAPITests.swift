@@ -42,3 +42,35 @@ final class AnchorsAPITests: XCTestCase {
         for (x, y) in zip(back.scalars, gt.scalars) { XCTAssertEqual(x, y, accuracy: 1e-9) }
     }
 }
+
+/// The Swift API of matching, sampling and mask pasting.
+final class DetectionAPITests: XCTestCase {
+    func testMatcherThresholds() throws {
+        // One ground truth, three predictions with qualities 0.9, 0.5, 0.1 at thresholds (0.7, 0.3).
+        let matcher = Matcher(highThreshold: 0.7, lowThreshold: 0.3)
+        let m = try matcher(Tensor<Float>([0.9, 0.5, 0.1], shape: [1, 3]))
+        XCTAssertEqual(m.scalars, [0, Matcher.betweenThresholds, Matcher.belowLowThreshold])
+    }
+
+    func testSamplerReplaysWithSeed() throws {
+        let matched = Tensor<Int64>((0..<100).map { $0 % 4 == 0 ? 1 : 0 }, shape: [100])
+        var a = BalancedPositiveNegativeSampler(batchSizePerImage: 16, positiveFraction: 0.25, seed: 7)
+        var b = BalancedPositiveNegativeSampler(batchSizePerImage: 16, positiveFraction: 0.25, seed: 7)
+        let (pa, na) = try a.sample([matched])
+        let (pb, nb) = try b.sample([matched])
+        XCTAssertEqual(pa, pb)
+        XCTAssertEqual(na, nb)
+        XCTAssertEqual(pa[0].scalars.reduce(0) { $0 + Int($1) }, 4)
+        XCTAssertEqual(na[0].scalars.reduce(0) { $0 + Int($1) }, 12)
+    }
+
+    func testPasteFullImageMask() throws {
+        // A constant mask pasted with padding 0 over the whole 4 x 4 image fills it.
+        let masks = Tensor<Float>([Float](repeating: 0.5, count: 4), shape: [1, 1, 2, 2])
+        let boxes = Tensor<Float>([0, 0, 3, 3], shape: [1, 4])
+        let out = try pasteMasksInImage(masks, boxes: boxes, height: 4, width: 4, padding: 0)
+        XCTAssertEqual(out.shape, [1, 1, 4, 4])
+        XCTAssertEqual(out.scalars, [Float](repeating: 0.5, count: 16))
+        XCTAssertThrowsError(try pasteMasksInImage(masks, boxes: boxes, height: -1, width: 4))
+    }
+}

@@ -26,7 +26,7 @@ public func srcnn_matcher(
         try requireOutput(o, dtype: .int64, shape: [q[1]])
         func run<T: KernelFloat>(_: T.Type) throws {
             try q.requireNoNaN(T.self)
-            Matcher.match(quality: q.pointer(T.self), groundTruths: q[0], predictions: q[1],
+            Matching.match(quality: q.pointer(T.self), groundTruths: q[0], predictions: q[1],
                           highThreshold: T(highThreshold), lowThreshold: T(lowThreshold),
                           allowLowQualityMatches: allowLowQualityMatches != 0, matches: o.pointer(Int64.self))
         }

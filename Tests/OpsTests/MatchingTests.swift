@@ -2,7 +2,7 @@ import SwiftRCNNOps
 import XCTest
 
 /// Matcher on a small matrix worked out by hand.
-final class MatcherTests: XCTestCase {
+final class MatchingTests: XCTestCase {
     // 3 ground truths x 5 predictions. Column maxima: 0.9 (rows 0 and 1 tie: row 0), 0.4 (row 1), 0.6 (row 1),
     // 0.2 (rows 0 and 2 tie: row 0), 0.3 (rows 1 and 2 tie: row 1).
     let quality: [Double] = [
@@ -13,7 +13,7 @@ final class MatcherTests: XCTestCase {
 
     func match<T: KernelFloat>(_ q: [T], m: Int, n: Int, high: T, low: T, allow: Bool) -> [Int64] {
         var out = [Int64](repeating: 99, count: n)
-        Matcher.match(quality: q, groundTruths: m, predictions: n, highThreshold: high, lowThreshold: low,
+        Matching.match(quality: q, groundTruths: m, predictions: n, highThreshold: high, lowThreshold: low,
                       allowLowQualityMatches: allow, matches: &out)
         return out
     }

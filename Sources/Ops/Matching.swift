@@ -11,7 +11,7 @@
 ///
 /// Threading: predictions are split over `Parallel` threads; each thread writes its own range of `matches`.
 /// Callers guarantee `m >= 1`, `n >= 1` and no NaN in `quality` (validated at the boundary).
-public enum Matcher {
+public enum Matching {
     /// torchvision's `Matcher.BELOW_LOW_THRESHOLD`.
     public static let belowLowThreshold: Int64 = -1
     /// torchvision's `Matcher.BETWEEN_THRESHOLDS`.
