@@ -43,25 +43,41 @@ public enum BoxCoding {
         xformClip: T, into pred: UnsafeMutablePointer<T>
     ) {
         let (wx, wy, ww, wh) = weights
-        Parallel.forEachChunk(n, minItemsPerChunk: max(1, minRowsPerChunk / max(1, k))) { rows in
-            for i in rows {
-                let b = boxes + 4 * i
-                let w = b[2] - b[0], h = b[3] - b[1]
-                let cx = b[0] + T(0.5) * w, cy = b[1] + T(0.5) * h
-                for j in 0..<k {
-                    let c = codes + 4 * (i * k + j)
-                    let dx = c[0] / wx, dy = c[1] / wy
-                    var dw = c[2] / ww, dh = c[3] / wh
-                    if dw > xformClip { dw = xformClip }
-                    if dh > xformClip { dh = xformClip }
-                    let pcx = dx * w + cx, pcy = dy * h + cy
-                    let halfW = T(0.5) * (T.exp(dw) * w), halfH = T(0.5) * (T.exp(dh) * h)
-                    let o = pred + 4 * (i * k + j)
-                    o[0] = pcx - halfW
-                    o[1] = pcy - halfH
-                    o[2] = pcx + halfW
-                    o[3] = pcy + halfH
+        Parallel.forEachChunk(n, minItemsPerChunk: Swift.max(1, minRowsPerChunk / Swift.max(1, k))) { rows in
+            // Blocks of rows: the clamped dw, dh of a block are exponentiated in one vectorised pass.
+            let blockRows = Swift.max(1, 1024 / Swift.max(1, k))
+            let scale = UnsafeMutablePointer<T>.allocate(capacity: 2 * blockRows * k)
+            defer { scale.deallocate() }
+            var first = rows.lowerBound
+            while first < rows.upperBound {
+                let last = Swift.min(first + blockRows, rows.upperBound)
+                let codeBase = codes + 4 * first * k
+                let m = (last - first) * k
+                for q in 0..<m {
+                    let dw = codeBase[4 * q + 2] / ww, dh = codeBase[4 * q + 3] / wh
+                    scale[2 * q] = dw > xformClip ? xformClip : dw
+                    scale[2 * q + 1] = dh > xformClip ? xformClip : dh
                 }
+                T.expInPlace(scale, count: 2 * m)
+                var q = 0
+                for i in first..<last {
+                    let b = boxes + 4 * i
+                    let w = b[2] - b[0], h = b[3] - b[1]
+                    let cx = b[0] + T(0.5) * w, cy = b[1] + T(0.5) * h
+                    for _ in 0..<k {
+                        let c = codeBase + 4 * q
+                        let pcx = c[0] / wx * w + cx, pcy = c[1] / wy * h + cy
+                        let halfW = T(0.5) * (scale[2 * q] * w)
+                        let halfH = T(0.5) * (scale[2 * q + 1] * h)
+                        let o = pred + 4 * (first * k + q)
+                        o[0] = pcx - halfW
+                        o[1] = pcy - halfH
+                        o[2] = pcx + halfW
+                        o[3] = pcy + halfH
+                        q += 1
+                    }
+                }
+                first = last
             }
         }
     }
