@@ -6,7 +6,7 @@
 ///
 /// Bins have integer edges as in roi_pool, except that (as in torchvision) the RoI size is `end - start` without
 /// the end cell and edges are clamped to `[0, h - 1]` and `[0, w - 1]`, so the last row and column of the map are
-/// never pooled. An empty bin gives 0.
+/// never pooled. An empty bin gives 0. The backward pass clamps differently (see `backward`).
 ///
 /// Callers guarantee (the C ABI validates): shapes as documented, batch indices integral and in [0, n), finite
 /// coordinates, pooled sizes > 0.
@@ -68,6 +68,10 @@ public enum PSRoIPool {
     /// Backward pass: `gradInput` (n, c, h, w) is overwritten with the sum over RoIs of each non-empty bin's
     /// gradient divided by the bin's area, spread over the bin's cells of the bin's input channel.
     ///
+    /// As in torchvision's backward kernel (which autograd uses), bin edges here are clamped to `[0, h]` and
+    /// `[0, w]`, not to `h - 1` and `w - 1` as in the forward pass: bins touching the last row or column get
+    /// gradient there, including bins that were empty (output 0) in the forward pass.
+    ///
     /// Threading: input channels are split over `Parallel` threads; each thread zeroes and accumulates into its own
     /// channels of every image (every input channel belongs to exactly one output channel and bin), so no two
     /// threads write the same memory and no atomics are needed.
@@ -91,9 +95,9 @@ public enum PSRoIPool {
                 let roi = rois + 5 * r
                 let image = gradInput + Int(roi[0]) * c * plane
                 RoIPool.quantizedBins(from: roi[2], to: roi[4], scale: spatialScale, pooled: ph, inclusiveEnd: false,
-                                      limit: h - 1, starts: hs, ends: he)
+                                      limit: h, starts: hs, ends: he)
                 RoIPool.quantizedBins(from: roi[1], to: roi[3], scale: spatialScale, pooled: pw, inclusiveEnd: false,
-                                      limit: w - 1, starts: ws, ends: we)
+                                      limit: w, starts: ws, ends: we)
                 let g = gradOutput + r * c
                 for ci in channels {
                     // ci = (co * ph + i) * pw + j, and the gradient of that bin sits at the same flat offset.

@@ -17,3 +17,6 @@ from .boxes import (
     remove_small_boxes,
     soft_nms,
 )
+from .ps_roi_align import ps_roi_align, ps_roi_align_backward
+from .ps_roi_pool import ps_roi_pool, ps_roi_pool_backward
+from .roi_pool import roi_pool, roi_pool_backward
