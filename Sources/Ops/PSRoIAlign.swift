@@ -134,8 +134,10 @@ public enum PSRoIAlign {
 
     /// Forward pass: fills `output` (k, c / (pooledHeight * pooledWidth), pooledHeight, pooledWidth).
     ///
-    /// Threading: RoIs are split over `Parallel` threads; each writes its own RoIs' outputs. A bin's sample taps
-    /// (positions, cells, weights) are computed once and reused for every output channel.
+    /// Threading: the (bin, output channel) pairs are split over `Parallel` threads (see
+    /// `PSRoIPool.forEachBinRun`); each thread pools every RoI for its pairs, so it writes only its own outputs and
+    /// reads a few input planes at a time, which stay in cache across the RoIs. A RoI's sample taps (positions,
+    /// cells, weights) for a bin are computed once and reused for every output channel of the run.
     @inlinable
     public static func forward<T: KernelFloat>(
         input: UnsafePointer<T>, batch n: Int, channels c: Int, height h: Int, width w: Int,
@@ -146,27 +148,25 @@ public enum PSRoIAlign {
         let outChannels = c / bins
         if k == 0 || outChannels == 0 { return }
         let plane = h * w
-        Parallel.forEachChunk(k, minItemsPerChunk: max(1, 1024 / c)) { range in
+        Parallel.forEachChunk(c, minItemsPerChunk: max(1, 1024 / k)) { items in
             var buffers = TapBuffers<T>()
             defer { buffers.deallocate() }
-            for r in range {
-                let roi = rois + 5 * r
-                let g = Geometry(roi, scale: spatialScale, pooledHeight: ph, pooledWidth: pw,
-                                 samplingRatio: samplingRatio)
-                buffers.reserve(max(g.gridH, g.gridW))
-                let image = input + Int(roi[0]) * c * plane
-                let out = output + r * c
-                for i in 0..<ph {
+            PSRoIPool.forEachBinRun(items, outChannels: outChannels) { o, outs in
+                let i = o / pw, j = o % pw
+                for r in 0..<k {
+                    let roi = rois + 5 * r
+                    let g = Geometry(roi, scale: spatialScale, pooledHeight: ph, pooledWidth: pw,
+                                     samplingRatio: samplingRatio)
+                    buffers.reserve(max(g.gridH, g.gridW))
                     let ny = taps(bin: i, start: g.y0, binSize: g.binH, grid: g.gridH, extent: h, stride: w,
                                   into: buffers.ys)
-                    for j in 0..<pw {
-                        let nx = taps(bin: j, start: g.x0, binSize: g.binW, grid: g.gridW, extent: w, stride: 1,
-                                      into: buffers.xs)
-                        for co in 0..<outChannels {
-                            let o = (co * ph + i) * pw + j
-                            let src = UnsafePointer(image + o * plane)
-                            out[o] = binSum(src, ys: buffers.ys, ny, xs: buffers.xs, nx) / g.count
-                        }
+                    let nx = taps(bin: j, start: g.x0, binSize: g.binW, grid: g.gridW, extent: w, stride: 1,
+                                  into: buffers.xs)
+                    let image = input + Int(roi[0]) * c * plane
+                    for co in outs {
+                        let src = UnsafePointer(image + (co * bins + o) * plane)
+                        output[(r * outChannels + co) * bins + o] =
+                            binSum(src, ys: buffers.ys, ny, xs: buffers.xs, nx) / g.count
                     }
                 }
             }
@@ -195,10 +195,12 @@ public enum PSRoIAlign {
     /// Backward pass: `gradInput` (n, c, h, w) is overwritten with the sum over RoIs of each bin's gradient
     /// distributed to the cells its samples read, with the bilinear weights divided by `gridH * gridW`.
     ///
-    /// Threading: input channels are split over `Parallel` threads; each thread zeroes and accumulates into its own
-    /// channels of every image (every input channel belongs to exactly one output channel and bin), so no two
-    /// threads write the same memory and no atomics are needed. RoIs are visited in order, so each cell accumulates
-    /// in the same order as torchvision's serial loop.
+    /// The gradient is divided by the sample count once per bin rather than once per weight as torchvision does, so
+    /// results may differ from it in the last bit.
+    ///
+    /// Threading: as the forward pass, split by (bin, output channel), i.e. by input channel: each thread zeroes and
+    /// accumulates into its own input channels of every image, so no two threads write the same memory and no
+    /// atomics are needed. RoIs are visited in order, so each cell accumulates in torchvision's order.
     @inlinable
     public static func backward<T: KernelFloat>(
         gradOutput: UnsafePointer<T>, rois: UnsafePointer<T>, roiCount k: Int, pooledHeight ph: Int,
@@ -206,57 +208,54 @@ public enum PSRoIAlign {
         width w: Int, gradInput: UnsafeMutablePointer<T>
     ) {
         if n == 0 || c == 0 { return }
+        let bins = ph * pw
+        let outChannels = c / bins
         let plane = h * w
-        Parallel.forEachChunk(c, minItemsPerChunk: max(1, 16384 / max(1, k + n * plane))) { channels in
-            for img in 0..<n {
-                (gradInput + (img * c + channels.lowerBound) * plane).initialize(repeating: 0,
-                                                                                 count: channels.count * plane)
-            }
+        Parallel.forEachChunk(c, minItemsPerChunk: max(1, 16384 / max(1, k + n * plane))) { items in
             var buffers = TapBuffers<T>()
             defer { buffers.deallocate() }
-            for r in 0..<k {
-                let roi = rois + 5 * r
-                let g = Geometry(roi, scale: spatialScale, pooledHeight: ph, pooledWidth: pw,
-                                 samplingRatio: samplingRatio)
-                if g.gridH == 0 { continue }
-                buffers.reserve(max(g.gridH, g.gridW))
-                let image = gradInput + Int(roi[0]) * c * plane
-                let grad = gradOutput + r * c
-                var builtRow = -1
-                var ny = 0
-                for ci in channels {
-                    // ci = (co * ph + i) * pw + j, and the gradient of that bin sits at the same flat offset.
-                    let i = (ci / pw) % ph, j = ci % pw
-                    if i != builtRow {
-                        ny = taps(bin: i, start: g.y0, binSize: g.binH, grid: g.gridH, extent: h, stride: w,
+            PSRoIPool.forEachBinRun(items, outChannels: outChannels) { o, outs in
+                for img in 0..<n {
+                    for co in outs { (gradInput + (img * c + co * bins + o) * plane).initialize(repeating: 0,
+                                                                                                count: plane) }
+                }
+                let i = o / pw, j = o % pw
+                for r in 0..<k {
+                    let roi = rois + 5 * r
+                    let g = Geometry(roi, scale: spatialScale, pooledHeight: ph, pooledWidth: pw,
+                                     samplingRatio: samplingRatio)
+                    if g.gridH == 0 { continue }
+                    buffers.reserve(max(g.gridH, g.gridW))
+                    let ny = taps(bin: i, start: g.y0, binSize: g.binH, grid: g.gridH, extent: h, stride: w,
                                   into: buffers.ys)
-                        builtRow = i
-                    }
                     let nx = taps(bin: j, start: g.x0, binSize: g.binW, grid: g.gridW, extent: w, stride: 1,
                                   into: buffers.xs)
-                    scatter(grad[ci], count: g.count, into: image + ci * plane, ys: buffers.ys, ny,
-                            xs: buffers.xs, nx)
+                    let image = gradInput + Int(roi[0]) * c * plane
+                    for co in outs {
+                        let grad = gradOutput[(r * outChannels + co) * bins + o] / g.count
+                        scatter(grad, into: image + (co * bins + o) * plane, ys: buffers.ys, ny, xs: buffers.xs, nx)
+                    }
                 }
             }
         }
     }
 
-    /// Adds one bin's gradient `g` to the cells its samples read, as torchvision does: each weight times `g`,
-    /// divided by `count`.
+    /// Adds `g` times each sample's bilinear weights to the cells the samples read.
     @inlinable @inline(__always)
     static func scatter<T: KernelFloat>(
-        _ g: T, count: T, into dst: UnsafeMutablePointer<T>, ys: UnsafePointer<Tap<T>>, _ ny: Int,
-        xs: UnsafePointer<Tap<T>>, _ nx: Int
+        _ g: T, into dst: UnsafeMutablePointer<T>, ys: UnsafePointer<Tap<T>>, _ ny: Int, xs: UnsafePointer<Tap<T>>,
+        _ nx: Int
     ) {
         for a in 0..<ny {
             let ty = ys[a]
             let rowLow = dst + ty.low, rowHigh = dst + ty.high
+            let gLow = g * ty.lowWeight, gHigh = g * ty.highWeight
             for b in 0..<nx {
                 let tx = xs[b]
-                rowLow[tx.low] += g * (ty.lowWeight * tx.lowWeight) / count
-                rowLow[tx.high] += g * (ty.lowWeight * tx.highWeight) / count
-                rowHigh[tx.low] += g * (ty.highWeight * tx.lowWeight) / count
-                rowHigh[tx.high] += g * (ty.highWeight * tx.highWeight) / count
+                rowLow[tx.low] += gLow * tx.lowWeight
+                rowLow[tx.high] += gLow * tx.highWeight
+                rowHigh[tx.low] += gHigh * tx.lowWeight
+                rowHigh[tx.high] += gHigh * tx.highWeight
             }
         }
     }

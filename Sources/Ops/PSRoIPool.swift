@@ -17,10 +17,26 @@ public enum PSRoIPool {
         (co * ph + i) * pw + j
     }
 
+    /// Runs `body(o, outputChannels)` over the work items `items` of a position-sensitive op, grouped into runs
+    /// that share a bin. Item `t` is bin `o = t / outChannels` of output channel `co = t % outChannels`, which reads
+    /// (forward) or writes (backward) input channel `co * bins + o` only; so items partition the input channels and
+    /// the outputs, and a run of one bin lets a RoI's bin geometry be computed once for all its channels.
+    @inlinable
+    static func forEachBinRun(_ items: Range<Int>, outChannels: Int, _ body: (Int, Range<Int>) -> Void) {
+        var t = items.lowerBound
+        while t < items.upperBound {
+            let o = t / outChannels
+            let end = min(items.upperBound, (o + 1) * outChannels)
+            body(o, (t - o * outChannels)..<(end - o * outChannels))
+            t = end
+        }
+    }
+
     /// Forward pass: fills `output` (k, c / (pooledHeight * pooledWidth), pooledHeight, pooledWidth).
     ///
-    /// Threading: RoIs are split over `Parallel` threads; each writes its own RoIs' outputs. Bin edges are computed
-    /// once per RoI and reused for every channel.
+    /// Threading: bin edges are computed once per RoI, up front. The (bin, output channel) pairs are split over
+    /// `Parallel` threads (see `forEachBinRun`); each thread pools every RoI for its pairs, so it writes only its own
+    /// outputs and reads a few input planes at a time, which stay in cache across the RoIs.
     @inlinable
     public static func forward<T: KernelFloat>(
         input: UnsafePointer<T>, batch n: Int, channels c: Int, height h: Int, width w: Int,
@@ -31,34 +47,30 @@ public enum PSRoIPool {
         let outChannels = c / bins
         if k == 0 || outChannels == 0 { return }
         let plane = h * w
-        Parallel.forEachChunk(k, minItemsPerChunk: max(1, 4096 / c)) { range in
-            let edges = UnsafeMutablePointer<Int>.allocate(capacity: 2 * (ph + pw))
-            defer { edges.deallocate() }
-            let hs = edges, he = edges + ph, ws = edges + 2 * ph, we = edges + 2 * ph + pw
-            for r in range {
-                let roi = rois + 5 * r
-                let image = input + Int(roi[0]) * c * plane
-                RoIPool.quantizedBins(from: roi[2], to: roi[4], scale: spatialScale, pooled: ph, inclusiveEnd: false,
-                                      limit: h - 1, starts: hs, ends: he)
-                RoIPool.quantizedBins(from: roi[1], to: roi[3], scale: spatialScale, pooled: pw, inclusiveEnd: false,
-                                      limit: w - 1, starts: ws, ends: we)
-                let out = output + r * outChannels * bins
-                for co in 0..<outChannels {
-                    for i in 0..<ph {
-                        for j in 0..<pw {
-                            let o = (co * ph + i) * pw + j
-                            if he[i] <= hs[i] || we[j] <= ws[j] {
-                                out[o] = 0
-                                continue
-                            }
-                            let src = image + inputChannel(co, i, j, pooledHeight: ph, pooledWidth: pw) * plane
-                            var sum: T = 0
-                            for y in hs[i]..<he[i] {
-                                let row = src + y * w
-                                for x in ws[j]..<we[j] { sum += row[x] }
-                            }
-                            out[o] = sum / T((he[i] - hs[i]) * (we[j] - ws[j]))
+        let stride = 2 * (ph + pw)
+        let edges = RoIPool.allBins(rois: rois, roiCount: k, pooledHeight: ph, pooledWidth: pw,
+                                    spatialScale: spatialScale, inclusiveEnd: false, limitH: h - 1, limitW: w - 1)
+        defer { edges.deallocate() }
+        Parallel.forEachChunk(c, minItemsPerChunk: max(1, 4096 / k)) { items in
+            forEachBinRun(items, outChannels: outChannels) { o, outs in
+                let i = o / pw, j = o % pw
+                for r in 0..<k {
+                    let e = edges + r * stride
+                    let (y0, y1, x0, x1) = (e[i], e[ph + i], e[2 * ph + j], e[2 * ph + pw + j])
+                    let image = input + Int(rois[5 * r]) * c * plane
+                    for co in outs {
+                        let dst = output + (r * outChannels + co) * bins + o
+                        if y1 <= y0 || x1 <= x0 {
+                            dst.pointee = 0
+                            continue
                         }
+                        let src = image + (co * bins + o) * plane
+                        var sum: T = 0
+                        for y in y0..<y1 {
+                            let row = src + y * w
+                            for x in x0..<x1 { sum += row[x] }
+                        }
+                        dst.pointee = sum / T((y1 - y0) * (x1 - x0))
                     }
                 }
             }
@@ -72,9 +84,9 @@ public enum PSRoIPool {
     /// `[0, w]`, not to `h - 1` and `w - 1` as in the forward pass: bins touching the last row or column get
     /// gradient there, including bins that were empty (output 0) in the forward pass.
     ///
-    /// Threading: input channels are split over `Parallel` threads; each thread zeroes and accumulates into its own
-    /// channels of every image (every input channel belongs to exactly one output channel and bin), so no two
-    /// threads write the same memory and no atomics are needed.
+    /// Threading: as the forward pass, split by (bin, output channel), i.e. by input channel: each thread zeroes and
+    /// accumulates into its own input channels of every image, so no two threads write the same memory and no
+    /// atomics are needed. RoIs are visited in order, so each cell accumulates in torchvision's order.
     @inlinable
     public static func backward<T: KernelFloat>(
         gradOutput: UnsafePointer<T>, rois: UnsafePointer<T>, roiCount k: Int, pooledHeight ph: Int,
@@ -82,32 +94,33 @@ public enum PSRoIPool {
         gradInput: UnsafeMutablePointer<T>
     ) {
         if n == 0 || c == 0 { return }
+        let bins = ph * pw
+        let outChannels = c / bins
         let plane = h * w
-        Parallel.forEachChunk(c, minItemsPerChunk: max(1, 16384 / max(1, k + n * plane))) { channels in
-            for img in 0..<n {
-                (gradInput + (img * c + channels.lowerBound) * plane).initialize(repeating: 0,
-                                                                                 count: channels.count * plane)
-            }
-            let edges = UnsafeMutablePointer<Int>.allocate(capacity: 2 * (ph + pw))
-            defer { edges.deallocate() }
-            let hs = edges, he = edges + ph, ws = edges + 2 * ph, we = edges + 2 * ph + pw
-            for r in 0..<k {
-                let roi = rois + 5 * r
-                let image = gradInput + Int(roi[0]) * c * plane
-                RoIPool.quantizedBins(from: roi[2], to: roi[4], scale: spatialScale, pooled: ph, inclusiveEnd: false,
-                                      limit: h, starts: hs, ends: he)
-                RoIPool.quantizedBins(from: roi[1], to: roi[3], scale: spatialScale, pooled: pw, inclusiveEnd: false,
-                                      limit: w, starts: ws, ends: we)
-                let g = gradOutput + r * c
-                for ci in channels {
-                    // ci = (co * ph + i) * pw + j, and the gradient of that bin sits at the same flat offset.
-                    let i = (ci / pw) % ph, j = ci % pw
-                    if he[i] <= hs[i] || we[j] <= ws[j] { continue }
-                    let diff = g[ci] / T((he[i] - hs[i]) * (we[j] - ws[j]))
-                    let dst = image + ci * plane
-                    for y in hs[i]..<he[i] {
-                        let row = dst + y * w
-                        for x in ws[j]..<we[j] { row[x] += diff }
+        let stride = 2 * (ph + pw)
+        let edges = RoIPool.allBins(rois: rois, roiCount: k, pooledHeight: ph, pooledWidth: pw,
+                                    spatialScale: spatialScale, inclusiveEnd: false, limitH: h, limitW: w)
+        defer { edges.deallocate() }
+        Parallel.forEachChunk(c, minItemsPerChunk: max(1, 16384 / max(1, k + n * plane))) { items in
+            forEachBinRun(items, outChannels: outChannels) { o, outs in
+                for img in 0..<n {
+                    for co in outs { (gradInput + (img * c + co * bins + o) * plane).initialize(repeating: 0,
+                                                                                                count: plane) }
+                }
+                let i = o / pw, j = o % pw
+                for r in 0..<k {
+                    let e = edges + r * stride
+                    let (y0, y1, x0, x1) = (e[i], e[ph + i], e[2 * ph + j], e[2 * ph + pw + j])
+                    if y1 <= y0 || x1 <= x0 { continue }
+                    let area = T((y1 - y0) * (x1 - x0))
+                    let image = gradInput + Int(rois[5 * r]) * c * plane
+                    for co in outs {
+                        let diff = gradOutput[(r * outChannels + co) * bins + o] / area
+                        let dst = image + (co * bins + o) * plane
+                        for y in y0..<y1 {
+                            let row = dst + y * w
+                            for x in x0..<x1 { row[x] += diff }
+                        }
                     }
                 }
             }
