@@ -22,3 +22,6 @@ from .box_coder import BoxCoder
 from . import legacy
 from .matcher import BalancedPositiveNegativeSampler, Matcher
 from .paste_masks import paste_masks_in_image
+from .ps_roi_align import ps_roi_align, ps_roi_align_backward
+from .ps_roi_pool import ps_roi_pool, ps_roi_pool_backward
+from .roi_pool import roi_pool, roi_pool_backward

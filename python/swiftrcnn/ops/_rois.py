@@ -1,0 +1,68 @@
+"""Argument handling shared by the RoI ops (roi_pool, ps_roi_align, ps_roi_pool).
+
+Boxes come in torchvision's two forms: a (K, 5) array of rows [batch_index, x1, y1, x2, y2], or a list (or tuple)
+with one (L, 4) array of [x1, y1, x2, y2] per image, which becomes (K, 5) rows with the list position as the batch
+index. Boxes take the float type of the feature map (or gradient) they are used with. Everything else about them
+(shape, finite values, batch indices) is checked by the library.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._array import as_float, as_int
+
+# The library refuses arrays with more elements than this (maxElements in Sources/Core/Errors.swift); results that
+# large are refused here before numpy tries to allocate them.
+_MAX_ELEMENTS = 1 << 40
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def as_rois(boxes, dtype) -> np.ndarray:
+    """`boxes` as a C-contiguous (K, 5) array of `dtype` (see the module docstring)."""
+    if not isinstance(boxes, (list, tuple)):
+        return as_float(boxes, "boxes", dtype)
+    rows = []
+    for i, b in enumerate(boxes):
+        name = f"boxes[{i}]"
+        a = as_float(b, name, dtype)
+        if a.ndim != 2 or a.shape[1] != 4:
+            raise ValueError(f"{name}: expected shape (L, 4) rows [x1, y1, x2, y2], got {a.shape}")
+        rows.append(np.concatenate([np.full((a.shape[0], 1), i, dtype), a], axis=1))
+    return np.ascontiguousarray(np.concatenate(rows)) if rows else np.empty((0, 5), dtype)
+
+
+def as_int64(x, name: str) -> int:
+    """An int that fits the C ABI's int64_t arguments."""
+    v = as_int(x, name)
+    if not _INT64[0] <= v <= _INT64[1]:
+        raise ValueError(f"{name}: {v} is out of range")
+    return v
+
+
+def as_shape(shape, name: str = "input_shape") -> tuple[int, ...]:
+    """A shape to allocate a gradient with: a sequence of non-negative ints (its rank is checked by the library)."""
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{name}: expected a sequence of ints (N, C, H, W), got {type(shape).__name__}") from None
+    dims = tuple(as_int(d, name) for d in dims)
+    if any(d < 0 for d in dims):
+        raise ValueError(f"{name}: expected non-negative sizes (N, C, H, W), got {dims}")
+    return dims
+
+
+def channels(a: np.ndarray) -> int:
+    """C of an (N, C, H, W) array; 0 for lower ranks (the library then reports the shape error)."""
+    return a.shape[1] if a.ndim >= 2 else 0
+
+
+def alloc(shape, dtype, name: str) -> np.ndarray:
+    """An uninitialised result of `shape`; MemoryError naming `name` (the argument that set its size) when it would
+    exceed the library's element limit."""
+    shape = tuple(max(int(d), 0) for d in shape)
+    n = math.prod(shape)
+    if n > _MAX_ELEMENTS:
+        raise MemoryError(f"{name}: the result would have shape {shape} ({n} elements), too large")
+    return np.empty(shape, dtype)
