@@ -17,3 +17,5 @@ from .boxes import (
     remove_small_boxes,
     soft_nms,
 )
+from .roi_align import roi_align, roi_align_backward
+from .poolers import MultiScaleRoIAlign
