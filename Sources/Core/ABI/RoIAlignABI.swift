@@ -70,7 +70,7 @@ public func srcnn_roi_align(
             let s = try validateSpatialScale(spatialScale, T.self)
             try validateRoIAlignSampling(b, channels: x[1], pooledH: ph, pooledW: pw, samplingRatio: sr,
                                          aligned: aligned != 0, scale: { _ in s })
-            RoIAlign.forward(input: x.pointer(T.self), channels: x[1], height: x[2], width: x[3],
+            RoIAlign.forward(input: x.pointer(T.self), batch: x[0], channels: x[1], height: x[2], width: x[3],
                              rois: b.pointer(T.self), count: b[0], spatialScale: s, pooledH: ph, pooledW: pw,
                              samplingRatio: sr, aligned: aligned != 0, output: o.pointer(T.self))
         }
@@ -171,9 +171,10 @@ public func srcnn_multiscale_roi_align(
                                          scale: { levelOfRoI[$0] >= 0 ? levels[levelOfRoI[$0]].spatialScale : nil })
             levels.withUnsafeBufferPointer { lv in
                 levelOfRoI.withUnsafeBufferPointer { lr in
-                    RoIAlign.forward(levels: lv.baseAddress!, levelOfRoI: lr.baseAddress, channels: channels,
-                                     rois: b.pointer(T.self), count: b[0], pooledH: ph, pooledW: pw,
-                                     samplingRatio: sr, aligned: false, output: o.pointer(T.self))
+                    RoIAlign.forward(levels: lv.baseAddress!, count: lv.count, levelOfRoI: lr.baseAddress,
+                                     batch: batch, channels: channels, rois: b.pointer(T.self), count: b[0],
+                                     pooledH: ph, pooledW: pw, samplingRatio: sr, aligned: false,
+                                     output: o.pointer(T.self))
                 }
             }
         }
