@@ -14,12 +14,14 @@
 ///   NaN positions count as outside. A map with no rows or columns takes no samples. Samples outside contribute
 ///   exactly 0 (torchvision multiplies 0 by some input value, which differs only for non-finite inputs).
 ///
-/// Speed: bilinear interpolation is separable, so for each RoI the row offsets and weights of its `PH * grid_h`
-/// sample rows and the column indices and weights of its `PW * grid_w` sample columns are tabulated once
-/// (`RoIPlan`) and reused for every channel. Each sample row is first interpolated vertically over the RoI's
-/// column span (a contiguous, vectorisable loop), then each sample needs two reads of that row instead of four
-/// reads of the map; the backward pass mirrors this (scatter into one row, then spread it over the two map rows).
-/// Results therefore match torchvision's to rounding, not bit for bit. RoIs are grouped by the feature planes they read (level, image), and
+/// Speed: a bin's average is separable, `sum_y sum_x u(y) w(x) map(y, x) / count`, where the row weight `u(y)`
+/// gathers the vertical bilinear weights of all the bin's sample rows that touch map row `y`, and `w(x)` likewise
+/// for columns. Per RoI these sparse weight lists are tabulated once (`RoIPlan`) and reused for every channel.
+/// Per bin row the kernel sums the weighted map rows over the RoI's column span (contiguous, vectorisable), then
+/// each bin is a short dot product of that line with its column weights; the backward pass is the transpose. Work
+/// is thus about (distinct rows x span) instead of 4 reads per sample, which matters most for adaptive sampling
+/// (about one sample per pixel). Results match torchvision's to rounding, not bit for bit. RoIs are grouped by
+/// the feature planes they read (level, image), and
 /// the work is a list of (run of RoIs of one group, channel) items: an item visits one `H x W` plane for all RoIs
 /// of its run, so the plane stays in cache instead of being fetched once per RoI. Items are spread over
 /// `Parallel` threads; in the forward pass each item writes its own output planes, and in the backward pass runs
@@ -35,13 +37,13 @@ public enum RoIAlign {
     /// Largest number of bilinear samples of one RoI (`PH * grid_h * PW * grid_w`): 2^26, the pixel count of an
     /// 8192 x 8192 map. More means a box far larger than any feature map (coordinates in the wrong units).
     public static let maxSamplesPerRoI = 1 << 26
-    /// Largest total work of one call, samples summed over RoIs times channels: 2^38 (~2.7e11 bilinear reads of
-    /// four values). The heaviest realistic call (2000 RoIs covering a whole 200 x 272 map, 256 channels) is ~2^35;
-    /// at the limit a call still finishes in minutes rather than never.
+    /// Largest total work of one call, `Geometry.cost` summed over RoIs times channels: 2^38 map reads. The
+    /// heaviest realistic call (2000 RoIs covering a whole 200 x 272 map with adaptive sampling, 256 channels) is
+    /// ~2^35; at the limit a call still finishes in minutes rather than never.
     public static let maxTotalWork: Int = 1 << 38
-    /// Sample rows (and sample columns) tabulated at once: 2^20, at most 48 MB of tables for `Double`. Calls whose
-    /// RoIs need more are done in several passes over the feature maps.
-    @usableFromInline static let tableBudget = 1 << 20
+    /// Table entries (row or column weights, plus bin boundaries) built at once per axis: 2^21, at most 64 MB of
+    /// tables for `Double`. Calls whose RoIs need more are done in several passes over the feature maps.
+    @usableFromInline static let tableBudget = 1 << 21
     /// Work items (run, channel) wanted per thread, so that uneven runs still balance over the threads.
     @usableFromInline static let itemsPerThread = 8
 
@@ -71,6 +73,14 @@ public enum RoIAlign {
         /// is empty.
         @inlinable public func sampleRowsAndColumns(pooledH: Int, pooledW: Int) -> (rows: Double, columns: Double) {
             (Double(pooledH) * Swift.max(Double(gridH), 0), Double(pooledW) * Swift.max(Double(gridW), 0))
+        }
+
+        /// Map reads of one channel of this RoI, bounding the kernels' work: each sample row is read over the
+        /// RoI's column span (at most the map's `width`), and each bin row reads its line once per sample column.
+        @inlinable public func cost(pooledH: Int, pooledW: Int, width: Int) -> Double {
+            let (rows, columns) = sampleRowsAndColumns(pooledH: pooledH, pooledW: pooledW)
+            let span = Swift.min(Double(width), Double(binW.magnitude) * Double(pooledW) + 2)
+            return rows * span + Double(pooledH) * columns
         }
     }
 
@@ -159,39 +169,51 @@ public enum RoIAlign {
         ) { t, positions, group, c in
             let level = levels[group / n]
             let plane = level.data + ((group % n) * channels + c) * (level.height * level.width)
-            // One sample row interpolated between its two map rows, over the RoI's column span.
+            // The weighted sum of one bin row's map rows, over the RoI's column span.
             let line = UnsafeMutablePointer<T>.allocate(capacity: level.width)
             defer { line.deallocate() }
+            let (rowBounds, rowIndex, rowWeight) = (t.rowBounds, t.rowIndex, t.rowWeight)
+            let (columnBounds, columnIndex, columnWeight) = (t.columnBounds, t.columnIndex, t.columnWeight)
             for s in positions {
                 let o = output + (t.order[s] * channels + c) * bins
-                let gridH = t.gridH[s], gridW = t.gridW[s]
-                if gridH == 0 {
+                if t.gridH[s] == 0 {
                     o.update(repeating: 0, count: bins)
                     continue
                 }
-                let count = T(gridH * gridW)
-                let rows = t.rowStart[s], columns = t.columnStart[s]
+                let count = T(t.gridH[s] * t.gridW[s])
+                let rb = rowBounds + t.rowBoundStart[s], cb = columnBounds + t.columnBoundStart[s]
                 let span = t.spanLow[s]...t.spanHigh[s]
-                // Each bin sums its samples row by row; the bins of an output row accumulate side by side in the
-                // output, so their sums are independent chains the CPU can overlap.
                 for ph in 0..<pooledH {
-                    let sums = o + ph * pooledW
-                    sums.update(repeating: 0, count: pooledW)
-                    for yi in (rows + ph * gridH)..<(rows + ph * gridH + gridH) where t.hy[yi] > 0 {
-                        let row0 = plane + t.rowLow[yi], row1 = plane + t.rowHigh[yi]
-                        let hy = t.hy[yi], ly = t.ly[yi]
-                        for x in span { line[x] = hy * row0[x] + ly * row1[x] }
-                        var xi = columns
-                        for pw in 0..<pooledW {
-                            var sum = sums[pw]
-                            for _ in 0..<gridW {
-                                sum += t.hx[xi] * line[t.columnLow[xi]] + t.lx[xi] * line[t.columnHigh[xi]]
-                                xi += 1
-                            }
-                            sums[pw] = sum
-                        }
+                    // Map rows are added two at a time, the first pair (or single row) overwriting the line.
+                    var e = rb[ph]
+                    let end = rb[ph + 1]
+                    if end - e >= 2 {
+                        let row0 = plane + rowIndex[e], row1 = plane + rowIndex[e + 1]
+                        let w0 = rowWeight[e], w1 = rowWeight[e + 1]
+                        for x in span { line[x] = w0 * row0[x] + w1 * row1[x] }
+                        e += 2
+                    } else if end - e == 1 {
+                        let row = plane + rowIndex[e], w = rowWeight[e]
+                        for x in span { line[x] = w * row[x] }
+                        e += 1
+                    } else {
+                        for x in span { line[x] = 0 }
                     }
-                    for pw in 0..<pooledW { sums[pw] /= count }
+                    while end - e >= 2 {
+                        let row0 = plane + rowIndex[e], row1 = plane + rowIndex[e + 1]
+                        let w0 = rowWeight[e], w1 = rowWeight[e + 1]
+                        for x in span { line[x] += w0 * row0[x] + w1 * row1[x] }
+                        e += 2
+                    }
+                    if e < end {
+                        let row = plane + rowIndex[e], w = rowWeight[e]
+                        for x in span { line[x] += w * row[x] }
+                    }
+                    for pw in 0..<pooledW {
+                        var sum: T = 0
+                        for e in cb[pw]..<cb[pw + 1] { sum += columnWeight[e] * line[columnIndex[e]] }
+                        o[ph * pooledW + pw] = sum / count
+                    }
                 }
             }
         }
@@ -218,35 +240,26 @@ public enum RoIAlign {
             aligned: aligned, channels: channels, runLength: Int.max
         ) { t, positions, image, c in
             let plane = gradInput + (image * channels + c) * planeSize
-            // The gradient of one sample row, over the RoI's column span, before it is split between map rows.
+            // The gradient of one bin row's line, spread back over its map rows.
             let line = UnsafeMutablePointer<T>.allocate(capacity: width)
             defer { line.deallocate() }
+            let (rowBounds, rowIndex, rowWeight) = (t.rowBounds, t.rowIndex, t.rowWeight)
+            let (columnBounds, columnIndex, columnWeight) = (t.columnBounds, t.columnIndex, t.columnWeight)
             for s in positions {
-                let gridH = t.gridH[s], gridW = t.gridW[s]
-                if gridH == 0 { continue }
+                if t.gridH[s] == 0 { continue }
                 let go = gradOutput + (t.order[s] * channels + c) * bins
-                let count = T(gridH * gridW)
-                let rows = t.rowStart[s], columns = t.columnStart[s]
+                let count = T(t.gridH[s] * t.gridW[s])
+                let rb = rowBounds + t.rowBoundStart[s], cb = columnBounds + t.columnBoundStart[s]
                 let span = t.spanLow[s]...t.spanHigh[s]
                 for ph in 0..<pooledH {
-                    for yi in (rows + ph * gridH)..<(rows + ph * gridH + gridH) where t.hy[yi] > 0 {
-                        for x in span { line[x] = 0 }
-                        var xi = columns
-                        for pw in 0..<pooledW {
-                            let grad = go[ph * pooledW + pw] / count
-                            for _ in 0..<gridW {
-                                // Columns outside the map have weight 0 and receive nothing.
-                                if t.hx[xi] > 0 {
-                                    line[t.columnLow[xi]] += grad * t.hx[xi]
-                                    line[t.columnHigh[xi]] += grad * t.lx[xi]
-                                }
-                                xi += 1
-                            }
-                        }
-                        let row0 = plane + t.rowLow[yi], row1 = plane + t.rowHigh[yi]
-                        let hy = t.hy[yi], ly = t.ly[yi]
-                        for x in span { row0[x] += hy * line[x] }
-                        for x in span { row1[x] += ly * line[x] }
+                    for x in span { line[x] = 0 }
+                    for pw in 0..<pooledW {
+                        let grad = go[ph * pooledW + pw] / count
+                        for e in cb[pw]..<cb[pw + 1] { line[columnIndex[e]] += grad * columnWeight[e] }
+                    }
+                    for e in rb[ph]..<rb[ph + 1] {
+                        let row = plane + rowIndex[e], w = rowWeight[e]
+                        for x in span { row[x] += w * line[x] }
                     }
                 }
             }
@@ -255,13 +268,13 @@ public enum RoIAlign {
 }
 
 /// The sampling plan of one RoIAlign call: RoIs sorted by group (the feature planes they read: level and image),
-/// each RoI's geometry and grid, and the separable bilinear tables of a batch of RoIs (`tableBudget` rows and
-/// columns at most). Tables are indexed through `rowStart`/`columnStart` of a RoI's sorted position: its sample
-/// row `i = ph * grid_h + iy` has the offsets of its two neighbouring map rows (premultiplied by the width) in
-/// `rowLow`/`rowHigh` and their weights in `hy` (lower, 1 - frac) and `ly` (upper, frac); columns likewise. A sample
-/// row or column outside the map has weights 0 (a sample inside always has a positive lower weight) and points at a
-/// column inside the RoI's span `spanLow...spanHigh` (the map columns its samples read). A RoI whose samples all
-/// fall outside has `gridH == gridW == 0`.
+/// each RoI's geometry and grid, and the weight tables of a batch of RoIs (`tableBudget` entries per axis at most).
+///
+/// For a RoI at sorted position `s`, bin row `ph` reads the map rows `rowIndex[e]` (offsets premultiplied by the
+/// width) with weights `rowWeight[e]` for `e` in `rb[ph]..<rb[ph + 1]`, `rb = rowBounds + rowBoundStart[s]`: the
+/// bilinear weights of all its sample rows inside the map, summed per map row. Bin columns likewise with column
+/// indices. Samples outside the map are left out (they contribute exactly 0). All columns read lie in
+/// `spanLow[s]...spanHigh[s]`. A RoI with no sample inside the map has `gridH == gridW == 0`.
 @usableFromInline
 struct RoIPlan<T: KernelFloat> {
     /// RoIs planned (those with a group).
@@ -272,15 +285,16 @@ struct RoIPlan<T: KernelFloat> {
     @usableFromInline let groupStart: UnsafeMutablePointer<Int>
     /// Per sorted position.
     @usableFromInline let gridH: UnsafeMutablePointer<Int>, gridW: UnsafeMutablePointer<Int>
-    @usableFromInline let rowStart: UnsafeMutablePointer<Int>, columnStart: UnsafeMutablePointer<Int>
+    @usableFromInline let rowBoundStart: UnsafeMutablePointer<Int>, columnBoundStart: UnsafeMutablePointer<Int>
+    @usableFromInline let rowEntryStart: UnsafeMutablePointer<Int>, columnEntryStart: UnsafeMutablePointer<Int>
     @usableFromInline let spanLow: UnsafeMutablePointer<Int>, spanHigh: UnsafeMutablePointer<Int>
     @usableFromInline let geometry: UnsafeMutablePointer<RoIAlign.Geometry<T>>
     /// Tables of the current batch.
     @usableFromInline var rowCapacity = 0, columnCapacity = 0
-    @usableFromInline var rowLow: UnsafeMutablePointer<Int>, rowHigh: UnsafeMutablePointer<Int>
-    @usableFromInline var hy: UnsafeMutablePointer<T>, ly: UnsafeMutablePointer<T>
-    @usableFromInline var columnLow: UnsafeMutablePointer<Int>, columnHigh: UnsafeMutablePointer<Int>
-    @usableFromInline var hx: UnsafeMutablePointer<T>, lx: UnsafeMutablePointer<T>
+    @usableFromInline var rowBounds: UnsafeMutablePointer<Int>, rowIndex: UnsafeMutablePointer<Int>
+    @usableFromInline var rowWeight: UnsafeMutablePointer<T>
+    @usableFromInline var columnBounds: UnsafeMutablePointer<Int>, columnIndex: UnsafeMutablePointer<Int>
+    @usableFromInline var columnWeight: UnsafeMutablePointer<T>
 
     /// Sorts RoIs by `groupOfRoI` (stable; -1 leaves a RoI out) into `groups` groups.
     @inlinable
@@ -298,21 +312,23 @@ struct RoIPlan<T: KernelFloat> {
             next[g] += 1
         }
         gridH = .allocate(capacity: count); gridW = .allocate(capacity: count)
-        rowStart = .allocate(capacity: count); columnStart = .allocate(capacity: count)
+        rowBoundStart = .allocate(capacity: count); columnBoundStart = .allocate(capacity: count)
+        rowEntryStart = .allocate(capacity: count); columnEntryStart = .allocate(capacity: count)
         spanLow = .allocate(capacity: count); spanHigh = .allocate(capacity: count)
         geometry = .allocate(capacity: count)
-        rowLow = .allocate(capacity: 0); rowHigh = .allocate(capacity: 0); hy = .allocate(capacity: 0)
-        ly = .allocate(capacity: 0); columnLow = .allocate(capacity: 0); columnHigh = .allocate(capacity: 0)
-        hx = .allocate(capacity: 0); lx = .allocate(capacity: 0)
+        rowBounds = .allocate(capacity: 0); rowIndex = .allocate(capacity: 0); rowWeight = .allocate(capacity: 0)
+        columnBounds = .allocate(capacity: 0); columnIndex = .allocate(capacity: 0)
+        columnWeight = .allocate(capacity: 0)
     }
 
     @inlinable
     func deallocate() {
-        for p in [order, groupStart, gridH, gridW, rowStart, columnStart, spanLow, spanHigh, rowLow, rowHigh,
-                  columnLow, columnHigh] {
+        for p in [order, groupStart, gridH, gridW, rowBoundStart, columnBoundStart, rowEntryStart, columnEntryStart,
+                  spanLow, spanHigh, rowBounds, rowIndex, columnBounds, columnIndex] {
             p.deallocate()
         }
-        for p in [hy, ly, hx, lx] { p.deallocate() }
+        rowWeight.deallocate()
+        columnWeight.deallocate()
         geometry.deallocate()
     }
 
@@ -338,15 +354,19 @@ struct RoIPlan<T: KernelFloat> {
         }
         var batchStart = 0
         while batchStart < count {
-            // The longest run of positions whose tables fit the budget (always at least one RoI).
+            // The longest run of positions whose tables fit the budget (always at least one RoI). A RoI needs
+            // per axis its bin boundaries and at most two entries per sample row (column).
             var batchEnd = batchStart, rows = 0, columns = 0
             while batchEnd < count {
-                let h = pooledH * gridH[batchEnd], w = pooledW * gridW[batchEnd]
+                let h = gridH[batchEnd] == 0 ? 0 : pooledH + 1 + 2 * pooledH * gridH[batchEnd]
+                let w = gridW[batchEnd] == 0 ? 0 : pooledW + 1 + 2 * pooledW * gridW[batchEnd]
                 if batchEnd > batchStart && (rows + h > RoIAlign.tableBudget || columns + w > RoIAlign.tableBudget) {
                     break
                 }
-                rowStart[batchEnd] = rows
-                columnStart[batchEnd] = columns
+                rowBoundStart[batchEnd] = rows
+                rowEntryStart[batchEnd] = rows + pooledH + 1
+                columnBoundStart[batchEnd] = columns
+                columnEntryStart[batchEnd] = columns + pooledW + 1
                 rows += h
                 columns += w
                 batchEnd += 1
@@ -376,25 +396,24 @@ struct RoIPlan<T: KernelFloat> {
         }
     }
 
+    /// Makes room for `rows` and `columns` table slots (bounds and entries share one index space per axis).
     @inlinable
     mutating func reserve(rows: Int, columns: Int) {
         if rows > rowCapacity {
-            for p in [rowLow, rowHigh] { p.deallocate() }
-            for p in [hy, ly] { p.deallocate() }
+            rowBounds.deallocate(); rowIndex.deallocate(); rowWeight.deallocate()
             rowCapacity = rows
-            rowLow = .allocate(capacity: rows); rowHigh = .allocate(capacity: rows)
-            hy = .allocate(capacity: rows); ly = .allocate(capacity: rows)
+            rowBounds = .allocate(capacity: rows); rowIndex = .allocate(capacity: rows)
+            rowWeight = .allocate(capacity: rows)
         }
         if columns > columnCapacity {
-            for p in [columnLow, columnHigh] { p.deallocate() }
-            for p in [hx, lx] { p.deallocate() }
+            columnBounds.deallocate(); columnIndex.deallocate(); columnWeight.deallocate()
             columnCapacity = columns
-            columnLow = .allocate(capacity: columns); columnHigh = .allocate(capacity: columns)
-            hx = .allocate(capacity: columns); lx = .allocate(capacity: columns)
+            columnBounds = .allocate(capacity: columns); columnIndex = .allocate(capacity: columns)
+            columnWeight = .allocate(capacity: columns)
         }
     }
 
-    /// Tabulates the sample rows and columns of the RoIs at `positions`, in parallel, and finds their column spans.
+    /// Tabulates the row and column weights of the RoIs at `positions`, in parallel, and finds their column spans.
     @inlinable
     func fillTables(_ positions: Range<Int>, level: (Int) -> RoIAlign.Level<T>, pooledH: Int, pooledW: Int) {
         Parallel.forEachChunk(positions.count, minItemsPerChunk: 256) { chunk in
@@ -405,12 +424,12 @@ struct RoIPlan<T: KernelFloat> {
                 let map = level(g), geo = geometry[s]
                 let rows = RoIPlan.fillAxis(
                     start: geo.startY, bin: geo.binH, grid: gridH[s], pooled: pooledH, size: map.height,
-                    stride: map.width, low: rowLow + rowStart[s], high: rowHigh + rowStart[s],
-                    lowWeight: hy + rowStart[s], highWeight: ly + rowStart[s])
+                    stride: map.width, bounds: rowBounds + rowBoundStart[s], firstEntry: rowEntryStart[s],
+                    index: rowIndex, weight: rowWeight)
                 let columns = RoIPlan.fillAxis(
                     start: geo.startX, bin: geo.binW, grid: gridW[s], pooled: pooledW, size: map.width, stride: 1,
-                    low: columnLow + columnStart[s], high: columnHigh + columnStart[s],
-                    lowWeight: hx + columnStart[s], highWeight: lx + columnStart[s])
+                    bounds: columnBounds + columnBoundStart[s], firstEntry: columnEntryStart[s],
+                    index: columnIndex, weight: columnWeight)
                 if let columns, rows != nil {
                     (spanLow[s], spanHigh[s]) = columns
                 } else {
@@ -420,53 +439,58 @@ struct RoIPlan<T: KernelFloat> {
         }
     }
 
-    /// One axis: sample `i = p * grid + j` lies at `start + p * bin + (j + 0.5) * bin / grid`. Returns the range
-    /// of neighbour indices (times `stride`) the samples inside read, or nil when none is inside; samples outside
-    /// are given weights 0 and the lowest of those indices.
+    /// One axis of one RoI. Sample `j` of bin `p` lies at `start + p * bin + (j + 0.5) * bin / grid`; each sample
+    /// inside `[-1, size]` adds `1 - frac` to its lower neighbour and `frac` to its upper one. Entries of bin `p`
+    /// go to `index/weight[bounds[p]..<bounds[p + 1]]`, starting at `firstEntry`, one per distinct neighbour
+    /// (times `stride`). Returns the lowest and highest neighbour read, or nil when no sample is inside.
     @inlinable
     static func fillAxis(
-        start: T, bin: T, grid: Int, pooled: Int, size: Int, stride: Int, low: UnsafeMutablePointer<Int>,
-        high: UnsafeMutablePointer<Int>, lowWeight: UnsafeMutablePointer<T>, highWeight: UnsafeMutablePointer<T>
+        start: T, bin: T, grid: Int, pooled: Int, size: Int, stride: Int, bounds: UnsafeMutablePointer<Int>,
+        firstEntry: Int, index: UnsafeMutablePointer<Int>, weight: UnsafeMutablePointer<T>
     ) -> (Int, Int)? {
         let gridT = T(grid), sizeT = T(size)
         var first = Int.max, last = Int.min
-        var i = 0
+        var n = firstEntry
         for p in 0..<pooled {
-            let binStart = start + T(p) * bin
-            for j in 0..<grid {
-                var v = binStart + (T(j) + 0.5) * bin / gridT
-                // Written so that NaN falls outside.
-                if size > 0 && v >= -1 && v <= sizeT {
-                    if v <= 0 { v = 0 }
-                    var lo = Int(v)
-                    let hi: Int
-                    if lo >= size - 1 {
-                        lo = size - 1
-                        hi = lo
-                        v = T(lo)
-                    } else {
-                        hi = lo + 1
-                    }
-                    let frac = v - T(lo)
-                    low[i] = lo * stride
-                    high[i] = hi * stride
-                    lowWeight[i] = 1 - frac
-                    highWeight[i] = frac
-                    first = Swift.min(first, lo * stride)
-                    last = Swift.max(last, hi * stride)
+            bounds[p] = n
+            let binStart = n
+            // Adds `w` to neighbour `i`. Samples are visited in increasing position, so a neighbour seen before is
+            // one of the last two entries.
+            func add(_ i: Int, _ w: T) {
+                if n > binStart && index[n - 1] == i {
+                    weight[n - 1] += w
+                } else if n - 1 > binStart && index[n - 2] == i {
+                    weight[n - 2] += w
                 } else {
-                    low[i] = -1
-                    lowWeight[i] = 0
-                    highWeight[i] = 0
+                    index[n] = i
+                    weight[n] = w
+                    n += 1
                 }
-                i += 1
+            }
+            let origin = start + T(p) * bin
+            for step in 0..<grid {
+                let j = bin < 0 ? grid - 1 - step : step
+                var v = origin + (T(j) + 0.5) * bin / gridT
+                // Written so that NaN falls outside.
+                if !(size > 0 && v >= -1 && v <= sizeT) { continue }
+                if v <= 0 { v = 0 }
+                var lo = Int(v)
+                let hi: Int
+                if lo >= size - 1 {
+                    lo = size - 1
+                    hi = lo
+                    v = T(lo)
+                } else {
+                    hi = lo + 1
+                }
+                let frac = v - T(lo)
+                add(lo * stride, 1 - frac)
+                add(hi * stride, frac)
+                first = Swift.min(first, lo * stride)
+                last = Swift.max(last, hi * stride)
             }
         }
-        if first > last { return nil }
-        for i in 0..<(pooled * grid) where low[i] < 0 {
-            low[i] = first
-            high[i] = first
-        }
-        return (first, last)
+        bounds[pooled] = n
+        return first <= last ? (first, last) : nil
     }
 }

@@ -8,11 +8,11 @@ import SwiftRCNNOps
 let maxMultiScaleLevels = 16
 
 /// Checks that RoIAlign's sampling stays within `RoIAlign`'s limits: per-RoI sample rows, columns and samples,
-/// every RoI's geometry finite at its spatial scale, and the total work (samples times channels) of the call.
-/// `scale(r)` is the spatial scale RoI `r` is pooled at, or nil when it is not pooled at all.
+/// every RoI's geometry finite at its spatial scale, and the total work (`Geometry.cost` times channels) of the
+/// call. `map(r)` is the spatial scale and map width RoI `r` is pooled at, or nil when it is not pooled at all.
 func validateRoIAlignSampling<T: KernelFloat>(
     _ rois: ArrayArgument, channels: Int, pooledH: Int, pooledW: Int, samplingRatio: Int, aligned: Bool,
-    scale: (Int) -> T?
+    map: (Int) -> (scale: T, width: Int)?
 ) throws {
     let axisLimit = Double(RoIAlign.maxSamplesPerAxis), roiLimit = Double(RoIAlign.maxSamplesPerRoI)
     if samplingRatio > 0 {
@@ -25,7 +25,7 @@ func validateRoIAlignSampling<T: KernelFloat>(
     let p = rois.pointer(T.self)
     var total = 0.0
     for r in 0..<rois[0] {
-        guard let s = scale(r) else { continue }
+        guard let (s, width) = map(r) else { continue }
         let g = RoIAlign.geometry(p + 5 * r, spatialScale: s, pooledH: pooledH, pooledW: pooledW,
                                   samplingRatio: samplingRatio, aligned: aligned)
         try require(g.isFinite,
@@ -36,10 +36,10 @@ func validateRoIAlignSampling<T: KernelFloat>(
                     + "sampling_ratio (\(samplingRatio)); the limit is \(RoIAlign.maxSamplesPerAxis) per axis and "
                     + "\(RoIAlign.maxSamplesPerRoI) per RoI. Are the boxes in the wrong units? A positive "
                     + "sampling_ratio bounds the work")
-        total += rows * columns
+        total += g.cost(pooledH: pooledH, pooledW: pooledW, width: width)
     }
     try require(total * Double(channels) <= Double(RoIAlign.maxTotalWork),
-                "\(rois.name): the RoIs take \(total) bilinear samples per channel in all, times \(channels) channels "
+                "\(rois.name): the RoIs need \(total) map reads per channel, which times \(channels) channels "
                 + "exceeds the limit of \(RoIAlign.maxTotalWork) per call; use fewer or smaller boxes or a smaller "
                 + "sampling_ratio")
 }
@@ -69,7 +69,7 @@ public func srcnn_roi_align(
         func run<T: KernelFloat>(_: T.Type) throws {
             let s = try validateSpatialScale(spatialScale, T.self)
             try validateRoIAlignSampling(b, channels: x[1], pooledH: ph, pooledW: pw, samplingRatio: sr,
-                                         aligned: aligned != 0, scale: { _ in s })
+                                         aligned: aligned != 0, map: { _ in (s, x[3]) })
             RoIAlign.forward(input: x.pointer(T.self), batch: x[0], channels: x[1], height: x[2], width: x[3],
                              rois: b.pointer(T.self), count: b[0], spatialScale: s, pooledH: ph, pooledW: pw,
                              samplingRatio: sr, aligned: aligned != 0, output: o.pointer(T.self))
@@ -98,7 +98,7 @@ public func srcnn_roi_align_backward(
         func run<T: KernelFloat>(_: T.Type) throws {
             let s = try validateSpatialScale(spatialScale, T.self)
             try validateRoIAlignSampling(b, channels: go[1], pooledH: ph, pooledW: pw, samplingRatio: sr,
-                                         aligned: aligned != 0, scale: { _ in s })
+                                         aligned: aligned != 0, map: { _ in (s, gi[3]) })
             RoIAlign.backward(gradOutput: go.pointer(T.self), rois: b.pointer(T.self), count: b[0], spatialScale: s,
                               pooledH: ph, pooledW: pw, samplingRatio: sr, aligned: aligned != 0,
                               gradInput: gi.pointer(T.self), batch: gi[0], channels: gi[1], height: gi[2],
@@ -167,8 +167,10 @@ public func srcnn_multiscale_roi_align(
                 levels.append(RoIAlign.Level(data: f.pointer(T.self), height: f[2], width: f[3], spatialScale: s))
             }
             try validateRoIAlignSampling(b, channels: channels, pooledH: ph, pooledW: pw, samplingRatio: sr,
-                                         aligned: false,
-                                         scale: { levelOfRoI[$0] >= 0 ? levels[levelOfRoI[$0]].spatialScale : nil })
+                                         aligned: false, map: { r in
+                let l = levelOfRoI[r]
+                return l >= 0 ? (levels[l].spatialScale, levels[l].width) : nil
+            })
             levels.withUnsafeBufferPointer { lv in
                 levelOfRoI.withUnsafeBufferPointer { lr in
                     RoIAlign.forward(levels: lv.baseAddress!, count: lv.count, levelOfRoI: lr.baseAddress,
