@@ -49,9 +49,10 @@ class MultiScaleRoIAlign:
         if not isinstance(boxes, (list, tuple)):
             raise TypeError(f"boxes: expected a list of per-image (L, 4) arrays, got {type(boxes).__name__}")
         rois = convert_boxes_to_roi_format(boxes, dtype)
-        shapes = as_index(list(image_shapes), "image_shapes")
-        if shapes.size == 0:
+        image_shapes = list(image_shapes)
+        if not image_shapes:
             raise ValueError("image_shapes: images list should not be empty")
+        shapes = as_index(image_shapes, "image_shapes")
         ph, pw = self.output_size
         channels = maps[0].shape[1] if maps[0].ndim > 1 else 0
         out = np.empty((rois.shape[0], channels, max(ph, 0), max(pw, 0)), dtype)

@@ -1,7 +1,8 @@
 """RoIAlign (Mask R-CNN): torchvision.ops.roi_align on NumPy arrays, and its backward pass.
 
-Feature maps are (N, C, H, W). Boxes are either a (K, 5) array of rows [batch_index, x1, y1, x2, y2] or a list of
-per-image (L, 4) arrays of [x1, y1, x2, y2] (image i's boxes get batch index i). Results have the input's float
+Feature maps are (N, C, H, W). Boxes are either a (K, 5) array of rows [batch_index, x1, y1, x2, y2] (also as a
+plain list of such rows) or a list of per-image (L, 4) arrays of [x1, y1, x2, y2] (image i's boxes get batch index
+i). Results have the input's float
 type (float32 or float64; other real inputs become float32) and boxes are converted to it.
 """
 from __future__ import annotations
@@ -26,7 +27,9 @@ def convert_boxes_to_roi_format(boxes, dtype) -> np.ndarray:
 
 
 def _rois(boxes, dtype) -> np.ndarray:
-    if isinstance(boxes, (list, tuple)):
+    """Either form of `boxes` -> (K, 5). A list or tuple of 2-D arrays is the per-image form; anything else
+    (an array, or a plain list of [batch_index, x1, y1, x2, y2] rows) is taken as the (K, 5) form."""
+    if isinstance(boxes, (list, tuple)) and all(np.ndim(b) == 2 for b in boxes):
         return convert_boxes_to_roi_format(boxes, dtype)
     return as_float(boxes, "boxes", dtype)
 
@@ -37,7 +40,7 @@ def roi_align(input, boxes, output_size, spatial_scale: float = 1.0, sampling_ra
 
     Args:
         input: (N, C, H, W) feature maps.
-        boxes: (K, 5) rows [batch_index, x1, y1, x2, y2], or a list of N per-image (L, 4) arrays, in image
+        boxes: (K, 5) rows [batch_index, x1, y1, x2, y2], or a list of per-image (L, 4) arrays, in image
             coordinates (mapped onto `input` by `spatial_scale`). batch_index must be an integer in [0, N).
         output_size: int or (height, width) of the pooled output, in bins.
         spatial_scale: factor from box coordinates to `input` coordinates (e.g. 1/4 for a stride-4 map).
