@@ -20,12 +20,13 @@
 /// Per bin row the kernel sums the weighted map rows over the RoI's column span (contiguous, vectorisable), then
 /// each bin is a short dot product of that line with its column weights; the backward pass is the transpose. Work
 /// is thus about (distinct rows x span) instead of 4 reads per sample, which matters most for adaptive sampling
-/// (about one sample per pixel). Results match torchvision's to rounding, not bit for bit. RoIs are grouped by
-/// the feature planes they read (level, image), and
-/// the work is a list of (run of RoIs of one group, channel) items: an item visits one `H x W` plane for all RoIs
-/// of its run, so the plane stays in cache instead of being fetched once per RoI. Items are spread over
-/// `Parallel` threads; in the forward pass each item writes its own output planes, and in the backward pass runs
-/// are whole groups, so each thread owns its gradient planes across all RoIs and needs no atomics.
+/// (about one sample per pixel). Results match torchvision's to rounding, not bit for bit.
+///
+/// Threading: RoIs are grouped by the feature planes they read (level, image), and the work is a list of (run of
+/// RoIs of one group, channel) items: an item visits one `H x W` plane for all RoIs of its run, so the plane stays
+/// in cache instead of being fetched once per RoI. Items are spread over `Parallel` threads; in the forward pass
+/// each item writes its own output planes, and in the backward pass runs are whole groups, so each thread owns its
+/// gradient planes across all RoIs and needs no atomics.
 ///
 /// Callers validate inputs first (the C ABI does): batch indices integral and in `[0, N)`, the `Geometry` of every
 /// RoI finite with grids no larger than the limits below.
@@ -49,7 +50,8 @@ public enum RoIAlign {
 
     /// Where one RoI samples its feature map. `gridH`/`gridW` are the samples per bin along each axis as the
     /// element type computes them (integral, possibly <= 0 for an inverted box with `aligned`, which then takes no
-    /// samples, or beyond `Int` range for an absurd box: callers check `samples` before running a kernel).
+    /// samples, or beyond `Int` range for an absurd box: callers check `sampleRowsAndColumns` before running a
+    /// kernel).
     public struct Geometry<T: KernelFloat> {
         public var startY: T, startX: T, binH: T, binW: T
         public var gridH: T, gridW: T
@@ -115,6 +117,7 @@ public enum RoIAlign {
         public let width: Int
         public let spatialScale: T
 
+        @inlinable
         public init(data: UnsafePointer<T>, height: Int, width: Int, spatialScale: T) {
             self.data = data
             self.height = height
@@ -233,6 +236,7 @@ public enum RoIAlign {
         }
         var plan = RoIPlan<T>(groupOfRoI: (0..<k).map { Int(rois[5 * $0]) }, groups: n)
         defer { plan.deallocate() }
+        // The plan reads only a level's size and scale.
         let level = Level(data: UnsafePointer(gradInput), height: height, width: width, spatialScale: spatialScale)
         // Runs are whole images, so each gradient plane belongs to one item.
         plan.forEachItem(

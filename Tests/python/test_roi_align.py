@@ -154,13 +154,14 @@ def test_many_rois_several_threads(rng):
     x = rng.standard_normal((2, 16, 30, 40)).astype(np.float32)
     rois = random_rois(rng, 400, 2, np.float32, size=160, allow_inverted=False)
     results = []
-    for threads in [1, 3]:
-        swiftrcnn.set_num_threads(threads)
-        try:
+    before = swiftrcnn.get_num_threads()
+    try:
+        for threads in [1, 3]:
+            swiftrcnn.set_num_threads(threads)
             results.append((ops.roi_align(x, rois, 7, 0.25, -1),
                             ops.roi_align_backward(np.ones((400, 16, 7, 7), np.float32), rois, x.shape, 0.25, -1)))
-        finally:
-            swiftrcnn.set_num_threads(2)
+    finally:
+        swiftrcnn.set_num_threads(before)
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
     check_parity(x, rois, 7, 0.25, -1, False, rng)

@@ -163,7 +163,8 @@ public func srcnn_multiscale_roi_align(
             var levels = [RoIAlign.Level<T>]()
             for (l, f) in maps.enumerated() {
                 let s = T(scales[l])
-                try require(s.isFinite && s > 0, "features[\(l)]: inferred scale \(scales[l]) is not usable in \(T.self)")
+                try require(s.isFinite && s > 0,
+                            "features[\(l)]: inferred scale \(scales[l]) is not usable in \(T.self)")
                 levels.append(RoIAlign.Level(data: f.pointer(T.self), height: f[2], width: f[3], spatialScale: s))
             }
             try validateRoIAlignSampling(b, channels: channels, pooledH: ph, pooledW: pw, samplingRatio: sr,
