@@ -25,3 +25,5 @@ from .paste_masks import paste_masks_in_image
 from .ps_roi_align import ps_roi_align, ps_roi_align_backward
 from .ps_roi_pool import ps_roi_pool, ps_roi_pool_backward
 from .roi_pool import roi_pool, roi_pool_backward
+from .roi_align import roi_align, roi_align_backward
+from .poolers import MultiScaleRoIAlign

@@ -1,0 +1,91 @@
+"""RoIAlign (Mask R-CNN): torchvision.ops.roi_align on NumPy arrays, and its backward pass.
+
+Feature maps are (N, C, H, W). Boxes are either a (K, 5) array of rows [batch_index, x1, y1, x2, y2] (also as a
+plain list of such rows) or a list of per-image (L, 4) arrays of [x1, y1, x2, y2] (image i's boxes get batch index
+i). Results have the input's float
+type (float32 or float64; other real inputs become float32) and boxes are converted to it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _C
+from ._array import as_float, as_int, as_real, pair
+
+
+def convert_boxes_to_roi_format(boxes, dtype) -> np.ndarray:
+    """A list of per-image (L, 4) boxes -> (K, 5) rows [image_index, x1, y1, x2, y2] of `dtype`."""
+    parts = []
+    for i, b in enumerate(boxes):
+        b = as_float(b, f"boxes[{i}]", dtype)
+        if b.ndim != 2 or b.shape[1] != 4:
+            raise ValueError(f"boxes[{i}]: expected shape (L, 4) in a list of per-image boxes, got {b.shape}")
+        parts.append(np.concatenate([np.full((b.shape[0], 1), i, dtype), b], axis=1))
+    if not parts:
+        return np.empty((0, 5), dtype)
+    return np.ascontiguousarray(np.concatenate(parts, axis=0))
+
+
+def _rois(boxes, dtype) -> np.ndarray:
+    """Either form of `boxes` -> (K, 5). A list or tuple of 2-D arrays is the per-image form; anything else
+    (an array, or a plain list of [batch_index, x1, y1, x2, y2] rows) is taken as the (K, 5) form."""
+    if isinstance(boxes, (list, tuple)) and all(np.ndim(b) == 2 for b in boxes):
+        return convert_boxes_to_roi_format(boxes, dtype)
+    return as_float(boxes, "boxes", dtype)
+
+
+def roi_align(input, boxes, output_size, spatial_scale: float = 1.0, sampling_ratio: int = -1,
+              aligned: bool = False) -> np.ndarray:
+    """Region-of-interest pooling by averaging bilinear samples (RoIAlign, He et al. 2017).
+
+    Args:
+        input: (N, C, H, W) feature maps.
+        boxes: (K, 5) rows [batch_index, x1, y1, x2, y2], or a list of per-image (L, 4) arrays, in image
+            coordinates (mapped onto `input` by `spatial_scale`). batch_index must be an integer in [0, N).
+        output_size: int or (height, width) of the pooled output, in bins.
+        spatial_scale: factor from box coordinates to `input` coordinates (e.g. 1/4 for a stride-4 map).
+        sampling_ratio: samples per bin along each axis; <= 0 means adaptive, ceil(roi size / output size).
+        aligned: if True, shift boxes by -0.5 pixel (Detectron2's alignment); if False, the legacy behaviour,
+            where boxes are at least 1 x 1.
+
+    Returns:
+        (K, C, output_size[0], output_size[1]) pooled features.
+
+    Raises ValueError for out-of-range batch indices, non-finite coordinates, non-positive sizes or scales, and
+    boxes whose adaptive sampling would be absurdly large (see swiftrcnn's RoIAlign limits).
+    """
+    ph, pw = pair(output_size, "output_size")
+    input = as_float(input, "input")
+    rois = _rois(boxes, input.dtype)
+    out = np.empty((rois.shape[0] if rois.ndim else 0, input.shape[1] if input.ndim > 1 else 0, max(ph, 0),
+                    max(pw, 0)), input.dtype)
+    _C.roi_align(input, rois, ph, pw, as_real(spatial_scale, "spatial_scale"), as_int(sampling_ratio,
+                 "sampling_ratio"), bool(aligned), out)
+    return out
+
+
+def roi_align_backward(grad_output, boxes, input_shape, spatial_scale: float = 1.0, sampling_ratio: int = -1,
+                       aligned: bool = False) -> np.ndarray:
+    """Gradient of `roi_align` with respect to its input.
+
+    Args:
+        grad_output: (K, C, PH, PW) gradient of the pooled output; the output size is taken from its shape.
+        boxes: the boxes given to `roi_align` (either form).
+        input_shape: (N, C, H, W) of the input.
+        spatial_scale, sampling_ratio, aligned: as given to `roi_align`.
+
+    Returns:
+        (N, C, H, W) grad_input in grad_output's float type.
+    """
+    grad_output = as_float(grad_output, "grad_output")
+    rois = _rois(boxes, grad_output.dtype)
+    try:
+        shape = tuple(as_int(d, "input_shape") for d in input_shape)
+    except TypeError:
+        raise TypeError(f"input_shape: expected (N, C, H, W) ints, got {input_shape!r}") from None
+    if len(shape) != 4 or min(shape) < 0:
+        raise ValueError(f"input_shape: expected (N, C, H, W) non-negative ints, got {input_shape!r}")
+    grad_input = np.empty(shape, grad_output.dtype)
+    _C.roi_align_backward(grad_output, rois, as_real(spatial_scale, "spatial_scale"),
+                          as_int(sampling_ratio, "sampling_ratio"), bool(aligned), grad_input)
+    return grad_input
