@@ -62,8 +62,8 @@ public func srcnn_roi_align(
         let o = try ArrayArgument(output, "output")
         try x.expect(shape: [nil, nil, nil, nil], "(N, C, H, W)")
         let dtype = try x.floatType()
-        try validatePooledSize(pooledH, pooledW, "output_size")
-        try validateRoIs(b, dtype: dtype, batchSize: x[0])
+        try RoIArguments.requirePooledSize(pooledH, pooledW)
+        try RoIArguments.requireRoIs(b, like: x, batch: x[0])
         let (ph, pw, sr) = (Int(pooledH), Int(pooledW), Int(samplingRatio))
         try requireOutput(o, dtype: dtype, shape: [b[0], x[1], ph, pw])
         func run<T: KernelFloat>(_: T.Type) throws {
@@ -89,10 +89,10 @@ public func srcnn_roi_align_backward(
         let gi = try ArrayArgument(gradInput, "grad_input")
         try go.expect(shape: [nil, nil, nil, nil], "(K, C, PH, PW)")
         let dtype = try go.floatType()
-        try validatePooledSize(Int64(go[2]), Int64(go[3]), "grad_output (its output size PH, PW)")
+        try RoIArguments.requirePooledSize(Int64(go[2]), Int64(go[3]), name: "grad_output (its output size PH, PW)")
         try gi.expect(shape: [nil, go[1], nil, nil], "(N, C, H, W) with C = \(go[1]) (the channels of grad_output)")
         try gi.expect(sameFloatTypeAs: go)
-        try validateRoIs(b, dtype: dtype, batchSize: gi[0])
+        try RoIArguments.requireRoIs(b, like: go, batch: gi[0])
         try require(b[0] == go[0], "boxes: \(b[0]) RoIs for \(go[0]) rows of grad_output (expected equal)")
         let (ph, pw, sr) = (go[2], go[3], Int(samplingRatio))
         func run<T: KernelFloat>(_: T.Type) throws {
@@ -136,7 +136,7 @@ public func srcnn_multiscale_roi_align(
         let dtype = maps[0].dtype, (batch, channels) = (maps[0][0], maps[0][1])
         let b = try ArrayArgument(rois, "boxes"), shapes = try ArrayArgument(imageShapes, "image_shapes")
         let o = try ArrayArgument(output, "output")
-        try validateRoIs(b, dtype: dtype, batchSize: batch)
+        try RoIArguments.requireRoIs(b, like: maps[0], batch: batch)
         try shapes.expect(dtype: .int64)
         try shapes.expect(shape: [nil, 2], "(num_images, 2) rows (height, width)")
         try require(shapes[0] > 0, "image_shapes: expected at least one image size")
@@ -146,7 +146,7 @@ public func srcnn_multiscale_roi_align(
             try require(sp[i] > 0, "image_shapes: expected positive (height, width), got \(sp[i]) in row \(i / 2)")
             if i % 2 == 0 { maxHeight = max(maxHeight, Int(sp[i])) }
         }
-        try validatePooledSize(pooledH, pooledW, "output_size")
+        try RoIArguments.requirePooledSize(pooledH, pooledW)
         try require(canonicalScale > 0, "canonical_scale: expected a positive size, got \(canonicalScale)")
         let (ph, pw, sr) = (Int(pooledH), Int(pooledW), Int(samplingRatio))
         try requireOutput(o, dtype: dtype, shape: [b[0], channels, ph, pw])

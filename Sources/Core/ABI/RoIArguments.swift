@@ -1,6 +1,6 @@
 import SwiftRCNNOps
 
-/// Validation shared by the exports of roi_pool, ps_roi_align and ps_roi_pool (RoIPoolABI.swift, PSRoIABI.swift).
+/// Validation shared by the exports of the RoI ops (RoIAlignABI.swift, RoIPoolABI.swift, PSRoIABI.swift).
 ///
 /// Messages name arguments as the Python API does: `input`, `boxes`, `output_size`, `spatial_scale`,
 /// `sampling_ratio`, `grad_output`, `argmax`, `input_shape` (the shape of the gradient being computed).
@@ -40,12 +40,13 @@ enum RoIArguments {
         try dispatchFloat(rois.dtype, float32: { try check(Float.self) }, float64: { try check(Double.self) })
     }
 
-    /// `output_size` (pooled_h, pooled_w): both > 0 with a product that fits.
-    static func requirePooledSize(_ ph: Int64, _ pw: Int64) throws -> (Int, Int) {
-        try require(ph > 0 && pw > 0, "output_size: expected positive (height, width), got (\(ph), \(pw))")
+    /// A pooled size (pooled_h, pooled_w) carried by argument `name`: both > 0 with a product that fits.
+    @discardableResult
+    static func requirePooledSize(_ ph: Int64, _ pw: Int64, name: String = "output_size") throws -> (Int, Int) {
+        try require(ph > 0 && pw > 0, "\(name): expected positive (height, width), got (\(ph), \(pw))")
         let (bins, overflow) = ph.multipliedReportingOverflow(by: pw)
         if overflow || bins > maxElements {
-            throw SwiftRCNNError.tooLarge("output_size: (\(ph), \(pw)) has too many bins")
+            throw SwiftRCNNError.tooLarge("\(name): (\(ph), \(pw)) has too many bins")
         }
         return (Int(ph), Int(pw))
     }
