@@ -56,24 +56,11 @@ public enum PSRoIAlign {
     static func taps<T: KernelFloat>(
         bin: Int, start: T, binSize: T, grid: Int, extent: Int, stride: Int, into taps: UnsafeMutablePointer<Tap<T>>
     ) -> Int {
-        if extent == 0 { return 0 }
         let origin = start + T(bin) * binSize
-        let limit = T(extent)
         var count = 0
         for s in 0..<grid {
-            var p = origin + (T(s) + T(0.5)) * binSize / T(grid)
-            if !(p >= -1 && p <= limit) { continue }
-            if p <= 0 { p = 0 }
-            var low = Int(p)
-            let high: Int
-            if low >= extent - 1 {
-                low = extent - 1
-                high = low
-                p = T(low)
-            } else {
-                high = low + 1
-            }
-            let l = p - T(low)
+            let p = origin + (T(s) + T(0.5)) * binSize / T(grid)
+            guard let (low, high, l) = bilinearTap(p, size: extent) else { continue }
             taps[count] = Tap(low: low * stride, high: high * stride, lowWeight: 1 - l, highWeight: l)
             count += 1
         }

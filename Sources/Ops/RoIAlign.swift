@@ -452,7 +452,7 @@ struct RoIPlan<T: KernelFloat> {
         start: T, bin: T, grid: Int, pooled: Int, size: Int, stride: Int, bounds: UnsafeMutablePointer<Int>,
         firstEntry: Int, index: UnsafeMutablePointer<Int>, weight: UnsafeMutablePointer<T>
     ) -> (Int, Int)? {
-        let gridT = T(grid), sizeT = T(size)
+        let gridT = T(grid)
         var first = Int.max, last = Int.min
         var n = firstEntry
         for p in 0..<pooled {
@@ -474,20 +474,8 @@ struct RoIPlan<T: KernelFloat> {
             let origin = start + T(p) * bin
             for step in 0..<grid {
                 let j = bin < 0 ? grid - 1 - step : step
-                var v = origin + (T(j) + 0.5) * bin / gridT
-                // Written so that NaN falls outside.
-                if !(size > 0 && v >= -1 && v <= sizeT) { continue }
-                if v <= 0 { v = 0 }
-                var lo = Int(v)
-                let hi: Int
-                if lo >= size - 1 {
-                    lo = size - 1
-                    hi = lo
-                    v = T(lo)
-                } else {
-                    hi = lo + 1
-                }
-                let frac = v - T(lo)
+                let v = origin + (T(j) + 0.5) * bin / gridT
+                guard let (lo, hi, frac) = bilinearTap(v, size: size) else { continue }
                 add(lo * stride, 1 - frac)
                 add(hi * stride, frac)
                 first = Swift.min(first, lo * stride)
