@@ -113,3 +113,15 @@ final class RoIAPITests: XCTestCase {
         XCTAssertEqual(out.scalars, [1, 1, 1, 1])
     }
 }
+
+/// The Swift API of the py-faster-rcnn conventions.
+final class LegacyAPITests: XCTestCase {
+    func testClassicAnchorTableAndNMS() throws {
+        let anchors = try LegacyOps.generateAnchors()
+        XCTAssertEqual(anchors.shape, [9, 4])
+        XCTAssertEqual(Array(anchors.scalars.prefix(4)), [-84, -40, 99, 55])
+        // Two boxes of 11 x 11 (with +1 widths) overlapping in 10 x 11: IoU 110 / 132 > 0.7.
+        let dets = Tensor<Float>([0, 0, 10, 10, 0.9, 1, 0, 11, 10, 0.8], shape: [2, 5])
+        XCTAssertEqual(try LegacyOps.nms(dets, threshold: 0.7).scalars, [0])
+    }
+}
