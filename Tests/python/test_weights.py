@@ -86,7 +86,8 @@ def save_expected(state, path):
 
 @pytest.fixture(scope="module")
 def detection_checkpoints(tmp_path_factory):
-    """(name, .pth, expected .npz, {name: shape}) for seeded Faster R-CNN and Mask R-CNN state dicts."""
+    """(name, .pth, legacy-format .pth, expected .npz, {name: shape}) for seeded Faster R-CNN and Mask R-CNN state
+    dicts (published torchvision weights come in both torch.save formats)."""
     folder = tmp_path_factory.mktemp("detection")
     out = []
     for name, build in [("fasterrcnn", torchvision.models.detection.fasterrcnn_resnet50_fpn),
@@ -95,24 +96,27 @@ def detection_checkpoints(tmp_path_factory):
         state = build(weights=None, weights_backbone=None).state_dict()
         assert hasattr(state, "_metadata")
         torch.save(state, folder / f"{name}.pth")
+        torch.save(state, folder / f"{name}_legacy.pth", _use_new_zipfile_serialization=False)
         shapes = {k: tuple(v.shape) for k, v in state.items()}
-        out.append((name, folder / f"{name}.pth", save_expected(state, folder / f"{name}.npz"), shapes))
+        out.append((name, folder / f"{name}.pth", folder / f"{name}_legacy.pth",
+                    save_expected(state, folder / f"{name}.npz"), shapes))
     return out
 
 
 def test_torchvision_checkpoints_without_torch(detection_checkpoints, tmp_path):
-    pairs = []
-    for name, pth, npz, _ in detection_checkpoints:
+    pairs, counts = [], []
+    for name, pth, legacy, npz, shapes in detection_checkpoints:
         converted = tmp_path / f"{name}.safetensors"
         proc = swiftrcnn_cli("convert", pth, converted)
         assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.startswith(f"wrote {len(np.load(npz).files)} tensors")
-        pairs += [(pth, npz), (converted, npz), (f"mapping:{npz}", npz)]
+        assert proc.stdout.startswith(f"wrote {len(shapes)} tensors")
+        pairs += [(pth, npz), (legacy, npz), (converted, npz), (f"mapping:{npz}", npz)]
+        counts += [len(shapes)] * 4
     report = compare_without_torch(pairs)
-    assert [count for count, _ in report] == [len(shapes) for *_, shapes in detection_checkpoints for _ in range(3)]
-    assert report[0][1] and report[3][1]  # .pth keeps the state dict's order
+    assert [count for count, _ in report] == counts
+    assert all(report[i][1] for i in [0, 1, 4, 5])  # both .pth formats keep the state dict's order
     # The converted files are ordinary .safetensors: torch's reader agrees.
-    for name, _, npz, _ in detection_checkpoints:
+    for name, *_, npz, _ in detection_checkpoints:
         theirs = safetensors.torch.load_file(tmp_path / f"{name}.safetensors")
         with np.load(npz) as expected:
             assert sorted(theirs) == sorted(expected.files)
@@ -120,7 +124,7 @@ def test_torchvision_checkpoints_without_torch(detection_checkpoints, tmp_path):
 
 
 def test_loaded_torchvision_state_passes_strict_check(detection_checkpoints):
-    (_, pth, _, shapes), (_, _, _, mask_shapes) = detection_checkpoints
+    (_, pth, _, _, shapes), (*_, mask_shapes) = detection_checkpoints
     state = load_state_dict(pth)
     check_state_dict(state, shapes)
     with pytest.raises(ValueError) as info:
@@ -146,11 +150,12 @@ def tensor_zoo():
     return state
 
 
+@pytest.mark.parametrize("zip_format", [True, False])
 @pytest.mark.parametrize("protocol", [2, 4, 5])
-def test_dtypes_views_and_shared_storages(tmp_path, protocol):
+def test_dtypes_views_and_shared_storages(tmp_path, protocol, zip_format):
     state = tensor_zoo()
     pth = tmp_path / "zoo.pth"
-    torch.save(state, pth, pickle_protocol=protocol)
+    torch.save(state, pth, pickle_protocol=protocol, _use_new_zipfile_serialization=zip_format)
     npz = save_expected(state, tmp_path / "zoo.npz")
     converted = tmp_path / "zoo.safetensors"
     assert swiftrcnn_cli("convert", pth, converted).returncode == 0
@@ -261,10 +266,22 @@ class Call:
 
 
 class _Pickler(pickle.Pickler):
+    """Writes FakeStorages as torch's persistent ids; the legacy format's carry a sixth field (a view, None)."""
+
+    def __init__(self, file, protocol, legacy=False):
+        super().__init__(file, protocol=protocol)
+        self.legacy = legacy
+
     def persistent_id(self, obj):
-        if isinstance(obj, FakeStorage):
-            return obj.pid or ("storage", obj.kind, obj.key, "cpu", obj.numel)
-        return None
+        if not isinstance(obj, FakeStorage):
+            return None
+        return obj.pid or ("storage", obj.kind, obj.key, "cpu", obj.numel) + ((None,) if self.legacy else ())
+
+
+def dumps(obj, protocol=2, legacy=False):
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol, legacy).dump(obj)
+    return buffer.getvalue()
 
 
 def write_checkpoint(path, obj=None, storages=None, protocol=2, pickle_bytes=None, extra=None, archive="archive",
@@ -272,9 +289,7 @@ def write_checkpoint(path, obj=None, storages=None, protocol=2, pickle_bytes=Non
     """A zip laid out like torch.save's: `<archive>/data.pkl` (obj pickled, or raw bytes), `<archive>/data/<key>`
     for each storage, the byteorder and version records, and any `extra` {name: bytes} entries."""
     if pickle_bytes is None:
-        buffer = io.BytesIO()
-        _Pickler(buffer, protocol=protocol).dump(obj)
-        pickle_bytes = buffer.getvalue()
+        pickle_bytes = dumps(obj, protocol)
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr(f"{archive}/data.pkl", pickle_bytes)
         zf.writestr(f"{archive}/byteorder", byteorder)
@@ -423,6 +438,76 @@ def test_malformed_archives(isolated, tmp_path):
     run_load(isolated, order, ValueError, "byteorder record is b'middle'")
 
 
+SYS_INFO = {"protocol_version": torch.serialization.PROTOCOL_VERSION, "little_endian": True,
+            "type_sizes": {"short": 2, "int": 4, "long": 4}}
+LEGACY_HEADER = (torch.serialization.MAGIC_NUMBER, torch.serialization.PROTOCOL_VERSION, SYS_INFO)
+
+
+def write_legacy(path, obj, storages=(), keys=None, header=LEGACY_HEADER, protocol=2):
+    """torch.save's legacy layout: pickles of the header, the object and the storage keys, then each storage as
+    (element count, bytes); `storages` is [(key, element count, bytes)] in file order."""
+    parts = [dumps(item, protocol) for item in header]
+    parts += [dumps(obj, protocol, legacy=True), dumps([k for k, _, _ in storages] if keys is None else keys)]
+    for _, numel, data in storages:
+        parts += [numel.to_bytes(8, "little", signed=True), data]
+    path.write_bytes(b"".join(parts))
+    return path
+
+
+def legacy_state(numel=4, key="0"):
+    storage = FakeStorage(key, numel)
+    return collections.OrderedDict(a=FakeTensor(storage, 1, (3,), (1,)), b=FakeTensor(storage, 0, (2, 2), (1, 2)))
+
+
+def test_hand_made_legacy_checkpoint_loads_like_torch(tmp_path):
+    path = write_legacy(tmp_path / "legacy.pth", legacy_state(), [("0", 4, FLOATS)])
+    theirs = torch.load(path, weights_only=True)
+    ours = load_state_dict(path)
+    assert list(ours) == ["a", "b"]
+    for name in ours:
+        np.testing.assert_array_equal(ours[name], theirs[name].numpy())
+
+
+def legacy_cases():
+    good = [("0", 4, FLOATS)]
+    return {
+        "hostile object": (dict(obj=Call(os.system, "true")), "'posix.system'"),
+        "hostile header": (dict(header=(Call(os.system, "true"),) + LEGACY_HEADER[1:]), "'posix.system'"),
+        "hostile key list": (dict(keys=Call(os.system, "true")), "'posix.system'"),
+        "not torch's magic": (dict(header=(12345,) + LEGACY_HEADER[1:]), "no magic number"),
+        "protocol version": (dict(header=LEGACY_HEADER[:1] + (1000, SYS_INFO)), "legacy protocol version 1000"),
+        "big endian": (dict(header=LEGACY_HEADER[:2] + ({**SYS_INFO, "little_endian": False},)), "big-endian"),
+        "storage in header": (dict(header=(FakeStorage("0", 4),) + LEGACY_HEADER[1:]), "header pickle refers"),
+        "zip persistent id": (dict(obj=collections.OrderedDict(a=FakeTensor(
+            FakeStorage("0", 4, pid=("storage", torch.FloatStorage, "0", "cpu", 4)), 0, (4,), (1,)))),
+            "persistent id is a 5-tuple"),
+        "storage view": (dict(obj=collections.OrderedDict(a=FakeTensor(
+            FakeStorage("0", 4, pid=("storage", torch.FloatStorage, "0", "cpu", 4, ("v", 0, 2))), 0, (2,), (1,)))),
+            "storage views"),
+        "element count mismatch": (dict(storages=[("0", 5, FLOATS + FLOATS[:4])]),
+                                   "declared with 4 elements but its data holds 5"),
+        "key not listed": (dict(keys=[]), "storage '0' has no data"),
+        "unused key": (dict(keys=["0", "9"], storages=good + [("9", 1, FLOATS[:4])]), "'9', which no tensor uses"),
+        "key list not strings": (dict(keys=[0]), "not a list of strings"),
+        "repeated key": (dict(keys=["0", "0"], storages=good + good), "repeats keys"),
+        "truncated data": (dict(storages=[("0", 4, FLOATS[:10])]), "ends inside storage '0'"),
+        "no data": (dict(keys=["0"], storages=[]), "ends before storage '0'"),
+        # A huge declared storage in a small file: refused before any allocation.
+        "huge storage": (dict(obj=legacy_state(numel=2 ** 50), storages=[("0", 2 ** 50, FLOATS)]),
+                         "ends inside storage '0'"),
+        "tensor beyond storage": (dict(obj=collections.OrderedDict(a=FakeTensor(FakeStorage("0", 4), 2, (3,), (1,)))),
+                                  "reaches element 4"),
+    }
+
+
+@pytest.mark.parametrize("case", list(legacy_cases()))
+def test_malformed_legacy_checkpoints(isolated, tmp_path, case):
+    kwargs, fragment = legacy_cases()[case]
+    kwargs = {"obj": legacy_state(), "storages": [("0", 4, FLOATS)], **kwargs}
+    path = write_legacy(tmp_path / "bad.pth", **kwargs)
+    run_load(isolated, path, ValueError, str(path), fragment)
+
+
 @pytest.fixture(scope="module")
 def small_checkpoint(tmp_path_factory):
     folder = tmp_path_factory.mktemp("small")
@@ -447,8 +532,9 @@ def test_big_endian_byteorder(tmp_path):
     ("flip pickle byte", "Bad CRC-32"),
     ("garbage", "neither a torch.save checkpoint"),
     ("empty", "the file is empty"),
-    ("plain pickle", "neither a torch.save checkpoint"),
-    ("legacy torch.save", "before torch 1.6"),
+    ("plain pickle", "not one written by torch.save"),
+    ("pickle of arrays", "'numpy._core.multiarray._reconstruct'"),
+    ("truncated legacy", "(truncated)"),
 ])
 def test_damaged_files(isolated, tmp_path, small_checkpoint, damage, fragment):
     source, state = small_checkpoint
@@ -467,10 +553,12 @@ def test_damaged_files(isolated, tmp_path, small_checkpoint, damage, fragment):
     elif damage == "empty":
         data = b""
     elif damage == "plain pickle":
+        data = pickle.dumps({"w": [1.0, 2.0]})
+    elif damage == "pickle of arrays":
         data = pickle.dumps({"w": np.zeros(3)})
-    elif damage == "legacy torch.save":
+    elif damage == "truncated legacy":
         torch.save(state, path, _use_new_zipfile_serialization=False)
-        data = path.read_bytes()
+        data = path.read_bytes()[:-10]
     path.write_bytes(data)
     run_load(isolated, path, ValueError, str(path), fragment)
 

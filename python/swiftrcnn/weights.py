@@ -7,11 +7,13 @@
 
 Sources, told apart by content (not by file name):
 
-- torch.save files (torch >= 1.6): a zip holding `<archive>/data.pkl` (a pickle of the state dict) and one raw
-  entry `<archive>/data/<key>` per storage. A checkpoint is untrusted input, so the pickle is read by a restricted
-  unpickler that knows only the globals a state dict needs (an ordered dict, tensor and parameter rebuilds, the
-  storage types), each mapped to a function of this module that builds a description of the tensor and checks it;
-  any other global is refused before anything is called. Nothing of torch is imported or needed.
+- torch.save files: a zip holding `<archive>/data.pkl` (a pickle of the state dict) and one raw entry
+  `<archive>/data/<key>` per storage (torch >= 1.6), or the legacy layout of older torch (several pickles followed by
+  the raw storages), which many published torchvision weights still use. A checkpoint is untrusted input, so the
+  pickle is read by a restricted unpickler that knows only the globals a state dict needs (an ordered dict, tensor
+  and parameter rebuilds, the storage types), each mapped to a function of this module that builds a description
+  of the tensor and checks it against its storage; any other global is refused before anything is called, and
+  storage bytes are read only once the whole pickle has passed. Nothing of torch is imported or needed.
 - .safetensors files, read with the safetensors package's NumPy API.
 - Mappings of names to array-likes.
 
@@ -48,8 +50,8 @@ _MAX_INDEX = 1 << 62
 _MAX_SAFETENSORS_HEADER = 100_000_000
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-# torch.save's format before 1.6 starts with the pickled magic number 0x1950a86a20f9469cfc6c.
-_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+# torch.save's legacy format starts with this number, pickled (protocol 2 or above, so the file starts with PROTO).
+_LEGACY_NUMBER = 0x1950A86A20F9469CFC6C
 
 
 # --- what the restricted unpickler builds -------------------------------------------------------------------------
@@ -66,11 +68,11 @@ class _StorageType:
 
 
 class _Storage:
-    """A storage named by the pickle, checked against its zip entry; its bytes are read after unpickling."""
-    __slots__ = ("key", "type", "numel", "info")
+    """A storage named by the pickle, checked against the file; its bytes are read after unpickling."""
+    __slots__ = ("key", "type", "numel")
 
-    def __init__(self, key: str, storage_type: _StorageType, numel: int, info: zipfile.ZipInfo):
-        self.key, self.type, self.numel, self.info = key, storage_type, numel, info
+    def __init__(self, key: str, storage_type: _StorageType, numel: int):
+        self.key, self.type, self.numel = key, storage_type, numel
 
 
 class _Tensor:
@@ -215,8 +217,8 @@ class _Unpickler(pickle._Unpickler):
     """Python's pickle machine with a reduced instruction set: find_class resolves only `_GLOBALS`, dict items are
     checked, BUILD only attaches attributes (ignored) to an ordered dict, and storages resolve to zip entries."""
 
-    def __init__(self, data: bytes, storage):
-        super().__init__(io.BytesIO(data))
+    def __init__(self, file, storage):
+        super().__init__(file)
         self._storage = storage
 
     def find_class(self, module, name):
@@ -264,48 +266,31 @@ def _shorten(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-# --- torch zip checkpoints ----------------------------------------------------------------------------------------
+# --- torch checkpoints --------------------------------------------------------------------------------------------
 
-class _TorchZip:
-    def __init__(self, zf: zipfile.ZipFile):
-        self.zf = zf
-        infos = zf.infolist()
-        self.entries = {info.filename: info for info in infos}
-        if len(self.entries) != len(infos):
-            raise ValueError("the zip holds several entries with the same name")
-        pickles = [name for name in self.entries if name.endswith("/data.pkl") and name.count("/") == 1]
-        if not pickles:
-            raise ValueError("no '<archive>/data.pkl' entry; not a checkpoint written by torch.save")
-        if len(pickles) > 1:
-            raise ValueError(f"several pickles ({', '.join(sorted(pickles))}); expected one '<archive>/data.pkl'")
-        self.prefix = pickles[0][: -len("data.pkl")]
-        self.byteorder = "little"
-        if self.prefix + "byteorder" in self.entries:
-            order = self.read(self.entries[self.prefix + "byteorder"], 16)
-            if order not in (b"little", b"big"):
-                raise ValueError(f"byteorder record is {_shorten(repr(order))}, expected b'little' or b'big'")
-            self.byteorder = order.decode()
+def _unpickle(file, storage, what: str):
+    try:
+        return _Unpickler(file, storage).load()
+    except (_Malformed, MemoryError):
+        raise
+    except Exception as e:
+        raise _Malformed(f"{what} is corrupt ({type(e).__name__}: {_shorten(str(e))})") from None
+
+
+def _no_storage(pid):
+    raise _Malformed("a header pickle refers to a storage")
+
+
+class _Checkpoint:
+    """What the zip and the legacy layout share: storages declared by the pickle, tensors copied out of them.
+    Subclasses resolve persistent ids (`storage`), read the pickle (`unpickle`) and yield (key, bytes) once for
+    each storage key asked for, checked against its declared size (`blobs`)."""
+    byteorder = "little"
+
+    def __init__(self):
         self.storages: dict[tuple[str, str], _Storage] = {}
 
-    def read(self, info: zipfile.ZipInfo, limit: int) -> bytes:
-        if info.file_size > limit:
-            raise ValueError(f"entry '{info.filename}' holds {info.file_size} bytes, more than the {limit} expected")
-        if info.compress_type == zipfile.ZIP_STORED:
-            if info.compress_size != info.file_size:
-                raise ValueError(f"stored entry '{info.filename}' has inconsistent sizes")
-        elif info.file_size > _MAX_DEFLATE_RATIO * info.compress_size + 64:
-            raise ValueError(f"compressed entry '{info.filename}' claims an impossible size")
-        data = self.zf.read(info)
-        if len(data) != info.file_size:
-            raise ValueError(f"entry '{info.filename}' is truncated")
-        return data
-
-    def storage(self, pid) -> _Storage:
-        """Resolves a persistent id ('storage', storage type, key, location, numel) without reading the data."""
-        if type(pid) is not tuple or len(pid) != 5 or pid[0] != "storage":
-            shown = f"a {len(pid)}-tuple" if type(pid) is tuple else f"a {type(pid).__name__}"
-            raise _Malformed(f"persistent id is {shown}, not ('storage', type, key, location, numel)")
-        _, storage_type, key, location, numel = pid
+    def declare(self, storage_type, key, location, numel) -> _Storage:
         if not isinstance(storage_type, _StorageType):
             raise _Malformed(f"storage type is a {type(storage_type).__name__}, not a torch storage type")
         if type(key) is not str or type(location) is not str:
@@ -317,24 +302,12 @@ class _TorchZip:
             if cached.numel != numel:
                 raise _Malformed(f"storage '{_shorten(key)}' is declared with {cached.numel} and {numel} elements")
             return cached
-        info = self.entries.get(f"{self.prefix}data/{key}")
-        if info is None:
-            raise _Malformed(f"storage '{_shorten(key)}' has no entry '{_shorten(self.prefix)}data/{_shorten(key)}'")
-        itemsize = np.dtype(storage_type.code).itemsize
-        if info.file_size != numel * itemsize:
-            raise _Malformed(f"storage '{key}' declares {numel} elements of {storage_type.name} ({numel * itemsize} "
-                             f"bytes) but its entry holds {info.file_size} bytes")
-        storage = self.storages[key, storage_type.name] = _Storage(key, storage_type, numel, info)
+        storage = self.storages[key, storage_type.name] = _Storage(key, storage_type, numel)
+        self.check(storage)
         return storage
 
-    def unpickle(self):
-        data = self.read(self.entries[self.prefix + "data.pkl"], _MAX_PICKLE_BYTES)
-        try:
-            return _Unpickler(data, self.storage).load()
-        except (_Malformed, MemoryError):
-            raise
-        except Exception as e:
-            raise _Malformed(f"data.pkl is corrupt ({type(e).__name__}: {_shorten(str(e))})") from None
+    def check(self, storage: _Storage) -> None:
+        """Checks a newly declared storage against the file, before any tensor uses it (where the layout allows)."""
 
     def arrays(self, tensors: dict) -> dict:
         """Reads each storage once and copies every tensor out of it (views of one storage share the read)."""
@@ -342,13 +315,12 @@ class _TorchZip:
         if expanded > _MAX_EXPANDED_ELEMENTS:
             raise ValueError(f"tensors expand their storages by {expanded} elements (at most "
                              f"{_MAX_EXPANDED_ELEMENTS} allowed)")
-        by_entry: dict[str, list] = {}
+        by_key: dict[str, list] = {}
         for name, tensor in tensors.items():
-            by_entry.setdefault(tensor.storage.info.filename, []).append(name)
+            by_key.setdefault(tensor.storage.key, []).append(name)
         out = {}
-        for names in by_entry.values():
-            raw = self.read(tensors[names[0]].storage.info, tensors[names[0]].storage.info.file_size)
-            for name in names:
+        for key, raw in self.blobs(set(by_key)):
+            for name in by_key[key]:
                 out[name] = self._array(tensors[name], raw)
         return {name: out[name] for name in tensors}
 
@@ -375,6 +347,140 @@ class _TorchZip:
         return array
 
 
+class _ZipCheckpoint(_Checkpoint):
+    """torch >= 1.6: `<archive>/data.pkl`, one entry `<archive>/data/<key>` per storage, `<archive>/byteorder`."""
+
+    def __init__(self, zf: zipfile.ZipFile):
+        super().__init__()
+        self.zf = zf
+        infos = zf.infolist()
+        self.entries = {info.filename: info for info in infos}
+        if len(self.entries) != len(infos):
+            raise ValueError("the zip holds several entries with the same name")
+        pickles = [name for name in self.entries if name.endswith("/data.pkl") and name.count("/") == 1]
+        if not pickles:
+            raise ValueError("no '<archive>/data.pkl' entry; not a checkpoint written by torch.save")
+        if len(pickles) > 1:
+            raise ValueError(f"several pickles ({', '.join(sorted(pickles))}); expected one '<archive>/data.pkl'")
+        self.prefix = pickles[0][: -len("data.pkl")]
+        if self.prefix + "byteorder" in self.entries:
+            order = self.read(self.entries[self.prefix + "byteorder"], 16)
+            if order not in (b"little", b"big"):
+                raise ValueError(f"byteorder record is {_shorten(repr(order))}, expected b'little' or b'big'")
+            self.byteorder = order.decode()
+
+    def read(self, info: zipfile.ZipInfo, limit: int) -> bytes:
+        if info.file_size > limit:
+            raise ValueError(f"entry '{info.filename}' holds {info.file_size} bytes, more than the {limit} expected")
+        if info.compress_type == zipfile.ZIP_STORED:
+            if info.compress_size != info.file_size:
+                raise ValueError(f"stored entry '{info.filename}' has inconsistent sizes")
+        elif info.file_size > _MAX_DEFLATE_RATIO * info.compress_size + 64:
+            raise ValueError(f"compressed entry '{info.filename}' claims an impossible size")
+        data = self.zf.read(info)
+        if len(data) != info.file_size:
+            raise ValueError(f"entry '{info.filename}' is truncated")
+        return data
+
+    def entry(self, key: str) -> zipfile.ZipInfo:
+        info = self.entries.get(f"{self.prefix}data/{key}")
+        if info is None:
+            raise _Malformed(f"storage '{_shorten(key)}' has no entry '{_shorten(self.prefix)}data/{_shorten(key)}'")
+        return info
+
+    def storage(self, pid) -> _Storage:
+        """Resolves a persistent id ('storage', storage type, key, location, numel) without reading the data."""
+        if type(pid) is not tuple or len(pid) != 5 or pid[0] != "storage":
+            shown = f"a {len(pid)}-tuple" if type(pid) is tuple else f"a {type(pid).__name__}"
+            raise _Malformed(f"persistent id is {shown}, not ('storage', type, key, location, numel)")
+        return self.declare(*pid[1:])
+
+    def check(self, storage: _Storage) -> None:
+        size, itemsize = self.entry(storage.key).file_size, np.dtype(storage.type.code).itemsize
+        if size != storage.numel * itemsize:
+            raise _Malformed(f"storage '{storage.key}' declares {storage.numel} elements of {storage.type.name} "
+                             f"({storage.numel * itemsize} bytes) but its entry holds {size} bytes")
+
+    def unpickle(self):
+        data = self.read(self.entries[self.prefix + "data.pkl"], _MAX_PICKLE_BYTES)
+        return _unpickle(io.BytesIO(data), self.storage, "data.pkl")
+
+    def blobs(self, keys: set):
+        for key in keys:
+            info = self.entry(key)
+            yield key, self.read(info, info.file_size)
+
+
+class _LegacyCheckpoint(_Checkpoint):
+    """torch < 1.6 (and `_use_new_zipfile_serialization=False`): five pickles in a row -- magic number, protocol
+    version, system info, the object, the sorted storage keys -- then, for each key in that order, the storage's
+    element count (int64) and its elements, both little-endian."""
+    _PROTOCOL_VERSION = 1001
+
+    def __init__(self, file, file_size: int):
+        super().__init__()
+        self.file, self.file_size = file, file_size
+        if _unpickle(file, _no_storage, "the header") != _LEGACY_NUMBER:
+            raise ValueError("a pickle, but not one written by torch.save (no magic number)")
+        version = _unpickle(file, _no_storage, "the header")
+        if version != self._PROTOCOL_VERSION:
+            raise ValueError(f"legacy protocol version {_shorten(repr(version))}, expected {self._PROTOCOL_VERSION}")
+        info = _unpickle(file, _no_storage, "the header")
+        if not isinstance(info, dict) or info.get("little_endian") is not True:
+            raise ValueError("written on a big-endian machine or with a malformed system record; re-save it with "
+                             "torch >= 1.6 on a little-endian machine")
+
+    def storage(self, pid) -> _Storage:
+        """Resolves ('storage', storage type, key, location, numel, view) -- checked against the data later."""
+        if type(pid) is not tuple or len(pid) != 6 or pid[0] != "storage":
+            shown = f"a {len(pid)}-tuple" if type(pid) is tuple else f"a {type(pid).__name__}"
+            raise _Malformed(f"persistent id is {shown}, not ('storage', type, key, location, numel, view)")
+        if pid[5] is not None:
+            raise _Malformed("storage views (torch < 0.4) are not supported")
+        return self.declare(*pid[1:5])
+
+    def unpickle(self):
+        obj = _unpickle(self.file, self.storage, "the pickle")
+        self.keys = _unpickle(self.file, _no_storage, "the storage key list")
+        if type(self.keys) is not list or not all(type(key) is str for key in self.keys):
+            raise _Malformed("the storage key list is not a list of strings")
+        if len(set(self.keys)) != len(self.keys):
+            raise _Malformed("the storage key list repeats keys")
+        return obj
+
+    def blobs(self, keys: set):
+        declared: dict[str, _Storage] = {}
+        for storage in self.storages.values():
+            other = declared.setdefault(storage.key, storage)
+            if np.dtype(other.type.code).itemsize * other.numel != np.dtype(storage.type.code).itemsize * storage.numel:
+                raise _Malformed(f"storage '{_shorten(storage.key)}' is declared with two different sizes")
+        listed = set(self.keys)
+        missing = [key for key in declared if key not in listed]
+        if missing:
+            raise _Malformed(f"storage '{_shorten(missing[0])}' has no data")
+        for key in self.keys:
+            storage = declared.get(key)
+            if storage is None:
+                raise _Malformed(f"storage key list names '{_shorten(key)}', which no tensor uses")
+            header = self.file.read(8)
+            if len(header) != 8:
+                raise _Malformed(f"the file ends before storage '{_shorten(key)}'")
+            numel = int.from_bytes(header, "little", signed=True)
+            if numel != storage.numel:
+                raise _Malformed(f"storage '{_shorten(key)}' is declared with {storage.numel} elements but its data "
+                                 f"holds {numel}")
+            size = numel * np.dtype(storage.type.code).itemsize
+            if size > self.file_size - self.file.tell():
+                raise _Malformed(f"the file ends inside storage '{_shorten(key)}' (truncated)")
+            if key not in keys:
+                self.file.seek(size, os.SEEK_CUR)
+                continue
+            data = self.file.read(size)
+            if len(data) != size:
+                raise _Malformed(f"the file ends inside storage '{_shorten(key)}' (truncated)")
+            yield key, data
+
+
 def _state_tensors(obj) -> dict:
     """The state dict in an unpickled checkpoint: a dict of tensors, or one held under 'state_dict' or 'model'."""
     if not isinstance(obj, dict):
@@ -394,21 +500,25 @@ def _state_tensors(obj) -> dict:
     return obj
 
 
-def _load_torch(path: str) -> dict:
+def _load_torch(path: str, legacy: bool) -> dict:
     try:
-        zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as e:
-        raise ValueError(f"{path}: not a readable zip archive ({e}); the file is truncated or corrupt") from None
-    with zf:
+        if legacy:
+            with open(path, "rb") as f:
+                checkpoint = _LegacyCheckpoint(f, os.fstat(f.fileno()).st_size)
+                return checkpoint.arrays(_state_tensors(checkpoint.unpickle()))
         try:
-            checkpoint = _TorchZip(zf)
+            zf = zipfile.ZipFile(path)
+        except zipfile.BadZipFile as e:
+            raise ValueError(f"not a readable zip archive ({e}); the file is truncated or corrupt") from None
+        with zf:
+            checkpoint = _ZipCheckpoint(zf)
             return checkpoint.arrays(_state_tensors(checkpoint.unpickle()))
-        except MemoryError:
-            raise
-        except ValueError as e:
-            raise ValueError(f"{path}: {e}") from None
-        except Exception as e:  # zipfile: CRC errors, offsets past the end, unsupported compression, ...
-            raise ValueError(f"{path}: corrupt torch checkpoint ({type(e).__name__}: {_shorten(str(e))})") from None
+    except (MemoryError, OSError):
+        raise
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    except Exception as e:  # zipfile: CRC errors, offsets past the end, unsupported compression, ...
+        raise ValueError(f"{path}: corrupt torch checkpoint ({type(e).__name__}: {_shorten(str(e))})") from None
 
 
 # --- safetensors and mappings -------------------------------------------------------------------------------------
@@ -427,7 +537,7 @@ def _load_safetensors(path: str) -> dict:
         loaded = load_file(path)
     except MemoryError:
         raise
-    except Exception as e:  # SafetensorError for malformed headers and offsets, KeyError for dtypes numpy lacks
+    except Exception as e:  # SafetensorError for malformed headers and offsets, TypeError for dtypes NumPy lacks (bfloat16)
         raise ValueError(f"{path}: corrupt or unsupported .safetensors file ({type(e).__name__}: "
                          f"{_shorten(str(e))})") from None
     return {name: np.array(array, order="C") for name, array in loaded.items()}
@@ -448,14 +558,14 @@ def _from_mapping(source: Mapping) -> dict:
 def load_state_dict(source) -> dict[str, np.ndarray]:
     """Reads a state dict as `{name: np.ndarray}` (C-contiguous arrays owning their data) in checkpoint order.
 
-    `source` is a path to a torch.save checkpoint (`.pth`/`.pt`, torch >= 1.6 zip format) or a `.safetensors` file
-    -- the format is recognised from the content -- or a mapping of names to array-likes. A checkpoint whose top
+    `source` is a path to a torch.save checkpoint (`.pth`/`.pt`; the zip format of torch >= 1.6 or the legacy one)
+    or a `.safetensors` file -- the format is recognised from the content -- or a mapping of names to array-likes. A checkpoint whose top
     level holds the state dict under 'state_dict' or 'model' is unwrapped. dtypes are kept, except bfloat16, which
     becomes float32.
 
     Raises ValueError, naming the file, for anything that is not a well-formed state dict: truncated or corrupt
     files, pickles that name any global besides the tensor rebuilds (nothing in them is executed), storages shorter
-    than declared, tensors reaching outside their storage, pre-1.6 torch files; TypeError for other sources.
+    than declared, tensors reaching outside their storage; TypeError for other sources.
     """
     if isinstance(source, Mapping):
         return _from_mapping(source)
@@ -468,13 +578,11 @@ def load_state_dict(source) -> dict[str, np.ndarray]:
     if not head:
         raise ValueError(f"{path}: the file is empty")
     if head.startswith(_ZIP_MAGIC):
-        return _load_torch(path)
+        return _load_torch(path, legacy=False)
     if _is_safetensors(head, file_size):
         return _load_safetensors(path)
-    if head.startswith(_LEGACY_MAGIC):
-        raise ValueError(f"{path}: written by torch.save before torch 1.6 (or with _use_new_zipfile_serialization="
-                         "False); this format is not supported: re-save it with torch >= 1.6, e.g. "
-                         "torch.save(torch.load(path, weights_only=True), path)")
+    if head.startswith(pickle.PROTO):
+        return _load_torch(path, legacy=True)
     raise ValueError(f"{path}: neither a torch.save checkpoint (zip) nor a .safetensors file (it starts with "
                      f"{head[:16]!r}); the file is corrupt or of another format")
 
