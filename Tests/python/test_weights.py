@@ -377,7 +377,7 @@ def malformed_cases():
         "huge size": (state(FakeTensor(s4, 0, (2 ** 70,), (0,))), "non-negative integer"),
         "rank mismatch": (state(FakeTensor(s4, 0, (2, 2), (1,))), "different lengths"),
         "too many dims": (state(FakeTensor(s4, 0, (1,) * 40, (1,) * 40)), "40 entries"),
-        "expansion bomb": (state(FakeTensor(s4, 0, (2 ** 40,), (0,))), "expand their storages"),
+        "expansion bomb": (state(FakeTensor(s4, 0, (2 ** 40,), (0,))), "far more than their storages' 4"),
         "missing storage": (state(FakeTensor(FakeStorage("7", 4), 0, (4,), (1,))), "storage '7' has no entry"),
         "bad persistent id": (state(FakeTensor(FakeStorage("0", 4, pid=("module", "x")), 0, (4,), (1,))),
                               "persistent id is a 2-tuple"),
@@ -402,6 +402,18 @@ def test_malformed_state_dicts(isolated, tmp_path, case):
     obj, fragment = malformed_cases()[case]
     path = write_checkpoint(tmp_path / "bad.pth", obj, {"0": FLOATS})
     run_load(isolated, path, ValueError, str(path), fragment)
+
+
+def test_many_views_of_one_storage_are_bounded(isolated, tmp_path):
+    """Tensors may hold 4 x their storages' elements + 2**27 in all: 133 full views of a 2**20-element storage are
+    one view too many; a few views (tied weights) load."""
+    numel = 1 << 20
+    storage = FakeStorage("0", numel)
+    for count in [133, 10]:
+        views = collections.OrderedDict((f"v{i}", FakeTensor(storage, 0, (numel,), (1,))) for i in range(count))
+        path = write_checkpoint(tmp_path / f"views{count}.pth", views, {"0": bytes(4 * numel)})
+    run_load(isolated, tmp_path / "views133.pth", ValueError, f"hold {133 * numel} elements, far more than")
+    assert len(load_state_dict(tmp_path / "views10.pth")) == 10
 
 
 NESTED = 100_000
@@ -477,7 +489,7 @@ def legacy_cases():
         "not torch's magic": (dict(header=(12345,) + LEGACY_HEADER[1:]), "no magic number"),
         "protocol version": (dict(header=LEGACY_HEADER[:1] + (1000, SYS_INFO)), "legacy protocol version 1000"),
         "big endian": (dict(header=LEGACY_HEADER[:2] + ({**SYS_INFO, "little_endian": False},)), "big-endian"),
-        "storage in header": (dict(header=(FakeStorage("0", 4),) + LEGACY_HEADER[1:]), "header pickle refers"),
+        "storage in header": (dict(header=(FakeStorage("0", 4),) + LEGACY_HEADER[1:]), "key-list pickle refers"),
         "zip persistent id": (dict(obj=collections.OrderedDict(a=FakeTensor(
             FakeStorage("0", 4, pid=("storage", torch.FloatStorage, "0", "cpu", 4)), 0, (4,), (1,)))),
             "persistent id is a 5-tuple"),

@@ -39,8 +39,10 @@ __all__ = ["load_state_dict", "check_state_dict", "save_safetensors"]
 _MAX_PICKLE_BYTES = 64 << 20
 # Dimensions of one tensor (numpy 1.x supports 32).
 _MAX_DIMS = 32
-# Elements that tensors may hold beyond their storages' sizes (stride-0 expansions), over the whole checkpoint:
-# a tiny storage must not expand into an unbounded allocation.
+# Elements all tensors together may hold: this many times their storages' elements (views of one storage, e.g. tied
+# weights, repeat data) plus a fixed allowance (stride-0 expansions), so that a small file cannot make the loader
+# allocate without bound.
+_MAX_VIEW_FACTOR = 4
 _MAX_EXPANDED_ELEMENTS = 1 << 27
 # Deflate cannot expand data by more than about 1032:1; a compressed entry that claims more lies.
 _MAX_DEFLATE_RATIO = 1100
@@ -86,8 +88,6 @@ class _Tensor:
         offset = _index(offset, "storage offset")
         if len(size) != len(stride):
             raise _Malformed(f"tensor size {size} and stride {stride} have different lengths")
-        if len(size) > _MAX_DIMS:
-            raise _Malformed(f"tensor has {len(size)} dimensions (at most {_MAX_DIMS} supported)")
         if 0 in size:
             if offset > storage.numel:
                 raise _Malformed(f"empty tensor's offset {offset} is beyond its storage of {storage.numel} elements")
@@ -110,13 +110,10 @@ class _Malformed(ValueError):
     """The pickle does not describe a state dict; the message says why."""
 
 
-class _Refused(_Malformed):
-    """The pickle names a global outside the allow-list."""
-
-
 def _index(value, what: str) -> int:
     if type(value) is not int or not 0 <= value < _MAX_INDEX:
-        shown = value if type(value) is int else type(value).__name__
+        shown = (value if abs(value) < _MAX_INDEX << 8 else "a huge integer") if type(value) is int else \
+            type(value).__name__
         raise _Malformed(f"tensor {what} must be a non-negative integer, got {shown}")
     return value
 
@@ -215,7 +212,8 @@ def _check_key(key):
 
 class _Unpickler(pickle._Unpickler):
     """Python's pickle machine with a reduced instruction set: find_class resolves only `_GLOBALS`, dict items are
-    checked, BUILD only attaches attributes (ignored) to an ordered dict, and storages resolve to zip entries."""
+    checked, BUILD only attaches attributes (ignored) to an ordered dict, and persistent ids resolve to storages of
+    the checkpoint through `storage`."""
 
     def __init__(self, file, storage):
         super().__init__(file)
@@ -224,8 +222,8 @@ class _Unpickler(pickle._Unpickler):
     def find_class(self, module, name):
         target = _GLOBALS.get((module, name)) if type(module) is str and type(name) is str else None
         if target is None:
-            raise _Refused(f"checkpoint refers to global '{_shorten(f'{module}.{name}')}', which a state dict "
-                           "never needs; refusing to load")
+            raise _Malformed(f"checkpoint refers to global '{_shorten(f'{module}.{name}')}', which a state dict "
+                             "never needs; refusing to load")
         return target
 
     def persistent_load(self, pid):
@@ -277,8 +275,12 @@ def _unpickle(file, storage, what: str):
         raise _Malformed(f"{what} is corrupt ({type(e).__name__}: {_shorten(str(e))})") from None
 
 
+def _nbytes(storage: _Storage) -> int:
+    return storage.numel * np.dtype(storage.type.code).itemsize
+
+
 def _no_storage(pid):
-    raise _Malformed("a header pickle refers to a storage")
+    raise _Malformed("a header or key-list pickle refers to a storage")
 
 
 class _Checkpoint:
@@ -311,10 +313,11 @@ class _Checkpoint:
 
     def arrays(self, tensors: dict) -> dict:
         """Reads each storage once and copies every tensor out of it (views of one storage share the read)."""
-        expanded = sum(max(t.elements() - t.storage.numel, 0) for t in tensors.values())
-        if expanded > _MAX_EXPANDED_ELEMENTS:
-            raise ValueError(f"tensors expand their storages by {expanded} elements (at most "
-                             f"{_MAX_EXPANDED_ELEMENTS} allowed)")
+        stored = sum({id(t.storage): t.storage.numel for t in tensors.values()}.values())
+        total = sum(t.elements() for t in tensors.values())
+        if total > _MAX_VIEW_FACTOR * stored + _MAX_EXPANDED_ELEMENTS:
+            raise ValueError(f"the tensors hold {total} elements, far more than their storages' {stored} (at most "
+                             f"{_MAX_VIEW_FACTOR} x that + {_MAX_EXPANDED_ELEMENTS} allowed)")
         by_key: dict[str, list] = {}
         for name, tensor in tensors.items():
             by_key.setdefault(tensor.storage.key, []).append(name)
@@ -396,10 +399,10 @@ class _ZipCheckpoint(_Checkpoint):
         return self.declare(*pid[1:])
 
     def check(self, storage: _Storage) -> None:
-        size, itemsize = self.entry(storage.key).file_size, np.dtype(storage.type.code).itemsize
-        if size != storage.numel * itemsize:
-            raise _Malformed(f"storage '{storage.key}' declares {storage.numel} elements of {storage.type.name} "
-                             f"({storage.numel * itemsize} bytes) but its entry holds {size} bytes")
+        size = self.entry(storage.key).file_size
+        if size != _nbytes(storage):
+            raise _Malformed(f"storage '{_shorten(storage.key)}' declares {storage.numel} elements of "
+                             f"{storage.type.name} ({_nbytes(storage)} bytes) but its entry holds {size} bytes")
 
     def unpickle(self):
         data = self.read(self.entries[self.prefix + "data.pkl"], _MAX_PICKLE_BYTES)
@@ -436,7 +439,7 @@ class _LegacyCheckpoint(_Checkpoint):
             shown = f"a {len(pid)}-tuple" if type(pid) is tuple else f"a {type(pid).__name__}"
             raise _Malformed(f"persistent id is {shown}, not ('storage', type, key, location, numel, view)")
         if pid[5] is not None:
-            raise _Malformed("storage views (torch < 0.4) are not supported")
+            raise _Malformed("storage views (slices of a storage) are not supported")
         return self.declare(*pid[1:5])
 
     def unpickle(self):
@@ -452,7 +455,7 @@ class _LegacyCheckpoint(_Checkpoint):
         declared: dict[str, _Storage] = {}
         for storage in self.storages.values():
             other = declared.setdefault(storage.key, storage)
-            if np.dtype(other.type.code).itemsize * other.numel != np.dtype(storage.type.code).itemsize * storage.numel:
+            if _nbytes(other) != _nbytes(storage):
                 raise _Malformed(f"storage '{_shorten(storage.key)}' is declared with two different sizes")
         listed = set(self.keys)
         missing = [key for key in declared if key not in listed]
@@ -469,7 +472,7 @@ class _LegacyCheckpoint(_Checkpoint):
             if numel != storage.numel:
                 raise _Malformed(f"storage '{_shorten(key)}' is declared with {storage.numel} elements but its data "
                                  f"holds {numel}")
-            size = numel * np.dtype(storage.type.code).itemsize
+            size = _nbytes(storage)
             if size > self.file_size - self.file.tell():
                 raise _Malformed(f"the file ends inside storage '{_shorten(key)}' (truncated)")
             if key not in keys:
@@ -537,7 +540,7 @@ def _load_safetensors(path: str) -> dict:
         loaded = load_file(path)
     except MemoryError:
         raise
-    except Exception as e:  # SafetensorError for malformed headers and offsets, TypeError for dtypes NumPy lacks (bfloat16)
+    except Exception as e:  # SafetensorError: malformed header or offsets; TypeError: a dtype NumPy lacks (bfloat16)
         raise ValueError(f"{path}: corrupt or unsupported .safetensors file ({type(e).__name__}: "
                          f"{_shorten(str(e))})") from None
     return {name: np.array(array, order="C") for name, array in loaded.items()}
@@ -558,10 +561,10 @@ def _from_mapping(source: Mapping) -> dict:
 def load_state_dict(source) -> dict[str, np.ndarray]:
     """Reads a state dict as `{name: np.ndarray}` (C-contiguous arrays owning their data) in checkpoint order.
 
-    `source` is a path to a torch.save checkpoint (`.pth`/`.pt`; the zip format of torch >= 1.6 or the legacy one)
-    or a `.safetensors` file -- the format is recognised from the content -- or a mapping of names to array-likes. A checkpoint whose top
-    level holds the state dict under 'state_dict' or 'model' is unwrapped. dtypes are kept, except bfloat16, which
-    becomes float32.
+    `source` is a path to a torch.save checkpoint (`.pth`/`.pt`; the zip format of torch >= 1.6 or the legacy
+    one) or a `.safetensors` file -- the format is recognised from the content -- or a mapping of names to
+    array-likes. A checkpoint whose top level holds the state dict under 'state_dict' or 'model' is unwrapped.
+    dtypes are kept, except bfloat16, which becomes float32.
 
     Raises ValueError, naming the file, for anything that is not a well-formed state dict: truncated or corrupt
     files, pickles that name any global besides the tensor rebuilds (nothing in them is executed), storages shorter
@@ -583,7 +586,7 @@ def load_state_dict(source) -> dict[str, np.ndarray]:
         return _load_safetensors(path)
     if head.startswith(pickle.PROTO):
         return _load_torch(path, legacy=True)
-    raise ValueError(f"{path}: neither a torch.save checkpoint (zip) nor a .safetensors file (it starts with "
+    raise ValueError(f"{path}: neither a torch.save checkpoint nor a .safetensors file (it starts with "
                      f"{head[:16]!r}); the file is corrupt or of another format")
 
 
