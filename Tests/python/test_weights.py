@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -100,13 +101,14 @@ def detection_checkpoints(tmp_path_factory):
         shapes = {k: tuple(v.shape) for k, v in state.items()}
         out.append((name, folder / f"{name}.pth", folder / f"{name}_legacy.pth",
                     save_expected(state, folder / f"{name}.npz"), shapes))
-    return out
+    yield out
+    shutil.rmtree(folder)  # about 1 GB
 
 
-def test_torchvision_checkpoints_without_torch(detection_checkpoints, tmp_path):
+def test_torchvision_checkpoints_without_torch(detection_checkpoints):
     pairs, counts = [], []
     for name, pth, legacy, npz, shapes in detection_checkpoints:
-        converted = tmp_path / f"{name}.safetensors"
+        converted = pth.with_suffix(".safetensors")
         proc = swiftrcnn_cli("convert", pth, converted)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.startswith(f"wrote {len(shapes)} tensors")
@@ -116,8 +118,8 @@ def test_torchvision_checkpoints_without_torch(detection_checkpoints, tmp_path):
     assert [count for count, _ in report] == counts
     assert all(report[i][1] for i in [0, 1, 4, 5])  # both .pth formats keep the state dict's order
     # The converted files are ordinary .safetensors: torch's reader agrees.
-    for name, *_, npz, _ in detection_checkpoints:
-        theirs = safetensors.torch.load_file(tmp_path / f"{name}.safetensors")
+    for _, pth, _, npz, _ in detection_checkpoints:
+        theirs = safetensors.torch.load_file(pth.with_suffix(".safetensors"))
         with np.load(npz) as expected:
             assert sorted(theirs) == sorted(expected.files)
             assert all(np.array_equal(theirs[k].numpy(), expected[k]) for k in expected.files)
@@ -239,6 +241,8 @@ def test_check_state_dict_accepts_matching_state():
 # --- hand-made checkpoints ---------------------------------------------------------------------------------------
 
 class FakeStorage:
+    """A storage as the pickle names it: key, element count, storage type, or a raw persistent id `pid`."""
+
     def __init__(self, key, numel, kind=torch.FloatStorage, pid=None):
         self.key, self.numel, self.kind, self.pid = key, numel, kind, pid
 
