@@ -12,9 +12,10 @@
 /// whole tile in SIMD registers (see `microKernel`); other types use `microKernelGeneric`. Partial edge tiles are
 /// computed into a scratch tile and copied.
 ///
-/// Threading: C is cut into at most `Parallel.numThreads` rectangles — by columns when there are enough
-/// `nr`-column panels, else by rows — each multiplied independently (own packing buffers, allocated once per call)
-/// so threads write disjoint parts of C.
+/// Threading: C is cut into rectangles — by columns when there are enough `nr`-column panels, else by rows —
+/// one to `piecesPerThread` per thread of `Parallel.numThreads`, each multiplied independently with its own packing
+/// buffers (allocated once per piece), so threads write disjoint parts of C. Each element of C is summed in the
+/// same order whatever the split, so results do not depend on the thread count.
 public enum GEMM {
     /// Rows of the micro-kernel tile: eight broadcasts of A per step.
     @usableFromInline static let mr = 8
@@ -28,6 +29,11 @@ public enum GEMM {
     @usableFromInline static let mc = 128
     /// Columns of a packed B block: 256 × 2048 Floats (2 MiB) per thread, in the shared L3.
     @usableFromInline static let nc = 2048
+    /// Largest share of op(A) (elements, padded to whole panels) packed once for all column blocks: 1 MiB of
+    /// Floats, so it stays in L2 beside a B block.
+    @usableFromInline static let packedAWholeLimit = 1 << 18
+    /// Most pieces of C per thread; pieces are at least 64 column panels (2048 columns) or 128 row panels wide.
+    @usableFromInline static let piecesPerThread = 4
     /// Multiply-adds below which a thread is not worth waking (~10 µs of work).
     @usableFromInline static let parallelMinimumWork = 1 << 21
 
@@ -48,10 +54,14 @@ public enum GEMM {
             return
         }
         let work = Double(m) * Double(n) * Double(k)
-        let wanted = min(Double(Parallel.numThreads), max(1, work / Double(parallelMinimumWork)))
+        let threads = Int(min(Double(Parallel.numThreads), max(1, work / Double(parallelMinimumWork))))
         let mPanels = (m + mr - 1) / mr, nPanels = (n + nr - 1) / nr
-        let byColumns = nPanels >= 4 * Int(wanted) || nPanels >= mPanels
-        let slots = min(Int(wanted), byColumns ? nPanels : mPanels)
+        let byColumns = nPanels >= 4 * threads || nPanels >= mPanels
+        // Up to `piecesPerThread` pieces each, handed out as threads free up (balance under uneven load), while
+        // pieces stay wide enough that re-packing the other operand per piece costs little.
+        let panels = byColumns ? nPanels : mPanels
+        let perThread = min(piecesPerThread, max(1, panels / (threads * (byColumns ? 64 : 128))))
+        let slots = min(threads * perThread, panels)
         Parallel.forEachChunk(slots) { range in
             for s in range {
                 if byColumns {
@@ -69,6 +79,9 @@ public enum GEMM {
 
     /// One thread's share: rows `i0 ..< i0 + rows` and columns `j0 ..< j0 + columns` of C, the blocked loop nest
     /// with its own packing buffers.
+    ///
+    /// k is cut into equal blocks of at most `kc` (no thin last block). When this share of op(A), padded to whole
+    /// panels, fits `packedAWholeLimit`, it is packed once up front instead of once per column block.
     @inlinable
     static func multiplyBlock<T: KernelFloat>(
         rows i0: Int, _ rows: Int, columns j0: Int, _ columns: Int, k: Int,
@@ -76,33 +89,52 @@ public enum GEMM {
         b: UnsafePointer<T>, ldb: Int, transposeB: Bool,
         c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool
     ) {
-        let depthMax = min(kc, k)
-        let aCount = min(mc, (rows + mr - 1) / mr * mr) * depthMax
+        let depthBlocks = (k + kc - 1) / kc
+        @inline(__always) func depthStart(_ q: Int) -> Int { k * q / depthBlocks }
+        let depthMax = (k + depthBlocks - 1) / depthBlocks
+        let rowsPadded = (rows + mr - 1) / mr * mr
+        let wholeA = rowsPadded * k <= packedAWholeLimit
+        let aCount = wholeA ? rowsPadded * k : min(mc, rowsPadded) * depthMax
         let bCount = depthMax * min(nc, (columns + nr - 1) / nr * nr)
         let tileCount = mr * nr
-        // One 64-byte aligned allocation: B block, A block, edge tile (each a multiple of 16 elements).
+        // One 64-byte aligned allocation: B block, A block(s), edge tile (each a multiple of 16 elements).
         let buffer = UnsafeMutableRawPointer.allocate(
             byteCount: (aCount + bCount + tileCount) * MemoryLayout<T>.stride, alignment: 64)
         defer { buffer.deallocate() }
         let packedB = buffer.bindMemory(to: T.self, capacity: aCount + bCount + tileCount)
         let packedA = packedB + bCount
         let tile = packedA + aCount
+        if wholeA {
+            // Block q of k occupies rowsPadded · kb elements from rowsPadded · depthStart(q); its rows ic.. start
+            // ic · kb further on, the layout the loop below expects.
+            for q in 0..<depthBlocks {
+                let pc = depthStart(q), kb = depthStart(q + 1) - pc
+                packA(a, lda: lda, transposed: transposeA, rows: i0, rows, columns: pc, kb,
+                      into: packedA + rowsPadded * pc)
+            }
+        }
 
         for jc in stride(from: 0, to: columns, by: nc) {
             let nb = min(nc, columns - jc)
-            for pc in stride(from: 0, to: k, by: kc) {
-                let kb = min(kc, k - pc)
-                let add = accumulate || pc > 0
+            for q in 0..<depthBlocks {
+                let pc = depthStart(q), kb = depthStart(q + 1) - pc
+                let add = accumulate || q > 0
                 packB(b, ldb: ldb, transposed: transposeB, rows: pc, kb, columns: j0 + jc, nb, into: packedB)
                 for ic in stride(from: 0, to: rows, by: mc) {
                     let mb = min(mc, rows - ic)
-                    packA(a, lda: lda, transposed: transposeA, rows: i0 + ic, mb, columns: pc, kb, into: packedA)
+                    let blockA: UnsafeMutablePointer<T>
+                    if wholeA {
+                        blockA = packedA + rowsPadded * pc + ic * kb
+                    } else {
+                        blockA = packedA
+                        packA(a, lda: lda, transposed: transposeA, rows: i0 + ic, mb, columns: pc, kb, into: blockA)
+                    }
                     for jr in stride(from: 0, to: nb, by: nr) {
                         let w = min(nr, nb - jr)
                         let bp = packedB + jr * kb
                         for ir in stride(from: 0, to: mb, by: mr) {
                             let h = min(mr, mb - ir)
-                            let ap = packedA + ir * kb
+                            let ap = blockA + ir * kb
                             let cp = c + (i0 + ic + ir) * ldc + j0 + jc + jr
                             if h == mr && w == nr {
                                 kernel(depth: kb, ap, bp, cp, ldc: ldc, add: add)

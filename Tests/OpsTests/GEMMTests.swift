@@ -40,6 +40,12 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// A share of op(A) too large to pack once (144 × 1900 > packedAWholeLimit): packed per 128-row block, with k
+    /// cut into eight equal blocks.
+    func testBlockedPackingOfA() {
+        check(Float.self, m: 140, n: 40, k: 1900, transposeA: false, transposeB: true, pad: 1, accumulate: true)
+    }
+
     func testAccumulate() {
         check(Float.self, m: 21, n: 45, k: 300, transposeA: false, transposeB: false, pad: 1, accumulate: true)
         check(Double.self, m: 10, n: 3, k: 4, transposeA: false, transposeB: true, accumulate: true)
