@@ -28,10 +28,10 @@ final class GEMMTests: XCTestCase {
         }
     }
 
-    /// Sizes on both sides of the tile (8 × 32) and block (kc = 256, mc = 128, nc = 2048) edges, with row strides
+    /// Sizes on both sides of the tile (8 × 32) and block (kc = 640, mc = 128, nc = 1024) edges, with row strides
     /// wider than the rows.
     func testSizesAcrossTilesAndBlocks() {
-        let sizes = [(1, 1, 1), (8, 32, 7), (7, 31, 3), (9, 33, 257), (129, 40, 20), (3, 2050, 5), (17, 65, 513)]
+        let sizes = [(1, 1, 1), (8, 32, 7), (7, 31, 3), (9, 33, 257), (129, 40, 20), (3, 2050, 5), (17, 65, 641)]
         for (m, n, k) in sizes {
             for (ta, tb) in [(false, false), (true, true), (false, true)] {
                 check(Float.self, m: m, n: n, k: k, transposeA: ta, transposeB: tb, pad: 3)
@@ -41,7 +41,7 @@ final class GEMMTests: XCTestCase {
     }
 
     /// A share of op(A) too large to pack once (144 × 1900 > packedAWholeLimit): packed per 128-row block, with k
-    /// cut into eight equal blocks.
+    /// cut into three equal blocks.
     func testBlockedPackingOfA() {
         check(Float.self, m: 140, n: 40, k: 1900, transposeA: false, transposeB: true, pad: 1, accumulate: true)
     }

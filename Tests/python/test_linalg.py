@@ -6,10 +6,10 @@ from hypothesis import given, settings, strategies as st
 import swiftrcnn
 from swiftrcnn import linalg
 
-# (m, n, k): scalars, tile and block edges (8 x 32 tiles; 256-deep, 128-row, 2048-column blocks), tall and skinny,
+# (m, n, k): scalars, tile and block edges (8 x 32 tiles; 640-deep, 128-row, 1024-column blocks), tall and skinny,
 # and small convolution (im2col) and linear-layer shapes.
 SHAPES = [
-    (1, 1, 1), (1, 1, 300), (2, 3, 4), (8, 32, 256), (9, 33, 257), (7, 31, 5), (129, 65, 600),
+    (1, 1, 1), (1, 1, 300), (2, 3, 4), (8, 32, 256), (9, 33, 641), (7, 31, 5), (129, 65, 1300),
     (1000, 3, 2), (3, 1000, 2), (1, 700, 500), (700, 1, 300), (5, 2100, 3),
     (64, 1900, 64 * 9), (256, 450, 64), (50, 120, 980),
 ]
