@@ -3,10 +3,11 @@
     >>> from swiftrcnn import ops
     >>> keep = ops.nms(boxes, scores, iou_threshold=0.5)
 
-Submodules: `swiftrcnn.ops` (torchvision.ops names, arguments and defaults).
+Submodules: `swiftrcnn.ops` (torchvision.ops names, arguments and defaults), `swiftrcnn.linalg` (matmul).
 """
 from . import _C
 from . import ops
+from . import linalg
 
 __version__ = _C.version
 
@@ -21,4 +22,4 @@ def set_num_threads(num_threads: int) -> None:
     _C.set_num_threads(int(num_threads))
 
 
-__all__ = ["ops", "get_num_threads", "set_num_threads", "__version__"]
+__all__ = ["ops", "linalg", "get_num_threads", "set_num_threads", "__version__"]

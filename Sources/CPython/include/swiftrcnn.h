@@ -195,6 +195,13 @@ int32_t srcnn_balanced_sampler(const srcnn_array *matched_idxs, int64_t batch_si
 int32_t srcnn_paste_masks_in_image(const srcnn_array *masks, const srcnn_array *boxes, int64_t img_h, int64_t img_w,
                                    int64_t padding, srcnn_array *out, char *err);
 
+/* ---- Linear algebra --------------------------------------------------------------------------------------------- */
+
+/* out (m, n) = op(a) · op(b), where op(x) is x, or its transpose when transpose_x is 1 (0 or 1 only): a (m, k) or
+   (k, m), b (k, n) or (n, k), all 2-D float arrays of one dtype. out must not overlap a or b. k = 0 gives zeros. */
+int32_t srcnn_matmul(const srcnn_array *a, const srcnn_array *b, int32_t transpose_a, int32_t transpose_b,
+                     srcnn_array *out, char *err);
+
 #ifdef __cplusplus
 }
 #endif

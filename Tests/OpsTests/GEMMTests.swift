@@ -1,0 +1,116 @@
+import SwiftRCNNOps
+import XCTest
+
+/// GEMM on small integer matrices, where every product and sum is exact in Float and Double, so results are
+/// compared for equality with a plain triple loop.
+final class GEMMTests: XCTestCase {
+    func testHandChecked() {
+        // [[1, 2, 3], [4, 5, 6]] · [[7, 8], [9, 10], [11, 12]]: 1·7 + 2·9 + 3·11 = 58, 1·8 + 2·10 + 3·12 = 64, ...
+        let a: [Float] = [1, 2, 3, 4, 5, 6]
+        let b: [Float] = [7, 8, 9, 10, 11, 12]
+        var c = [Float](repeating: -1, count: 4)
+        GEMM.multiply(m: 2, n: 2, k: 3, a: a, lda: 3, b: b, ldb: 2, c: &c, ldc: 2)
+        XCTAssertEqual(c, [58, 64, 139, 154])
+        // Aᵀ·Bᵀ with A stored (3, 2) and B stored (2, 3): the same numbers read the other way.
+        let at: [Float] = [1, 4, 2, 5, 3, 6]
+        let bt: [Float] = [7, 9, 11, 8, 10, 12]
+        GEMM.multiply(m: 2, n: 2, k: 3, a: at, lda: 2, transposeA: true, b: bt, ldb: 3, transposeB: true, c: &c,
+                      ldc: 2, accumulate: true)
+        XCTAssertEqual(c, [116, 128, 278, 308])
+    }
+
+    func testTransposeCombinations() {
+        for ta in [false, true] {
+            for tb in [false, true] {
+                check(Float.self, m: 13, n: 37, k: 19, transposeA: ta, transposeB: tb)
+                check(Double.self, m: 13, n: 37, k: 19, transposeA: ta, transposeB: tb)
+            }
+        }
+    }
+
+    /// Sizes on both sides of the tile (8 × 32) and block (kc = 640, mc = 128, nc = 1024) edges, with row strides
+    /// wider than the rows.
+    func testSizesAcrossTilesAndBlocks() {
+        let sizes = [(1, 1, 1), (8, 32, 7), (7, 31, 3), (9, 33, 257), (129, 40, 20), (3, 2050, 5), (17, 65, 641)]
+        for (m, n, k) in sizes {
+            for (ta, tb) in [(false, false), (true, true), (false, true)] {
+                check(Float.self, m: m, n: n, k: k, transposeA: ta, transposeB: tb, pad: 3)
+            }
+            check(Double.self, m: m, n: n, k: k, transposeA: true, transposeB: false, pad: 2)
+        }
+    }
+
+    /// A share of op(A) too large to pack once (144 × 1900 > packedAWholeLimit): packed per 128-row block, with k
+    /// cut into three equal blocks.
+    func testBlockedPackingOfA() {
+        check(Float.self, m: 140, n: 40, k: 1900, transposeA: false, transposeB: true, pad: 1, accumulate: true)
+    }
+
+    func testAccumulate() {
+        check(Float.self, m: 21, n: 45, k: 300, transposeA: false, transposeB: false, pad: 1, accumulate: true)
+        check(Double.self, m: 10, n: 3, k: 4, transposeA: false, transposeB: true, accumulate: true)
+    }
+
+    func testDepthZeroAndOne() {
+        check(Float.self, m: 5, n: 7, k: 0, transposeA: false, transposeB: false, pad: 2)
+        check(Float.self, m: 5, n: 7, k: 0, transposeA: false, transposeB: false, pad: 2, accumulate: true)
+        check(Double.self, m: 5, n: 7, k: 0, transposeA: true, transposeB: true)
+        // k = 1: the outer product of a column and a row.
+        check(Float.self, m: 11, n: 35, k: 1, transposeA: true, transposeB: false, pad: 1)
+        check(Double.self, m: 11, n: 35, k: 1, transposeA: false, transposeB: true)
+    }
+
+    func testEmptyProductWritesNothing() {
+        var c: [Float] = [7]
+        GEMM.multiply(m: 0, n: 1, k: 3, a: [Float](), lda: 3, b: [1, 2, 3], ldb: 1, c: &c, ldc: 1)
+        GEMM.multiply(m: 1, n: 0, k: 3, a: [1, 2, 3], lda: 3, b: [Float](), ldb: 0, c: &c, ldc: 0)
+        XCTAssertEqual(c, [7])
+    }
+
+    /// Two threads, splitting C by columns (many column panels) and by rows (one column panel, many row panels).
+    func testThreadSplits() {
+        let saved = Parallel.numThreads
+        defer { Parallel.numThreads = saved }
+        Parallel.numThreads = 2
+        check(Float.self, m: 20, n: 700, k: 400, transposeA: false, transposeB: false, pad: 1)
+        check(Float.self, m: 900, n: 20, k: 300, transposeA: true, transposeB: true, pad: 1, accumulate: true)
+        check(Double.self, m: 600, n: 9, k: 800, transposeA: false, transposeB: false)
+    }
+
+    /// Multiplies integer matrices in [-4, 4] laid out with row strides `pad` wider than needed and compares with
+    /// a triple loop: the m × n block of C must equal op(A)·op(B) (+ the old C when `accumulate`), and the padding
+    /// of C must be untouched.
+    func check<T: KernelFloat>(
+        _: T.Type, m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool, pad: Int = 0,
+        accumulate: Bool = false, file: StaticString = #filePath, line: UInt = #line
+    ) {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15 &+ UInt64(m * 1_000_003 + n * 1009 + k)
+        func next() -> T {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return T(Int(state >> 33) % 9 - 4)
+        }
+        let (aRows, aCols) = transposeA ? (k, m) : (m, k)
+        let (bRows, bCols) = transposeB ? (n, k) : (k, n)
+        let lda = aCols + pad, ldb = bCols + pad, ldc = n + pad
+        let a = (0..<aRows * lda).map { _ in next() }
+        let b = (0..<bRows * ldb).map { _ in next() }
+        let sentinel = T(1000)
+        var c = (0..<m * ldc).map { i in i % ldc < n ? next() : sentinel }
+        var expected = c
+        for i in 0..<m {
+            for j in 0..<n {
+                var s: T = accumulate ? c[i * ldc + j] : 0
+                for p in 0..<k {
+                    let x = transposeA ? a[p * lda + i] : a[i * lda + p]
+                    let y = transposeB ? b[j * ldb + p] : b[p * ldb + j]
+                    s += x * y
+                }
+                expected[i * ldc + j] = s
+            }
+        }
+        GEMM.multiply(m: m, n: n, k: k, a: a, lda: lda, transposeA: transposeA, b: b, ldb: ldb,
+                      transposeB: transposeB, c: &c, ldc: ldc, accumulate: accumulate)
+        XCTAssertEqual(c, expected, "\(T.self) m \(m) n \(n) k \(k) transposes \(transposeA) \(transposeB)",
+                       file: file, line: line)
+    }
+}

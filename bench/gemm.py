@@ -1,0 +1,114 @@
+"""swiftrcnn.linalg.matmul vs numpy.matmul (OpenBLAS), float32, side by side in one process.
+
+    python bench/gemm.py            # best of 7 runs per problem
+    python bench/gemm.py --quick    # best of 3
+    python bench/gemm.py --only conv
+
+Problems: square 512, 1024, 2048; the convolutions of ResNet-50 + FPN at an 800 x 1216 input as im2col products
+(m = out channels, n = output H*W, k = in channels * kh * kw); the box head's fc6 as a linear layer
+(x (1000 RoIs, 256*7*7) @ W.T with W (1024, 256*7*7), i.e. transpose_b). NumPy keeps its default threading (all
+cores); swiftrcnn runs on `--threads` threads (default: all cores). Both write into one preallocated output. The
+two libraries alternate run by run, so load from other processes hits both alike. Prints GFLOP/s of each and the
+ratio swiftrcnn / NumPy, checks the results agree, and writes the table as JSON (default bench/results/gemm.json).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="best of 3 runs instead of 7")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for swiftrcnn")
+    p.add_argument("--only", default="", help="comma-separated problem name prefixes")
+    p.add_argument("--json", default=str(Path(__file__).parent / "results" / "gemm.json"))
+    return p.parse_args()
+
+
+ARGS = parse_args()
+os.environ["SWIFTRCNN_NUM_THREADS"] = str(ARGS.threads)
+
+import swiftrcnn  # noqa: E402
+from swiftrcnn import linalg  # noqa: E402
+
+swiftrcnn.set_num_threads(ARGS.threads)
+REPEATS = 3 if ARGS.quick else 7
+
+# (name, m, n, k, transpose_b). Feature maps of an 800 x 1216 image: stride 4 -> 200 x 304, 8 -> 100 x 152,
+# 16 -> 50 x 76, 32 -> 25 x 38.
+PROBLEMS = [
+    ("square 512", 512, 512, 512, False),
+    ("square 1024", 1024, 1024, 1024, False),
+    ("square 2048", 2048, 2048, 2048, False),
+    ("conv res2 3x3 64->64", 64, 200 * 304, 64 * 9, False),
+    ("conv res2 1x1 64->256", 256, 200 * 304, 64, False),
+    ("conv res3 3x3 128->128", 128, 100 * 152, 128 * 9, False),
+    ("conv res4 3x3 256->256", 256, 50 * 76, 256 * 9, False),
+    ("conv res5 3x3 512->512", 512, 25 * 38, 512 * 9, False),
+    ("conv res4 1x1 256->1024", 1024, 50 * 76, 256, False),
+    ("linear fc6 12544->1024", 1000, 1024, 256 * 7 * 7, True),
+]
+
+
+def best_times(fns, repeats):
+    """Best wall time of each function, running them in alternation `repeats` times after one warm-up each."""
+    for f in fns:
+        f()
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, f in enumerate(fns):
+            t = time.perf_counter()
+            f()
+            best[i] = min(best[i], time.perf_counter() - t)
+    return best
+
+
+def main():
+    rng = np.random.default_rng(0)
+    rows = []
+    only = [s for s in ARGS.only.split(",") if s]
+    print(f"float32, swiftrcnn threads: {ARGS.threads}, NumPy {np.__version__} (BLAS default threads), "
+          f"best of {REPEATS}")
+    header = f"{'problem':26} {'m':>5} {'n':>6} {'k':>6}  {'numpy GF/s':>10} {'swift GF/s':>10} {'ratio':>6}"
+    print(header)
+    print("-" * len(header))
+    for name, m, n, k, transpose_b in PROBLEMS:
+        if only and not any(name.startswith(o) for o in only):
+            continue
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((n, k) if transpose_b else (k, n), dtype=np.float32)
+        bt = b.T  # a view: NumPy reads it in place, as swiftrcnn does with transpose_b
+        out = np.empty((m, n), np.float32)
+        ours = linalg.matmul(a, b, transpose_b=transpose_b)
+        ref = np.matmul(a, bt if transpose_b else b)
+        err = float(np.max(np.abs(ours - ref)) / max(1e-30, float(np.max(np.abs(ref)))))
+        if err > 1e-4:
+            sys.exit(f"{name}: results differ (max relative error {err:.2e})")
+        del ours, ref
+        t_np, t_sw = best_times([
+            lambda: np.matmul(a, bt if transpose_b else b, out=out),
+            lambda: linalg.matmul(a, b, transpose_b=transpose_b, out=out),
+        ], REPEATS)
+        flops = 2.0 * m * n * k
+        g_np, g_sw = flops / t_np / 1e9, flops / t_sw / 1e9
+        rows.append(dict(problem=name, m=m, n=n, k=k, transpose_b=transpose_b, numpy_seconds=t_np,
+                         swiftrcnn_seconds=t_sw, numpy_gflops=g_np, swiftrcnn_gflops=g_sw, ratio=g_sw / g_np))
+        print(f"{name:26} {m:5d} {n:6d} {k:6d}  {g_np:10.1f} {g_sw:10.1f} {g_sw / g_np:6.2f}", flush=True)
+    path = Path(ARGS.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = dict(threads=ARGS.threads, repeats=REPEATS, numpy=np.__version__, machine=platform.machine(),
+                processor=platform.processor(), cpu_count=os.cpu_count(), load_average=os.getloadavg())
+    path.write_text(json.dumps(dict(meta=meta, results=rows), indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
