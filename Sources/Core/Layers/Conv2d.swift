@@ -1,0 +1,123 @@
+import SwiftRCNNOps
+
+/// A 2-D convolution (torch.nn.Conv2d) with an optional fused ReLU, on float32 NCHW maps.
+///
+/// Weights are (O, I/groups, kh, kw). Each image and group is a matrix product `W (O/g × K) · columns (K × P)` with
+/// K = I/g·kh·kw: a 1×1 stride-1 unpadded convolution multiplies the input planes directly; otherwise the columns
+/// come from `Im2Col` in bands of output rows sized so a band stays in cache (`bandElements`). The output is first
+/// filled with the bias and the products accumulate into it; ReLU, when fused, runs over the finished output.
+/// Threading: `GEMM` and `Im2Col` use `Parallel` internally.
+public struct Conv2d: Sendable {
+    public let inChannels: Int, outChannels: Int
+    public let kernelH: Int, kernelW: Int
+    public let stride: Int, padding: Int, dilation: Int, groups: Int
+    public let relu: Bool
+    public private(set) var weight: [Float]
+    public private(set) var bias: [Float]?
+
+    /// Most elements of one im2col band (4 MiB of floats): large enough for full-speed products, small enough to
+    /// stay cache-friendly and keep memory flat on 800 × 1333 inputs.
+    static let bandElements = 1 << 20
+
+    public init(weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int, kernel: (Int, Int),
+                stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1, relu: Bool = false) {
+        precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0, "Conv2d: bad groups")
+        precondition(weight.count == outChannels * (inChannels / groups) * kernel.0 * kernel.1,
+                     "Conv2d: weight does not match its shape")
+        precondition(bias == nil || bias!.count == outChannels, "Conv2d: bias does not match out channels")
+        self.inChannels = inChannels; self.outChannels = outChannels
+        self.kernelH = kernel.0; self.kernelW = kernel.1
+        self.stride = stride; self.padding = padding; self.dilation = dilation; self.groups = groups
+        self.relu = relu
+        self.weight = weight
+        self.bias = bias
+    }
+
+    /// Folds a frozen batch norm that follows this convolution into its weights and bias:
+    /// y = (conv(x) - mean) · γ / sqrt(var + eps) + β = conv'(x) + β', with conv' scaled per output channel.
+    public func foldingBatchNorm(gamma: [Float], beta: [Float], mean: [Float], variance: [Float], eps: Float)
+        -> Conv2d
+    {
+        var w = weight
+        var b = bias ?? [Float](repeating: 0, count: outChannels)
+        let perOut = w.count / outChannels
+        for o in 0..<outChannels {
+            // torchvision's FrozenBatchNorm2d: scale = γ · rsqrt(var + eps), shift = β - mean · scale.
+            let scale = gamma[o] * (1 / (variance[o] + eps).squareRoot())
+            for i in 0..<perOut { w[o * perOut + i] *= scale }
+            b[o] = beta[o] + (b[o] - mean[o]) * scale
+        }
+        return Conv2d(weight: w, bias: b, inChannels: inChannels, outChannels: outChannels,
+                      kernel: (kernelH, kernelW), stride: stride, padding: padding, dilation: dilation,
+                      groups: groups, relu: relu)
+    }
+
+    /// The same convolution with ReLU fused or not.
+    public func withReLU(_ on: Bool) -> Conv2d {
+        Conv2d(weight: weight, bias: bias, inChannels: inChannels, outChannels: outChannels,
+               kernel: (kernelH, kernelW), stride: stride, padding: padding, dilation: dilation, groups: groups,
+               relu: on)
+    }
+
+    func geometry(_ x: FeatureMap) -> Im2Col.Geometry {
+        Im2Col.Geometry(height: x.height, width: x.width, kernelH: kernelH, kernelW: kernelW, strideH: stride,
+                        strideW: stride, padH: padding, padW: padding, dilationH: dilation, dilationW: dilation)
+    }
+
+    public func callAsFunction(_ x: FeatureMap) -> FeatureMap {
+        precondition(x.channels == inChannels, "Conv2d: expected \(inChannels) channels, got \(x.channels)")
+        let g = geometry(x)
+        let (ho, wo) = (g.outHeight, g.outWidth)
+        let inPerGroup = inChannels / groups, outPerGroup = outChannels / groups
+        let k = inPerGroup * kernelH * kernelW
+        let direct = kernelH == 1 && kernelW == 1 && stride == 1 && padding == 0
+        let bandRows = max(1, min(ho, Conv2d.bandElements / max(1, k * wo)))
+        let columns = direct ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * bandRows * wo)
+        defer { columns?.deallocate() }
+        let out = FeatureMap(batch: x.batch, channels: outChannels, height: ho, width: wo) { out in
+            let o = out.baseAddress!
+            let plane = ho * wo
+            // Start from the bias (or zero): every product accumulates.
+            for n in 0..<x.batch {
+                for c in 0..<outChannels {
+                    (o + (n * outChannels + c) * plane).initialize(repeating: bias?[c] ?? 0, count: plane)
+                }
+            }
+            x.data.withUnsafeBufferPointer { xs in
+                weight.withUnsafeBufferPointer { ws in
+                    for n in 0..<x.batch {
+                        for grp in 0..<groups {
+                            let input = xs.baseAddress! + (n * inChannels + grp * inPerGroup) * x.plane
+                            let w = ws.baseAddress! + grp * outPerGroup * k
+                            let c = o + (n * outChannels + grp * outPerGroup) * plane
+                            if direct {
+                                GEMM.multiply(m: outPerGroup, n: plane, k: k, a: w, lda: k, b: input, ldb: plane,
+                                              c: c, ldc: plane, accumulate: true)
+                                continue
+                            }
+                            var oy = 0
+                            while oy < ho {
+                                let end = min(ho, oy + bandRows)
+                                Im2Col.fill(input, channels: inPerGroup, geometry: g, rows: oy, end,
+                                            into: columns!)
+                                let width = (end - oy) * wo
+                                GEMM.multiply(m: outPerGroup, n: width, k: k, a: w, lda: k, b: columns!,
+                                              ldb: width, c: c + oy * wo, ldc: plane, accumulate: true)
+                                oy = end
+                            }
+                        }
+                    }
+                }
+            }
+            if relu { applyReLU(o, count: out.count) }
+        }
+        return out
+    }
+}
+
+/// In-place max(x, 0) (NaN stays NaN, as torch.relu), split over threads.
+func applyReLU(_ p: UnsafeMutablePointer<Float>, count: Int) {
+    Parallel.forEachChunk(count, minItemsPerChunk: 1 << 16) { range in
+        for i in range where p[i] < 0 { p[i] = 0 }
+    }
+}

@@ -1,0 +1,61 @@
+/// Resizing of (planes, H, W) row-major data as torch.nn.functional.interpolate on CPU.
+///
+/// Both use the scale in/out of torch's `area_pixel_compute_scale` without align_corners, computed in the element
+/// type. Planes are split over `Parallel` threads.
+public enum Interpolation {
+    /// mode="nearest": output (y, x) reads input (floor(y·H/Ho), floor(x·W/Wo)), clamped to the last pixel.
+    @inlinable
+    public static func nearest<T: KernelFloat>(
+        _ input: UnsafePointer<T>, planes: Int, height h: Int, width w: Int, outHeight ho: Int, outWidth wo: Int,
+        into output: UnsafeMutablePointer<T>
+    ) {
+        let scaleY = Float(h) / Float(ho), scaleX = Float(w) / Float(wo)
+        let xs = (0..<wo).map { min(Int((Float($0) * scaleX).rounded(.down)), w - 1) }
+        let ys = (0..<ho).map { min(Int((Float($0) * scaleY).rounded(.down)), h - 1) }
+        Parallel.forEachChunk(planes, minItemsPerChunk: max(1, 65536 / max(1, ho * wo))) { range in
+            for plane in range {
+                let src = input + plane * h * w, dst = output + plane * ho * wo
+                for oy in 0..<ho {
+                    let row = src + ys[oy] * w, out = dst + oy * wo
+                    for ox in 0..<wo { out[ox] = row[xs[ox]] }
+                }
+            }
+        }
+    }
+
+    /// One axis of bilinear resampling with align_corners=False: source = (dst + 0.5)·scale - 0.5, clamped at 0.
+    @inlinable
+    static func bilinearAxis<T: KernelFloat>(in size: Int, out: Int) -> [(Int, Int, T, T)] {
+        let scale = T(size) / T(out)
+        return (0..<out).map { d in
+            var src = scale * (T(d) + T(0.5)) - T(0.5)
+            if src < 0 { src = 0 }
+            let i0 = Int(src)
+            let i1 = i0 < size - 1 ? i0 + 1 : i0
+            let l1 = src - T(i0)
+            return (i0, i1, 1 - l1, l1)
+        }
+    }
+
+    /// mode="bilinear", align_corners=False, to (ho, wo).
+    @inlinable
+    public static func bilinear<T: KernelFloat>(
+        _ input: UnsafePointer<T>, planes: Int, height h: Int, width w: Int, outHeight ho: Int, outWidth wo: Int,
+        into output: UnsafeMutablePointer<T>
+    ) {
+        let ys: [(Int, Int, T, T)] = bilinearAxis(in: h, out: ho)
+        let xs: [(Int, Int, T, T)] = bilinearAxis(in: w, out: wo)
+        Parallel.forEachChunk(planes * ho, minItemsPerChunk: max(1, 16384 / max(1, wo))) { range in
+            for row in range {
+                let plane = row / ho, oy = row % ho
+                let (y0, y1, ly0, ly1) = ys[oy]
+                let r0 = input + plane * h * w + y0 * w, r1 = input + plane * h * w + y1 * w
+                let out = output + plane * ho * wo + oy * wo
+                for ox in 0..<wo {
+                    let (x0, x1, lx0, lx1) = xs[ox]
+                    out[ox] = ly0 * (lx0 * r0[x0] + lx1 * r0[x1]) + ly1 * (lx0 * r1[x0] + lx1 * r1[x1])
+                }
+            }
+        }
+    }
+}
