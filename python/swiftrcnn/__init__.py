@@ -6,7 +6,7 @@
 Submodules: `swiftrcnn.ops` (torchvision.ops names, arguments and defaults), `swiftrcnn.linalg` (matmul).
 """
 from . import _C
-from . import ops
+from . import ops, weights
 from . import linalg
 
 __version__ = _C.version
@@ -22,4 +22,4 @@ def set_num_threads(num_threads: int) -> None:
     _C.set_num_threads(int(num_threads))
 
 
-__all__ = ["ops", "linalg", "get_num_threads", "set_num_threads", "__version__"]
+__all__ = ["ops", "weights", "linalg", "get_num_threads", "set_num_threads", "__version__"]
