@@ -8,8 +8,9 @@ Problems: square 512, 1024, 2048; the convolutions of ResNet-50 + FPN at an 800 
 (m = out channels, n = output H*W, k = in channels * kh * kw); the box head's fc6 as a linear layer
 (x (1000 RoIs, 256*7*7) @ W.T with W (1024, 256*7*7), i.e. transpose_b). NumPy keeps its default threading (all
 cores); swiftrcnn runs on `--threads` threads (default: all cores). Both write into one preallocated output. The
-two libraries alternate run by run, so load from other processes hits both alike. Prints GFLOP/s of each and the
-ratio swiftrcnn / NumPy, checks the results agree, and writes the table as JSON (default bench/results/gemm.json).
+two libraries alternate run by run, so load from other processes hits both alike, with a pause before each run
+(see SETTLE_SECONDS and RUN_SECONDS). Prints GFLOP/s of each and the ratio swiftrcnn / NumPy, checks the results
+agree, and writes the table as JSON (default bench/results/gemm.json).
 """
 from __future__ import annotations
 
@@ -58,16 +59,30 @@ PROBLEMS = [
 ]
 
 
+# Pause before each timed run. OpenBLAS's worker threads keep spinning on the cores for a while after a call
+# returns; without the pause a run that follows a NumPy run shares the cores with them (and measures ~half speed).
+SETTLE_SECONDS = 0.3
+# A timed run repeats a call until it lasts about this long, so small problems are timed with warm threads and
+# caches (as in a network, where products follow each other) rather than one cold call after the pause.
+RUN_SECONDS = 0.05
+
+
 def best_times(fns, repeats):
-    """Best wall time of each function, running them in alternation `repeats` times after one warm-up each."""
+    """Best time per call of each function, over `repeats` timed runs of each in alternation."""
+    calls = []
     for f in fns:
         f()
+        t = time.perf_counter()
+        f()
+        calls.append(max(1, int(RUN_SECONDS / max(time.perf_counter() - t, 1e-6))))
     best = [float("inf")] * len(fns)
     for _ in range(repeats):
         for i, f in enumerate(fns):
+            time.sleep(SETTLE_SECONDS)
             t = time.perf_counter()
-            f()
-            best[i] = min(best[i], time.perf_counter() - t)
+            for _ in range(calls[i]):
+                f()
+            best[i] = min(best[i], (time.perf_counter() - t) / calls[i])
     return best
 
 

@@ -17,7 +17,8 @@
 /// buffers (allocated once per piece), so threads write disjoint parts of C. Each element of C is summed in the
 /// same order whatever the split, so results do not depend on the thread count.
 public enum GEMM {
-    /// Rows of the micro-kernel tile: eight broadcasts of A per step.
+    /// Rows of the micro-kernel tile: eight broadcasts of A per step. `microKernel` and the SIMD8 copies in
+    /// `packA` are written out for mr = 8 and nr = 32; changing either means rewriting them.
     @usableFromInline static let mr = 8
     /// Columns of the micro-kernel tile: two 16-float (AVX-512) vectors of B per step. 8 × 32 uses 16 accumulator
     /// registers plus two for B; larger tiles (12 × 32, 14 × 32, 8 × 48) ran no faster in cache and waste more on
