@@ -64,6 +64,9 @@ def rois_for(boxes, batch):
 
 
 def best_time(fn):
+    # Thread pools (torch's OpenMP, ours) keep spinning on the cores for a while after a call; let them settle so
+    # neither library is timed against the other's leftovers.
+    time.sleep(0.3)
     fn()  # warm-up (first-touch allocations, thread pools)
     best = math.inf
     for _ in range(REPEATS):
