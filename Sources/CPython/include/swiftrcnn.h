@@ -234,8 +234,8 @@ typedef struct srcnn_model_config {
 /* Builds a model from `count` state-dict entries: names[i] (NUL-terminated, torchvision's keys) and arrays[i]
    (float32, torchvision's shapes). Like load_state_dict(strict=True), every key the model needs must be present
    with its shape and every given key must be used (BatchNorm `num_batches_tracked` entries excepted); one error
-   lists all missing, mis-shaped and unexpected keys. The weights are copied: the arrays may be freed afterwards.
-   On success *model receives a model to release with srcnn_model_free. */
+   counts the missing, mis-shaped and unexpected keys and names the first few of each kind. The weights are
+   copied: the arrays may be freed afterwards. On success *model receives a model to release with srcnn_model_free. */
 int32_t srcnn_model_create(const srcnn_model_config *config, const char *const *names, const srcnn_array *arrays,
                            int64_t count, srcnn_model **model, char *err);
 /* Releases a model (NULL is ignored). */
