@@ -8,6 +8,7 @@ import pytest
 import torch
 from torchvision.models.detection import fasterrcnn_resnet50_fpn as tv_fasterrcnn
 from torchvision.models.detection import maskrcnn_resnet50_fpn as tv_maskrcnn
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 import swiftrcnn
 from swiftrcnn import models
@@ -44,6 +45,11 @@ def tv_model():
 @pytest.fixture(scope="module")
 def model(tv_model):
     return models.fasterrcnn_resnet50_fpn(weights=_backbone_state(tv_model), **SMALL)
+
+
+def _default_transform():
+    """torchvision's transform as fasterrcnn_resnet50_fpn builds it with its default arguments."""
+    return GeneralizedRCNNTransform(800, 1333, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]).eval()
 
 
 def _images(seed, sizes):
@@ -96,6 +102,14 @@ class TestBuilders:
         _, sizes = m.transform(_images(0, [(50, 80)]))
         assert sizes == [(62, 100)]
 
+    def test_weights_from_a_checkpoint_file(self, tv_model, model, tmp_path):
+        path = tmp_path / "backbone.pth"
+        torch.save({k: v for k, v in tv_model.state_dict().items() if k.startswith("backbone.")}, path)
+        m = models.fasterrcnn_resnet50_fpn(weights=str(path), **SMALL)
+        images = _images(4, [(70, 50)])
+        a, b = m.features(images)[0], model.features(images)[0]
+        assert all(np.array_equal(a[k], b[k]) for k in LEVELS)
+
     def test_mask_rcnn_shares_the_backbone(self, tv_model, model):
         mask = models.maskrcnn_resnet50_fpn(weights=_backbone_state(tv_model), **SMALL)
         images = _images(3, [(90, 120)])
@@ -120,11 +134,11 @@ class TestTransform:
 
     def test_default_sizes_match_torchvision(self, tv_model):
         # The resize rule at 800 / 1333, including images whose long side binds.
-        tv = tv_fasterrcnn(weights=None, weights_backbone=None).eval()
+        tv = _default_transform()
         m = models.fasterrcnn_resnet50_fpn(weights=_backbone_state(tv_model))
         for size in [(480, 640), (100, 1000), (1333, 799), (7, 3), (800, 1333), (601, 1001)]:
             with torch.no_grad():
-                want = tv.transform([torch.zeros(3, *size)])[0].image_sizes
+                want = tv([torch.zeros(3, *size)])[0].image_sizes
             assert m.transform(np.zeros((1, 3) + size, np.float32))[1] == [tuple(s) for s in want], size
 
     def test_inputs_accepted(self, model):
@@ -147,11 +161,11 @@ class TestFeatures:
         _assert_features(got, want)
 
     def test_matches_torchvision_at_default_sizes(self, tv_model):
-        tv = tv_fasterrcnn(weights=None, weights_backbone=None).eval()
-        tv.backbone.load_state_dict(tv_model.backbone.state_dict())
         m = models.fasterrcnn_resnet50_fpn(weights=_backbone_state(tv_model))
         images = _images(20, [(480, 640)])
-        image_list, want = _torch_reference(tv, images)
+        with torch.no_grad():
+            image_list, _ = _default_transform()([torch.from_numpy(i) for i in images])
+            want = tv_model.backbone(image_list.tensors)
         got, image_sizes = m.features(images)
         assert image_sizes == [(800, 1066)] == [tuple(s) for s in image_list.image_sizes]
         _assert_features(got, want)
