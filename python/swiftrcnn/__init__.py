@@ -3,11 +3,14 @@
     >>> from swiftrcnn import ops
     >>> keep = ops.nms(boxes, scores, iou_threshold=0.5)
 
-Submodules: `swiftrcnn.ops` (torchvision.ops names, arguments and defaults), `swiftrcnn.linalg` (matmul).
+Submodules: `swiftrcnn.ops` (torchvision.ops names, arguments and defaults), `swiftrcnn.linalg` (matmul),
+`swiftrcnn.models` (torchvision's Faster / Mask R-CNN builders), `swiftrcnn.weights` (torchvision checkpoints
+without torch).
 """
 from . import _C
 from . import ops, weights
 from . import linalg
+from . import models
 
 __version__ = _C.version
 
@@ -22,4 +25,4 @@ def set_num_threads(num_threads: int) -> None:
     _C.set_num_threads(int(num_threads))
 
 
-__all__ = ["ops", "weights", "linalg", "get_num_threads", "set_num_threads", "__version__"]
+__all__ = ["ops", "weights", "linalg", "models", "get_num_threads", "set_num_threads", "__version__"]

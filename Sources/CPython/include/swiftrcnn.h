@@ -202,6 +202,68 @@ int32_t srcnn_paste_masks_in_image(const srcnn_array *masks, const srcnn_array *
 int32_t srcnn_matmul(const srcnn_array *a, const srcnn_array *b, int32_t transpose_a, int32_t transpose_b,
                      srcnn_array *out, char *err);
 
+/* ---- Detection models (torchvision.models.detection, eval mode) ------------------------------------------------ */
+
+/* A Faster / Mask R-CNN with a ResNet-50-FPN backbone, built from a torchvision state dict. Immutable once created:
+   calls on one model may run concurrently. */
+typedef struct srcnn_model srcnn_model;
+/* A list of named arrays a model call returns, owned by the library until srcnn_arrays_free. */
+typedef struct srcnn_arrays srcnn_arrays;
+
+typedef enum srcnn_model_kind {
+    SRCNN_FASTER_RCNN = 0, /* fasterrcnn_resnet50_fpn */
+    SRCNN_MASK_RCNN = 1    /* maskrcnn_resnet50_fpn   */
+} srcnn_model_kind;
+
+/* The eval-mode arguments of torchvision's builders (same names; torchvision's defaults in brackets). */
+typedef struct srcnn_model_config {
+    int32_t kind;                    /* an srcnn_model_kind                                   */
+    int64_t num_classes;             /* [91] including the background, 1 ... 2^20           */
+    int64_t min_size, max_size;      /* [800, 1333] resize bounds, 1 ... 32768               */
+    double image_mean[3];            /* [0.485, 0.456, 0.406] finite                          */
+    double image_std[3];             /* [0.229, 0.224, 0.225] finite, non-zero               */
+    int64_t rpn_pre_nms_top_n_test;  /* [1000] >= 0                                           */
+    int64_t rpn_post_nms_top_n_test; /* [1000] >= 0                                           */
+    double rpn_nms_thresh;           /* [0.7] not NaN                                         */
+    double rpn_score_thresh;         /* [0.0] not NaN                                         */
+    double box_score_thresh;         /* [0.05] not NaN                                        */
+    double box_nms_thresh;           /* [0.5] not NaN                                         */
+    int64_t box_detections_per_img;  /* [100] >= 0                                           */
+} srcnn_model_config;
+
+/* Builds a model from `count` state-dict entries: names[i] (NUL-terminated, torchvision's keys) and arrays[i]
+   (float32, torchvision's shapes). Like load_state_dict(strict=True), every key the model needs must be present
+   with its shape and every given key must be used (BatchNorm `num_batches_tracked` entries excepted); one error
+   counts the missing, mis-shaped and unexpected keys and names the first few of each kind. The weights are
+   copied: the arrays may be freed afterwards. On success *model receives a model to release with srcnn_model_free. */
+int32_t srcnn_model_create(const srcnn_model_config *config, const char *const *names, const srcnn_array *arrays,
+                           int64_t count, srcnn_model **model, char *err);
+/* Releases a model (NULL is ignored). */
+void srcnn_model_free(srcnn_model *model);
+
+/* images[num_images]: (3, H_i, W_i) float32 arrays with finite values and H_i, W_i >= 1, num_images >= 1.
+   The padded batch (N·H·W after resizing and padding) may hold at most 2^24 pixels (a memory error otherwise).
+   Both functions return their results as named arrays in *out (release with srcnn_arrays_free). */
+
+/* GeneralizedRCNNTransform: "images" (N, 3, H, W) float32, the normalised, resized, zero-padded batch (H, W
+   multiples of 32), and "image_sizes" (N, 2) int64, each image's (height, width) after resizing. */
+int32_t srcnn_model_transform(const srcnn_model *model, const srcnn_array *images, int64_t num_images,
+                              srcnn_arrays **out, char *err);
+/* The transform and the backbone: "0", "1", "2", "3", "pool" (N, 256, H_l, W_l) float32, the FPN levels of the
+   padded batch at strides 4, 8, 16, 32, 64, then "image_sizes" as above. */
+int32_t srcnn_model_features(const srcnn_model *model, const srcnn_array *images, int64_t num_images,
+                             srcnn_arrays **out, char *err);
+
+/* Number of arrays in a result (0 for NULL). */
+int64_t srcnn_arrays_count(const srcnn_arrays *arrays);
+/* The name (static until srcnn_arrays_free) and the dtype and shape (data NULL) of array `index`. */
+int32_t srcnn_arrays_info(const srcnn_arrays *arrays, int64_t index, const char **name, srcnn_array *info,
+                          char *err);
+/* Copies array `index` into `out`, which must have exactly its dtype and shape. */
+int32_t srcnn_arrays_read(const srcnn_arrays *arrays, int64_t index, srcnn_array *out, char *err);
+/* Releases a result (NULL is ignored). */
+void srcnn_arrays_free(srcnn_arrays *arrays);
+
 #ifdef __cplusplus
 }
 #endif

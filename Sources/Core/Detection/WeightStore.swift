@@ -1,7 +1,7 @@
 /// The named float32 arrays of a torchvision state dict, handed out to the model's parts as they are built.
 ///
 /// Like `load_state_dict(strict=True)`: every part `take`s the arrays it needs by name with the shape it expects;
-/// `finish()` then reports, in one error, every missing key, every shape mismatch and every key nobody took.
+/// `finish()` then reports, in one error, the missing keys, the shape mismatches and the keys nobody took.
 /// BatchNorm bookkeeping (`num_batches_tracked`) may be left untaken.
 public struct WeightStore: Sendable {
     public struct Entry: Sendable {
@@ -45,14 +45,32 @@ public struct WeightStore: Sendable {
         entries[name] == nil ? nil : take(name, shape: shape)
     }
 
-    /// Throws one error listing every missing, mismatched and unexpected key.
+    /// Most keys named per kind of problem, so that the message fits the C ABI's 512-byte error buffer even when a
+    /// whole part is missing; the counts come first.
+    static let listedKeys = 4
+
+    /// Throws one error counting, and naming up to `listedKeys` of, the mismatched, unexpected and missing keys.
     public func finish() throws {
         let unexpected = entries.keys.filter { !taken.contains($0) && !$0.hasSuffix("num_batches_tracked") }.sorted()
         if missing.isEmpty && mismatched.isEmpty && unexpected.isEmpty { return }
-        var parts = [String]()
-        if !missing.isEmpty { parts.append("missing keys: " + missing.sorted().joined(separator: ", ")) }
-        if !mismatched.isEmpty { parts.append("shape mismatches: " + mismatched.sorted().joined(separator: "; ")) }
-        if !unexpected.isEmpty { parts.append("unexpected keys: " + unexpected.joined(separator: ", ")) }
-        throw SwiftRCNNError.invalidValue("weights: " + parts.joined(separator: ". "))
+        func list(_ keys: [String], _ separator: String) -> String {
+            let shown = keys.sorted().prefix(Self.listedKeys).joined(separator: separator)
+            return keys.count > Self.listedKeys ? shown + "\(separator)... (\(keys.count) in all)" : shown
+        }
+        var counts = [String](), parts = [String]()
+        if !mismatched.isEmpty {
+            counts.append("\(mismatched.count) mis-shaped")
+            parts.append("shape mismatches: " + list(mismatched, "; "))
+        }
+        if !unexpected.isEmpty {
+            counts.append("\(unexpected.count) unexpected")
+            parts.append("unexpected keys: " + list(unexpected, ", "))
+        }
+        if !missing.isEmpty {
+            counts.append("\(missing.count) missing")
+            parts.append("missing keys: " + list(missing, ", "))
+        }
+        throw SwiftRCNNError.invalidValue("weights: " + counts.joined(separator: ", ") + ". "
+                                              + parts.joined(separator: ". "))
     }
 }

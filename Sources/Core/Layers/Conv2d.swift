@@ -65,6 +65,16 @@ public struct Conv2d: Sendable {
     }
 
     public func callAsFunction(_ x: FeatureMap) -> FeatureMap {
+        run(x, residual: nil)
+    }
+
+    /// relu?(conv(x) + residual): a ResNet block's last convolution, its residual add and ReLU in one output pass
+    /// (the products accumulate onto residual + bias). `residual` has the output's shape.
+    public func callAsFunction(_ x: FeatureMap, adding residual: FeatureMap) -> FeatureMap {
+        run(x, residual: residual)
+    }
+
+    func run(_ x: FeatureMap, residual: FeatureMap?) -> FeatureMap {
         precondition(x.channels == inChannels, "Conv2d: expected \(inChannels) channels, got \(x.channels)")
         let g = geometry(x)
         let (ho, wo) = (g.outHeight, g.outWidth)
@@ -77,10 +87,23 @@ public struct Conv2d: Sendable {
         let out = FeatureMap(batch: x.batch, channels: outChannels, height: ho, width: wo) { out in
             let o = out.baseAddress!
             let plane = ho * wo
-            // Start from the bias (or zero): every product accumulates.
-            for n in 0..<x.batch {
-                for c in 0..<outChannels {
-                    (o + (n * outChannels + c) * plane).initialize(repeating: bias?[c] ?? 0, count: plane)
+            // Start from the bias (or zero), plus the residual: every product accumulates.
+            if let residual {
+                precondition(residual.shape == [x.batch, outChannels, ho, wo],
+                             "Conv2d: residual \(residual.shape) does not match the output")
+                residual.data.withUnsafeBufferPointer { r in
+                    Parallel.forEachChunk(x.batch * outChannels, minItemsPerChunk: max(1, 65536 / max(1, plane))) {
+                        for i in $0 {
+                            let b = bias?[i % outChannels] ?? 0, src = r.baseAddress! + i * plane, dst = o + i * plane
+                            for j in 0..<plane { (dst + j).initialize(to: src[j] + b) }
+                        }
+                    }
+                }
+            } else {
+                for n in 0..<x.batch {
+                    for c in 0..<outChannels {
+                        (o + (n * outChannels + c) * plane).initialize(repeating: bias?[c] ?? 0, count: plane)
+                    }
                 }
             }
             x.data.withUnsafeBufferPointer { xs in

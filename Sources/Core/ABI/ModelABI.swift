@@ -1,0 +1,254 @@
+import CSwiftRCNN
+import SwiftRCNNOps
+
+// C ABI of the detection models (swiftrcnn.h, "Detection models"): `srcnn_model` is a retained `DetectionModel`,
+// `srcnn_arrays` a retained `NamedArrays`; both cross the boundary as opaque pointers.
+
+/// Most state-dict entries one model accepts (a Mask R-CNN has about 350).
+let maxWeightEntries = 1 << 20
+/// Most images one call accepts; the padded batch's pixel bound usually binds first.
+let maxImagesPerCall = 1 << 16
+
+/// The named arrays behind `srcnn_arrays`: each a float32 or int64 array with its shape and a C string name.
+final class NamedArrays {
+    enum Values {
+        case float32([Float])
+        case int64([Int64])
+    }
+
+    struct Item {
+        let name: UnsafeMutablePointer<CChar>
+        let shape: [Int]
+        let values: Values
+    }
+
+    private(set) var items = [Item]()
+
+    func append(_ name: String, shape: [Int], _ values: Values) {
+        let bytes = Array(name.utf8CString)
+        let cName = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count)
+        cName.initialize(from: bytes, count: bytes.count)
+        items.append(Item(name: cName, shape: shape, values: values))
+    }
+
+    func append(_ name: String, _ map: FeatureMap) {
+        append(name, shape: map.shape, .float32(map.data))
+    }
+
+    /// "image_sizes": (N, 2) int64 rows (height, width).
+    func appendImageSizes(_ sizes: [(Int, Int)]) {
+        append("image_sizes", shape: [sizes.count, 2], .int64(sizes.flatMap { [Int64($0.0), Int64($0.1)] }))
+    }
+
+    deinit {
+        for item in items { item.name.deallocate() }
+    }
+}
+
+/// The config as the Swift model takes it (range checks happen in `DetectionModel.Config.validate`).
+func modelConfig(_ c: srcnn_model_config) throws -> DetectionModel.Config {
+    guard let kind = DetectionModel.Kind(rawValue: c.kind) else {
+        throw SwiftRCNNError.invalidValue("kind: expected an srcnn_model_kind (0 or 1), got \(c.kind)")
+    }
+    // Clamping keeps absurd 64-bit values out of Int arithmetic; validate() then rejects them by range.
+    func int(_ v: Int64) -> Int { Int(max(min(v, Int64(Int32.max)), Int64(Int32.min))) }
+    var config = DetectionModel.Config()
+    config.kind = kind
+    config.numClasses = int(c.num_classes)
+    config.minSize = int(c.min_size)
+    config.maxSize = int(c.max_size)
+    config.imageMean = withUnsafeBytes(of: c.image_mean) { Array($0.bindMemory(to: Double.self)).map(Float.init) }
+    config.imageStd = withUnsafeBytes(of: c.image_std) { Array($0.bindMemory(to: Double.self)).map(Float.init) }
+    config.rpnPreNMSTopN = int(c.rpn_pre_nms_top_n_test)
+    config.rpnPostNMSTopN = int(c.rpn_post_nms_top_n_test)
+    config.rpnNMSThresh = c.rpn_nms_thresh
+    config.rpnScoreThresh = c.rpn_score_thresh
+    config.boxScoreThresh = c.box_score_thresh
+    config.boxNMSThresh = c.box_nms_thresh
+    config.boxDetectionsPerImage = int(c.box_detections_per_img)
+    return config
+}
+
+/// The state dict as a `WeightStore`: names must be distinct, arrays float32.
+func weightStore(_ names: UnsafePointer<UnsafePointer<CChar>?>?, _ arrays: UnsafePointer<srcnn_array>?,
+                 count: Int64) throws -> WeightStore {
+    try require(count >= 0 && count <= maxWeightEntries,
+                "weights: expected 0...\(maxWeightEntries) entries, got \(count)")
+    guard count == 0 || (names != nil && arrays != nil) else {
+        throw SwiftRCNNError.invalidValue("weights: names or arrays is NULL")
+    }
+    var entries = [String: WeightStore.Entry]()
+    for i in 0..<Int(count) {
+        guard let cName = names![i] else { throw SwiftRCNNError.invalidValue("weights: name \(i) is NULL") }
+        let name = String(cString: cName)
+        let a = try ArrayArgument(arrays![i], "weights['\(name)']")
+        try a.expect(dtype: .float32)
+        try require(entries[name] == nil, "weights: key '\(name)' appears twice")
+        entries[name] = WeightStore.Entry(
+            shape: a.shape, values: Array(UnsafeBufferPointer(start: a.pointer(Float.self), count: a.count)))
+    }
+    return WeightStore(entries)
+}
+
+/// images[count] as (1, 3, H, W) maps: float32, 3 channels, H, W >= 1, finite.
+func modelImages(_ images: UnsafePointer<srcnn_array>?, count: Int64) throws -> [FeatureMap] {
+    try require(count >= 1 && count <= maxImagesPerCall,
+                "images: expected 1...\(maxImagesPerCall) images, got \(count)")
+    guard let images else { throw SwiftRCNNError.invalidValue("images: missing array list (NULL)") }
+    return try (0..<Int(count)).map { i in
+        let a = try ArrayArgument(images[i], "images[\(i)]")
+        try a.expect(dtype: .float32)
+        try a.expect(shape: [3, nil, nil], "(3, H, W)")
+        try require(a[1] >= 1 && a[2] >= 1, "images[\(i)]: expected H, W >= 1, got shape "
+                        + ArrayArgument.describe(a.shape))
+        try a.requireNoNaN(Float.self, allowInfinite: false)
+        return FeatureMap(batch: 1, channels: 3, height: a[1], width: a[2],
+                          data: Array(UnsafeBufferPointer(start: a.pointer(Float.self), count: a.count)))
+    }
+}
+
+func model(_ p: OpaquePointer?) throws -> DetectionModel {
+    guard let p else { throw SwiftRCNNError.invalidValue("model: NULL") }
+    return Unmanaged<DetectionModel>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
+}
+
+func namedArrays(_ p: OpaquePointer?) throws -> NamedArrays {
+    guard let p else { throw SwiftRCNNError.invalidValue("arrays: NULL") }
+    return Unmanaged<NamedArrays>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
+}
+
+/// Hands `result` to the caller through `out`.
+func publish(_ result: NamedArrays, _ out: UnsafeMutablePointer<OpaquePointer?>) {
+    out.pointee = OpaquePointer(Unmanaged.passRetained(result).toOpaque())
+}
+
+@_cdecl("srcnn_model_create")
+public func srcnn_model_create(
+    _ config: UnsafePointer<srcnn_model_config>?, _ names: UnsafePointer<UnsafePointer<CChar>?>?,
+    _ arrays: UnsafePointer<srcnn_array>?, _ count: Int64, _ model: UnsafeMutablePointer<OpaquePointer?>?,
+    _ err: UnsafeMutablePointer<CChar>?
+) -> Int32 {
+    abiCall(err) {
+        guard let config else { throw SwiftRCNNError.invalidValue("config: NULL") }
+        guard let model else { throw SwiftRCNNError.invalidValue("model: missing output pointer (NULL)") }
+        let c = try modelConfig(config.pointee)
+        try c.validate()
+        var weights = try weightStore(names, arrays, count: count)
+        let built = try DetectionModel(config: c, weights: &weights)
+        model.pointee = OpaquePointer(Unmanaged.passRetained(built).toOpaque())
+    }
+}
+
+@_cdecl("srcnn_model_free")
+public func srcnn_model_free(_ model: OpaquePointer?) {
+    guard let model else { return }
+    Unmanaged<DetectionModel>.fromOpaque(UnsafeRawPointer(model)).release()
+}
+
+@_cdecl("srcnn_model_transform")
+public func srcnn_model_transform(
+    _ modelPointer: OpaquePointer?, _ images: UnsafePointer<srcnn_array>?, _ numImages: Int64,
+    _ out: UnsafeMutablePointer<OpaquePointer?>?, _ err: UnsafeMutablePointer<CChar>?
+) -> Int32 {
+    abiCall(err) {
+        let m = try model(modelPointer)
+        let out = try outPointer(out)
+        let (batch, sizes) = try m.transformed(try modelImages(images, count: numImages))
+        let result = NamedArrays()
+        result.append("images", batch)
+        result.appendImageSizes(sizes)
+        publish(result, out)
+    }
+}
+
+@_cdecl("srcnn_model_features")
+public func srcnn_model_features(
+    _ modelPointer: OpaquePointer?, _ images: UnsafePointer<srcnn_array>?, _ numImages: Int64,
+    _ out: UnsafeMutablePointer<OpaquePointer?>?, _ err: UnsafeMutablePointer<CChar>?
+) -> Int32 {
+    abiCall(err) {
+        let m = try model(modelPointer)
+        let out = try outPointer(out)
+        let (levels, sizes) = try m.features(try modelImages(images, count: numImages))
+        let result = NamedArrays()
+        for (name, level) in zip(ResNet50FPN.levelNames, levels) { result.append(name, level) }
+        result.appendImageSizes(sizes)
+        publish(result, out)
+    }
+}
+
+func outPointer(_ p: UnsafeMutablePointer<OpaquePointer?>?) throws -> UnsafeMutablePointer<OpaquePointer?> {
+    guard let p else { throw SwiftRCNNError.invalidValue("out: missing output pointer (NULL)") }
+    return p
+}
+
+@_cdecl("srcnn_arrays_count")
+public func srcnn_arrays_count(_ arrays: OpaquePointer?) -> Int64 {
+    guard let a = try? namedArrays(arrays) else { return 0 }
+    return Int64(a.items.count)
+}
+
+/// The item at `index`, or an error naming the valid range.
+func namedItem(_ arrays: OpaquePointer?, _ index: Int64) throws -> NamedArrays.Item {
+    let a = try namedArrays(arrays)
+    try require(index >= 0 && index < a.items.count,
+                "index: expected 0...\(a.items.count - 1), got \(index)")
+    return a.items[Int(index)]
+}
+
+extension NamedArrays.Item {
+    var dtype: DType {
+        switch values {
+        case .float32: return .float32
+        case .int64: return .int64
+        }
+    }
+}
+
+@_cdecl("srcnn_arrays_info")
+public func srcnn_arrays_info(
+    _ arrays: OpaquePointer?, _ index: Int64, _ name: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+    _ info: UnsafeMutablePointer<srcnn_array>?, _ err: UnsafeMutablePointer<CChar>?
+) -> Int32 {
+    abiCall(err) {
+        let item = try namedItem(arrays, index)
+        guard let name, let info else { throw SwiftRCNNError.invalidValue("name, info: missing output (NULL)") }
+        name.pointee = UnsafePointer(item.name)
+        var a = srcnn_array()
+        a.data = nil
+        a.ndim = Int32(item.shape.count)
+        a.dtype = item.dtype.rawValue
+        withUnsafeMutableBytes(of: &a.shape) { raw in
+            let s = raw.bindMemory(to: Int64.self)
+            for (i, d) in item.shape.enumerated() { s[i] = Int64(d) }
+        }
+        info.pointee = a
+    }
+}
+
+@_cdecl("srcnn_arrays_read")
+public func srcnn_arrays_read(
+    _ arrays: OpaquePointer?, _ index: Int64, _ out: UnsafeMutablePointer<srcnn_array>?,
+    _ err: UnsafeMutablePointer<CChar>?
+) -> Int32 {
+    abiCall(err) {
+        let item = try namedItem(arrays, index)
+        let o = try ArrayArgument(out, "out")
+        try requireOutput(o, dtype: item.dtype, shape: item.shape)
+        func copy<T>(_ values: [T]) {
+            values.withUnsafeBufferPointer { src in
+                if let base = src.baseAddress { o.pointer(T.self).update(from: base, count: src.count) }
+            }
+        }
+        switch item.values {
+        case .float32(let v): copy(v)
+        case .int64(let v): copy(v)
+        }
+    }
+}
+
+@_cdecl("srcnn_arrays_free")
+public func srcnn_arrays_free(_ arrays: OpaquePointer?) {
+    guard let arrays else { return }
+    Unmanaged<NamedArrays>.fromOpaque(UnsafeRawPointer(arrays)).release()
+}

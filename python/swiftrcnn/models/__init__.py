@@ -1,0 +1,11 @@
+"""torchvision.models.detection on NumPy arrays: the same builders, arguments and defaults, eval mode only.
+
+    >>> from swiftrcnn import models
+    >>> model = models.fasterrcnn_resnet50_fpn(weights="fasterrcnn_resnet50_fpn_coco.pth")
+    >>> levels, image_sizes = model.features([image])     # image: (3, H, W) floats in [0, 1]
+
+Weights are torchvision state dicts (a checkpoint path or a mapping of names to arrays); nothing is downloaded.
+"""
+from .detection import FasterRCNN, MaskRCNN, fasterrcnn_resnet50_fpn, maskrcnn_resnet50_fpn
+
+__all__ = ["FasterRCNN", "MaskRCNN", "fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn"]
