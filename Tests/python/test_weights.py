@@ -14,6 +14,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+import swiftrcnn
 import pytest
 import safetensors.torch
 import torch
@@ -21,7 +23,9 @@ import torchvision
 
 from swiftrcnn.weights import check_state_dict, load_state_dict, save_safetensors
 
-PYTHON_DIR = Path(__file__).resolve().parents[2] / "python"
+# Where the swiftrcnn under test lives (the installed package, or the in-place build of scripts/dev.sh):
+# subprocesses must import that one, not the unbuilt source tree.
+PYTHON_DIR = Path(swiftrcnn.__file__).resolve().parents[1]
 
 # Run first in every subprocess that must work without torch: importing torch (or any torch.*) fails.
 _BLOCK_TORCH = r"""
