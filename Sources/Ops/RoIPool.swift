@@ -64,11 +64,14 @@ public enum RoIPool {
         return edges
     }
 
-    /// Channels one scan of a bin pools together (the kernel keeps one running maximum per channel in its own
-    /// variable, so changing this means changing `forward`). A single running maximum is a chain of dependent
-    /// compare-and-selects; four independent ones (four channels, same cells) keep the CPU's pipelines busy, and
-    /// the compiler turns them into vector instructions.
-    @usableFromInline static let channelGroup = 4
+    /// Channels `forwardTiled` pools together: one `SIMD16` vector per cell (a 64-byte cache line of `Float`), so
+    /// a bin's scan keeps 16 running maxima and argmaxes with a few vector instructions per cell.
+    @usableFromInline static let channelBlock = 16
+
+    /// The largest map (h * w cells) `forward` pools through channels-last tiles: 2^20 cells, a 64 MB tile per
+    /// thread for `Float`. Feature maps of detection models are far smaller (an FPN P2 level of a 1333 x 1333
+    /// image has 334 x 334 cells); larger maps are pooled straight from their planes.
+    public static let maxTiledPlane = 1 << 20
 
     /// Forward pass: fills `output` and `argmax` (k, c, pooledHeight, pooledWidth).
     ///
@@ -76,11 +79,109 @@ public enum RoIPool {
     /// as torchvision does: ties keep the first maximum, NaN never wins, and a bin holding only values <= -FLT_MAX
     /// gives -FLT_MAX with argmax -1.
     ///
+    /// Runs `forwardTiled` for maps of at most `maxTiledPlane` cells, else `forwardPlanes`; both give the same
+    /// results.
+    @inlinable
+    public static func forward<T: KernelFloat>(
+        input: UnsafePointer<T>, batch n: Int, channels c: Int, height h: Int, width w: Int,
+        rois: UnsafePointer<T>, roiCount k: Int, pooledHeight ph: Int, pooledWidth pw: Int, spatialScale: T,
+        output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int64>
+    ) {
+        if h * w <= maxTiledPlane {
+            forwardTiled(input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+                         pooledHeight: ph, pooledWidth: pw, spatialScale: spatialScale, output: output,
+                         argmax: argmax)
+        } else {
+            forwardPlanes(input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+                          pooledHeight: ph, pooledWidth: pw, spatialScale: spatialScale, output: output,
+                          argmax: argmax)
+        }
+    }
+
+    /// `forward` through channels-last tiles; the map must have at most `maxTiledPlane` cells.
+    ///
+    /// Threading: bin edges are computed once per RoI, and RoIs are grouped by image, up front. The work units,
+    /// (image, block of `channelBlock` channels), are split over `Parallel` threads. A unit copies its channels
+    /// into a channels-last `h x w x channelBlock` tile (one vector per cell) and pools every RoI of its image from
+    /// it, so it writes only its own `(roi, channel)` outputs and reads each cell's channels as one vector.
+    @inlinable
+    public static func forwardTiled<T: KernelFloat>(
+        input: UnsafePointer<T>, batch n: Int, channels c: Int, height h: Int, width w: Int,
+        rois: UnsafePointer<T>, roiCount k: Int, pooledHeight ph: Int, pooledWidth pw: Int, spatialScale: T,
+        output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int64>
+    ) {
+        if k == 0 || c == 0 { return }
+        // Argmax lanes: the integers of T's comparison masks (32 bits for Float), which hold any tiled cell index.
+        typealias Index = T.SIMDMaskScalar
+        let bins = ph * pw
+        let plane = h * w
+        let stride = 2 * (ph + pw)
+        let lowest = SIMD16<T>(repeating: T(-Float.greatestFiniteMagnitude))
+        let edges = allBins(rois: rois, roiCount: k, pooledHeight: ph, pooledWidth: pw, spatialScale: spatialScale,
+                            inclusiveEnd: true, limitH: h, limitW: w)
+        defer { edges.deallocate() }
+        let (order, imageStart) = groupByImage(rois: rois, roiCount: k, batch: n)
+        defer { order.deallocate(); imageStart.deallocate() }
+        let blocks = (c + channelBlock - 1) / channelBlock
+        Parallel.forEachChunk(n * blocks) { units in
+            let tile = UnsafeMutablePointer<SIMD16<T>>.allocate(capacity: plane)
+            let maxima = UnsafeMutablePointer<SIMD16<T>>.allocate(capacity: bins)
+            let winners = UnsafeMutablePointer<SIMD16<Index>>.allocate(capacity: bins)
+            defer { tile.deallocate(); maxima.deallocate(); winners.deallocate() }
+            for unit in units {
+                let img = unit / blocks, c0 = (unit % blocks) * channelBlock
+                if imageStart[img] == imageStart[img + 1] { continue }
+                let gc = min(channelBlock, c - c0)
+                transpose(input + (img * c + c0) * plane, channels: gc, plane: plane, into: tile)
+                for s in imageStart[img]..<imageStart[img + 1] {
+                    let r = order[s]
+                    let e = edges + r * stride
+                    let hs = e, he = e + ph, ws = e + 2 * ph, we = e + 2 * ph + pw
+                    for i in 0..<ph {
+                        for j in 0..<pw {
+                            let o = i * pw + j
+                            if he[i] <= hs[i] || we[j] <= ws[j] {
+                                maxima[o] = SIMD16(repeating: 0)
+                                winners[o] = SIMD16(repeating: -1)
+                                continue
+                            }
+                            var m = lowest
+                            var a = SIMD16<Index>(repeating: -1)
+                            for y in hs[i]..<he[i] {
+                                for cell in (y * w + ws[j])..<(y * w + we[j]) {
+                                    T.keepGreater(tile[cell], at: Index(truncatingIfNeeded: cell), maximum: &m,
+                                                  argmax: &a)
+                                }
+                            }
+                            maxima[o] = m
+                            winners[o] = a
+                        }
+                    }
+                    let out = output + (r * c + c0) * bins, idx = argmax + (r * c + c0) * bins
+                    for g in 0..<gc {
+                        for o in 0..<bins {
+                            out[g * bins + o] = maxima[o][g]
+                            idx[g * bins + o] = Int64(winners[o][g])
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Channels one scan of a bin pools together in `forwardPlanes` (the kernel keeps one running maximum per
+    /// channel in its own variable, so changing this means changing `forwardPlanes`). A single running maximum is a chain of dependent
+    /// compare-and-selects; four independent ones (four channels, same cells) keep the CPU's pipelines busy, and
+    /// the compiler turns them into vector instructions.
+    @usableFromInline static let channelGroup = 4
+
+    /// `forward` straight from the (n, c, h, w) planes, for maps too large for `forwardTiled`'s tiles.
+    ///
     /// Threading: bin edges are computed once per RoI, up front. Groups of `channelGroup` channels are then split
     /// over `Parallel` threads: a thread pools every RoI from its channels, so it writes only its own
     /// `(roi, channel)` outputs and works on a few H x W planes at a time, which stay in cache across the RoIs.
     @inlinable
-    public static func forward<T: KernelFloat>(
+    public static func forwardPlanes<T: KernelFloat>(
         input: UnsafePointer<T>, batch n: Int, channels c: Int, height h: Int, width w: Int,
         rois: UnsafePointer<T>, roiCount k: Int, pooledHeight ph: Int, pooledWidth pw: Int, spatialScale: T,
         output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int64>
@@ -137,6 +238,41 @@ public enum RoIPool {
                 }
             }
         }
+    }
+
+    /// Copies `channels` (<= `channelBlock`) planes of `plane` cells starting at `src` into `tile`, channels last:
+    /// lane `g` of `tile[cell]` is `src[g * plane + cell]`; lanes from `channels` on repeat the last channel.
+    @inlinable
+    static func transpose<T: KernelFloat>(
+        _ src: UnsafePointer<T>, channels: Int, plane: Int, into tile: UnsafeMutablePointer<SIMD16<T>>
+    ) {
+        for cell in 0..<plane {
+            var v = SIMD16<T>()
+            for g in 0..<channelBlock { v[g] = src[min(g, channels - 1) * plane + cell] }
+            tile[cell] = v
+        }
+    }
+
+    /// RoI indices sorted by image (stable): image `b` owns `order[imageStart[b] ..< imageStart[b + 1]]`. The
+    /// caller deallocates both.
+    @inlinable
+    static func groupByImage<T: KernelFloat>(
+        rois: UnsafePointer<T>, roiCount k: Int, batch n: Int
+    ) -> (order: UnsafeMutablePointer<Int>, imageStart: UnsafeMutablePointer<Int>) {
+        let imageStart = UnsafeMutablePointer<Int>.allocate(capacity: n + 1)
+        imageStart.initialize(repeating: 0, count: n + 1)
+        for r in 0..<k { imageStart[Int(rois[5 * r]) + 1] += 1 }
+        for b in 0..<n { imageStart[b + 1] += imageStart[b] }
+        let order = UnsafeMutablePointer<Int>.allocate(capacity: k)
+        let next = UnsafeMutablePointer<Int>.allocate(capacity: n)
+        defer { next.deallocate() }
+        next.initialize(from: imageStart, count: n)
+        for r in 0..<k {
+            let b = Int(rois[5 * r])
+            order[next[b]] = r
+            next[b] += 1
+        }
+        return (order, imageStart)
     }
 
     /// Backward pass: `gradInput` (n, c, h, w) is overwritten with the sum, over RoIs and bins, of each bin's
