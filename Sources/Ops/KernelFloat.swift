@@ -15,6 +15,10 @@ public protocol KernelFloat: BinaryFloatingPoint, SIMDScalar, Sendable, Codable 
     static func log2(_ x: Self) -> Self
     static func atan(_ x: Self) -> Self
 
+    /// `Int(x)`, rounded toward zero; `x` must be finite and within `Int`'s range. In generic code `Int(x)` takes a
+    /// slow path through the exponent and significand; the concrete conversion is one instruction.
+    static func truncatedInt(_ x: Self) -> Int
+
     /// One step of a running maximum over 16 lanes: where `value > maximum` (false when either is NaN), sets
     /// `maximum` to `value` and `argmax` to `index`.
     ///
@@ -30,6 +34,7 @@ extension Float: KernelFloat {
     @inlinable @inline(__always) public static func log(_ x: Float) -> Float { logf(x) }
     @inlinable @inline(__always) public static func log2(_ x: Float) -> Float { log2f(x) }
     @inlinable @inline(__always) public static func atan(_ x: Float) -> Float { atanf(x) }
+    @inlinable @inline(__always) public static func truncatedInt(_ x: Float) -> Int { Int(x) }
 
     @inlinable @inline(__always)
     public static func keepGreater(
@@ -46,6 +51,7 @@ extension Double: KernelFloat {
     @inlinable @inline(__always) public static func log(_ x: Double) -> Double { Glibc.log(x) }
     @inlinable @inline(__always) public static func log2(_ x: Double) -> Double { Glibc.log2(x) }
     @inlinable @inline(__always) public static func atan(_ x: Double) -> Double { Glibc.atan(x) }
+    @inlinable @inline(__always) public static func truncatedInt(_ x: Double) -> Int { Int(x) }
 
     @inlinable @inline(__always)
     public static func keepGreater(

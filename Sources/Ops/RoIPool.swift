@@ -265,7 +265,7 @@ public enum RoIPool {
     /// RoI indices sorted by image (stable): image `b` owns `order[imageStart[b] ..< imageStart[b + 1]]`. The
     /// caller deallocates both.
     @inlinable
-    static func groupByImage<T: KernelFloat>(
+    public static func groupByImage<T: KernelFloat>(
         rois: UnsafePointer<T>, roiCount k: Int, batch n: Int
     ) -> (order: UnsafeMutablePointer<Int>, imageStart: UnsafeMutablePointer<Int>) {
         let imageStart = UnsafeMutablePointer<Int>.allocate(capacity: n + 1)
