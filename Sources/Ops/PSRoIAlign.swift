@@ -149,9 +149,8 @@ public enum PSRoIAlign {
             geometries[r] = Geometry(rois + 5 * r, scale: spatialScale, pooledHeight: ph, pooledWidth: pw,
                                      samplingRatio: samplingRatio)
         }
-        let (orders, imageStart) = binRowOrders(rois: rois, roiCount: k, batch: n, geometries: geometries,
-                                                pooledHeight: ph)
-        defer { orders.deallocate(); imageStart.deallocate() }
+        let (order, imageStart) = RoIPool.groupByImage(rois: rois, roiCount: k, batch: n)
+        defer { order.deallocate(); imageStart.deallocate() }
         // Planes staged together; 0 when a plane is too large to stage.
         let staged = plane <= stageBudget ? min(outChannels, stageBudget / max(plane, 1)) : 0
         Parallel.forEachChunk(c, minItemsPerChunk: max(1, 1024 / k)) { items in
@@ -169,7 +168,7 @@ public enum PSRoIAlign {
                             (stage + q * plane).update(from: image + (co * bins + o) * plane, count: plane)
                         }
                         for s in imageStart[img]..<imageStart[img + 1] {
-                            let r = orders[i * k + s]
+                            let r = order[s]
                             let g = geometries[r]
                             buffers.reserve(max(g.gridH, g.gridW))
                             let ny = taps(bin: i, start: g.y0, binSize: g.binH, grid: g.gridH, extent: h,
@@ -187,31 +186,6 @@ public enum PSRoIAlign {
                 }
             }
         }
-    }
-
-    /// RoIs grouped by image (`imageStart`, as `RoIPool.groupByImage`) and, for each bin row `i`, sorted within
-    /// their image by the top of their bin row `i`: `orders[i * k ..< (i + 1) * k]`. Visiting RoIs in this order
-    /// reads a plane roughly from top to bottom. The caller deallocates both.
-    @inlinable
-    static func binRowOrders<T: KernelFloat>(
-        rois: UnsafePointer<T>, roiCount k: Int, batch n: Int, geometries: UnsafePointer<Geometry<T>>,
-        pooledHeight ph: Int
-    ) -> (orders: UnsafeMutablePointer<Int>, imageStart: UnsafeMutablePointer<Int>) {
-        let (byImage, imageStart) = RoIPool.groupByImage(rois: rois, roiCount: k, batch: n)
-        defer { byImage.deallocate() }
-        let orders = UnsafeMutablePointer<Int>.allocate(capacity: ph * k)
-        var tops = [T](repeating: 0, count: k)
-        for i in 0..<ph {
-            for r in 0..<k { tops[r] = geometries[r].y0 + T(i) * geometries[r].binH }
-            let row = orders + i * k
-            row.initialize(from: byImage, count: k)
-            for img in 0..<n {
-                var part = UnsafeMutableBufferPointer(start: row + imageStart[img],
-                                                      count: imageStart[img + 1] - imageStart[img])
-                part.sort { tops[$0] < tops[$1] }
-            }
-        }
-        return (orders, imageStart)
     }
 
     /// Sum of the bilinear samples of one bin, in torchvision's order and arithmetic.
