@@ -64,30 +64,21 @@ public enum RoIPool {
         return edges
     }
 
-    /// Channels `forwardTiled` pools together: one `SIMD16` vector per cell (a 64-byte cache line of `Float`), so
-    /// a bin's scan keeps 16 running maxima and argmaxes with a few vector instructions per cell.
-    @usableFromInline static let channelBlock = 16
-
-    /// The largest map (h * w cells) `forward` pools through channels-last tiles: 2^20 cells, a 64 MB tile per
-    /// thread for `Float`. Feature maps of detection models are far smaller (an FPN P2 level of a 1333 x 1333
-    /// image has 334 x 334 cells); larger maps are pooled straight from their planes.
-    public static let maxTiledPlane = 1 << 20
-
     /// Forward pass: fills `output` and `argmax` (k, c, pooledHeight, pooledWidth).
     ///
     /// An empty bin gives 0 and argmax -1. The maximum is taken with `>` starting from -FLT_MAX in row-major order,
     /// as torchvision does: ties keep the first maximum, NaN never wins, and a bin holding only values <= -FLT_MAX
     /// gives -FLT_MAX with argmax -1.
     ///
-    /// Runs `forwardTiled` for maps of at most `maxTiledPlane` cells, else `forwardPlanes`; both give the same
-    /// results.
+    /// Runs `forwardTiled` for maps of at most `ChannelTile.maxPlane` cells, else `forwardPlanes`; both give the
+    /// same results.
     @inlinable
     public static func forward<T: KernelFloat>(
         input: UnsafePointer<T>, batch n: Int, channels c: Int, height h: Int, width w: Int,
         rois: UnsafePointer<T>, roiCount k: Int, pooledHeight ph: Int, pooledWidth pw: Int, spatialScale: T,
         output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int64>
     ) {
-        if h * w <= maxTiledPlane {
+        if h * w <= ChannelTile.maxPlane {
             forwardTiled(input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
                          pooledHeight: ph, pooledWidth: pw, spatialScale: spatialScale, output: output,
                          argmax: argmax)
@@ -98,12 +89,12 @@ public enum RoIPool {
         }
     }
 
-    /// `forward` through channels-last tiles; the map must have at most `maxTiledPlane` cells.
+    /// `forward` through channels-last tiles; the map must have at most `ChannelTile.maxPlane` cells.
     ///
     /// Threading: bin edges are computed once per RoI, and RoIs are grouped by image, up front. The work units,
-    /// (image, block of `channelBlock` channels), are split over `Parallel` threads. A unit copies its channels
-    /// into a channels-last `h x w x channelBlock` tile (one vector per cell) and pools every RoI of its image from
-    /// it, so it writes only its own `(roi, channel)` outputs and reads each cell's channels as one vector.
+    /// (image, block of `ChannelTile.width` channels), are split over `Parallel` threads. A unit copies its
+    /// channels into a `ChannelTile` and pools every RoI of its image from it, so it writes only its own
+    /// `(roi, channel)` outputs and reads each cell's channels as one vector.
     @inlinable
     public static func forwardTiled<T: KernelFloat>(
         input: UnsafePointer<T>, batch n: Int, channels c: Int, height h: Int, width w: Int,
@@ -122,17 +113,17 @@ public enum RoIPool {
         defer { edges.deallocate() }
         let (order, imageStart) = groupByImage(rois: rois, roiCount: k, batch: n)
         defer { order.deallocate(); imageStart.deallocate() }
-        let blocks = (c + channelBlock - 1) / channelBlock
+        let blocks = (c + ChannelTile.width - 1) / ChannelTile.width
         Parallel.forEachChunk(n * blocks) { units in
             let tile = UnsafeMutablePointer<SIMD16<T>>.allocate(capacity: plane)
             let maxima = UnsafeMutablePointer<SIMD16<T>>.allocate(capacity: bins)
             let winners = UnsafeMutablePointer<SIMD16<Index>>.allocate(capacity: bins)
             defer { tile.deallocate(); maxima.deallocate(); winners.deallocate() }
             for unit in units {
-                let img = unit / blocks, c0 = (unit % blocks) * channelBlock
+                let img = unit / blocks, c0 = (unit % blocks) * ChannelTile.width
                 if imageStart[img] == imageStart[img + 1] { continue }
-                let gc = min(channelBlock, c - c0)
-                transpose(input + (img * c + c0) * plane, channels: gc, plane: plane, into: tile)
+                let gc = min(ChannelTile.width, c - c0)
+                ChannelTile.fill(tile, from: input + (img * c + c0) * plane, channels: gc, plane: plane)
                 for s in imageStart[img]..<imageStart[img + 1] {
                     let r = order[s]
                     let e = edges + r * stride
@@ -237,28 +228,6 @@ public enum RoIPool {
                     }
                 }
             }
-        }
-    }
-
-    /// Cells `transpose` moves per step: each channel's run of them is read contiguously, and their slice of the
-    /// tile (16 KB for `Float`) stays in L1 while the 16 channels are written into it.
-    @usableFromInline static let transposeRun = 256
-
-    /// Copies `channels` (<= `channelBlock`) planes of `plane` cells starting at `src` into `tile`, channels last:
-    /// lane `g` of `tile[cell]` is `src[g * plane + cell]`; lanes from `channels` on repeat the last channel.
-    @inlinable
-    static func transpose<T: KernelFloat>(
-        _ src: UnsafePointer<T>, channels: Int, plane: Int, into tile: UnsafeMutablePointer<SIMD16<T>>
-    ) {
-        let lanes = UnsafeMutableRawPointer(tile).assumingMemoryBound(to: T.self)
-        var start = 0
-        while start < plane {
-            let end = min(start + transposeRun, plane)
-            for g in 0..<channelBlock {
-                let from = src + min(g, channels - 1) * plane, to = lanes + g
-                for cell in start..<end { to[cell * channelBlock] = from[cell] }
-            }
-            start = end
         }
     }
 
