@@ -64,7 +64,7 @@ public enum RoIPool {
         return edges
     }
 
-    /// Forward pass: fills `output` and `argmax` (k, c, pooledHeight, pooledWidth).
+    /// Forward pass: fills `output` and, unless it is nil, `argmax` (k, c, pooledHeight, pooledWidth).
     ///
     /// An empty bin gives 0 and argmax -1. The maximum is taken with `>` starting from -FLT_MAX in row-major order,
     /// as torchvision does: ties keep the first maximum, NaN never wins, and a bin holding only values <= -FLT_MAX
@@ -76,7 +76,7 @@ public enum RoIPool {
     public static func forward<T: KernelFloat>(
         input: UnsafePointer<T>, batch n: Int, channels c: Int, height h: Int, width w: Int,
         rois: UnsafePointer<T>, roiCount k: Int, pooledHeight ph: Int, pooledWidth pw: Int, spatialScale: T,
-        output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int64>
+        output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int64>?
     ) {
         if h * w <= ChannelTile.maxPlane {
             forwardTiled(input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
@@ -99,7 +99,7 @@ public enum RoIPool {
     public static func forwardTiled<T: KernelFloat>(
         input: UnsafePointer<T>, batch n: Int, channels c: Int, height h: Int, width w: Int,
         rois: UnsafePointer<T>, roiCount k: Int, pooledHeight ph: Int, pooledWidth pw: Int, spatialScale: T,
-        output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int64>
+        output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int64>?
     ) {
         if k == 0 || c == 0 { return }
         // Argmax lanes: the integers of T's comparison masks (32 bits for Float), which hold any tiled cell index.
@@ -148,11 +148,11 @@ public enum RoIPool {
                             winners[o] = a
                         }
                     }
-                    let out = output + (r * c + c0) * bins, idx = argmax + (r * c + c0) * bins
-                    for g in 0..<gc {
-                        for o in 0..<bins {
-                            out[g * bins + o] = maxima[o][g]
-                            idx[g * bins + o] = Int64(winners[o][g])
+                    ChannelTile.store(maxima, count: bins, channels: gc, to: output + (r * c + c0) * bins)
+                    if let argmax {
+                        let idx = argmax + (r * c + c0) * bins
+                        for g in 0..<gc {
+                            for o in 0..<bins { idx[g * bins + o] = Int64(winners[o][g]) }
                         }
                     }
                 }
@@ -175,7 +175,7 @@ public enum RoIPool {
     public static func forwardPlanes<T: KernelFloat>(
         input: UnsafePointer<T>, batch n: Int, channels c: Int, height h: Int, width w: Int,
         rois: UnsafePointer<T>, roiCount k: Int, pooledHeight ph: Int, pooledWidth pw: Int, spatialScale: T,
-        output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int64>
+        output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int64>?
     ) {
         if k == 0 || c == 0 { return }
         let bins = ph * pw
@@ -197,14 +197,14 @@ public enum RoIPool {
                     let p0 = image + c0 * plane, p1 = image + (c0 + min(1, gc - 1)) * plane
                     let p2 = image + (c0 + min(2, gc - 1)) * plane, p3 = image + (c0 + min(3, gc - 1)) * plane
                     let out = output + (r * c + c0) * bins
-                    let idx = argmax + (r * c + c0) * bins
+                    let idx = argmax.map { $0 + (r * c + c0) * bins }
                     for i in 0..<ph {
                         for j in 0..<pw {
                             let o = i * pw + j
                             if he[i] <= hs[i] || we[j] <= ws[j] {
                                 for g in 0..<gc {
                                     out[g * bins + o] = 0
-                                    idx[g * bins + o] = -1
+                                    idx?[g * bins + o] = -1
                                 }
                                 continue
                             }
@@ -220,10 +220,10 @@ public enum RoIPool {
                                     m3 = t3 ? v3 : m3; a3 = t3 ? cell : a3
                                 }
                             }
-                            out[o] = m0; idx[o] = Int64(a0)
-                            if gc > 1 { out[bins + o] = m1; idx[bins + o] = Int64(a1) }
-                            if gc > 2 { out[2 * bins + o] = m2; idx[2 * bins + o] = Int64(a2) }
-                            if gc > 3 { out[3 * bins + o] = m3; idx[3 * bins + o] = Int64(a3) }
+                            out[o] = m0; idx?[o] = Int64(a0)
+                            if gc > 1 { out[bins + o] = m1; idx?[bins + o] = Int64(a1) }
+                            if gc > 2 { out[2 * bins + o] = m2; idx?[2 * bins + o] = Int64(a2) }
+                            if gc > 3 { out[3 * bins + o] = m3; idx?[3 * bins + o] = Int64(a3) }
                         }
                     }
                 }

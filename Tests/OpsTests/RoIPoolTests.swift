@@ -100,5 +100,13 @@ final class RoIPoolTests: XCTestCase {
         XCTAssertEqual(tiled, planes)  // maxima are never NaN
         XCTAssertEqual(tiledArgmax, planesArgmax)
         XCTAssertTrue(tiledArgmax.contains(-1))
+        // Without argmax, the same maxima.
+        var tiledOnly = [T](repeating: 99, count: size), planesOnly = [T](repeating: -99, count: size)
+        RoIPool.forwardTiled(input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+                             pooledHeight: 3, pooledWidth: 2, spatialScale: 1, output: &tiledOnly, argmax: nil)
+        RoIPool.forwardPlanes(input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+                              pooledHeight: 3, pooledWidth: 2, spatialScale: 1, output: &planesOnly, argmax: nil)
+        XCTAssertEqual(tiledOnly, tiled)
+        XCTAssertEqual(planesOnly, planes)
     }
 }
