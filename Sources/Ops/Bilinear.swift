@@ -8,7 +8,7 @@
 func bilinearTap<T: KernelFloat>(_ v: T, size: Int) -> (low: Int, high: Int, frac: T)? {
     if !(size > 0 && v >= -1 && v <= T(size)) { return nil }
     let clamped = v <= 0 ? 0 : v
-    let low = Int(clamped)
+    let low = T.truncatedInt(clamped)
     if low >= size - 1 { return (size - 1, size - 1, 0) }
     return (low, low + 1, clamped - T(low))
 }

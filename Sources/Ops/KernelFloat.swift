@@ -7,13 +7,26 @@ import Darwin
 /// The scalar type every kernel is generic over: `Float` or `Double`.
 ///
 /// It adds the few elementary functions the kernels need to `BinaryFloatingPoint`, bound straight to the C math
-/// library so hot loops call `expf`/`exp` without Foundation. Kernels are `@inlinable` so that callers in other
-/// modules get code specialised for the concrete type.
+/// library so hot loops call `expf`/`exp` without Foundation, and the SIMD steps whose generic forms are slow.
+/// Kernels are `@inlinable` so that callers in other modules get code specialised for the concrete type.
 public protocol KernelFloat: BinaryFloatingPoint, SIMDScalar, Sendable, Codable {
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
     static func log2(_ x: Self) -> Self
     static func atan(_ x: Self) -> Self
+
+    /// `Int(x)`, rounded toward zero; `x` must be finite and within `Int`'s range. In generic code `Int(x)` takes a
+    /// slow path through the exponent and significand; the concrete conversion is one instruction.
+    static func truncatedInt(_ x: Self) -> Int
+
+    /// One step of a running maximum over 16 lanes: where `value > maximum` (false when either is NaN), sets
+    /// `maximum` to `value` and `argmax` to `index`.
+    ///
+    /// Implemented per type because the SIMD comparison and selection operators of generic code run lane by lane,
+    /// while those of `SIMD16<Float>` / `SIMD16<Double>` are a few vector instructions.
+    static func keepGreater(
+        _ value: SIMD16<Self>, at index: SIMDMaskScalar, maximum: inout SIMD16<Self>,
+        argmax: inout SIMD16<SIMDMaskScalar>)
 }
 
 extension Float: KernelFloat {
@@ -21,6 +34,16 @@ extension Float: KernelFloat {
     @inlinable @inline(__always) public static func log(_ x: Float) -> Float { logf(x) }
     @inlinable @inline(__always) public static func log2(_ x: Float) -> Float { log2f(x) }
     @inlinable @inline(__always) public static func atan(_ x: Float) -> Float { atanf(x) }
+    @inlinable @inline(__always) public static func truncatedInt(_ x: Float) -> Int { Int(x) }
+
+    @inlinable @inline(__always)
+    public static func keepGreater(
+        _ value: SIMD16<Float>, at index: Int32, maximum: inout SIMD16<Float>, argmax: inout SIMD16<Int32>
+    ) {
+        let greater = value .> maximum
+        maximum.replace(with: value, where: greater)
+        argmax.replace(with: index, where: greater)
+    }
 }
 
 extension Double: KernelFloat {
@@ -28,4 +51,14 @@ extension Double: KernelFloat {
     @inlinable @inline(__always) public static func log(_ x: Double) -> Double { Glibc.log(x) }
     @inlinable @inline(__always) public static func log2(_ x: Double) -> Double { Glibc.log2(x) }
     @inlinable @inline(__always) public static func atan(_ x: Double) -> Double { Glibc.atan(x) }
+    @inlinable @inline(__always) public static func truncatedInt(_ x: Double) -> Int { Int(x) }
+
+    @inlinable @inline(__always)
+    public static func keepGreater(
+        _ value: SIMD16<Double>, at index: Int64, maximum: inout SIMD16<Double>, argmax: inout SIMD16<Int64>
+    ) {
+        let greater = value .> maximum
+        maximum.replace(with: value, where: greater)
+        argmax.replace(with: index, where: greater)
+    }
 }

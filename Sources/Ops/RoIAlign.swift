@@ -22,11 +22,12 @@
 /// is thus about (distinct rows x span) instead of 4 reads per sample, which matters most for adaptive sampling
 /// (about one sample per pixel). Results match torchvision's to rounding, not bit for bit.
 ///
-/// Threading: RoIs are grouped by the feature planes they read (level, image), and the work is a list of (run of
-/// RoIs of one group, channel) items: an item visits one `H x W` plane for all RoIs of its run, so the plane stays
-/// in cache instead of being fetched once per RoI. Items are spread over `Parallel` threads; in the forward pass
-/// each item writes its own output planes, and in the backward pass runs are whole groups, so each thread owns its
-/// gradient planes across all RoIs and needs no atomics.
+/// Threading: RoIs are grouped by the feature maps they read (level, image), and the work is a list of items spread
+/// over `Parallel` threads. Forward items are (group, block of 16 channels): the block is copied into a channels-last
+/// `ChannelTile`, and every RoI of the group is pooled from it with the arithmetic above on 16 channels at once
+/// (maps too large for a tile are pooled one plane at a time, with items (run of RoIs of one group, channel)); each
+/// item writes its own outputs. Backward items are (group, channel), so each thread owns its gradient planes across
+/// all RoIs and needs no atomics.
 ///
 /// Callers validate inputs first (the C ABI does): batch indices integral and in `[0, N)`, the `Geometry` of every
 /// RoI finite with grids no larger than the limits below.
@@ -163,6 +164,100 @@ public enum RoIAlign {
         }
         var plan = RoIPlan<T>(groupOfRoI: groupOfRoI, groups: levelCount * n)
         defer { plan.deallocate() }
+        let tiled = (0..<levelCount).allSatisfy { levels[$0].height * levels[$0].width <= ChannelTile.maxPlane }
+        if tiled {
+            forwardTiled(plan: &plan, levels: levels, batch: n, channels: channels, rois: rois, pooledH: pooledH,
+                         pooledW: pooledW, samplingRatio: samplingRatio, aligned: aligned, output: output)
+        } else {
+            forwardPlanes(plan: &plan, levels: levels, batch: n, channels: channels, rois: rois, pooledH: pooledH,
+                          pooledW: pooledW, samplingRatio: samplingRatio, aligned: aligned, output: output)
+        }
+    }
+
+    /// The pooling of `forward(levels:...)` through `ChannelTile`s; every level must have at most
+    /// `ChannelTile.maxPlane` cells.
+    ///
+    /// Work items are (group, block of `ChannelTile.width` channels): an item copies its block of the group's
+    /// feature map into a tile and pools every RoI of the group from it, computing exactly what `forwardPlanes`
+    /// computes per channel, on 16 channels at once.
+    @inlinable
+    static func forwardTiled<T: KernelFloat>(
+        plan: inout RoIPlan<T>, levels: UnsafePointer<Level<T>>, batch n: Int, channels: Int, rois: UnsafePointer<T>,
+        pooledH: Int, pooledW: Int, samplingRatio: Int, aligned: Bool, output: UnsafeMutablePointer<T>
+    ) {
+        let bins = pooledH * pooledW
+        let blocks = (channels + ChannelTile.width - 1) / ChannelTile.width
+        plan.forEachItem(
+            rois: rois, level: { levels[$0 / n] }, pooledH: pooledH, pooledW: pooledW, samplingRatio: samplingRatio,
+            aligned: aligned, channels: blocks, runLength: Int.max
+        ) { t, positions, group, block in
+            let level = levels[group / n]
+            let planeSize = level.height * level.width
+            let c0 = block * ChannelTile.width, gc = Swift.min(ChannelTile.width, channels - c0)
+            let tile = UnsafeMutablePointer<SIMD16<T>>.allocate(capacity: planeSize)
+            // The weighted sum of one bin row's map rows over the RoI's column span, and the bin averages.
+            let line = UnsafeMutablePointer<SIMD16<T>>.allocate(capacity: level.width)
+            let averages = UnsafeMutablePointer<SIMD16<T>>.allocate(capacity: bins)
+            defer { tile.deallocate(); line.deallocate(); averages.deallocate() }
+            ChannelTile.fill(tile, from: level.data + ((group % n) * channels + c0) * planeSize, channels: gc,
+                             plane: planeSize)
+            let (rowBounds, rowIndex, rowWeight) = (t.rowBounds, t.rowIndex, t.rowWeight)
+            let (columnBounds, columnIndex, columnWeight) = (t.columnBounds, t.columnIndex, t.columnWeight)
+            for s in positions {
+                let o = output + (t.order[s] * channels + c0) * bins
+                if t.gridH[s] == 0 {
+                    for g in 0..<gc { (o + g * bins).update(repeating: 0, count: bins) }
+                    continue
+                }
+                let count = SIMD16(repeating: T(t.gridH[s] * t.gridW[s]))
+                let rb = rowBounds + t.rowBoundStart[s], cb = columnBounds + t.columnBoundStart[s]
+                let span = t.spanLow[s]...t.spanHigh[s]
+                for ph in 0..<pooledH {
+                    // As in `forwardPlanes`.
+                    var e = rb[ph]
+                    let end = rb[ph + 1]
+                    if end - e >= 2 {
+                        let row0 = tile + rowIndex[e], row1 = tile + rowIndex[e + 1]
+                        let w0 = rowWeight[e], w1 = rowWeight[e + 1]
+                        for x in span { line[x] = w0 * row0[x] + w1 * row1[x] }
+                        e += 2
+                    } else if end - e == 1 {
+                        let row = tile + rowIndex[e], w = rowWeight[e]
+                        for x in span { line[x] = w * row[x] }
+                        e += 1
+                    } else {
+                        for x in span { line[x] = SIMD16() }
+                    }
+                    while end - e >= 2 {
+                        let row0 = tile + rowIndex[e], row1 = tile + rowIndex[e + 1]
+                        let w0 = rowWeight[e], w1 = rowWeight[e + 1]
+                        for x in span { line[x] += w0 * row0[x] + w1 * row1[x] }
+                        e += 2
+                    }
+                    if e < end {
+                        let row = tile + rowIndex[e], w = rowWeight[e]
+                        for x in span { line[x] += w * row[x] }
+                    }
+                    for pw in 0..<pooledW {
+                        var sum = SIMD16<T>()
+                        for e in cb[pw]..<cb[pw + 1] { sum += columnWeight[e] * line[columnIndex[e]] }
+                        averages[ph * pooledW + pw] = sum / count
+                    }
+                }
+                ChannelTile.store(averages, count: bins, channels: gc, to: o)
+            }
+        }
+    }
+
+    /// The pooling of `forward(levels:...)` one channel plane at a time, for maps too large for `forwardTiled`.
+    ///
+    /// Work items are (run of RoIs of one group, channel); each visits one plane for all RoIs of its run.
+    @inlinable
+    static func forwardPlanes<T: KernelFloat>(
+        plan: inout RoIPlan<T>, levels: UnsafePointer<Level<T>>, batch n: Int, channels: Int, rois: UnsafePointer<T>,
+        pooledH: Int, pooledW: Int, samplingRatio: Int, aligned: Bool, output: UnsafeMutablePointer<T>
+    ) {
+        let bins = pooledH * pooledW
         // Runs may split a group: forward items write disjoint outputs whatever the split.
         let wantedRuns = (Parallel.numThreads * itemsPerThread + channels - 1) / Swift.max(channels, 1)
         let runLength = Swift.max(1, plan.count / Swift.max(wantedRuns, 1))

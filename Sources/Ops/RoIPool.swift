@@ -64,26 +64,118 @@ public enum RoIPool {
         return edges
     }
 
-    /// Channels one scan of a bin pools together (the kernel keeps one running maximum per channel in its own
-    /// variable, so changing this means changing `forward`). A single running maximum is a chain of dependent
-    /// compare-and-selects; four independent ones (four channels, same cells) keep the CPU's pipelines busy, and
-    /// the compiler turns them into vector instructions.
-    @usableFromInline static let channelGroup = 4
-
-    /// Forward pass: fills `output` and `argmax` (k, c, pooledHeight, pooledWidth).
+    /// Forward pass: fills `output` and, unless it is nil, `argmax` (k, c, pooledHeight, pooledWidth).
     ///
     /// An empty bin gives 0 and argmax -1. The maximum is taken with `>` starting from -FLT_MAX in row-major order,
     /// as torchvision does: ties keep the first maximum, NaN never wins, and a bin holding only values <= -FLT_MAX
     /// gives -FLT_MAX with argmax -1.
     ///
-    /// Threading: bin edges are computed once per RoI, up front. Groups of `channelGroup` channels are then split
-    /// over `Parallel` threads: a thread pools every RoI from its channels, so it writes only its own
-    /// `(roi, channel)` outputs and works on a few H x W planes at a time, which stay in cache across the RoIs.
+    /// Runs `forwardTiled` for maps of at most `ChannelTile.maxPlane` cells, else `forwardPlanes`; both give the
+    /// same results.
     @inlinable
     public static func forward<T: KernelFloat>(
         input: UnsafePointer<T>, batch n: Int, channels c: Int, height h: Int, width w: Int,
         rois: UnsafePointer<T>, roiCount k: Int, pooledHeight ph: Int, pooledWidth pw: Int, spatialScale: T,
-        output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int64>
+        output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int64>?
+    ) {
+        if h * w <= ChannelTile.maxPlane {
+            forwardTiled(input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+                         pooledHeight: ph, pooledWidth: pw, spatialScale: spatialScale, output: output,
+                         argmax: argmax)
+        } else {
+            forwardPlanes(input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+                          pooledHeight: ph, pooledWidth: pw, spatialScale: spatialScale, output: output,
+                          argmax: argmax)
+        }
+    }
+
+    /// `forward` through channels-last tiles; the map must have at most `ChannelTile.maxPlane` cells.
+    ///
+    /// Threading: bin edges are computed once per RoI, and RoIs are grouped by image, up front. The work units,
+    /// (image, block of `ChannelTile.width` channels), are split over `Parallel` threads. A unit copies its
+    /// channels into a `ChannelTile` and pools every RoI of its image from it, so it writes only its own
+    /// `(roi, channel)` outputs and reads each cell's channels as one vector.
+    @inlinable
+    public static func forwardTiled<T: KernelFloat>(
+        input: UnsafePointer<T>, batch n: Int, channels c: Int, height h: Int, width w: Int,
+        rois: UnsafePointer<T>, roiCount k: Int, pooledHeight ph: Int, pooledWidth pw: Int, spatialScale: T,
+        output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int64>?
+    ) {
+        if k == 0 || c == 0 { return }
+        // Argmax lanes: the integers of T's comparison masks (32 bits for Float), which hold any tiled cell index.
+        typealias Index = T.SIMDMaskScalar
+        let bins = ph * pw
+        let plane = h * w
+        let stride = 2 * (ph + pw)
+        let lowest = SIMD16<T>(repeating: T(-Float.greatestFiniteMagnitude))
+        let edges = allBins(rois: rois, roiCount: k, pooledHeight: ph, pooledWidth: pw, spatialScale: spatialScale,
+                            inclusiveEnd: true, limitH: h, limitW: w)
+        defer { edges.deallocate() }
+        let (order, imageStart) = groupByImage(rois: rois, roiCount: k, batch: n)
+        defer { order.deallocate(); imageStart.deallocate() }
+        let blocks = (c + ChannelTile.width - 1) / ChannelTile.width
+        Parallel.forEachChunk(n * blocks) { units in
+            let tile = UnsafeMutablePointer<SIMD16<T>>.allocate(capacity: plane)
+            let maxima = UnsafeMutablePointer<SIMD16<T>>.allocate(capacity: bins)
+            let winners = UnsafeMutablePointer<SIMD16<Index>>.allocate(capacity: bins)
+            defer { tile.deallocate(); maxima.deallocate(); winners.deallocate() }
+            for unit in units {
+                let img = unit / blocks, c0 = (unit % blocks) * ChannelTile.width
+                if imageStart[img] == imageStart[img + 1] { continue }
+                let gc = min(ChannelTile.width, c - c0)
+                ChannelTile.fill(tile, from: input + (img * c + c0) * plane, channels: gc, plane: plane)
+                for s in imageStart[img]..<imageStart[img + 1] {
+                    let r = order[s]
+                    let e = edges + r * stride
+                    let hs = e, he = e + ph, ws = e + 2 * ph, we = e + 2 * ph + pw
+                    for i in 0..<ph {
+                        for j in 0..<pw {
+                            let o = i * pw + j
+                            if he[i] <= hs[i] || we[j] <= ws[j] {
+                                maxima[o] = SIMD16(repeating: 0)
+                                winners[o] = SIMD16(repeating: -1)
+                                continue
+                            }
+                            var m = lowest
+                            var a = SIMD16<Index>(repeating: -1)
+                            for y in hs[i]..<he[i] {
+                                for cell in (y * w + ws[j])..<(y * w + we[j]) {
+                                    T.keepGreater(tile[cell], at: Index(truncatingIfNeeded: cell), maximum: &m,
+                                                  argmax: &a)
+                                }
+                            }
+                            maxima[o] = m
+                            winners[o] = a
+                        }
+                    }
+                    ChannelTile.store(maxima, count: bins, channels: gc, to: output + (r * c + c0) * bins)
+                    if let argmax {
+                        let idx = argmax + (r * c + c0) * bins
+                        for g in 0..<gc {
+                            for o in 0..<bins { idx[g * bins + o] = Int64(winners[o][g]) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Channels one scan of a bin pools together in `forwardPlanes` (the kernel keeps one running maximum per
+    /// channel in its own variable, so changing this means changing `forwardPlanes`). A single running maximum is a chain of dependent
+    /// compare-and-selects; four independent ones (four channels, same cells) keep the CPU's pipelines busy, and
+    /// the compiler turns them into vector instructions.
+    @usableFromInline static let channelGroup = 4
+
+    /// `forward` straight from the (n, c, h, w) planes, for maps too large for `forwardTiled`'s tiles.
+    ///
+    /// Threading: bin edges are computed once per RoI, up front. Groups of `channelGroup` channels are then split
+    /// over `Parallel` threads: a thread pools every RoI from its channels, so it writes only its own
+    /// `(roi, channel)` outputs and works on a few H x W planes at a time, which stay in cache across the RoIs.
+    @inlinable
+    public static func forwardPlanes<T: KernelFloat>(
+        input: UnsafePointer<T>, batch n: Int, channels c: Int, height h: Int, width w: Int,
+        rois: UnsafePointer<T>, roiCount k: Int, pooledHeight ph: Int, pooledWidth pw: Int, spatialScale: T,
+        output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int64>?
     ) {
         if k == 0 || c == 0 { return }
         let bins = ph * pw
@@ -105,14 +197,14 @@ public enum RoIPool {
                     let p0 = image + c0 * plane, p1 = image + (c0 + min(1, gc - 1)) * plane
                     let p2 = image + (c0 + min(2, gc - 1)) * plane, p3 = image + (c0 + min(3, gc - 1)) * plane
                     let out = output + (r * c + c0) * bins
-                    let idx = argmax + (r * c + c0) * bins
+                    let idx = argmax.map { $0 + (r * c + c0) * bins }
                     for i in 0..<ph {
                         for j in 0..<pw {
                             let o = i * pw + j
                             if he[i] <= hs[i] || we[j] <= ws[j] {
                                 for g in 0..<gc {
                                     out[g * bins + o] = 0
-                                    idx[g * bins + o] = -1
+                                    idx?[g * bins + o] = -1
                                 }
                                 continue
                             }
@@ -128,15 +220,37 @@ public enum RoIPool {
                                     m3 = t3 ? v3 : m3; a3 = t3 ? cell : a3
                                 }
                             }
-                            out[o] = m0; idx[o] = Int64(a0)
-                            if gc > 1 { out[bins + o] = m1; idx[bins + o] = Int64(a1) }
-                            if gc > 2 { out[2 * bins + o] = m2; idx[2 * bins + o] = Int64(a2) }
-                            if gc > 3 { out[3 * bins + o] = m3; idx[3 * bins + o] = Int64(a3) }
+                            out[o] = m0; idx?[o] = Int64(a0)
+                            if gc > 1 { out[bins + o] = m1; idx?[bins + o] = Int64(a1) }
+                            if gc > 2 { out[2 * bins + o] = m2; idx?[2 * bins + o] = Int64(a2) }
+                            if gc > 3 { out[3 * bins + o] = m3; idx?[3 * bins + o] = Int64(a3) }
                         }
                     }
                 }
             }
         }
+    }
+
+    /// RoI indices sorted by image (stable): image `b` owns `order[imageStart[b] ..< imageStart[b + 1]]`. The
+    /// caller deallocates both.
+    @inlinable
+    public static func groupByImage<T: KernelFloat>(
+        rois: UnsafePointer<T>, roiCount k: Int, batch n: Int
+    ) -> (order: UnsafeMutablePointer<Int>, imageStart: UnsafeMutablePointer<Int>) {
+        let imageStart = UnsafeMutablePointer<Int>.allocate(capacity: n + 1)
+        imageStart.initialize(repeating: 0, count: n + 1)
+        for r in 0..<k { imageStart[Int(rois[5 * r]) + 1] += 1 }
+        for b in 0..<n { imageStart[b + 1] += imageStart[b] }
+        let order = UnsafeMutablePointer<Int>.allocate(capacity: k)
+        let next = UnsafeMutablePointer<Int>.allocate(capacity: n)
+        defer { next.deallocate() }
+        next.initialize(from: imageStart, count: n)
+        for r in 0..<k {
+            let b = Int(rois[5 * r])
+            order[next[b]] = r
+            next[b] += 1
+        }
+        return (order, imageStart)
     }
 
     /// Backward pass: `gradInput` (n, c, h, w) is overwritten with the sum, over RoIs and bins, of each bin's

@@ -15,6 +15,12 @@ final class RoIPoolABITests: XCTestCase {
         assertStatus(st, SRCNN_OK, err)
         XCTAssertEqual(out.values, [3, 13, 23, 33])
         XCTAssertEqual(argmax.values, [3, 3, 3, 3])
+        // argmax may be NULL.
+        let maxima = Buf<Double>(zeros: [1, 4, 1, 1], .nan)
+        st = features.with { x in rois.with { r in maxima.with { o in
+            CSwiftRCNN.srcnn_roi_pool(x, r, 1, 1, 1.0, o, nil, &err.bytes) } } }
+        assertStatus(st, SRCNN_OK, err)
+        XCTAssertEqual(maxima.values, [3, 13, 23, 33])
 
         let badBatch = Buf<Double>([1, 0, 0, 1, 1], [1, 5])
         st = features.with { x in badBatch.with { r in out.with { o in argmax.with { a in

@@ -56,4 +56,41 @@ final class PSRoIAlignTests: XCTestCase {
                               0, 0, 0.25, 0.25,
                               0, 0, 0, 0])
     }
+
+    /// Several images, output channels and RoIs per image, on maps both staged in a thread's buffer and (larger
+    /// than `stageBudget`, 2^18 cells) read in place: on a linear map every bin is the value at its centre.
+    func testForwardStagedAndInPlaceMaps() {
+        checkLinearMaps(height: 30, width: 40)
+        checkLinearMaps(height: 512, width: 513)
+    }
+
+    private func checkLinearMaps(height h: Int, width w: Int) {
+        let (n, outChannels, ph, pw) = (2, 2, 2, 3)
+        let c = outChannels * ph * pw
+        // Image b, channel ci: 1000 * b + 100 * ci + 2 * y + x.
+        let input = (0..<(n * c * h * w)).map { (e: Int) -> Double in
+            let (b, ci, y, x) = (e / (c * h * w), e / (h * w) % c, e / w % h, e % w)
+            return Double(1000 * b + 100 * ci + 2 * y + x)
+        }
+        let (H, W) = (Double(h), Double(w))
+        let boxes: [[Double]] = [[1, 0.1 * W, 0.2 * H, 0.7 * W, 0.9 * H], [0, 0.5 * W, 0.05 * H, 0.95 * W, 0.5 * H],
+                                 [1, 0.3 * W, 0.3 * H, 0.4 * W, 0.35 * H]]
+        var out = [Double](repeating: .nan, count: boxes.count * outChannels * ph * pw)
+        PSRoIAlign.forward(input: input, batch: n, channels: c, height: h, width: w, rois: boxes.flatMap { $0 },
+                           roiCount: boxes.count, pooledHeight: ph, pooledWidth: pw, spatialScale: 1,
+                           samplingRatio: 2, output: &out)
+        for (r, box) in boxes.enumerated() {
+            for co in 0..<outChannels {
+                for i in 0..<ph {
+                    for j in 0..<pw {
+                        let y = box[2] - 0.5 + (Double(i) + 0.5) * (box[4] - box[2]) / Double(ph)
+                        let x = box[1] - 0.5 + (Double(j) + 0.5) * (box[3] - box[1]) / Double(pw)
+                        let ci = (co * ph + i) * pw + j
+                        XCTAssertEqual(out[((r * outChannels + co) * ph + i) * pw + j],
+                                       1000 * box[0] + Double(100 * ci) + 2 * y + x, accuracy: 1e-9)
+                    }
+                }
+            }
+        }
+    }
 }

@@ -139,6 +139,40 @@ final class RoIAlignTests: XCTestCase {
         for i in 0..<4 { XCTAssertEqual(Double(out[i]), d[i], accuracy: 1e-5) }
     }
 
+    /// Maps pooled through channel tiles (with a short last block of 3 of 19 channels) and maps larger than
+    /// `ChannelTile.maxPlane`, pooled plane by plane, agree with the exact value: on a linear map each bin averages
+    /// to the value at its centre.
+    func testForwardOnTiledAndUntiledMaps() {
+        checkLinearMap(channels: 19, height: 30, width: 40)
+        checkLinearMap(channels: 2, height: 1025, width: 1024)
+        XCTAssertGreaterThan(1025 * 1024, ChannelTile.maxPlane)
+    }
+
+    private func checkLinearMap(channels c: Int, height h: Int, width w: Int) {
+        // Image b, channel ci: 1000 * b + 10 * ci + 0.5 * y + 0.25 * x.
+        let n = 2
+        let map = (0..<(n * c * h * w)).map { (e: Int) -> Double in
+            let (b, ci, y, x) = (e / (c * h * w), e / (h * w) % c, e / w % h, e % w)
+            return Double(1000 * b + 10 * ci) + 0.5 * Double(y) + 0.25 * Double(x)
+        }
+        let (H, W) = (Double(h), Double(w))
+        let boxes: [[Double]] = [[1, 0.1 * W, 0.2 * H, 0.7 * W, 0.9 * H], [0, 0.5 * W, 0.05 * H, 0.95 * W, 0.5 * H]]
+        let out = forward(map, n: n, channels: c, height: h, width: w, boxes.flatMap { $0 }, pooled: (2, 3),
+                          samplingRatio: 2, aligned: true)
+        for (r, box) in boxes.enumerated() {
+            for ci in 0..<c {
+                for i in 0..<2 {
+                    for j in 0..<3 {
+                        let y = box[2] - 0.5 + (Double(i) + 0.5) * (box[4] - box[2]) / 2
+                        let x = box[1] - 0.5 + (Double(j) + 0.5) * (box[3] - box[1]) / 3
+                        XCTAssertEqual(out[((r * c + ci) * 2 + i) * 3 + j],
+                                       1000 * box[0] + Double(10 * ci) + 0.5 * y + 0.25 * x, accuracy: 1e-9)
+                    }
+                }
+            }
+        }
+    }
+
     func testMultiLevelForward() {
         let fine = ramp, coarse: [Double] = [100, 200, 300, 400]
         var out = [Double](repeating: .nan, count: 3)

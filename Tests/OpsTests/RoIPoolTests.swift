@@ -69,4 +69,44 @@ final class RoIPoolTests: XCTestCase {
                          pooledWidth: 1, batch: 1, channels: 1, height: 2, width: 2, gradInput: &single)
         XCTAssertEqual(single, [0, 11, 0, 0])
     }
+
+    /// The tiled and plane-by-plane kernels agree bit for bit, over several channel blocks (with a short last
+    /// one), two images, ties, NaN, -inf and empty bins.
+    func testTiledAndPlanesAgree() {
+        checkTiledAndPlanesAgree(Float.self)
+        checkTiledAndPlanesAgree(Double.self)
+    }
+
+    private func checkTiledAndPlanesAgree<T: KernelFloat>(_: T.Type) {
+        let (n, c, h, w, k) = (2, 37, 9, 11, 7)
+        // Few distinct values, so bins hold ties; every 13th cell NaN, every 17th -inf.
+        let input = (0..<(n * c * h * w)).map { (i: Int) -> T in
+            if i % 13 == 5 { return .nan }
+            if i % 17 == 3 { return -.infinity }
+            return T((i * 7919) % 5)
+        }
+        let boxes: [[Double]] = [[0, 0, 0, 10, 8], [1, 2, 1, 5, 7], [1, -3, -3, 30, 30], [0, 4, 4, 4, 4],
+                                 [1, 9, 9, 2, 2], [0, 12, 0, 20, 8], [1, 0.4, 0.6, 3.5, 8.49]]
+        let rois = boxes.flatMap { $0.map { T($0) } }
+        let size = k * c * 3 * 2
+        var tiled = [T](repeating: 99, count: size), planes = [T](repeating: -99, count: size)
+        var tiledArgmax = [Int64](repeating: 99, count: size), planesArgmax = [Int64](repeating: -99, count: size)
+        RoIPool.forwardTiled(input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+                             pooledHeight: 3, pooledWidth: 2, spatialScale: 1, output: &tiled,
+                             argmax: &tiledArgmax)
+        RoIPool.forwardPlanes(input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+                              pooledHeight: 3, pooledWidth: 2, spatialScale: 1, output: &planes,
+                              argmax: &planesArgmax)
+        XCTAssertEqual(tiled, planes)  // maxima are never NaN
+        XCTAssertEqual(tiledArgmax, planesArgmax)
+        XCTAssertTrue(tiledArgmax.contains(-1))
+        // Without argmax, the same maxima.
+        var tiledOnly = [T](repeating: 99, count: size), planesOnly = [T](repeating: -99, count: size)
+        RoIPool.forwardTiled(input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+                             pooledHeight: 3, pooledWidth: 2, spatialScale: 1, output: &tiledOnly, argmax: nil)
+        RoIPool.forwardPlanes(input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+                              pooledHeight: 3, pooledWidth: 2, spatialScale: 1, output: &planesOnly, argmax: nil)
+        XCTAssertEqual(tiledOnly, tiled)
+        XCTAssertEqual(planesOnly, planes)
+    }
 }

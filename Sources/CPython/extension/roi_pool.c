@@ -3,7 +3,7 @@
    with the GIL released. */
 #include "ext.h"
 
-/* roi_pool(input, rois, pooled_h, pooled_w, spatial_scale, output, argmax) */
+/* roi_pool(input, rois, pooled_h, pooled_w, spatial_scale, output, argmax or None) */
 static PyObject *py_roi_pool(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *in, *r, *o, *a;
@@ -11,14 +11,16 @@ static PyObject *py_roi_pool(PyObject *self, PyObject *args) {
     double scale;
     if (!PyArg_ParseTuple(args, "OOLLdOO", &in, &r, &ph, &pw, &scale, &o, &a)) return NULL;
     ext_args x = {0};
+    int has_argmax = a != Py_None;
     if (ext_args_add(&x, in, "input", 0) || ext_args_add(&x, r, "boxes", 0) || ext_args_add(&x, o, "output", 1) ||
-        ext_args_add(&x, a, "argmax", 1)) {
+        (has_argmax && ext_args_add(&x, a, "argmax", 1))) {
         ext_args_release(&x);
         return NULL;
     }
     char err[SRCNN_ERR_CAPACITY];
     int32_t status;
-    EXT_CALL(srcnn_roi_pool(EXT_ARR(x, 0), EXT_ARR(x, 1), ph, pw, scale, EXT_ARR(x, 2), EXT_ARR(x, 3), err));
+    EXT_CALL(srcnn_roi_pool(EXT_ARR(x, 0), EXT_ARR(x, 1), ph, pw, scale, EXT_ARR(x, 2),
+                            has_argmax ? EXT_ARR(x, 3) : NULL, err));
     Py_RETURN_NONE;
 }
 

@@ -121,7 +121,8 @@ int32_t srcnn_roi_align(const srcnn_array *input, const srcnn_array *rois, int64
 /* grad_output (K, C, PH, PW) -> grad_input (N, C, H, W), overwritten (not accumulated into). */
 int32_t srcnn_roi_align_backward(const srcnn_array *grad_output, const srcnn_array *rois, double spatial_scale,
                                  int64_t sampling_ratio, int32_t aligned, srcnn_array *grad_input, char *err);
-/* output (K, C, PH, PW); argmax (K, C, PH, PW) int64: index in the H*W plane of the max, -1 for an empty bin. */
+/* output (K, C, PH, PW); argmax (K, C, PH, PW) int64: index in the H*W plane of the max, -1 for an empty bin;
+   argmax may be NULL when not wanted. */
 int32_t srcnn_roi_pool(const srcnn_array *input, const srcnn_array *rois, int64_t pooled_h, int64_t pooled_w,
                        double spatial_scale, srcnn_array *output, srcnn_array *argmax, char *err);
 /* grad_output and argmax (K, C, PH, PW) -> grad_input (N, C, H, W). rois (K, 5) supplies each RoI's image; it may

@@ -11,19 +11,19 @@ public func srcnn_roi_pool(
 ) -> Int32 {
     abiCall(err) {
         let x = try ArrayArgument(input, "input"), r = try ArrayArgument(rois, "boxes")
-        let o = try ArrayArgument(output, "output"), a = try ArrayArgument(argmax, "argmax")
+        let o = try ArrayArgument(output, "output"), a = try argmax.map { try ArrayArgument($0, "argmax") }
         let dtype = try RoIArguments.requireFeatures(x, shapeName: "input")
         let (ph, pw) = try RoIArguments.requirePooledSize(pooledH, pooledW)
         try RoIArguments.requireSpatialScale(spatialScale)
         try RoIArguments.requireRoIs(r, like: x, batch: x[0])
         let shape = [r[0], x[1], ph, pw]
         try requireOutput(o, dtype: dtype, shape: shape)
-        try requireOutput(a, dtype: .int64, shape: shape)
+        if let a { try requireOutput(a, dtype: .int64, shape: shape) }
         func run<T: KernelFloat>(_: T.Type) {
             RoIPool.forward(input: x.pointer(T.self), batch: x[0], channels: x[1], height: x[2], width: x[3],
                             rois: r.pointer(T.self), roiCount: r[0], pooledHeight: ph, pooledWidth: pw,
                             spatialScale: T(spatialScale), output: o.pointer(T.self),
-                            argmax: a.pointer(Int64.self))
+                            argmax: a?.pointer(Int64.self))
         }
         dispatchFloat(dtype, float32: { run(Float.self) }, float64: { run(Double.self) })
     }

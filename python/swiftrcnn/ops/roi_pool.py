@@ -35,7 +35,7 @@ def roi_pool(input, boxes, output_size, spatial_scale: float = 1.0, return_argma
     scale = as_real(spatial_scale, "spatial_scale")
     shape = (rows(rois), channels(input), ph, pw)
     out = alloc(shape, input.dtype, "output_size")
-    argmax = alloc(shape, np.int64, "output_size")
+    argmax = alloc(shape, np.int64, "output_size") if return_argmax else None  # written only when asked for
     _C.roi_pool(input, rois, ph, pw, scale, out, argmax)
     return (out, argmax) if return_argmax else out
 
