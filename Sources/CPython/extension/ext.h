@@ -54,5 +54,6 @@ extern PyMethodDef ext_roi_pool_methods[];
 extern PyMethodDef ext_detection_methods[];
 extern PyMethodDef ext_anchors_methods[];
 extern PyMethodDef ext_linalg_methods[];
+extern PyMethodDef ext_stages_methods[];
 
 #endif

@@ -1,0 +1,1 @@
+"""Detection models (torchvision.models.detection) on NumPy arrays."""
