@@ -43,25 +43,32 @@ def _sizes(image_sizes) -> np.ndarray:
     return as_index([tuple(s) for s in image_sizes], "image_sizes").reshape(-1, 2)
 
 
-def _per_level(values, levels: int, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """torchvision's per-level tuples (or one tuple for every level) as flat float64 values and int64 counts."""
-    values = tuple(values)
-    if values and not isinstance(values[0], (tuple, list)):
-        values = (values,) * levels
-    flat = [as_real(v, name) for level in values for v in level]
-    return np.asarray(flat, np.float64).reshape(-1), np.asarray([len(level) for level in values], np.int64)
+def _anchors(sizes, ratios, levels: int):
+    """AnchorGenerator's sizes and aspect ratios as flat float64 values with int64 per-level counts. As in
+    torchvision, a flat tuple of sizes means one size per level and a flat tuple of ratios the same ratios on every
+    level."""
+    sizes, ratios = tuple(sizes), tuple(ratios)
+    if sizes and not isinstance(sizes[0], (tuple, list)):
+        sizes = tuple((s,) for s in sizes)
+    if ratios and not isinstance(ratios[0], (tuple, list)):
+        ratios = (ratios,) * len(sizes)
+    out = []
+    for values, name in ((sizes, "anchor_sizes"), (ratios, "aspect_ratios")):
+        flat = [as_real(v, name) for level in values for v in level]
+        out += [np.asarray(flat, np.float64).reshape(-1), np.asarray([len(level) for level in values], np.int64)]
+    return out
 
 
 def rpn_proposals(state_dict, features, image_sizes, batch_hw, *, pre_nms_top_n: int = 1000,
                   post_nms_top_n: int = 1000, nms_thresh: float = 0.7, score_thresh: float = 0.0,
-                  anchor_sizes=((32,), (64,), (128,), (256,), (512,)), aspect_ratios=((0.5, 1.0, 2.0),)):
+                  anchor_sizes=((32,), (64,), (128,), (256,), (512,)), aspect_ratios=((0.5, 1.0, 2.0),) * 5):
     """torchvision's RegionProposalNetwork (eval mode) with the weights under "rpn.".
 
     Args:
         features: one (N, C, H_l, W_l) map per level (all levels of a dict, "pool" included).
         image_sizes: per image its (height, width) after resizing.
         batch_hw: (height, width) of the padded batch (the anchors' strides are batch_hw // (H_l, W_l)).
-        anchor_sizes, aspect_ratios: AnchorGenerator's, one tuple per level (one tuple of ratios means every level).
+        anchor_sizes, aspect_ratios: AnchorGenerator's, one tuple per level.
 
     Returns (boxes, scores): per image its proposals (P_i, 4) float32 (x1, y1, x2, y2) and objectness
     probabilities (P_i,), by decreasing probability, P_i <= post_nms_top_n.
@@ -70,8 +77,7 @@ def rpn_proposals(state_dict, features, image_sizes, batch_hw, *, pre_nms_top_n:
     maps = _features(features, pooled_only=False)
     sizes = _sizes(image_sizes)
     batch_h, batch_w = (as_int(v, "batch_hw") for v in batch_hw)
-    anchor_values, num_sizes = _per_level(anchor_sizes, len(maps), "anchor_sizes")
-    ratio_values, num_ratios = _per_level(aspect_ratios, len(maps), "aspect_ratios")
+    anchor_values, num_sizes, ratio_values, num_ratios = _anchors(anchor_sizes, aspect_ratios, len(maps))
     post = as_int(post_nms_top_n, "post_nms_top_n")
     images = sizes.shape[0]
     boxes = np.empty((images, max(post, 0), 4), np.float32)
