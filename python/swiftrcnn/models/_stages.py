@@ -107,8 +107,14 @@ def roi_heads_detect(state_dict, features, proposals, image_sizes, num_classes: 
     names, weights = _weights(state_dict, "roi_heads.")
     maps = _features(features, pooled_only=True)
     sizes = _sizes(image_sizes)
-    props = [as_float(p, "proposals", np.float32).reshape(-1, 4) if np.size(p) else np.zeros((0, 4), np.float32)
-             for p in proposals]
+    props = []
+    for i, p in enumerate(proposals):
+        p = as_float(p.detach().cpu().numpy() if hasattr(p, "detach") else p, f"proposals[{i}]", np.float32)
+        if p.size == 0:
+            p = np.zeros((0, 4), np.float32)
+        if p.ndim != 2 or p.shape[1] != 4:
+            raise ValueError(f"proposals[{i}]: expected shape (P, 4), got {p.shape}")
+        props.append(p)
     counts_in = np.asarray([p.shape[0] for p in props], np.int64)
     flat = np.concatenate(props) if props else np.zeros((0, 4), np.float32)
     per_image = as_int(detections_per_img, "detections_per_img")
