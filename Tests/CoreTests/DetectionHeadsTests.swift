@@ -94,4 +94,24 @@ final class DetectionHeadsTests: XCTestCase {
                                           config: config)
         XCTAssertEqual(sliver[0].count, 0)
     }
+
+    /// The mask head's batched 3x3 convolution equals Conv2d, whatever the number of images per product.
+    func testConvolveSmallMapsMatchesConv2d() {
+        var seed: UInt64 = 7
+        func random(_ n: Int) -> [Float] {
+            (0..<n).map { _ in
+                seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                return Float(Int64(bitPattern: seed >> 11) % 2001 - 1000) / 1000
+            }
+        }
+        let x = FeatureMap(batch: 5, channels: 3, height: 4, width: 6, data: random(5 * 3 * 24))
+        let conv = Conv2d(weight: random(4 * 3 * 9), bias: random(4), inChannels: 3, outChannels: 4, kernel: (3, 3),
+                          padding: 1, relu: true)
+        let expected = conv(x).data
+        for budget in [1, 27 * 24 * 2, 1 << 22] {  // one image, two images, all images per product
+            let got = RoIHeads.convolveSmallMaps(conv, x, columnElements: budget).data
+            XCTAssertEqual(got.count, expected.count)
+            for (g, e) in zip(got, expected) { XCTAssertEqual(g, e, accuracy: 1e-5) }
+        }
+    }
 }
