@@ -55,5 +55,6 @@ extern PyMethodDef ext_detection_methods[];
 extern PyMethodDef ext_anchors_methods[];
 extern PyMethodDef ext_linalg_methods[];
 extern PyMethodDef ext_models_methods[];
+extern PyMethodDef ext_stages_methods[];
 
 #endif

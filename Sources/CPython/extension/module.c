@@ -118,6 +118,7 @@ PyMODINIT_FUNC PyInit__C(void) {
         add_methods(m, ext_anchors_methods) ||
         add_methods(m, ext_linalg_methods) ||
         add_methods(m, ext_models_methods) ||
+        add_methods(m, ext_stages_methods) ||
         PyModule_AddStringConstant(m, "version", srcnn_version()) != 0) {
         Py_DECREF(m);
         return NULL;

@@ -264,6 +264,39 @@ int32_t srcnn_arrays_info(const srcnn_arrays *arrays, int64_t index, const char 
 int32_t srcnn_arrays_read(const srcnn_arrays *arrays, int64_t index, srcnn_array *out, char *err);
 /* Releases a result (NULL is ignored). */
 void srcnn_arrays_free(srcnn_arrays *arrays);
+/* ---- Detection stages (for inspecting a model stage by stage) --------------------------------------------------- */
+/* Each function builds one component of torchvision's Faster / Mask R-CNN from a state dict and runs it once in eval
+   mode on the caller's feature maps. Weights are `num_weights` NUL-terminated UTF-8 `names` with float32 arrays in
+   `weights`; keys outside the component's prefix are ignored (their arrays are not read), keys under it must match
+   the component exactly (missing, mismatched or unexpected keys are a value error listing them). `features` holds
+   `num_levels` float32 (N, C, H_l, W_l) maps, finest first, of one batch size N and channel count C.
+   `image_sizes` (N, 2) int64 rows (height, width) are the images' sizes after resizing, before padding.
+   Results have room for the most a component can return: image i's results are the first counts[i] rows of its
+   slice, in decreasing score order, and the remaining rows are zero. */
+
+/* RegionProposalNetwork (prefix "rpn."): anchors of level l have num_sizes[l] sizes and num_ratios[l] aspect ratios
+   (concatenated over levels in `anchor_sizes` and `aspect_ratios`, as srcnn_anchor_generator), the same number per
+   location on every level, over a padded batch of batch_h x batch_w. boxes (N, post_nms_top_n, 4) and scores
+   (N, post_nms_top_n) float32 (objectness probabilities), counts (N,) int64. */
+int32_t srcnn_rpn_proposals(const char *const *names, const srcnn_array *weights, int64_t num_weights,
+                            const srcnn_array *features, int64_t num_levels, const srcnn_array *image_sizes,
+                            int64_t batch_h, int64_t batch_w, const double *anchor_sizes, const int64_t *num_sizes,
+                            const double *aspect_ratios, const int64_t *num_ratios, int64_t pre_nms_top_n,
+                            int64_t post_nms_top_n, double nms_thresh, double score_thresh, srcnn_array *boxes,
+                            srcnn_array *scores, srcnn_array *counts, char *err);
+
+/* RoIHeads (prefix "roi_heads.") of Faster R-CNN (masks = 0) or Mask R-CNN (masks = 1) with num_classes classes
+   (background included): `features` are the maps pooled from (torchvision: FPN levels "0" ... "3"); proposals
+   (P, 4) float32 (finite) hold every image's proposals in turn, proposal_counts (N,) int64 of them per image.
+   With D = detections_per_img: boxes (N, D, 4) and scores (N, D) float32, labels (N, D) int64, counts (N,) int64,
+   and when masks = 1 mask_probs (N, D, 1, 28, 28) float32 (each detection's mask probabilities before pasting;
+   may be NULL when masks = 0). */
+int32_t srcnn_roi_heads_detect(const char *const *names, const srcnn_array *weights, int64_t num_weights,
+                               int64_t num_classes, int32_t masks, const srcnn_array *features, int64_t num_levels,
+                               const srcnn_array *proposals, const srcnn_array *proposal_counts,
+                               const srcnn_array *image_sizes, double score_thresh, double nms_thresh,
+                               int64_t detections_per_img, srcnn_array *boxes, srcnn_array *scores,
+                               srcnn_array *labels, srcnn_array *mask_probs, srcnn_array *counts, char *err);
 
 #ifdef __cplusplus
 }

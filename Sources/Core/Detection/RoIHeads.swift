@@ -1,0 +1,328 @@
+import SwiftRCNNOps
+
+/// Settings of torchvision's `RoIHeads` in eval mode (the `box_*` arguments of its detectors) and the sizes of the
+/// heads of `fasterrcnn_resnet50_fpn` / `maskrcnn_resnet50_fpn`.
+public struct RoIHeadsConfig: Sendable {
+    /// Class probability a detection needs (kept when > it; `box_score_thresh`).
+    public var scoreThresh: Double
+    /// IoU above which NMS, per class, suppresses a detection (`box_nms_thresh`).
+    public var nmsThresh: Double
+    /// Detections kept per image (`box_detections_per_img`).
+    public var detectionsPerImage: Int
+    /// BoxCoder weights (wx, wy, ww, wh) of the box regression.
+    public var boxWeights: (Float, Float, Float, Float)
+    /// Channels of the feature maps (the FPN's out_channels).
+    public var inChannels: Int
+    /// Width of TwoMLPHead's fc6 and fc7.
+    public var representationSize: Int
+    /// Output size of the box and mask MultiScaleRoIAlign, and their sampling ratio.
+    public var boxPoolSize: Int, maskPoolSize: Int, samplingRatio: Int
+    /// Channels of each of MaskRCNNHeads' 3x3 convolutions and of conv5_mask.
+    public var maskLayers: [Int]
+
+    public init(scoreThresh: Double = 0.05, nmsThresh: Double = 0.5, detectionsPerImage: Int = 100,
+                boxWeights: (Float, Float, Float, Float) = (10, 10, 5, 5), inChannels: Int = 256,
+                representationSize: Int = 1024, boxPoolSize: Int = 7, maskPoolSize: Int = 14, samplingRatio: Int = 2,
+                maskLayers: [Int] = [256, 256, 256, 256]) {
+        self.scoreThresh = scoreThresh
+        self.nmsThresh = nmsThresh
+        self.detectionsPerImage = detectionsPerImage
+        self.boxWeights = boxWeights
+        self.inChannels = inChannels
+        self.representationSize = representationSize
+        self.boxPoolSize = boxPoolSize
+        self.maskPoolSize = maskPoolSize
+        self.samplingRatio = samplingRatio
+        self.maskLayers = maskLayers
+    }
+}
+
+/// torchvision's `RoIHeads` in eval mode for Faster R-CNN and Mask R-CNN.
+///
+/// Boxes: MultiScaleRoIAlign (7 x 7, sampling ratio 2, FPN level mapping with canonical scale 224 and level 4)
+/// -> TwoMLPHead (flatten in (C, H, W) order, fc6 + ReLU, fc7 + ReLU) -> FastRCNNPredictor (cls_score, bbox_pred)
+/// -> `postprocess`. Masks (when `masks`): MultiScaleRoIAlign (14 x 14) of the final boxes -> MaskRCNNHeads (3x3
+/// convolutions + ReLU) -> MaskRCNNPredictor (conv5_mask 2x2 transposed convolution + ReLU, then the 1x1
+/// mask_fcn_logits) -> sigmoid of each detection's own class channel. Only that channel is computed: the 1x1
+/// convolution is independent per output channel, so the others would be discarded unused.
+///
+/// Threading: pooling, the layers and the per-detection mask logits are multi-threaded.
+public struct RoIHeads: Sendable {
+    public let config: RoIHeadsConfig
+    public let numClasses: Int
+    public let hasMasks: Bool
+    let fc6: Linear, fc7: Linear
+    let clsScore: Linear, bboxPred: Linear
+    let maskConvs: [Conv2d]
+    let maskUpsample: ConvTranspose2x2?
+    /// mask_fcn_logits: (numClasses, maskChannels) weights and (numClasses,) bias.
+    let maskLogitsWeight: [Float], maskLogitsBias: [Float]
+
+    /// torchvision's `MultiScaleRoIAlign` level mapping constants (`LevelMapper` defaults).
+    static let canonicalScale = 224, canonicalLevel = 4
+    /// Detections need width and height >= this (torchvision's `remove_small_boxes(boxes, min_size=1e-2)`).
+    static let minSize: Float = 1e-2
+    /// torchvision's `BoxCoder` clamp on dw and dh: log(1000 / 16).
+    static let boxXformClip = Float(Double.log(1000.0 / 16))
+
+    public init(weights: inout WeightStore, numClasses: Int, config: RoIHeadsConfig, masks: Bool,
+                prefix: String = "roi_heads.") {
+        precondition(numClasses >= 1, "RoIHeads: numClasses must be >= 1")
+        self.config = config
+        self.numClasses = numClasses
+        hasMasks = masks
+        let c = config.inChannels, r = config.representationSize
+        let pooled = c * config.boxPoolSize * config.boxPoolSize
+        let head = prefix + "box_head.", predictor = prefix + "box_predictor."
+        fc6 = Linear(weight: weights.take(head + "fc6.weight", shape: [r, pooled]),
+                     bias: weights.take(head + "fc6.bias", shape: [r]), inFeatures: pooled, outFeatures: r, relu: true)
+        fc7 = Linear(weight: weights.take(head + "fc7.weight", shape: [r, r]),
+                     bias: weights.take(head + "fc7.bias", shape: [r]), inFeatures: r, outFeatures: r, relu: true)
+        clsScore = Linear(weight: weights.take(predictor + "cls_score.weight", shape: [numClasses, r]),
+                          bias: weights.take(predictor + "cls_score.bias", shape: [numClasses]), inFeatures: r,
+                          outFeatures: numClasses)
+        bboxPred = Linear(weight: weights.take(predictor + "bbox_pred.weight", shape: [4 * numClasses, r]),
+                          bias: weights.take(predictor + "bbox_pred.bias", shape: [4 * numClasses]), inFeatures: r,
+                          outFeatures: 4 * numClasses)
+        guard masks else {
+            maskConvs = []
+            maskUpsample = nil
+            maskLogitsWeight = []
+            maskLogitsBias = []
+            return
+        }
+        var convs = [Conv2d]()
+        var channels = c
+        for (i, out) in config.maskLayers.enumerated() {
+            let key = prefix + "mask_head.\(i).0."
+            convs.append(Conv2d(weight: weights.take(key + "weight", shape: [out, channels, 3, 3]),
+                                bias: weights.take(key + "bias", shape: [out]), inChannels: channels,
+                                outChannels: out, kernel: (3, 3), padding: 1, relu: true))
+            channels = out
+        }
+        maskConvs = convs
+        let mp = prefix + "mask_predictor."
+        maskUpsample = ConvTranspose2x2(weight: weights.take(mp + "conv5_mask.weight", shape: [channels, channels, 2, 2]),
+                                        bias: weights.take(mp + "conv5_mask.bias", shape: [channels]),
+                                        inChannels: channels, outChannels: channels, relu: true)
+        maskLogitsWeight = weights.take(mp + "mask_fcn_logits.weight", shape: [numClasses, channels, 1, 1])
+        maskLogitsBias = weights.take(mp + "mask_fcn_logits.bias", shape: [numClasses])
+    }
+
+    /// Detections per image in the coordinates of `imageSizes` (masks (N, 1, 28, 28) probabilities when `masks`).
+    ///
+    /// `features`: the maps to pool from (N, C, H_l, W_l), finest first (torchvision: FPN levels "0" ... "3");
+    /// `proposals`: (P_i, 4) flat per image; `imageSizes`: each image's (height, width) after resizing, which also
+    /// give the levels' scales (as torchvision, from the largest image height).
+    public func callAsFunction(features: [FeatureMap], proposals: [[Float]], imageSizes: [(Int, Int)])
+        -> [Detections]
+    {
+        precondition(proposals.count == imageSizes.count, "RoIHeads: one proposal list per image")
+        precondition(proposals.allSatisfy { $0.count % 4 == 0 }, "RoIHeads: proposals are (P, 4)")
+        let rows = proposals.reduce(0) { $0 + $1.count / 4 }
+        var classLogits = [Float](), boxRegression = [Float]()
+        if rows > 0 {
+            let pooled = RoIHeads.pool(features, boxes: proposals, imageSizes: imageSizes, size: config.boxPoolSize,
+                                       samplingRatio: config.samplingRatio)
+            let x = fc7(fc6(pooled.data, rows: rows), rows: rows)
+            classLogits = clsScore(x, rows: rows)
+            boxRegression = bboxPred(x, rows: rows)
+        }
+        var detections = RoIHeads.postprocess(classLogits: classLogits, boxRegression: boxRegression,
+                                              proposals: proposals, imageSizes: imageSizes, numClasses: numClasses,
+                                              config: config)
+        if hasMasks { addMasks(to: &detections, features: features, imageSizes: imageSizes) }
+        return detections
+    }
+
+    /// torchvision's `postprocess_detections` for one batch: `classLogits` (K, numClasses) and `boxRegression`
+    /// (K, 4 numClasses) of the K proposals of all images (in image order).
+    ///
+    /// Per image: class probabilities by softmax; every (proposal, class >= 1) pair in that order is a candidate with
+    /// the proposal decoded by its class's deltas (BoxCoder `config.boxWeights`) and clipped to the image; candidates
+    /// need probability > `scoreThresh` and width and height >= 1e-2; NMS per class at `nmsThresh`; the first
+    /// `detectionsPerImage` by decreasing score are kept. Only candidates above the threshold are decoded (decoding
+    /// is per box, so this is what decoding all of them gives).
+    public static func postprocess(classLogits: [Float], boxRegression: [Float], proposals: [[Float]],
+                                   imageSizes: [(Int, Int)], numClasses: Int, config: RoIHeadsConfig) -> [Detections] {
+        let rows = proposals.reduce(0) { $0 + $1.count / 4 }
+        precondition(classLogits.count == rows * numClasses && boxRegression.count == 4 * rows * numClasses,
+                     "RoIHeads.postprocess: predictions do not match the proposals")
+        let scores = softmax(classLogits, rows: rows, columns: numClasses)
+        var detections = [Detections](repeating: Detections(boxes: [], scores: [], labels: []),
+                                      count: proposals.count)
+        var first = 0
+        var firstRow = [Int]()
+        for p in proposals {
+            firstRow.append(first)
+            first += p.count / 4
+        }
+        detections.withUnsafeMutableBufferPointer { out in
+            let out = out
+            Parallel.forEachChunk(proposals.count) { images in
+                for n in images {
+                    out[n] = detect(scores: scores, boxRegression: boxRegression, firstRow: firstRow[n],
+                                    proposals: proposals[n], imageSize: imageSizes[n], numClasses: numClasses,
+                                    config: config)
+                }
+            }
+        }
+        return detections
+    }
+
+    /// Row-wise softmax as torch computes it: exp(x - row max), then times 1 / (row sum).
+    static func softmax(_ x: [Float], rows: Int, columns: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: x.count) { out, initialized in
+            let o = out.baseAddress!
+            x.withUnsafeBufferPointer { xb in
+                let xp = xb.baseAddress!
+                Parallel.forEachChunk(rows, minItemsPerChunk: max(1, 16384 / max(1, columns))) { range in
+                    for r in range {
+                        let src = xp + r * columns, dst = o + r * columns
+                        var m = -Float.infinity
+                        for j in 0..<columns where !(src[j] <= m) { m = src[j] }
+                        var sum: Float = 0
+                        for j in 0..<columns {
+                            dst[j] = Float.exp(src[j] - m)
+                            sum += dst[j]
+                        }
+                        let scale = 1 / sum
+                        for j in 0..<columns { dst[j] *= scale }
+                    }
+                }
+            }
+            initialized = x.count
+        }
+    }
+
+    /// `postprocess` for one image whose proposals are rows `firstRow ..< firstRow + P` of the predictions.
+    static func detect(scores: [Float], boxRegression: [Float], firstRow: Int, proposals: [Float],
+                       imageSize: (Int, Int), numClasses: Int, config: RoIHeadsConfig) -> Detections {
+        let p = proposals.count / 4
+        let threshold = Float(config.scoreThresh)
+        // Candidates above the threshold, in (proposal, class) order; NaN scores fail the test.
+        var rowOf = [Int](), labels = [Int64](), candidateScores = [Float]()
+        for i in 0..<p {
+            let s = (firstRow + i) * numClasses
+            for j in 1..<max(1, numClasses) where scores[s + j] > threshold {
+                rowOf.append(i)
+                labels.append(Int64(j))
+                candidateScores.append(scores[s + j])
+            }
+        }
+        let m = rowOf.count
+        var codes = [Float](repeating: 0, count: 4 * m), references = [Float](repeating: 0, count: 4 * m)
+        for q in 0..<m {
+            let i = rowOf[q], j = Int(labels[q])
+            let code = 4 * ((firstRow + i) * numClasses + j)
+            for c in 0..<4 {
+                codes[4 * q + c] = boxRegression[code + c]
+                references[4 * q + c] = proposals[4 * i + c]
+            }
+        }
+        var decoded = [Float](repeating: 0, count: 4 * m)
+        var boxes = [Float](repeating: 0, count: 4 * m)
+        codes.withUnsafeBufferPointer { cb in
+            references.withUnsafeBufferPointer { rb in
+                decoded.withUnsafeMutableBufferPointer { db in
+                    if m > 0 {
+                        BoxCoding.decode(codes: cb.baseAddress!, boxes: rb.baseAddress!, count: m, groups: 1,
+                                         weights: config.boxWeights, xformClip: boxXformClip, into: db.baseAddress!)
+                    }
+                }
+            }
+        }
+        decoded.withUnsafeBufferPointer { db in
+            boxes.withUnsafeMutableBufferPointer { bb in
+                if m > 0 {
+                    Boxes.clipToImage(db.baseAddress!, count: m, height: Float(imageSize.0),
+                                      width: Float(imageSize.1), into: bb.baseAddress!)
+                }
+            }
+        }
+        // Small (and NaN) boxes out, compacting in place.
+        var kept = 0
+        for q in 0..<m {
+            let w = boxes[4 * q + 2] - boxes[4 * q], h = boxes[4 * q + 3] - boxes[4 * q + 1]
+            guard w >= minSize && h >= minSize else { continue }
+            for c in 0..<4 { boxes[4 * kept + c] = boxes[4 * q + c] }
+            labels[kept] = labels[q]
+            candidateScores[kept] = candidateScores[q]
+            kept += 1
+        }
+        let order = boxes.withUnsafeBufferPointer { b in
+            candidateScores.withUnsafeBufferPointer { s in
+                labels.withUnsafeBufferPointer { l in
+                    DetectionNMS.batched(boxes: b.baseAddress!, scores: s.baseAddress!, categories: l.baseAddress!,
+                                         count: kept, iouThreshold: config.nmsThresh)
+                }
+            }
+        }
+        let final = order.prefix(max(0, config.detectionsPerImage))
+        var result = Detections(boxes: [], scores: [], labels: [])
+        result.boxes.reserveCapacity(4 * final.count)
+        for q in final {
+            result.boxes += boxes[(4 * q)..<(4 * q + 4)]
+            result.scores.append(candidateScores[q])
+            result.labels.append(labels[q])
+        }
+        return result
+    }
+
+    /// MultiScaleRoIAlign of `boxes` ((P_i, 4) flat per image) over `features`: (sum P_i, C, size, size).
+    static func pool(_ features: [FeatureMap], boxes: [[Float]], imageSizes: [(Int, Int)], size: Int,
+                     samplingRatio: Int) -> FeatureMap {
+        precondition(!features.isEmpty, "RoIHeads: no feature maps to pool from")
+        let (batch, channels) = (features[0].batch, features[0].channels)
+        precondition(features.allSatisfy { $0.batch == batch && $0.channels == channels && $0.height > 0 },
+                     "RoIHeads: feature maps of one batch size and channel count")
+        precondition(boxes.count <= batch, "RoIHeads: more proposal lists than images")
+        var rois = [Float]()
+        for (n, b) in boxes.enumerated() {
+            for i in 0..<(b.count / 4) { rois += [Float(n), b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]] }
+        }
+        let k = rois.count / 5
+        let maxHeight = imageSizes.map(\.0).max() ?? 1
+        let scales = features.map { MultiScaleRoIAlign.inferScale(featureHeight: $0.height, imageHeight: maxHeight) }
+        var levelOfRoI = [Int](repeating: 0, count: k)
+        if features.count > 1 {
+            let mapper = MultiScaleRoIAlign.LevelMapper(scales: scales, canonicalScale: canonicalScale,
+                                                        canonicalLevel: canonicalLevel)
+            rois.withUnsafeBufferPointer { r in
+                for i in 0..<k { levelOfRoI[i] = mapper.levelIndex(r.baseAddress! + 5 * i, levels: features.count) }
+            }
+        }
+        return FeatureMap(batch: k, channels: channels, height: size, width: size) { out in
+            guard k > 0 else { return }
+            withFeaturePointers(features) { data in
+                var levels = [RoIAlign.Level<Float>]()
+                for (l, f) in features.enumerated() {
+                    levels.append(RoIAlign.Level(data: data[l], height: f.height, width: f.width,
+                                                 spatialScale: Float(scales[l])))
+                }
+                levels.withUnsafeBufferPointer { lv in
+                    levelOfRoI.withUnsafeBufferPointer { lr in
+                        rois.withUnsafeBufferPointer { r in
+                            RoIAlign.forward(levels: lv.baseAddress!, count: lv.count, levelOfRoI: lr.baseAddress,
+                                             batch: batch, channels: channels, rois: r.baseAddress!, count: k,
+                                             pooledH: size, pooledW: size, samplingRatio: samplingRatio,
+                                             aligned: false, output: out.baseAddress!)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Calls `body` with a base pointer to each map's data, valid during the call.
+func withFeaturePointers<R>(_ maps: [FeatureMap], _ body: ([UnsafePointer<Float>]) -> R) -> R {
+    func nest(_ i: Int, _ acc: [UnsafePointer<Float>]) -> R {
+        if i == maps.count { return body(acc) }
+        return maps[i].data.withUnsafeBufferPointer { buffer in
+            // An empty map is never read; any aligned pointer stands in for its missing base address.
+            nest(i + 1, acc + [buffer.baseAddress ?? UnsafePointer(bitPattern: MemoryLayout<Float>.alignment)!])
+        }
+    }
+    return nest(0, [])
+}
