@@ -163,6 +163,11 @@ static PyObject *py_model_features(PyObject *self, PyObject *args) {
     return run_model(args, srcnn_model_features);
 }
 
+static PyObject *py_model_detect(PyObject *self, PyObject *args) {
+    (void)self;
+    return run_model(args, srcnn_model_detect);
+}
+
 /* arrays_info(result) -> [(name, dtype code, shape tuple), ...] */
 static PyObject *py_arrays_info(PyObject *self, PyObject *args) {
     (void)self;
@@ -218,6 +223,7 @@ PyMethodDef ext_models_methods[] = {
     {"model_create", py_model_create, METH_VARARGS, NULL},
     {"model_transform", py_model_transform, METH_VARARGS, NULL},
     {"model_features", py_model_features, METH_VARARGS, NULL},
+    {"model_detect", py_model_detect, METH_VARARGS, NULL},
     {"arrays_info", py_arrays_info, METH_VARARGS, NULL},
     {"arrays_read", py_arrays_read, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL}};

@@ -254,6 +254,11 @@ int32_t srcnn_model_transform(const srcnn_model *model, const srcnn_array *image
    padded batch at strides 4, 8, 16, 32, 64, then "image_sizes" as above. */
 int32_t srcnn_model_features(const srcnn_model *model, const srcnn_array *images, int64_t num_images,
                              srcnn_arrays **out, char *err);
+/* The whole model, as torchvision's eval-mode forward: for each image i, "boxes.i" (D_i, 4) float32 in the
+   original image's pixels, "labels.i" (D_i,) int64, "scores.i" (D_i,) float32 and, for Mask R-CNN, "masks.i"
+   (D_i, 1, H_i, W_i) float32 mask probabilities pasted at the original size. */
+int32_t srcnn_model_detect(const srcnn_model *model, const srcnn_array *images, int64_t num_images,
+                           srcnn_arrays **out, char *err);
 
 /* Number of arrays in a result (0 for NULL). */
 int64_t srcnn_arrays_count(const srcnn_arrays *arrays);

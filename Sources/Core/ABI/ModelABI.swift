@@ -177,6 +177,30 @@ public func srcnn_model_features(
     }
 }
 
+@_cdecl("srcnn_model_detect")
+public func srcnn_model_detect(
+    _ modelPointer: OpaquePointer?, _ images: UnsafePointer<srcnn_array>?, _ numImages: Int64,
+    _ out: UnsafeMutablePointer<OpaquePointer?>?, _ err: UnsafeMutablePointer<CChar>?
+) -> Int32 {
+    abiCall(err) {
+        let m = try model(modelPointer)
+        let out = try outPointer(out)
+        let inputs = try modelImages(images, count: numImages)
+        let detections = try m.detect(inputs)
+        let result = NamedArrays()
+        for (i, d) in detections.enumerated() {
+            let n = d.labels.count
+            result.append("boxes.\(i)", shape: [n, 4], .float32(d.boxes))
+            result.append("labels.\(i)", shape: [n], .int64(d.labels))
+            result.append("scores.\(i)", shape: [n], .float32(d.scores))
+            if let masks = d.masks {
+                result.append("masks.\(i)", shape: [n, 1, inputs[i].height, inputs[i].width], .float32(masks))
+            }
+        }
+        publish(result, out)
+    }
+}
+
 func outPointer(_ p: UnsafeMutablePointer<OpaquePointer?>?) throws -> UnsafeMutablePointer<OpaquePointer?> {
     guard let p else { throw SwiftRCNNError.invalidValue("out: missing output pointer (NULL)") }
     return p

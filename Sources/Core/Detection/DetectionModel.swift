@@ -56,6 +56,8 @@ public final class DetectionModel: Sendable {
     public let config: Config
     public let transform: GeneralizedRCNNTransform
     public let backbone: ResNet50FPN
+    public let rpn: RegionProposalNetwork
+    public let roiHeads: RoIHeads
 
     /// Builds every part from `weights` (torchvision state-dict names) and checks, like
     /// `load_state_dict(strict=True)`, that each key was used with its expected shape (one error lists them all).
@@ -65,8 +67,16 @@ public final class DetectionModel: Sendable {
         transform = GeneralizedRCNNTransform(minSize: config.minSize, maxSize: config.maxSize,
                                              imageMean: config.imageMean, imageStd: config.imageStd)
         backbone = ResNet50FPN(weights: &weights, prefix: "backbone.")
-        // The region proposal network ("rpn.") and the RoI heads ("roi_heads.") are built here, from `weights`,
-        // before `finish` checks that every key was taken.
+        rpn = RegionProposalNetwork(
+            weights: &weights,
+            config: RPNConfig(preNMSTopN: config.rpnPreNMSTopN, postNMSTopN: config.rpnPostNMSTopN,
+                              nmsThresh: config.rpnNMSThresh, scoreThresh: config.rpnScoreThresh),
+            prefix: "rpn.")
+        roiHeads = RoIHeads(
+            weights: &weights, numClasses: config.numClasses,
+            config: RoIHeadsConfig(scoreThresh: config.boxScoreThresh, nmsThresh: config.boxNMSThresh,
+                                   detectionsPerImage: config.boxDetectionsPerImage),
+            masks: config.kind == .maskRCNN, prefix: "roi_heads.")
         try weights.finish()
     }
 

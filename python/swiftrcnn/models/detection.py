@@ -99,6 +99,22 @@ class FasterRCNN:
             c["rpn_pre_nms_top_n_test"], c["rpn_post_nms_top_n_test"], c["rpn_nms_thresh"], c["rpn_score_thresh"],
             c["box_score_thresh"], c["box_nms_thresh"], c["box_detections_per_img"], names, arrays)
 
+    def __call__(self, images) -> list:
+        """Detects objects in `images`, a list of (3, H, W) float arrays in [0, 1] of any sizes.
+
+        Returns one dict per image, as torchvision's eval-mode forward: "boxes" (N, 4) float32 (x1, y1, x2, y2) in
+        the image's pixels, "labels" (N,) int64, "scores" (N,) float32 in decreasing order, and for Mask R-CNN
+        "masks" (N, 1, H, W) float32 probabilities."""
+        images = _images(images)
+        out = _read(_C.model_detect(self._model, images))
+        results = []
+        for i in range(len(images)):
+            result = {k: out[f"{k}.{i}"] for k in ("boxes", "labels", "scores")}
+            if f"masks.{i}" in out:
+                result["masks"] = out[f"masks.{i}"]
+            results.append(result)
+        return results
+
     def transform(self, images) -> tuple:
         """GeneralizedRCNNTransform: normalise, resize (short side to min_size, long side at most max_size) and
         pad. Returns the batch (N, 3, H, W) float32, zero-padded top-left aligned to multiples of 32, and each

@@ -1,0 +1,49 @@
+import SwiftRCNNOps
+
+extension DetectionModel {
+    /// torchvision's eval-mode forward: transform, backbone, region proposals, RoI heads, then the transform's
+    /// postprocess — boxes scaled from the resized image back to each original image and, for Mask R-CNN, the
+    /// 28 × 28 mask probabilities pasted into (1, H, W) images of the original size.
+    /// images: (1, 3, H_i, W_i) maps. Returns one `Detections` per image; `masks` holds (N, 1, H_i, W_i).
+    public func detect(_ images: [FeatureMap]) throws -> [Detections] {
+        let (batch, sizes) = try transform(images)
+        let batchHW = (batch.height, batch.width)
+        let levels = backbone(consume batch)
+        let proposals = rpn(features: levels, batchHW: batchHW, imageSizes: sizes)
+        var detections = roiHeads(features: Array(levels.prefix(4)), proposals: proposals, imageSizes: sizes)
+        for (i, image) in images.enumerated() {
+            detections[i] = postprocess(detections[i], resized: sizes[i], original: (image.height, image.width))
+        }
+        return detections
+    }
+
+    /// Boxes times original / resized size per axis (computed in float32 as torchvision's resize_boxes); masks
+    /// pasted at the original size with padding 1 (paste_masks_in_image's default).
+    func postprocess(_ d: Detections, resized: (Int, Int), original: (Int, Int)) -> Detections {
+        var d = d
+        let ratioH = Float(original.0) / Float(resized.0), ratioW = Float(original.1) / Float(resized.1)
+        for i in 0..<(d.boxes.count / 4) {
+            d.boxes[4 * i] *= ratioW
+            d.boxes[4 * i + 1] *= ratioH
+            d.boxes[4 * i + 2] *= ratioW
+            d.boxes[4 * i + 3] *= ratioH
+        }
+        if let masks = d.masks {
+            let n = d.boxes.count / 4
+            let m = n == 0 ? 0 : Int(Double(masks.count / n).squareRoot())
+            let (h, w) = original
+            d.masks = [Float](unsafeUninitializedCapacity: n * h * w) { out, count in
+                if n > 0 {
+                    masks.withUnsafeBufferPointer { mp in
+                        d.boxes.withUnsafeBufferPointer { bp in
+                            PasteMasks.paste(masks: mp.baseAddress!, boxes: bp.baseAddress!, count: n, maskSize: m,
+                                             padding: 1, height: h, width: w, into: out.baseAddress!)
+                        }
+                    }
+                }
+                count = n * h * w
+            }
+        }
+        return d
+    }
+}
