@@ -119,20 +119,12 @@ public enum PSRoIAlign {
         }
     }
 
-    /// Elements of input planes a thread copies to its own buffer at once (`forward`): 2^18, 1 MB of `Float`, about
-    /// a core's L2 cache. Larger planes are read in place.
-    @usableFromInline static let stageBudget = 1 << 18
-
     /// Forward pass: fills `output` (k, c / (pooledHeight * pooledWidth), pooledHeight, pooledWidth).
     ///
-    /// Memory: every input plane feeds one bin of one output channel, so each is read once, at scattered points.
-    /// Read in place, nearly every read would wait on main memory; instead a thread copies (stages) the planes it is
-    /// about to pool, a few at a time, into its own buffer with sequential reads, and samples them there from cache.
-    ///
     /// Threading: the (bin, output channel) pairs are split over `Parallel` threads (see
-    /// `PSRoIPool.forEachBinRun`); each thread pools every RoI for its pairs, so it writes only its own outputs.
-    /// A RoI's geometry is computed once, and its sample taps (cells, weights) for a bin once per group of staged
-    /// planes.
+    /// `PSRoIPool.forEachBinRun`); each thread pools every RoI for its pairs, so it writes only its own outputs,
+    /// reading the input planes through `PSRoIPool.forEachStagedGroup`. A RoI's geometry is computed once, and its
+    /// sample taps (cells, weights) for a bin once per group of staged planes.
     @inlinable
     public static func forward<T: KernelFloat>(
         input: UnsafePointer<T>, batch n: Int, channels c: Int, height h: Int, width w: Int,
@@ -151,37 +143,26 @@ public enum PSRoIAlign {
         }
         let (order, imageStart) = RoIPool.groupByImage(rois: rois, roiCount: k, batch: n)
         defer { order.deallocate(); imageStart.deallocate() }
-        // Planes staged together; 0 when a plane is too large to stage.
-        let staged = plane <= stageBudget ? min(outChannels, stageBudget / max(plane, 1)) : 0
+        let staged = PSRoIPool.stagedPlanes(plane: plane, outChannels: outChannels)
         Parallel.forEachChunk(c, minItemsPerChunk: max(1, 1024 / k)) { items in
             var buffers = TapBuffers<T>()
             let stage = UnsafeMutablePointer<T>.allocate(capacity: staged * plane)
             defer { buffers.deallocate(); stage.deallocate() }
-            PSRoIPool.forEachBinRun(items, outChannels: outChannels) { o, outs in
+            PSRoIPool.forEachStagedGroup(items, input: input, batch: n, channels: c, plane: plane,
+                                         outChannels: outChannels, imageStart: imageStart, stage: stage,
+                                         staged: staged) { o, img, group, planes, step in
                 let i = o / pw, j = o % pw
-                for img in 0..<n where imageStart[img] < imageStart[img + 1] {
-                    let image = input + img * c * plane
-                    var group = outs.lowerBound..<outs.lowerBound
-                    while group.upperBound < outs.upperBound {
-                        group = group.upperBound..<min(group.upperBound + max(staged, 1), outs.upperBound)
-                        for (q, co) in group.enumerated() where staged > 0 {
-                            (stage + q * plane).update(from: image + (co * bins + o) * plane, count: plane)
-                        }
-                        for s in imageStart[img]..<imageStart[img + 1] {
-                            let r = order[s]
-                            let g = geometries[r]
-                            buffers.reserve(max(g.gridH, g.gridW))
-                            let ny = taps(bin: i, start: g.y0, binSize: g.binH, grid: g.gridH, extent: h,
-                                          stride: w, into: buffers.ys)
-                            let nx = taps(bin: j, start: g.x0, binSize: g.binW, grid: g.gridW, extent: w,
-                                          stride: 1, into: buffers.xs)
-                            for (q, co) in group.enumerated() {
-                                let src: UnsafePointer<T> =
-                                    staged > 0 ? UnsafePointer(stage + q * plane) : image + (co * bins + o) * plane
-                                output[(r * outChannels + co) * bins + o] =
-                                    binSum(src, ys: buffers.ys, ny, xs: buffers.xs, nx) / g.count
-                            }
-                        }
+                for s in imageStart[img]..<imageStart[img + 1] {
+                    let r = order[s]
+                    let g = geometries[r]
+                    buffers.reserve(max(g.gridH, g.gridW))
+                    let ny = taps(bin: i, start: g.y0, binSize: g.binH, grid: g.gridH, extent: h, stride: w,
+                                  into: buffers.ys)
+                    let nx = taps(bin: j, start: g.x0, binSize: g.binW, grid: g.gridW, extent: w, stride: 1,
+                                  into: buffers.xs)
+                    let dst = output + (r * outChannels + group.lowerBound) * bins + o
+                    for q in 0..<group.count {
+                        dst[q * bins] = binSum(planes + q * step, ys: buffers.ys, ny, xs: buffers.xs, nx) / g.count
                     }
                 }
             }

@@ -58,7 +58,7 @@ final class PSRoIAlignTests: XCTestCase {
     }
 
     /// Several images, output channels and RoIs per image, on maps both staged in a thread's buffer and (larger
-    /// than `stageBudget`, 2^18 cells) read in place: on a linear map every bin is the value at its centre.
+    /// than `PSRoIPool.stageBudget`, 2^18 cells) read in place: on a linear map every bin is the value at its centre.
     func testForwardStagedAndInPlaceMaps() {
         checkLinearMaps(height: 30, width: 40)
         checkLinearMaps(height: 512, width: 513)
