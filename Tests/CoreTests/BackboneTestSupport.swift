@@ -53,8 +53,23 @@ func handCheckedBackboneWeights() -> [String: WeightStore.Entry] {
         }
         entries[name] = WeightStore.Entry(shape: shape, values: values)
     }
+    // The RPN and box heads of a 91-class Faster R-CNN, all zero: the model is built strictly from every key.
+    for (name, shape) in fasterRCNNHeadShapes {
+        entries[name] = WeightStore.Entry(shape: shape, values: [Float](repeating: 0, count: shape.reduce(1, *)))
+    }
     return entries
 }
+
+/// The 14 rpn.* and roi_heads.* keys of torchvision's fasterrcnn_resnet50_fpn (91 classes) and their shapes.
+let fasterRCNNHeadShapes: [(String, [Int])] = [
+    ("rpn.head.conv.0.0.weight", [256, 256, 3, 3]), ("rpn.head.conv.0.0.bias", [256]),
+    ("rpn.head.cls_logits.weight", [3, 256, 1, 1]), ("rpn.head.cls_logits.bias", [3]),
+    ("rpn.head.bbox_pred.weight", [12, 256, 1, 1]), ("rpn.head.bbox_pred.bias", [12]),
+    ("roi_heads.box_head.fc6.weight", [1024, 12544]), ("roi_heads.box_head.fc6.bias", [1024]),
+    ("roi_heads.box_head.fc7.weight", [1024, 1024]), ("roi_heads.box_head.fc7.bias", [1024]),
+    ("roi_heads.box_predictor.cls_score.weight", [91, 1024]), ("roi_heads.box_predictor.cls_score.bias", [91]),
+    ("roi_heads.box_predictor.bbox_pred.weight", [364, 1024]), ("roi_heads.box_predictor.bbox_pred.bias", [364]),
+]
 
 /// The per-level offsets of `handCheckedBackboneWeights` ("0", "1", "2", "3", "pool").
 let handCheckedLevelOffsets: [Float] = [16, 13, 9, 3, 3]

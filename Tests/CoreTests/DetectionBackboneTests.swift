@@ -73,14 +73,14 @@ final class DetectionBackboneTests: XCTestCase {
         entries["backbone.body.layer3.2.conv2.weight"] = nil
         entries["backbone.body.layer1.0.downsample.1.running_var"] = zeros([255])
         entries["backbone.fpn.layer_blocks.3.0.weight"] = zeros([256, 256, 1, 1])
-        entries["rpn.head.cls_logits.bias"] = WeightStore.Entry(shape: [3], values: [0, 0, 0])
+        entries["rpn.head.extra.bias"] = WeightStore.Entry(shape: [3], values: [0, 0, 0])
         entries["backbone.body.bn1.num_batches_tracked"] = WeightStore.Entry(shape: [], values: [0])
         var bad = WeightStore(entries)
         XCTAssertThrowsError(try DetectionModel(config: config, weights: &bad)) { error in
             XCTAssertEqual("\(error)", "weights: 2 mis-shaped, 1 unexpected, 1 missing. shape mismatches: "
                 + "backbone.body.layer1.0.downsample.1.running_var: expected shape [256], got [255]; "
                 + "backbone.fpn.layer_blocks.3.0.weight: expected shape [256, 256, 3, 3], got [256, 256, 1, 1]. "
-                + "unexpected keys: rpn.head.cls_logits.bias. "
+                + "unexpected keys: rpn.head.extra.bias. "
                 + "missing keys: backbone.body.layer3.2.conv2.weight (expected shape [256, 256, 3, 3])")
         }
     }

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from swiftrcnn import models
+from swiftrcnn import models, ops
 from detector_utils import assert_same_ranking, build, features, images, sharpen_classifier, sharpen_rpn
 
 SIZES = [(240, 320), (300, 200), (256, 256)]
@@ -24,6 +24,32 @@ def sharpened_checkpoint(kind, tmp_path, **kwargs):
     path = tmp_path / f"{kind}.pth"
     torch.save(model.state_dict(), path)
     return model, path, imgs
+
+
+def assert_one_to_one(boxes, labels, scores, theirs, box_atol=2e-2, score_atol=1e-4, tie=1e-5):
+    """Same number of detections, and each of ours pairs with a distinct one of torchvision's of the same label,
+    box within `box_atol` pixels and score within `score_atol` (order aside).
+
+    The only exception allowed is an NMS tie flip: two overlapping boxes of one class whose scores differ by less
+    than `tie` (float32 probabilities saturated near 1), of which the two libraries keep different members because
+    they visit equal-to-the-ulp scores in different orders. Each leftover of ours must pair with a leftover of
+    torchvision's of the same label, a score within `tie` and IoU > 0.5, and flips must stay under 1%."""
+    t_boxes, t_labels, t_scores = (theirs[k].numpy() for k in ("boxes", "labels", "scores"))
+    assert len(scores) == len(t_scores)
+    free = np.ones(len(t_scores), bool)
+    leftovers = []
+    for b, lab, sc in zip(boxes, labels, scores):
+        ok = free & (t_labels == lab) & (np.abs(t_boxes - b).max(1) <= box_atol) & (np.abs(t_scores - sc) <= score_atol)
+        if ok.any():
+            free[np.argmax(ok)] = False
+        else:
+            leftovers.append((b, lab, sc))
+    for b, lab, sc in leftovers:
+        iou = ops.box_iou(b[None], t_boxes)[0]
+        ok = free & (t_labels == lab) & (np.abs(t_scores - sc) <= tie) & (iou > 0.5)
+        assert ok.any(), f"detection {b} label {lab} score {sc} has no torchvision partner"
+        free[np.argmax(ok)] = False
+    assert len(leftovers) <= max(1, len(scores) // 100), f"{len(leftovers)} NMS tie flips"
 
 
 def mask_iou(a, b):
@@ -57,14 +83,18 @@ def test_detections_match_torchvision(kind, tmp_path):
 
 
 def test_default_sizes_and_torch_free_process(tmp_path, isolated):
-    """Default min_size 800 / max_size 1333, the model loaded and run in a process that never imports torch."""
-    tv_model, path, imgs = sharpened_checkpoint("faster", tmp_path)
+    """Default min_size 800 / max_size 1333, the model loaded and run in a process that never imports torch.
+
+    300 detections per image rather than 100: at this size the sharpened model saturates many scores near 1, and
+    which of several scores equal to the ulp comes 100th is arbitrary (torchvision sorts unstably); the cut itself
+    is covered by the RoI-heads stage tests."""
+    tv_model, path, imgs = sharpened_checkpoint("faster", tmp_path, box_detections_per_img=300)
     np.savez(tmp_path / "images.npz", *[im.numpy() for im in imgs])
     kind, message = isolated.run(f"""
 import sys
-from swiftrcnn import models
+from swiftrcnn import models, ops
 data = np.load({str(tmp_path / 'images.npz')!r})
-model = models.fasterrcnn_resnet50_fpn(weights={str(path)!r})
+model = models.fasterrcnn_resnet50_fpn(weights={str(path)!r}, box_detections_per_img=300)
 out = model([data[k] for k in data.files])
 np.savez({str(tmp_path / 'ours.npz')!r}, *[r[k] for r in out for k in ("boxes", "labels", "scores")])
 assert "torch" not in sys.modules
@@ -74,11 +104,10 @@ assert "torch" not in sys.modules
     ours = [ours[f"arr_{i}"] for i in range(len(ours.files))]
     with torch.no_grad():
         theirs = tv_model(imgs)
+    # Scores saturate near 1 at this size, so the order among them is ill-conditioned: pair detections instead.
     for i, t in enumerate(theirs):
         boxes, labels, scores = ours[3 * i: 3 * i + 3]
-        # At 100 detections the list was cut at box_detections_per_img: the last tied group may differ.
-        assert_same_ranking(boxes, scores, t["boxes"].numpy(), t["scores"].numpy(), box_atol=2e-2, score_atol=1e-4,
-                            truncated=len(scores) == 100, extra=[(labels, t["labels"].numpy(), 0)])
+        assert_one_to_one(boxes, labels, scores, t)
 
 
 def test_no_detections_gives_empty_arrays(tmp_path):

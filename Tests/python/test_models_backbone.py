@@ -31,7 +31,18 @@ def _randomize_batch_norms(model, seed):
 
 
 def _backbone_state(model):
-    return {k: v.numpy().copy() for k, v in model.state_dict().items() if k.startswith("backbone.")}
+    """The full state dict (the model is built strictly from every key); these tests look at the backbone."""
+    return {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+
+def _mask_state(faster_model):
+    """A Mask R-CNN state dict sharing every key of `faster_model` (backbone, RPN, box head) plus the mask
+    branch of a seeded torchvision Mask R-CNN."""
+    torch.manual_seed(1)
+    mask = tv_maskrcnn(weights=None, weights_backbone=None).eval()
+    state = {k: v.numpy().copy() for k, v in mask.state_dict().items()}
+    state.update(_backbone_state(faster_model))
+    return state
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +91,7 @@ class TestBuilders:
                                               (models.maskrcnn_resnet50_fpn, tv_maskrcnn)])
     def test_defaults_are_torchvisions(self, tv_model, ours, theirs):
         tv = theirs(weights=None, weights_backbone=None)
-        m = ours(weights=_backbone_state(tv_model))
+        m = ours(weights=_mask_state(tv_model) if ours is models.maskrcnn_resnet50_fpn else _backbone_state(tv_model))
         assert isinstance(m, models.MaskRCNN if ours is models.maskrcnn_resnet50_fpn else models.FasterRCNN)
         want = dict(
             num_classes=tv.roi_heads.box_predictor.cls_score.out_features,
@@ -104,14 +115,14 @@ class TestBuilders:
 
     def test_weights_from_a_checkpoint_file(self, tv_model, model, tmp_path):
         path = tmp_path / "backbone.pth"
-        torch.save({k: v for k, v in tv_model.state_dict().items() if k.startswith("backbone.")}, path)
+        torch.save(tv_model.state_dict(), path)
         m = models.fasterrcnn_resnet50_fpn(weights=str(path), **SMALL)
         images = _images(4, [(70, 50)])
         a, b = m.features(images)[0], model.features(images)[0]
         assert all(np.array_equal(a[k], b[k]) for k in LEVELS)
 
     def test_mask_rcnn_shares_the_backbone(self, tv_model, model):
-        mask = models.maskrcnn_resnet50_fpn(weights=_backbone_state(tv_model), **SMALL)
+        mask = models.maskrcnn_resnet50_fpn(weights=_mask_state(tv_model), **SMALL)
         images = _images(3, [(90, 120)])
         a, sa = model.features(images)
         b, sb = mask.features(images)
@@ -257,13 +268,13 @@ class TestBadInput:
 del state["backbone.body.layer2.0.conv2.weight"]
 state["backbone.fpn.inner_blocks.1.0.bias"] = np.zeros(255, np.float32)
 state["backbone.body.bn1.running_var"] = np.zeros((64, 1), np.float32)
-state["rpn.head.conv.0.0.weight"] = np.zeros((256, 256, 3, 3), np.float32)
+state["rpn.head.extra.weight"] = np.zeros((256, 256, 3, 3), np.float32)
 state["backbone.body.layer1.0.bn1.num_batches_tracked"] = np.array(5)
 build()""", ValueError,
             "missing keys: backbone.body.layer2.0.conv2.weight (expected shape [128, 128, 3, 3])",
             "backbone.fpn.inner_blocks.1.0.bias: expected shape [256], got [255]",
             "backbone.body.bn1.running_var: expected shape [64], got [64, 1]",
-            "unexpected keys: rpn.head.conv.0.0.weight")
+            "unexpected keys: rpn.head.extra.weight")
         assert "num_batches_tracked" not in message
         isolated.expect_error(setup + "state['backbone.body.conv1.weight'] = np.zeros((64, 3, 7, 7), np.int32); "
                               "build()", TypeError, "backbone.body.conv1.weight", "int32")
