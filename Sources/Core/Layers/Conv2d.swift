@@ -15,9 +15,11 @@ public struct Conv2d: Sendable {
     public private(set) var weight: [Float]
     public private(set) var bias: [Float]?
 
-    /// Most elements of one im2col band (4 MiB of floats): large enough for full-speed products, small enough to
-    /// stay cache-friendly and keep memory flat on 800 × 1333 inputs.
-    static let bandElements = 1 << 20
+    /// Target elements of one im2col band (16 MiB of floats): bounds the column buffer on 800 × 1333 inputs.
+    static let bandElements = 1 << 22
+    /// Fewest output columns a band holds (unless the map is smaller): narrower products than this lose GEMM
+    /// throughput to packing and thread start-up, e.g. one-row bands of 272 columns for 3 × 3 × 256 convolutions.
+    static let bandMinimumColumns = 2048
 
     public init(weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int, kernel: (Int, Int),
                 stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1, relu: Bool = false) {
@@ -81,7 +83,8 @@ public struct Conv2d: Sendable {
         let inPerGroup = inChannels / groups, outPerGroup = outChannels / groups
         let k = inPerGroup * kernelH * kernelW
         let direct = kernelH == 1 && kernelW == 1 && stride == 1 && padding == 0
-        let bandRows = max(1, min(ho, Conv2d.bandElements / max(1, k * wo)))
+        let bandRows = max(1, min(ho, max(Conv2d.bandElements / max(1, k * wo),
+                                          (Conv2d.bandMinimumColumns + wo - 1) / max(1, wo))))
         let columns = direct ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * bandRows * wo)
         defer { columns?.deallocate() }
         let out = FeatureMap(batch: x.batch, channels: outChannels, height: ho, width: wo) { out in

@@ -41,12 +41,17 @@ public struct Linear: Sendable {
 
 /// A transposed convolution with kernel 2 and stride 2 (torch.nn.ConvTranspose2d(C, O, 2, 2), Mask R-CNN's
 /// upsampling), with an optional fused ReLU. Weights are (C, O, 2, 2). Each input pixel feeds its own 2 × 2 output
-/// block, so the layer is one product `Wᵀ (4O × C) · x (C × HW)` followed by a scatter into the blocks.
+/// block, so the layer is a product `Wᵀ (4O × C) · x (C × pixels)` followed by a scatter into the blocks. Small maps
+/// (Mask R-CNN's 14 × 14, one per detection) are staged side by side, several images per product, so each product is
+/// wide enough for the GEMM to run at full speed; `stagedElements` bounds the product buffer.
 public struct ConvTranspose2x2: Sendable {
     public let inChannels: Int, outChannels: Int
     public let relu: Bool
     public let weight: [Float]
     public let bias: [Float]?
+
+    /// Most elements of the product buffer of one chunk of images (16 MiB of floats).
+    static let stagedElements = 1 << 22
 
     public init(weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int, relu: Bool = false) {
         precondition(weight.count == inChannels * outChannels * 4, "ConvTranspose2x2: weight does not match")
@@ -59,28 +64,41 @@ public struct ConvTranspose2x2: Sendable {
 
     public func callAsFunction(_ x: FeatureMap) -> FeatureMap {
         precondition(x.channels == inChannels, "ConvTranspose2x2: expected \(inChannels) channels")
-        let (h, w) = (x.height, x.width)
+        let (h, w, plane) = (x.height, x.width, x.plane)
         let rows = outChannels * 4
-        let products = UnsafeMutablePointer<Float>.allocate(capacity: rows * h * w)
-        defer { products.deallocate() }
+        let chunk = max(1, min(x.batch, ConvTranspose2x2.stagedElements / max(1, rows * plane)))
+        let staged = UnsafeMutablePointer<Float>.allocate(capacity: inChannels * chunk * plane)
+        let products = UnsafeMutablePointer<Float>.allocate(capacity: rows * chunk * plane)
+        defer { staged.deallocate(); products.deallocate() }
         return FeatureMap(batch: x.batch, channels: outChannels, height: 2 * h, width: 2 * w) { out in
             let o = out.baseAddress!
-            for n in 0..<x.batch {
+            var first = 0
+            while first < x.batch {
+                let images = min(chunk, x.batch - first), n = images * plane
                 x.data.withUnsafeBufferPointer { xs in
-                    weight.withUnsafeBufferPointer { ws in
-                        // products(r = (o, i, j), p) = Σ_c W[c, r] · x[c, p]
-                        GEMM.multiply(m: rows, n: h * w, k: inChannels, a: ws.baseAddress!, lda: rows,
-                                      transposeA: true, b: xs.baseAddress! + n * inChannels * h * w, ldb: h * w,
-                                      c: products, ldc: h * w)
+                    // staged (c, image · plane + p) = x (first + image, c, p)
+                    Parallel.forEachChunk(inChannels, minItemsPerChunk: 16) { channels in
+                        for c in channels {
+                            for i in 0..<images {
+                                (staged + c * n + i * plane).update(
+                                    from: xs.baseAddress! + ((first + i) * inChannels + c) * plane, count: plane)
+                            }
+                        }
                     }
                 }
-                Parallel.forEachChunk(outChannels, minItemsPerChunk: 4) { channels in
-                    for c in channels {
-                        let dst = o + (n * outChannels + c) * 4 * h * w
+                weight.withUnsafeBufferPointer { ws in
+                    // products(r = (o, i, j), column) = Σ_c W[c, r] · staged[c, column]
+                    GEMM.multiply(m: rows, n: n, k: inChannels, a: ws.baseAddress!, lda: rows, transposeA: true,
+                                  b: staged, ldb: n, c: products, ldc: n)
+                }
+                Parallel.forEachChunk(outChannels * images, minItemsPerChunk: 4) { range in
+                    for item in range {
+                        let (c, image) = (item / images, item % images)
+                        let dst = o + ((first + image) * outChannels + c) * 4 * plane
                         let b = bias?[c] ?? 0
                         for i in 0..<2 {
                             for j in 0..<2 {
-                                let src = products + ((c * 2 + i) * 2 + j) * h * w
+                                let src = products + ((c * 2 + i) * 2 + j) * n + image * plane
                                 for y in 0..<h {
                                     let row = dst + (2 * y + i) * 2 * w + j
                                     for xi in 0..<w {
@@ -93,6 +111,7 @@ public struct ConvTranspose2x2: Sendable {
                         }
                     }
                 }
+                first += images
             }
         }
     }
