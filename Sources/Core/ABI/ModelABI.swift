@@ -145,19 +145,32 @@ public func srcnn_model_free(_ model: OpaquePointer?) {
     Unmanaged<DetectionModel>.fromOpaque(UnsafeRawPointer(model)).release()
 }
 
+/// The body shared by the model exports: checks the model and `out`, converts the images, and publishes the
+/// named arrays `body` derives from the model's result on them.
+func modelCall(
+    _ modelPointer: OpaquePointer?, _ images: UnsafePointer<srcnn_array>?, _ numImages: Int64,
+    _ out: UnsafeMutablePointer<OpaquePointer?>?, _ err: UnsafeMutablePointer<CChar>?,
+    _ body: (DetectionModel, [FeatureMap], NamedArrays) throws -> Void
+) -> Int32 {
+    abiCall(err) {
+        let m = try model(modelPointer)
+        let out = try outPointer(out)
+        let inputs = try modelImages(images, count: numImages)
+        let result = NamedArrays()
+        try body(m, inputs, result)
+        publish(result, out)
+    }
+}
+
 @_cdecl("srcnn_model_transform")
 public func srcnn_model_transform(
     _ modelPointer: OpaquePointer?, _ images: UnsafePointer<srcnn_array>?, _ numImages: Int64,
     _ out: UnsafeMutablePointer<OpaquePointer?>?, _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
-    abiCall(err) {
-        let m = try model(modelPointer)
-        let out = try outPointer(out)
-        let (batch, sizes) = try m.transformed(try modelImages(images, count: numImages))
-        let result = NamedArrays()
+    modelCall(modelPointer, images, numImages, out, err) { m, inputs, result in
+        let (batch, sizes) = try m.transformed(inputs)
         result.append("images", batch)
         result.appendImageSizes(sizes)
-        publish(result, out)
     }
 }
 
@@ -166,14 +179,10 @@ public func srcnn_model_features(
     _ modelPointer: OpaquePointer?, _ images: UnsafePointer<srcnn_array>?, _ numImages: Int64,
     _ out: UnsafeMutablePointer<OpaquePointer?>?, _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
-    abiCall(err) {
-        let m = try model(modelPointer)
-        let out = try outPointer(out)
-        let (levels, sizes) = try m.features(try modelImages(images, count: numImages))
-        let result = NamedArrays()
+    modelCall(modelPointer, images, numImages, out, err) { m, inputs, result in
+        let (levels, sizes) = try m.features(inputs)
         for (name, level) in zip(ResNet50FPN.levelNames, levels) { result.append(name, level) }
         result.appendImageSizes(sizes)
-        publish(result, out)
     }
 }
 
@@ -182,13 +191,8 @@ public func srcnn_model_detect(
     _ modelPointer: OpaquePointer?, _ images: UnsafePointer<srcnn_array>?, _ numImages: Int64,
     _ out: UnsafeMutablePointer<OpaquePointer?>?, _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
-    abiCall(err) {
-        let m = try model(modelPointer)
-        let out = try outPointer(out)
-        let inputs = try modelImages(images, count: numImages)
-        let detections = try m.detect(inputs)
-        let result = NamedArrays()
-        for (i, d) in detections.enumerated() {
+    modelCall(modelPointer, images, numImages, out, err) { m, inputs, result in
+        for (i, d) in try m.detect(inputs).enumerated() {
             let n = d.labels.count
             result.append("boxes.\(i)", shape: [n, 4], .float32(d.boxes))
             result.append("labels.\(i)", shape: [n], .int64(d.labels))
@@ -197,7 +201,6 @@ public func srcnn_model_detect(
                 result.append("masks.\(i)", shape: [n, 1, inputs[i].height, inputs[i].width], .float32(masks))
             }
         }
-        publish(result, out)
     }
 }
 
