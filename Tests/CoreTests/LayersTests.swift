@@ -55,10 +55,48 @@ final class LayersTests: XCTestCase {
         let x = FeatureMap(batch: 1, channels: 64, height: 130, width: 140,
                            data: randomArray(64 * 130 * 140, seed: &seed))
         let weights = randomArray(2 * 64 * 9, seed: &seed)
-        let conv = Conv2d(weight: weights, bias: nil, inChannels: 64, outChannels: 2, kernel: (3, 3), padding: 1)
+        let conv = Conv2d(weight: weights, bias: nil, inChannels: 64, outChannels: 2, kernel: (3, 3), padding: 1,
+                          winograd: false)
+        XCTAssertNil(conv.winogradWeights)
         let got = conv(x).data
         let want = naiveConv(x, weights, nil, o: 2, k: (3, 3), s: 1, p: 1, d: 1, g: 1)
         for (a, b) in zip(got, want) { XCTAssertEqual(a, b, accuracy: 1e-3) }
+    }
+
+    func testWinogradMatchesDirectSums() {
+        // 3 x 3 / stride 1 / padding 1 convolutions run by Winograd F(2x2, 3x3): odd and even sizes, maps narrower
+        // than a lane group, widths around the 34-column fast path, several tile blocks, with and without bias/ReLU.
+        var seed: UInt64 = 11
+        let cases = [(1, 5, 3, 1, 1), (2, 7, 6, 14, 14), (3, 9, 4, 33, 34), (1, 16, 8, 35, 37), (2, 4, 5, 40, 70),
+                     (1, 3, 40, 2, 3), (4, 6, 2, 13, 31)]
+        for (batch, i, o, h, w) in cases {
+            let x = FeatureMap(batch: batch, channels: i, height: h, width: w,
+                               data: randomArray(batch * i * h * w, seed: &seed))
+            let weights = randomArray(o * i * 9, seed: &seed)
+            let bias = randomArray(o, seed: &seed)
+            for (b, relu) in [(bias, false), (nil, true)] as [([Float]?, Bool)] {
+                let conv = Conv2d(weight: weights, bias: b, inChannels: i, outChannels: o, kernel: (3, 3), padding: 1,
+                                  relu: relu)
+                XCTAssertNotNil(conv.winogradWeights)
+                let got = conv(x)
+                XCTAssertEqual(got.shape, [batch, o, h, w])
+                let want = naiveConv(x, weights, b, o: o, k: (3, 3), s: 1, p: 1, d: 1, g: 1)
+                for (a, e) in zip(got.data, want) {
+                    XCTAssertEqual(a, relu ? max(e, 0) : e, accuracy: 2e-5 * Float(i * 9), "\((batch, i, o, h, w))")
+                }
+            }
+        }
+        // A NaN input poisons exactly the outputs whose 3 x 3 window holds it, as in the direct sum.
+        var data = randomArray(2 * 10 * 10, seed: &seed)
+        data[100 + 4 * 10 + 6] = .nan
+        let x = FeatureMap(batch: 1, channels: 2, height: 10, width: 10, data: data)
+        let conv = Conv2d(weight: randomArray(3 * 2 * 9, seed: &seed), bias: nil, inChannels: 2, outChannels: 3,
+                          kernel: (3, 3), padding: 1, relu: true)
+        let y = conv(x).data
+        for oc in 0..<3 { for oy in 0..<10 { for ox in 0..<10 {
+            let near = abs(oy - 4) <= 1 && abs(ox - 6) <= 1
+            XCTAssertEqual(y[(oc * 10 + oy) * 10 + ox].isNaN, near, "(\(oc), \(oy), \(ox))")
+        } } }
     }
 
     func testBatchNormFolding() {

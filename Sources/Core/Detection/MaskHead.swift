@@ -16,7 +16,9 @@ extension RoIHeads {
         }
         var x = RoIHeads.pool(features, boxes: detections.map(\.boxes), imageSizes: imageSizes,
                               size: config.maskPoolSize, samplingRatio: config.samplingRatio)
-        for conv in maskConvs { x = RoIHeads.convolveSmallMaps(conv, x) }
+        for conv in maskConvs {
+            x = conv.winogradWeights != nil ? conv(x) : RoIHeads.convolveSmallMaps(conv, x)
+        }
         x = maskUpsample(x)
         let channels = x.channels, plane = x.plane
         let labels = detections.flatMap(\.labels)

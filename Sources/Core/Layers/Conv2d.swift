@@ -14,6 +14,9 @@ public struct Conv2d: Sendable {
     public let relu: Bool
     public private(set) var weight: [Float]
     public private(set) var bias: [Float]?
+    /// The filters transformed for `Winograd.convolve` (16 · O · I) when the convolution is 3 × 3 with stride 1 and
+    /// padding 1 and `winograd` was allowed at creation; such convolutions (without a residual) run there.
+    public let winogradWeights: [Float]?
 
     /// Target elements of one im2col band (16 MiB of floats): bounds the column buffer on 800 × 1333 inputs.
     static let bandElements = 1 << 22
@@ -22,7 +25,8 @@ public struct Conv2d: Sendable {
     static let bandMinimumColumns = 2048
 
     public init(weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int, kernel: (Int, Int),
-                stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1, relu: Bool = false) {
+                stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1, relu: Bool = false,
+                winograd: Bool = true) {
         precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0, "Conv2d: bad groups")
         precondition(weight.count == outChannels * (inChannels / groups) * kernel.0 * kernel.1,
                      "Conv2d: weight does not match its shape")
@@ -33,6 +37,18 @@ public struct Conv2d: Sendable {
         self.relu = relu
         self.weight = weight
         self.bias = bias
+        if winograd && Winograd.applies(kernelH: kernel.0, kernelW: kernel.1, stride: stride, padding: padding,
+                                        dilation: dilation, groups: groups) {
+            winogradWeights = [Float](unsafeUninitializedCapacity: Winograd.components * weight.count / 9) { u, n in
+                weight.withUnsafeBufferPointer {
+                    Winograd.transformWeights($0.baseAddress!, outChannels: outChannels, inChannels: inChannels,
+                                              into: u.baseAddress!)
+                }
+                n = u.count
+            }
+        } else {
+            winogradWeights = nil
+        }
     }
 
     /// Folds a frozen batch norm that follows this convolution into its weights and bias:
@@ -51,14 +67,14 @@ public struct Conv2d: Sendable {
         }
         return Conv2d(weight: w, bias: b, inChannels: inChannels, outChannels: outChannels,
                       kernel: (kernelH, kernelW), stride: stride, padding: padding, dilation: dilation,
-                      groups: groups, relu: relu)
+                      groups: groups, relu: relu, winograd: winogradWeights != nil)
     }
 
     /// The same convolution with ReLU fused or not.
     public func withReLU(_ on: Bool) -> Conv2d {
         Conv2d(weight: weight, bias: bias, inChannels: inChannels, outChannels: outChannels,
                kernel: (kernelH, kernelW), stride: stride, padding: padding, dilation: dilation, groups: groups,
-               relu: on)
+               relu: on, winograd: winogradWeights != nil)
     }
 
     func geometry(_ x: FeatureMap) -> Im2Col.Geometry {
@@ -78,6 +94,20 @@ public struct Conv2d: Sendable {
 
     func run(_ x: FeatureMap, residual: FeatureMap?) -> FeatureMap {
         precondition(x.channels == inChannels, "Conv2d: expected \(inChannels) channels, got \(x.channels)")
+        if residual == nil, let winogradWeights {
+            return FeatureMap(batch: x.batch, channels: outChannels, height: x.height, width: x.width) { out in
+                x.data.withUnsafeBufferPointer { xs in
+                    winogradWeights.withUnsafeBufferPointer { u in
+                        let run = { (b: UnsafePointer<Float>?) in
+                            Winograd.convolve(xs.baseAddress!, batch: x.batch, channels: inChannels, height: x.height,
+                                              width: x.width, weights: u.baseAddress!, outChannels: outChannels,
+                                              bias: b, relu: relu, into: out.baseAddress!)
+                        }
+                        if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+                    }
+                }
+            }
+        }
         let g = geometry(x)
         let (ho, wo) = (g.outHeight, g.outWidth)
         let inPerGroup = inChannels / groups, outPerGroup = outChannels / groups
