@@ -268,4 +268,48 @@ final class SafeTensorsTests: XCTestCase {
             }
         }
     }
+
+    /// The hand-checked ResNet-50-FPN weights of the backbone tests (whose features DetectionBackboneTests checks),
+    /// written to a file in several dtypes with the num_batches_tracked counters torchvision saves, read back exactly
+    /// and build a model.
+    func testDetectionModelFromFile() throws {
+        func half(_ v: Float) -> UInt16 {  // exact float -> half, for 0 and normal halves
+            if v == 0 { return 0 }
+            let b = v.bitPattern, exponent = Int(b >> 23 & 0xff) - 127 + 15
+            precondition(b & 0x1fff == 0 && (1 ..< 31).contains(exponent))
+            return UInt16(b >> 16 & 0x8000) | UInt16(exponent) << 10 | UInt16(b >> 13 & 0x3ff)
+        }
+        let weights = handCheckedBackboneWeights()
+        var tensors = [(String, RawTensor)]()
+        for (name, e) in weights.sorted(by: { $0.key < $1.key }) {
+            if name.hasPrefix("backbone.fpn.inner_blocks.") {
+                tensors.append((name, .f16(e.shape, bits: e.values.map(half))))
+            } else if name.hasPrefix("backbone.fpn.layer_blocks.") {
+                tensors.append((name, .bf16(e.shape, e.values)))
+            } else if name.hasPrefix("rpn.") {
+                tensors.append((name, .f64(e.shape, e.values.map(Double.init))))
+            } else {
+                tensors.append((name, .f32(e.shape, e.values)))
+            }
+            if name.hasSuffix(".running_var") {
+                tensors.append((name.replacingOccurrences(of: "running_var", with: "num_batches_tracked"), .i64(0)))
+            }
+        }
+        let path = try temporaryFile(safetensorsFile(tensors, metadata: ["format": "pt"]))
+        var store = try WeightStore(safetensorsAt: path)
+        for (name, e) in weights {
+            XCTAssertTrue(store.take(name, shape: e.shape) == e.values, name)
+        }
+        XCTAssertNoThrow(try store.finish())
+
+        var config = DetectionModel.Config()
+        config.minSize = 32
+        config.maxSize = 64
+        XCTAssertNoThrow(try DetectionModel(config: config, safetensorsAt: path))
+        // The config is checked before the file is opened.
+        config.numClasses = 0
+        XCTAssertThrowsError(try DetectionModel(config: config, safetensorsAt: "/nonexistent.safetensors")) {
+            XCTAssertTrue("\($0)".hasPrefix("num_classes"), "\($0)")
+        }
+    }
 }
