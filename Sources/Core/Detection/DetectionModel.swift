@@ -80,6 +80,14 @@ public final class DetectionModel: Sendable {
         try weights.finish()
     }
 
+    /// Builds the model from a `.safetensors` state dict (see `WeightStore.init(safetensorsAt:)`); `config` is
+    /// checked before the file is read.
+    public convenience init(config: Config, safetensorsAt path: String) throws {
+        try config.validate()
+        var weights = try WeightStore(safetensorsAt: path)
+        try self.init(config: config, weights: &weights)
+    }
+
     /// The transform alone: the padded normalised batch and each image's size after resizing.
     /// images: (1, 3, H_i, W_i) maps.
     public func transformed(_ images: [FeatureMap]) throws -> (batch: FeatureMap, imageSizes: [(Int, Int)]) {
