@@ -1,5 +1,8 @@
 /// 2-D max pooling of (planes, H, W) row-major data, as torch.nn.functional.max_pool2d (floor mode, padding
 /// treated as -inf, NaN propagating as in torch). Planes are split over `Parallel` threads.
+///
+/// ResNet's pooling (kernel 3, stride 2, padding 1) takes 16 outputs of a row at a time in SIMD lanes: the even
+/// and odd input columns of a 32-column load are the windows' left/centre and right columns.
 public enum MaxPool2d {
     @inlinable
     public static func forward<T: KernelFloat>(
@@ -7,13 +10,16 @@ public enum MaxPool2d {
         padding p: Int, into output: UnsafeMutablePointer<T>
     ) {
         let ho = (h + 2 * p - k) / s + 1, wo = (w + 2 * p - k) / s + 1
+        let lanes = 16
+        // Outputs 1 ..< vectorEnd (in whole groups of 16) read input columns 2·ox - 1 ... 2·ox + 1 inside the row.
+        let vectorEnd = k == 3 && s == 2 && p == 1 ? 1 + max(0, min(wo - 1, (w - 2) / 2) / lanes * lanes) : 1
         Parallel.forEachChunk(planes, minItemsPerChunk: max(1, 16384 / max(1, ho * wo * k * k))) { range in
             for plane in range {
                 let src = input + plane * h * w
                 let dst = output + plane * ho * wo
                 for oy in 0..<ho {
                     let y0 = max(oy * s - p, 0), y1 = min(oy * s - p + k, h)
-                    for ox in 0..<wo {
+                    @inline(__always) func pool(_ ox: Int) {
                         let x0 = max(ox * s - p, 0), x1 = min(ox * s - p + k, w)
                         var m = -T.infinity
                         for y in y0..<y1 {
@@ -23,6 +29,25 @@ public enum MaxPool2d {
                             }
                         }
                         dst[oy * wo + ox] = m
+                    }
+                    pool(0)
+                    var ox = 1
+                    while ox < vectorEnd {
+                        var m = SIMD16<T>(repeating: -T.infinity)
+                        for y in y0..<y1 {
+                            let row = UnsafeRawPointer(src + y * w + 2 * ox - 1)
+                            let a = row.loadUnaligned(as: SIMD32<T>.self)
+                            let b = row.loadUnaligned(fromByteOffset: 2 * MemoryLayout<T>.stride, as: SIMD32<T>.self)
+                            for v in [a.evenHalf, a.oddHalf, b.evenHalf] {
+                                m.replace(with: v, where: (v .> m) .| (v .!= v))
+                            }
+                        }
+                        UnsafeMutableRawPointer(dst + oy * wo + ox).storeBytes(of: m, as: SIMD16<T>.self)
+                        ox += lanes
+                    }
+                    while ox < wo {
+                        pool(ox)
+                        ox += 1
                     }
                 }
             }

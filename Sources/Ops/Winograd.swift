@@ -37,6 +37,7 @@ public enum Winograd {
 
     /// Filters (K, C, 3, 3) to the 16 matrices U_e (K × C), U_e at `u + e·K·C`: U_e(k, c) = (G g_kc Gᵀ)(e / 4, e % 4).
     /// Computed in Double and rounded once.
+    @inlinable
     public static func transformWeights<T: KernelFloat>(
         _ w: UnsafePointer<T>, outChannels: Int, inChannels: Int, into u: UnsafeMutablePointer<T>
     ) {

@@ -55,3 +55,32 @@ final class WinogradTests: XCTestCase {
         XCTAssertFalse(Winograd.applies(kernelH: 1, kernelW: 1, stride: 1, padding: 1, dilation: 1, groups: 1))
     }
 }
+
+/// Max pooling's 16-lane path (kernel 3, stride 2, padding 1) against the windows' maxima, with NaN propagation,
+/// on widths around the lane groups.
+final class MaxPoolTests: XCTestCase {
+    func testVectorPathMatchesWindows() {
+        var state: UInt64 = 9
+        for (h, w) in [(5, 33), (7, 34), (6, 35), (3, 66), (9, 100), (4, 31)] {
+            var x = (0..<(2 * h * w)).map { _ -> Float in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Float(Int64(bitPattern: state >> 11) % 1000)
+            }
+            x[w + 20] = .nan
+            let ho = (h - 1) / 2 + 1, wo = (w - 1) / 2 + 1
+            var out = [Float](repeating: 0, count: 2 * ho * wo)
+            MaxPool2d.forward(x, planes: 2, height: h, width: w, kernel: 3, stride: 2, padding: 1, into: &out)
+            for p in 0..<2 { for oy in 0..<ho { for ox in 0..<wo {
+                var m = -Float.infinity, nan = false
+                for y in max(0, 2 * oy - 1)..<min(h, 2 * oy + 2) {
+                    for xi in max(0, 2 * ox - 1)..<min(w, 2 * ox + 2) {
+                        let v = x[(p * h + y) * w + xi]
+                        if v.isNaN { nan = true } else { m = max(m, v) }
+                    }
+                }
+                let got = out[(p * ho + oy) * wo + ox]
+                if nan { XCTAssertTrue(got.isNaN, "\((h, w, p, oy, ox))") } else { XCTAssertEqual(got, m) }
+            } } }
+        }
+    }
+}
