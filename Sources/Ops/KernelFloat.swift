@@ -27,6 +27,13 @@ public protocol KernelFloat: BinaryFloatingPoint, SIMDScalar, Sendable, Codable 
     static func keepGreater(
         _ value: SIMD16<Self>, at index: SIMDMaskScalar, maximum: inout SIMD16<Self>,
         argmax: inout SIMD16<SIMDMaskScalar>)
+
+    /// One step of a NaN-propagating running maximum (torch's max pooling): where `value > maximum` or `value` is
+    /// NaN, sets `maximum` to `value`; a NaN maximum stays.
+    static func keepGreaterOrNaN(_ value: SIMD16<Self>, maximum: inout SIMD16<Self>)
+
+    /// max(x, 0) per lane with NaN kept, as torch.relu.
+    static func relu(_ x: SIMD16<Self>) -> SIMD16<Self>
 }
 
 extension Float: KernelFloat {
@@ -44,6 +51,18 @@ extension Float: KernelFloat {
         maximum.replace(with: value, where: greater)
         argmax.replace(with: index, where: greater)
     }
+
+    @inlinable @inline(__always)
+    public static func keepGreaterOrNaN(_ value: SIMD16<Float>, maximum: inout SIMD16<Float>) {
+        // Two single-comparison selects: a mask combined with .| compiles to per-lane code.
+        maximum.replace(with: value, where: value .> maximum)
+        maximum.replace(with: value, where: value .!= value)
+    }
+
+    @inlinable @inline(__always)
+    public static func relu(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        x.replacing(with: 0, where: x .< 0)
+    }
 }
 
 extension Double: KernelFloat {
@@ -60,5 +79,17 @@ extension Double: KernelFloat {
         let greater = value .> maximum
         maximum.replace(with: value, where: greater)
         argmax.replace(with: index, where: greater)
+    }
+
+    @inlinable @inline(__always)
+    public static func keepGreaterOrNaN(_ value: SIMD16<Double>, maximum: inout SIMD16<Double>) {
+        // Two single-comparison selects: a mask combined with .| compiles to per-lane code.
+        maximum.replace(with: value, where: value .> maximum)
+        maximum.replace(with: value, where: value .!= value)
+    }
+
+    @inlinable @inline(__always)
+    public static func relu(_ x: SIMD16<Double>) -> SIMD16<Double> {
+        x.replacing(with: 0, where: x .< 0)
     }
 }

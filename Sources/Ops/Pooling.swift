@@ -38,9 +38,9 @@ public enum MaxPool2d {
                             let row = UnsafeRawPointer(src + y * w + 2 * ox - 1)
                             let a = row.loadUnaligned(as: SIMD32<T>.self)
                             let b = row.loadUnaligned(fromByteOffset: 2 * MemoryLayout<T>.stride, as: SIMD32<T>.self)
-                            for v in [a.evenHalf, a.oddHalf, b.evenHalf] {
-                                m.replace(with: v, where: (v .> m) .| (v .!= v))
-                            }
+                            T.keepGreaterOrNaN(a.evenLanes, maximum: &m)
+                            T.keepGreaterOrNaN(a.oddLanes, maximum: &m)
+                            T.keepGreaterOrNaN(b.evenLanes, maximum: &m)
                         }
                         UnsafeMutableRawPointer(dst + oy * wo + ox).storeBytes(of: m, as: SIMD16<T>.self)
                         ox += lanes

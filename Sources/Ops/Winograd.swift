@@ -166,7 +166,7 @@ public enum Winograd {
                         a = UnsafeRawPointer(staging).loadUnaligned(as: V32.self)
                         b = UnsafeRawPointer(staging + 2).loadUnaligned(as: V32.self)
                     }
-                    let d0 = a.evenHalf, d1 = a.oddHalf, d2 = b.evenHalf, d3 = b.oddHalf
+                    let d0 = a.evenLanes, d1 = a.oddLanes, d2 = b.evenLanes, d3 = b.oddLanes
                     return (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
                 }
                 let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
@@ -216,17 +216,13 @@ public enum Winograd {
                 var y00 = q0.0 + q1.0 + q2.0 + b, y01 = q1.0 - q2.0 - q3.0 + b
                 var y10 = q0.1 + q1.1 + q2.1 + b, y11 = q1.1 - q2.1 - q3.1 + b
                 if relu {
-                    // max(y, 0) with NaN kept, as torch.relu.
-                    y00.replace(with: 0, where: y00 .< 0); y01.replace(with: 0, where: y01 .< 0)
-                    y10.replace(with: 0, where: y10 .< 0); y11.replace(with: 0, where: y11 .< 0)
+                    y00 = T.relu(y00); y01 = T.relu(y01); y10 = T.relu(y10); y11 = T.relu(y11)
                 }
                 let oy = 2 * ty, ox = 2 * tx
                 let dst = output + (n * outChannels + k) * plane + oy * w + ox
                 let valid = min(2 * count, w - ox)
                 @inline(__always) func storeRow(_ even: V16, _ odd: V16, _ p: UnsafeMutablePointer<T>) {
-                    var row = V32()
-                    row.evenHalf = even
-                    row.oddHalf = odd
+                    let row = V32(interleaving: even, odd)
                     if valid == 2 * lanes {
                         UnsafeMutableRawPointer(p).storeBytes(of: row, as: V32.self)
                     } else {
