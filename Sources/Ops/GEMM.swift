@@ -16,6 +16,49 @@
 /// one to `piecesPerThread` per thread of `Parallel.numThreads`, each multiplied independently with its own packing
 /// buffers (allocated once per piece), so threads write disjoint parts of C. Each element of C is summed in the
 /// same order whatever the split, so results do not depend on the thread count.
+/// What `GEMM.multiply` does to each finished element of C before it leaves the cache:
+/// C(i, j) = relu?(C(i, j) + bias[i] + addend(i, j)), where `addend` is an m × n matrix with C's row stride.
+/// A convolution's bias, a ResNet block's residual and its ReLU thus cost no extra pass over the output.
+public struct GEMMEpilogue<T: KernelFloat> {
+    public var bias: UnsafePointer<T>?
+    public var addend: UnsafePointer<T>?
+    public var relu: Bool
+
+    @inlinable
+    public init(bias: UnsafePointer<T>? = nil, addend: UnsafePointer<T>? = nil, relu: Bool = false) {
+        self.bias = bias
+        self.addend = addend
+        self.relu = relu
+    }
+
+    /// Applies the epilogue to the `rows` × `columns` tile of C at `c` (row stride `ldc`) whose first element is
+    /// C(i, j). Full 32-column tiles go 16 lanes at a time.
+    @inlinable @inline(__always)
+    func apply(_ c: UnsafeMutablePointer<T>, ldc: Int, i: Int, j: Int, rows: Int, columns: Int) {
+        for r in 0..<rows {
+            let row = c + r * ldc
+            let b = bias?[i + r] ?? 0
+            let add = addend.map { $0 + (i + r) * ldc + j }
+            var q = 0
+            while q + 16 <= columns {
+                let p = UnsafeMutableRawPointer(row + q)
+                var v = p.loadUnaligned(as: SIMD16<T>.self) + SIMD16(repeating: b)
+                if let add { v += UnsafeRawPointer(add + q).loadUnaligned(as: SIMD16<T>.self) }
+                if relu { v = T.relu(v) }
+                p.storeBytes(of: v, as: SIMD16<T>.self)
+                q += 16
+            }
+            while q < columns {
+                var v = row[q] + b
+                if let add { v += add[q] }
+                if relu && v < 0 { v = 0 }
+                row[q] = v
+                q += 1
+            }
+        }
+    }
+}
+
 public enum GEMM {
     /// Rows of the micro-kernel tile: eight broadcasts of A per step. `microKernel` and the SIMD8 copies in
     /// `packA` are written out for mr = 8 and nr = 32; changing either means rewriting them.
@@ -40,20 +83,21 @@ public enum GEMM {
     /// Multiply-adds below which a thread is not worth waking (~10 µs of work).
     @usableFromInline static let parallelMinimumWork = 1 << 21
 
-    /// C (m × n, row stride `ldc`) = op(A)·op(B), or C += op(A)·op(B) when `accumulate`. With k = 0 the product
-    /// is zero. See the type's documentation for layouts and threading.
+    /// C (m × n, row stride `ldc`) = op(A)·op(B), or C += op(A)·op(B) when `accumulate`, then `epilogue` on each
+    /// element. With k = 0 the product is zero. See the type's documentation for layouts and threading.
     @inlinable
     public static func multiply<T: KernelFloat>(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<T>, lda: Int, transposeA: Bool = false,
         b: UnsafePointer<T>, ldb: Int, transposeB: Bool = false,
-        c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool = false
+        c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool = false, epilogue: GEMMEpilogue<T>? = nil
     ) {
         if m <= 0 || n <= 0 { return }
         if k <= 0 {
             if !accumulate {
                 for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) }
             }
+            epilogue?.apply(c, ldc: ldc, i: 0, j: 0, rows: m, columns: n)
             return
         }
         let work = Double(m) * Double(n) * Double(k)
@@ -70,11 +114,13 @@ public enum GEMM {
                 if byColumns {
                     let lo = nPanels * s / slots * nr, hi = min(n, nPanels * (s + 1) / slots * nr)
                     multiplyBlock(rows: 0, m, columns: lo, hi - lo, k: k, a: a, lda: lda, transposeA: transposeA,
-                                  b: b, ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, accumulate: accumulate)
+                                  b: b, ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, accumulate: accumulate,
+                                  epilogue: epilogue)
                 } else {
                     let lo = mPanels * s / slots * mr, hi = min(m, mPanels * (s + 1) / slots * mr)
                     multiplyBlock(rows: lo, hi - lo, columns: 0, n, k: k, a: a, lda: lda, transposeA: transposeA,
-                                  b: b, ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, accumulate: accumulate)
+                                  b: b, ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, accumulate: accumulate,
+                                  epilogue: epilogue)
                 }
             }
         }
@@ -84,13 +130,14 @@ public enum GEMM {
     /// with its own packing buffers.
     ///
     /// k is cut into equal blocks of at most `kc` (no thin last block). When this share of op(A), padded to whole
-    /// panels, fits `packedAWholeLimit`, it is packed once up front instead of once per column block.
+    /// panels, fits `packedAWholeLimit`, it is packed once up front instead of once per column block. The
+    /// epilogue runs on each tile after its last depth block, while the tile is still in L1.
     @inlinable
     static func multiplyBlock<T: KernelFloat>(
         rows i0: Int, _ rows: Int, columns j0: Int, _ columns: Int, k: Int,
         a: UnsafePointer<T>, lda: Int, transposeA: Bool,
         b: UnsafePointer<T>, ldb: Int, transposeB: Bool,
-        c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool
+        c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool, epilogue: GEMMEpilogue<T>? = nil
     ) {
         let depthBlocks = (k + kc - 1) / kc
         @inline(__always) func depthStart(_ q: Int) -> Int { k * q / depthBlocks }
@@ -122,6 +169,7 @@ public enum GEMM {
             for q in 0..<depthBlocks {
                 let pc = depthStart(q), kb = depthStart(q + 1) - pc
                 let add = accumulate || q > 0
+                let finish = q == depthBlocks - 1 ? epilogue : nil
                 packB(b, ldb: ldb, transposed: transposeB, rows: pc, kb, columns: j0 + jc, nb, into: packedB)
                 for ic in stride(from: 0, to: rows, by: mc) {
                     let mb = min(mc, rows - ic)
@@ -152,6 +200,7 @@ public enum GEMM {
                                     }
                                 }
                             }
+                            finish?.apply(cp, ldc: ldc, i: i0 + ic + ir, j: j0 + jc + jr, rows: h, columns: w)
                         }
                     }
                 }

@@ -77,6 +77,45 @@ final class GEMMTests: XCTestCase {
         check(Double.self, m: 600, n: 9, k: 800, transposeA: false, transposeB: false)
     }
 
+    /// The epilogue (row bias, addend with C's stride, ReLU) on full and edge tiles, with several depth blocks
+    /// (it must run once, after the last), over both thread splits and k = 0.
+    func testEpilogue() {
+        let saved = Parallel.numThreads
+        defer { Parallel.numThreads = saved }
+        for threads in [1, 2] {
+            Parallel.numThreads = threads
+            for (m, n, k) in [(13, 70, 5), (20, 700, 1300), (900, 20, 30), (4, 9, 0)] {
+                let ldc = n + 3
+                let a = (0..<m * k).map { Float(($0 * 7) % 9 - 4) }
+                let b = (0..<k * n).map { Float(($0 * 5) % 9 - 4) }
+                let bias = (0..<m).map { Float($0 % 5 - 2) }
+                let addend = (0..<m * ldc).map { Float(($0 * 3) % 11 - 5) }
+                for relu in [false, true] {
+                    var c = [Float](repeating: 1000, count: m * ldc)
+                    bias.withUnsafeBufferPointer { bp in
+                        addend.withUnsafeBufferPointer { ap in
+                            GEMM.multiply(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: &c, ldc: ldc,
+                                          epilogue: GEMMEpilogue(bias: bp.baseAddress, addend: ap.baseAddress,
+                                                                 relu: relu))
+                        }
+                    }
+                    for i in 0..<m {
+                        for j in 0..<ldc {
+                            guard j < n else {
+                                XCTAssertEqual(c[i * ldc + j], 1000)
+                                continue
+                            }
+                            var s: Float = 0
+                            for p in 0..<k { s += a[i * k + p] * b[p * n + j] }
+                            s += bias[i] + addend[i * ldc + j]
+                            XCTAssertEqual(c[i * ldc + j], relu ? max(s, 0) : s, "\((m, n, k, relu)) (\(i), \(j))")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Multiplies integer matrices in [-4, 4] laid out with row strides `pad` wider than needed and compares with
     /// a triple loop: the m × n block of C must equal op(A)·op(B) (+ the old C when `accumulate`), and the padding
     /// of C must be untouched.

@@ -14,9 +14,11 @@ func convolutionWithBatchNorm(
     let beta = weights.take(bn + ".bias", shape: [outChannels])
     let mean = weights.take(bn + ".running_mean", shape: [outChannels])
     let variance = weights.take(bn + ".running_var", shape: [outChannels])
+    // The filters are transformed for Winograd (where it applies) once, after folding.
     return Conv2d(weight: w, bias: nil, inChannels: inChannels, outChannels: outChannels, kernel: (kernel, kernel),
-                  stride: stride, padding: padding, relu: relu)
-        .foldingBatchNorm(gamma: gamma, beta: beta, mean: mean, variance: variance, eps: batchNormEps)
+                  stride: stride, padding: padding, relu: relu, winograd: false)
+        .foldingBatchNorm(gamma: gamma, beta: beta, mean: mean, variance: variance, eps: batchNormEps,
+                          winograd: true)
 }
 
 /// torchvision's ResNet `Bottleneck` (v1.5: the stride is on the 3x3 convolution) with its batch norms folded:

@@ -53,8 +53,9 @@ public struct Conv2d: Sendable {
 
     /// Folds a frozen batch norm that follows this convolution into its weights and bias:
     /// y = (conv(x) - mean) · γ / sqrt(var + eps) + β = conv'(x) + β', with conv' scaled per output channel.
-    public func foldingBatchNorm(gamma: [Float], beta: [Float], mean: [Float], variance: [Float], eps: Float)
-        -> Conv2d
+    /// `winograd` says whether the folded convolution may run by Winograd (default: as this one).
+    public func foldingBatchNorm(gamma: [Float], beta: [Float], mean: [Float], variance: [Float], eps: Float,
+                                 winograd: Bool? = nil) -> Conv2d
     {
         var w = weight
         var b = bias ?? [Float](repeating: 0, count: outChannels)
@@ -67,7 +68,7 @@ public struct Conv2d: Sendable {
         }
         return Conv2d(weight: w, bias: b, inChannels: inChannels, outChannels: outChannels,
                       kernel: (kernelH, kernelW), stride: stride, padding: padding, dilation: dilation,
-                      groups: groups, relu: relu, winograd: winogradWeights != nil)
+                      groups: groups, relu: relu, winograd: winograd ?? (winogradWeights != nil))
     }
 
     /// The same convolution with ReLU fused or not.
@@ -120,55 +121,55 @@ public struct Conv2d: Sendable {
         let out = FeatureMap(batch: x.batch, channels: outChannels, height: ho, width: wo) { out in
             let o = out.baseAddress!
             let plane = ho * wo
-            // Start from the bias (or zero), plus the residual: every product accumulates.
             if let residual {
                 precondition(residual.shape == [x.batch, outChannels, ho, wo],
                              "Conv2d: residual \(residual.shape) does not match the output")
-                residual.data.withUnsafeBufferPointer { r in
-                    Parallel.forEachChunk(x.batch * outChannels, minItemsPerChunk: max(1, 65536 / max(1, plane))) {
-                        for i in $0 {
-                            let b = bias?[i % outChannels] ?? 0, src = r.baseAddress! + i * plane, dst = o + i * plane
-                            for j in 0..<plane { (dst + j).initialize(to: src[j] + b) }
-                        }
-                    }
-                }
-            } else {
-                for n in 0..<x.batch {
-                    for c in 0..<outChannels {
-                        (o + (n * outChannels + c) * plane).initialize(repeating: bias?[c] ?? 0, count: plane)
-                    }
-                }
             }
-            x.data.withUnsafeBufferPointer { xs in
-                weight.withUnsafeBufferPointer { ws in
-                    for n in 0..<x.batch {
-                        for grp in 0..<groups {
-                            let input = xs.baseAddress! + (n * inChannels + grp * inPerGroup) * x.plane
-                            let w = ws.baseAddress! + grp * outPerGroup * k
-                            let c = o + (n * outChannels + grp * outPerGroup) * plane
-                            if direct {
-                                GEMM.multiply(m: outPerGroup, n: plane, k: k, a: w, lda: k, b: input, ldb: plane,
-                                              c: c, ldc: plane, accumulate: true)
-                                continue
-                            }
-                            var oy = 0
-                            while oy < ho {
-                                let end = min(ho, oy + bandRows)
-                                Im2Col.fill(input, channels: inPerGroup, geometry: g, rows: oy, end,
-                                            into: columns!)
-                                let width = (end - oy) * wo
-                                GEMM.multiply(m: outPerGroup, n: width, k: k, a: w, lda: k, b: columns!,
-                                              ldb: width, c: c + oy * wo, ldc: plane, accumulate: true)
-                                oy = end
+            // Each product is written once, with bias, residual and ReLU applied as its tiles finish.
+            withOptionalPointer(bias) { biasPointer in
+                withOptionalPointer(residual?.data) { residualPointer in
+                    x.data.withUnsafeBufferPointer { xs in
+                        weight.withUnsafeBufferPointer { ws in
+                            for n in 0..<x.batch {
+                                for grp in 0..<groups {
+                                    let input = xs.baseAddress! + (n * inChannels + grp * inPerGroup) * x.plane
+                                    let w = ws.baseAddress! + grp * outPerGroup * k
+                                    let first = (n * outChannels + grp * outPerGroup) * plane
+                                    let c = o + first
+                                    var epilogue = GEMMEpilogue<Float>(
+                                        bias: biasPointer.map { $0 + grp * outPerGroup },
+                                        addend: residualPointer.map { $0 + first }, relu: relu)
+                                    if direct {
+                                        GEMM.multiply(m: outPerGroup, n: plane, k: k, a: w, lda: k, b: input,
+                                                      ldb: plane, c: c, ldc: plane, epilogue: epilogue)
+                                        continue
+                                    }
+                                    var oy = 0
+                                    while oy < ho {
+                                        let end = min(ho, oy + bandRows)
+                                        Im2Col.fill(input, channels: inPerGroup, geometry: g, rows: oy, end,
+                                                    into: columns!)
+                                        let width = (end - oy) * wo
+                                        epilogue.addend = residualPointer.map { $0 + first + oy * wo }
+                                        GEMM.multiply(m: outPerGroup, n: width, k: k, a: w, lda: k, b: columns!,
+                                                      ldb: width, c: c + oy * wo, ldc: plane, epilogue: epilogue)
+                                        oy = end
+                                    }
+                                }
                             }
                         }
                     }
                 }
             }
-            if relu { applyReLU(o, count: out.count) }
         }
         return out
     }
+}
+
+/// `body` with the array's base address, or nil for a nil (or empty) array.
+func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let array else { return body(nil) }
+    return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
 /// In-place max(x, 0) (NaN stays NaN, as torch.relu), split over threads.
