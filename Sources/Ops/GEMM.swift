@@ -80,6 +80,8 @@ public enum GEMM {
     @usableFromInline static let packedAWholeLimit = 1 << 18
     /// Most pieces of C per thread; pieces are at least 64 column panels (2048 columns) or 128 row panels wide.
     @usableFromInline static let piecesPerThread = 4
+    /// Deepest k block whose tiles are visited row band by row band (see `multiplyBlock`).
+    @usableFromInline static let rowOrderMaximumDepth = 128
     /// Multiply-adds below which a thread is not worth waking (~10 µs of work).
     @usableFromInline static let parallelMinimumWork = 1 << 21
 
@@ -153,7 +155,7 @@ public enum GEMM {
         defer { buffer.deallocate() }
         let packedB = buffer.bindMemory(to: T.self, capacity: aCount + bCount + tileCount)
         let packedA = packedB + bCount
-        let tile = packedA + aCount
+        let edge = packedA + aCount
         if wholeA {
             // Block q of k occupies rowsPadded · kb elements from rowsPadded · depthStart(q); its rows ic.. start
             // ic · kb further on, the layout the loop below expects.
@@ -180,27 +182,36 @@ public enum GEMM {
                         blockA = packedA
                         packA(a, lda: lda, transposed: transposeA, rows: i0 + ic, mb, columns: pc, kb, into: blockA)
                     }
-                    for jr in stride(from: 0, to: nb, by: nr) {
-                        let w = min(nr, nb - jr)
-                        let bp = packedB + jr * kb
-                        for ir in stride(from: 0, to: mb, by: mr) {
-                            let h = min(mr, mb - ir)
-                            let ap = blockA + ir * kb
-                            let cp = c + (i0 + ic + ir) * ldc + j0 + jc + jr
-                            if h == mr && w == nr {
-                                kernel(depth: kb, ap, bp, cp, ldc: ldc, add: add)
-                            } else {
-                                kernel(depth: kb, ap, bp, tile, ldc: nr, add: false)
-                                for r in 0..<h {
-                                    let dst = cp + r * ldc, src = tile + r * nr
-                                    if add {
-                                        for j in 0..<w { dst[j] += src[j] }
-                                    } else {
-                                        dst.update(from: src, count: w)
-                                    }
+                    @inline(__always) func tile(_ ir: Int, _ jr: Int) {
+                        let h = min(mr, mb - ir), w = min(nr, nb - jr)
+                        let ap = blockA + ir * kb, bp = packedB + jr * kb
+                        let cp = c + (i0 + ic + ir) * ldc + j0 + jc + jr
+                        if h == mr && w == nr {
+                            kernel(depth: kb, ap, bp, cp, ldc: ldc, add: add)
+                        } else {
+                            kernel(depth: kb, ap, bp, edge, ldc: nr, add: false)
+                            for r in 0..<h {
+                                let dst = cp + r * ldc, src = edge + r * nr
+                                if add {
+                                    for j in 0..<w { dst[j] += src[j] }
+                                } else {
+                                    dst.update(from: src, count: w)
                                 }
                             }
-                            finish?.apply(cp, ldc: ldc, i: i0 + ic + ir, j: j0 + jc + jr, rows: h, columns: w)
+                        }
+                        finish?.apply(cp, ldc: ldc, i: i0 + ic + ir, j: j0 + jc + jr, rows: h, columns: w)
+                    }
+                    if kb <= rowOrderMaximumDepth {
+                        // Shallow products are bound by the traffic to C: walk each 8-row band of C along its
+                        // rows (a few long streams the prefetchers follow) while the A panel stays in L1 and the
+                        // B block (≤ 128 × 1024) in L2.
+                        for ir in stride(from: 0, to: mb, by: mr) {
+                            for jr in stride(from: 0, to: nb, by: nr) { tile(ir, jr) }
+                        }
+                    } else {
+                        // The B panel stays in L1 while the A block streams from L2.
+                        for jr in stride(from: 0, to: nb, by: nr) {
+                            for ir in stride(from: 0, to: mb, by: mr) { tile(ir, jr) }
                         }
                     }
                 }
