@@ -58,7 +58,20 @@ public enum Im2Col {
                         if g.strideW == 1 {
                             (dst + firstOx).update(from: row + firstOx, count: lastOx - firstOx)
                         } else {
-                            for ox in firstOx..<lastOx { dst[ox] = row[ox * g.strideW] }
+                            var ox = firstOx
+                            if g.strideW == 2 {
+                                // 16 outputs from the even lanes of a 32-column load, while the load stays
+                                // inside the input row (columns offset + 2·ox ... + 31 < width).
+                                while ox + 16 <= lastOx && offset + 2 * ox + 32 <= g.width {
+                                    let v = UnsafeRawPointer(row + 2 * ox).loadUnaligned(as: SIMD32<T>.self)
+                                    UnsafeMutableRawPointer(dst + ox).storeBytes(of: v.evenLanes, as: SIMD16<T>.self)
+                                    ox += 16
+                                }
+                            }
+                            while ox < lastOx {
+                                dst[ox] = row[ox * g.strideW]
+                                ox += 1
+                            }
                         }
                         if lastOx < wo { (dst + lastOx).update(repeating: 0, count: wo - lastOx) }
                     }

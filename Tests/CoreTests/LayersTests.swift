@@ -33,7 +33,9 @@ final class LayersTests: XCTestCase {
         var seed: UInt64 = 1
         // (in, out, kernel, stride, padding, dilation, groups, H, W)
         let cases = [(3, 8, 7, 2, 3, 1, 1, 19, 23), (8, 16, 3, 1, 1, 1, 1, 9, 14), (16, 4, 1, 1, 0, 1, 1, 5, 6),
-                     (8, 8, 3, 2, 1, 1, 2, 11, 8), (4, 6, 3, 1, 2, 2, 1, 7, 7), (5, 7, 1, 2, 0, 1, 1, 9, 9)]
+                     (8, 8, 3, 2, 1, 1, 2, 11, 8), (4, 6, 3, 1, 2, 2, 1, 7, 7), (5, 7, 1, 2, 0, 1, 1, 9, 9),
+                     // Stride 2 on rows wide enough for the 16-lane im2col copies, odd and even widths.
+                     (3, 4, 7, 2, 3, 1, 1, 6, 81), (2, 3, 3, 2, 1, 1, 1, 5, 70), (2, 3, 1, 2, 0, 1, 1, 4, 97)]
         for (i, o, kk, s, p, d, g, h, w) in cases {
             let x = FeatureMap(batch: 2, channels: i, height: h, width: w, data: randomArray(2 * i * h * w, seed: &seed))
             let weights = randomArray(o * (i / g) * kk * kk, seed: &seed)
