@@ -86,6 +86,7 @@ public enum Winograd {
             let scratch = UnsafeMutableRawPointer.allocate(
                 byteCount: (vCount + mCount + 64) * MemoryLayout<T>.stride, alignment: 64)
             defer { scratch.deallocate() }
+            HugePages.advise(scratch, byteCount: (vCount + mCount + 64) * MemoryLayout<T>.stride)
             let v = scratch.bindMemory(to: T.self, capacity: vCount + mCount + 64)
             let m = v + vCount, staging = m + mCount
             for block in range {

@@ -127,17 +127,23 @@ final class LayersTests: XCTestCase {
             for i in 0..<10 { acc += x[r * 10 + i] * w[o * 10 + i] }
             XCTAssertEqual(y[r * 4 + o], acc, accuracy: 1e-5)
         } }
-        let m = FeatureMap(batch: 3, channels: 3, height: 2, width: 3, data: randomArray(54, seed: &seed))
-        let tw = randomArray(3 * 2 * 4, seed: &seed), tb = randomArray(2, seed: &seed)
-        let up = ConvTranspose2x2(weight: tw, bias: tb, inChannels: 3, outChannels: 2)(m)
-        XCTAssertEqual(up.shape, [3, 2, 4, 6])
-        for n in 0..<3 { for o in 0..<2 { for y in 0..<4 { for xx in 0..<6 {
-            var acc = tb[o]
-            for c in 0..<3 {
-                acc += m.data[((n * 3 + c) * 2 + y / 2) * 3 + xx / 2] * tw[((c * 2 + o) * 2 + y % 2) * 2 + xx % 2]
-            }
-            XCTAssertEqual(up.data[((n * 2 + o) * 4 + y) * 6 + xx], acc, accuracy: 1e-5)
-        } } } }
+        // Widths below and above a 16-lane group; with bias, and without bias but with ReLU.
+        for (h, w, withBias) in [(2, 3, true), (3, 19, false)] {
+            let m = FeatureMap(batch: 3, channels: 3, height: h, width: w,
+                               data: randomArray(9 * h * w, seed: &seed))
+            let tw = randomArray(3 * 2 * 4, seed: &seed), tb = randomArray(2, seed: &seed)
+            let up = ConvTranspose2x2(weight: tw, bias: withBias ? tb : nil, inChannels: 3, outChannels: 2,
+                                      relu: !withBias)(m)
+            XCTAssertEqual(up.shape, [3, 2, 2 * h, 2 * w])
+            for n in 0..<3 { for o in 0..<2 { for y in 0..<2 * h { for xx in 0..<2 * w {
+                var acc = withBias ? tb[o] : 0
+                for c in 0..<3 {
+                    acc += m.data[((n * 3 + c) * h + y / 2) * w + xx / 2] * tw[((c * 2 + o) * 2 + y % 2) * 2 + xx % 2]
+                }
+                XCTAssertEqual(up.data[((n * 2 + o) * 2 * h + y) * 2 * w + xx], withBias ? acc : max(acc, 0),
+                               accuracy: 1e-5)
+            } } } }
+        }
     }
 
     func testPoolingAndInterpolation() {

@@ -117,6 +117,7 @@ public struct Conv2d: Sendable {
         let bandRows = max(1, min(ho, max(Conv2d.bandElements / max(1, k * wo),
                                           (Conv2d.bandMinimumColumns + wo - 1) / max(1, wo))))
         let columns = direct ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * bandRows * wo)
+        if let columns { HugePages.advise(columns, count: k * bandRows * wo) }
         defer { columns?.deallocate() }
         let out = FeatureMap(batch: x.batch, channels: outChannels, height: ho, width: wo) { out in
             let o = out.baseAddress!

@@ -12,11 +12,13 @@ public struct FeatureMap: Sendable {
         self.data = data
     }
 
-    /// A map whose values `fill` writes (every element, exactly once); no zero-filling pass.
+    /// A map whose values `fill` writes (every element, exactly once); no zero-filling pass. Large maps get
+    /// huge pages (`HugePages`).
     public init(batch: Int, channels: Int, height: Int, width: Int,
                 fill: (UnsafeMutableBufferPointer<Float>) -> Void) {
         self.batch = batch; self.channels = channels; self.height = height; self.width = width
         self.data = [Float](unsafeUninitializedCapacity: batch * channels * height * width) { buffer, count in
+            if let base = buffer.baseAddress { HugePages.advise(base, count: buffer.count) }
             fill(buffer)
             count = buffer.count
         }

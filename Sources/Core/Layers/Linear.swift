@@ -49,6 +49,8 @@ public struct ConvTranspose2x2: Sendable {
     public let relu: Bool
     public let weight: [Float]
     public let bias: [Float]?
+    /// The bias of each product row (o, i, j): bias[o] (zeros without a bias).
+    let rowBias: [Float]
 
     /// Most elements of the product buffer of one chunk of images (16 MiB of floats).
     static let stagedElements = 1 << 22
@@ -60,6 +62,7 @@ public struct ConvTranspose2x2: Sendable {
         self.relu = relu
         self.weight = weight
         self.bias = bias
+        rowBias = (0..<outChannels * 4).map { bias?[$0 / 4] ?? 0 }
     }
 
     public func callAsFunction(_ x: FeatureMap) -> FeatureMap {
@@ -68,7 +71,10 @@ public struct ConvTranspose2x2: Sendable {
         let rows = outChannels * 4
         let chunk = max(1, min(x.batch, ConvTranspose2x2.stagedElements / max(1, rows * plane)))
         let staged = UnsafeMutablePointer<Float>.allocate(capacity: inChannels * chunk * plane)
-        let products = UnsafeMutablePointer<Float>.allocate(capacity: rows * chunk * plane)
+        // 16 spare elements: the last row's vector loads may read past the last product.
+        let products = UnsafeMutablePointer<Float>.allocate(capacity: rows * chunk * plane + 16)
+        HugePages.advise(staged, count: inChannels * chunk * plane)
+        HugePages.advise(products, count: rows * chunk * plane + 16)
         defer { staged.deallocate(); products.deallocate() }
         return FeatureMap(batch: x.batch, channels: outChannels, height: 2 * h, width: 2 * w) { out in
             let o = out.baseAddress!
@@ -87,25 +93,36 @@ public struct ConvTranspose2x2: Sendable {
                     }
                 }
                 weight.withUnsafeBufferPointer { ws in
-                    // products(r = (o, i, j), column) = Σ_c W[c, r] · staged[c, column]
-                    GEMM.multiply(m: rows, n: n, k: inChannels, a: ws.baseAddress!, lda: rows, transposeA: true,
-                                  b: staged, ldb: n, c: products, ldc: n)
+                    rowBias.withUnsafeBufferPointer { bs in
+                        // products(r = (o, i, j), column) = relu?(Σ_c W[c, r] · staged[c, column] + bias[o])
+                        GEMM.multiply(m: rows, n: n, k: inChannels, a: ws.baseAddress!, lda: rows, transposeA: true,
+                                      b: staged, ldb: n, c: products, ldc: n,
+                                      epilogue: GEMMEpilogue(bias: bs.baseAddress, relu: relu))
+                    }
                 }
+                // Output row 2y + i of channel c interleaves the (i, 0) and (i, 1) products of input row y, 16
+                // input columns at a time. Rows go in order, so a whole-vector store of a row's last columns may
+                // spill into the following rows (written next); near the plane's end, single elements.
                 Parallel.forEachChunk(outChannels * images, minItemsPerChunk: 4) { range in
                     for item in range {
                         let (c, image) = (item / images, item % images)
                         let dst = o + ((first + image) * outChannels + c) * 4 * plane
-                        let b = bias?[c] ?? 0
-                        for i in 0..<2 {
-                            for j in 0..<2 {
-                                let src = products + ((c * 2 + i) * 2 + j) * n + image * plane
-                                for y in 0..<h {
-                                    let row = dst + (2 * y + i) * 2 * w + j
-                                    for xi in 0..<w {
-                                        var v = src[y * w + xi] + b
-                                        if relu && v < 0 { v = 0 }
-                                        row[2 * xi] = v
-                                    }
+                        for y in 0..<h {
+                            for i in 0..<2 {
+                                let even = products + (c * 4 + 2 * i) * n + image * plane + y * w, odd = even + n
+                                let start = (2 * y + i) * 2 * w, row = dst + start
+                                var xi = 0
+                                while xi < w && start + 2 * xi + 32 <= 4 * plane {
+                                    let v = SIMD32<Float>(
+                                        interleaving: UnsafeRawPointer(even + xi).loadUnaligned(as: SIMD16<Float>.self),
+                                        UnsafeRawPointer(odd + xi).loadUnaligned(as: SIMD16<Float>.self))
+                                    UnsafeMutableRawPointer(row + 2 * xi).storeBytes(of: v, as: SIMD32<Float>.self)
+                                    xi += 16
+                                }
+                                while xi < w {
+                                    row[2 * xi] = even[xi]
+                                    row[2 * xi + 1] = odd[xi]
+                                    xi += 1
                                 }
                             }
                         }
