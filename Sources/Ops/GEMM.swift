@@ -133,20 +133,22 @@ public enum GEMM {
     ///
     /// k is cut into equal blocks of at most `kc` (no thin last block). When this share of op(A), padded to whole
     /// panels, fits `packedAWholeLimit`, it is packed once up front instead of once per column block. The
-    /// epilogue runs on each tile after its last depth block, while the tile is still in L1.
+    /// epilogue runs on each tile after its last depth block, while the tile is still in L1. `prepackedA`, from
+    /// `prepackA` of rows `0 ..< rows` (so `i0` = 0), replaces packing A (`a` is then not read).
     @inlinable
     static func multiplyBlock<T: KernelFloat>(
         rows i0: Int, _ rows: Int, columns j0: Int, _ columns: Int, k: Int,
         a: UnsafePointer<T>, lda: Int, transposeA: Bool,
         b: UnsafePointer<T>, ldb: Int, transposeB: Bool,
-        c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool, epilogue: GEMMEpilogue<T>? = nil
+        c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool, epilogue: GEMMEpilogue<T>? = nil,
+        prepackedA: UnsafePointer<T>? = nil
     ) {
         let depthBlocks = (k + kc - 1) / kc
         @inline(__always) func depthStart(_ q: Int) -> Int { k * q / depthBlocks }
         let depthMax = (k + depthBlocks - 1) / depthBlocks
         let rowsPadded = (rows + mr - 1) / mr * mr
-        let wholeA = rowsPadded * k <= packedAWholeLimit
-        let aCount = wholeA ? rowsPadded * k : min(mc, rowsPadded) * depthMax
+        let wholeA = prepackedA != nil || rowsPadded * k <= packedAWholeLimit
+        let aCount = prepackedA != nil ? 0 : wholeA ? rowsPadded * k : min(mc, rowsPadded) * depthMax
         let bCount = depthMax * min(nc, (columns + nr - 1) / nr * nr)
         let tileCount = mr * nr
         // One 64-byte aligned allocation: B block, A block(s), edge tile (each a multiple of 16 elements).
@@ -156,15 +158,10 @@ public enum GEMM {
         let packedB = buffer.bindMemory(to: T.self, capacity: aCount + bCount + tileCount)
         let packedA = packedB + bCount
         let edge = packedA + aCount
-        if wholeA {
-            // Block q of k occupies rowsPadded · kb elements from rowsPadded · depthStart(q); its rows ic.. start
-            // ic · kb further on, the layout the loop below expects.
-            for q in 0..<depthBlocks {
-                let pc = depthStart(q), kb = depthStart(q + 1) - pc
-                packA(a, lda: lda, transposed: transposeA, rows: i0, rows, columns: pc, kb,
-                      into: packedA + rowsPadded * pc)
-            }
+        if wholeA && prepackedA == nil {
+            packWholeA(a, lda: lda, transposed: transposeA, rows: i0, rows, k: k, into: packedA)
         }
+        let wholeBase = prepackedA ?? UnsafePointer(packedA)
 
         for jc in stride(from: 0, to: columns, by: nc) {
             let nb = min(nc, columns - jc)
@@ -175,12 +172,12 @@ public enum GEMM {
                 packB(b, ldb: ldb, transposed: transposeB, rows: pc, kb, columns: j0 + jc, nb, into: packedB)
                 for ic in stride(from: 0, to: rows, by: mc) {
                     let mb = min(mc, rows - ic)
-                    let blockA: UnsafeMutablePointer<T>
+                    let blockA: UnsafePointer<T>
                     if wholeA {
-                        blockA = packedA + rowsPadded * pc + ic * kb
+                        blockA = wholeBase + rowsPadded * pc + ic * kb
                     } else {
-                        blockA = packedA
-                        packA(a, lda: lda, transposed: transposeA, rows: i0 + ic, mb, columns: pc, kb, into: blockA)
+                        packA(a, lda: lda, transposed: transposeA, rows: i0 + ic, mb, columns: pc, kb, into: packedA)
+                        blockA = UnsafePointer(packedA)
                     }
                     @inline(__always) func tile(_ ir: Int, _ jr: Int) {
                         let h = min(mr, mb - ir), w = min(nr, nb - jr)
@@ -217,6 +214,35 @@ public enum GEMM {
                 }
             }
         }
+    }
+
+    /// Packs rows `i0 ..< i0 + rows` of op(A) (all k columns) whole: depth block q (k cut as `multiplyBlock` cuts
+    /// it) occupies rowsPadded · kb elements from rowsPadded · depthStart(q), its rows ic.. starting ic · kb
+    /// further on — the layout `multiplyBlock` reads.
+    @inlinable
+    static func packWholeA<T: KernelFloat>(
+        _ a: UnsafePointer<T>, lda: Int, transposed: Bool, rows i0: Int, _ rows: Int, k: Int,
+        into dst: UnsafeMutablePointer<T>
+    ) {
+        let depthBlocks = (k + kc - 1) / kc
+        let rowsPadded = (rows + mr - 1) / mr * mr
+        for q in 0..<depthBlocks {
+            let pc = k * q / depthBlocks, kb = k * (q + 1) / depthBlocks - pc
+            packA(a, lda: lda, transposed: transposed, rows: i0, rows, columns: pc, kb, into: dst + rowsPadded * pc)
+        }
+    }
+
+    /// Elements of `prepackA`'s result for an m × k op(A).
+    @inlinable
+    public static func prepackedCount(m: Int, k: Int) -> Int { (m + mr - 1) / mr * mr * k }
+
+    /// op(A) (m × k) packed once for products that reuse it (a layer's weights); `multiplyBlock` reads it in place
+    /// of packing A itself.
+    @inlinable
+    public static func prepackA<T: KernelFloat>(
+        _ a: UnsafePointer<T>, lda: Int, transposed: Bool = false, m: Int, k: Int, into dst: UnsafeMutablePointer<T>
+    ) {
+        packWholeA(a, lda: lda, transposed: transposed, rows: 0, m, k: k, into: dst)
     }
 
     /// The micro-kernel for `T`: the SIMD Float kernel, else the generic one.

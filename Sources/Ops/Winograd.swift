@@ -7,7 +7,7 @@
 ///
 /// Summed over input channels, each of the 16 elements e of the transformed tile is a matrix product
 /// M_e (K × tiles) = U_e (K × C) · V_e (C × tiles), where U_e holds the transformed filters (`transformWeights`, once
-/// per layer) and V_e the transformed input patches. 16 products of depth C replace im2col's one of depth 9·C with
+/// per layer, already packed for the GEMM) and V_e the transformed input patches. 16 products of depth C replace im2col's one of depth 9·C with
 /// four times as many columns: 2.25 times fewer multiply-adds. The transforms use only additions and halvings, so
 /// the results stay within a few float32 ulps of the direct sum (the filter transform is done in Double).
 ///
@@ -35,13 +35,21 @@ public enum Winograd {
         kernelH == 3 && kernelW == 3 && stride == 1 && padding == 1 && dilation == 1 && groups == 1
     }
 
-    /// Filters (K, C, 3, 3) to the 16 matrices U_e (K × C), U_e at `u + e·K·C`: U_e(k, c) = (G g_kc Gᵀ)(e / 4, e % 4).
-    /// Computed in Double and rounded once.
+    /// Elements of `transformWeights`' result for K output and C input channels: 16 packed K × C matrices.
+    @inlinable
+    public static func weightCount(outChannels: Int, inChannels: Int) -> Int {
+        components * GEMM.prepackedCount(m: outChannels, k: inChannels)
+    }
+
+    /// Filters (K, C, 3, 3) to the 16 matrices U_e (K × C), U_e(k, c) = (G g_kc Gᵀ)(e / 4, e % 4), each packed for
+    /// the GEMM (`GEMM.prepackA`) at `u + e · weightCount / 16`. Computed in Double and rounded once.
     @inlinable
     public static func transformWeights<T: KernelFloat>(
         _ w: UnsafePointer<T>, outChannels: Int, inChannels: Int, into u: UnsafeMutablePointer<T>
     ) {
         let count = outChannels * inChannels
+        let plain = UnsafeMutablePointer<T>.allocate(capacity: components * count)
+        defer { plain.deallocate() }
         for i in 0..<count {
             let g = w + 9 * i
             // G·g (4 × 3): kernel rows combined; then (G·g)·Gᵀ row by row.
@@ -51,15 +59,19 @@ public enum Winograd {
             }
             let c0 = column(0), c1 = column(1), c2 = column(2)
             @inline(__always) func row(_ r: Int, _ x0: Double, _ x1: Double, _ x2: Double) {
-                u[(4 * r) * count + i] = T(x0)
-                u[(4 * r + 1) * count + i] = T((x0 + x1 + x2) / 2)
-                u[(4 * r + 2) * count + i] = T((x0 - x1 + x2) / 2)
-                u[(4 * r + 3) * count + i] = T(x2)
+                plain[(4 * r) * count + i] = T(x0)
+                plain[(4 * r + 1) * count + i] = T((x0 + x1 + x2) / 2)
+                plain[(4 * r + 2) * count + i] = T((x0 - x1 + x2) / 2)
+                plain[(4 * r + 3) * count + i] = T(x2)
             }
             row(0, c0.0, c1.0, c2.0)
             row(1, c0.1, c1.1, c2.1)
             row(2, c0.2, c1.2, c2.2)
             row(3, c0.3, c1.3, c2.3)
+        }
+        let packed = GEMM.prepackedCount(m: outChannels, k: inChannels)
+        for e in 0..<components {
+            GEMM.prepackA(plain + e * count, lda: inChannels, m: outChannels, k: inChannels, into: u + e * packed)
         }
     }
 
@@ -72,6 +84,7 @@ public enum Winograd {
     ) {
         if batch == 0 || height == 0 || width == 0 || outChannels == 0 { return }
         let tileGrid = TileGrid(batch: batch, height: height, width: width)
+        let packedWeights = GEMM.prepackedCount(m: outChannels, k: channels)
         let tiles = tileGrid.count
         // Blocks of whole 32-column GEMM panels, at least four per thread when the map allows.
         let perThread = (tiles + 4 * Parallel.numThreads - 1) / (4 * Parallel.numThreads)
@@ -94,10 +107,11 @@ public enum Winograd {
                 transformInput(input, channels: channels, grid: tileGrid, tiles: t0, t1, into: v, ld: ld,
                                staging: staging)
                 for e in 0..<components {
+                    let ue = u + e * packedWeights
                     GEMM.multiplyBlock(rows: 0, outChannels, columns: 0, t1 - t0, k: channels,
-                                       a: u + e * outChannels * channels, lda: channels, transposeA: false,
+                                       a: ue, lda: channels, transposeA: false,
                                        b: v + e * channels * ld, ldb: ld, transposeB: false,
-                                       c: m + e * outChannels * ld, ldc: ld, accumulate: false)
+                                       c: m + e * outChannels * ld, ldc: ld, accumulate: false, prepackedA: ue)
                 }
                 transformOutput(m, ld: ld, outChannels: outChannels, grid: tileGrid, tiles: t0, t1, bias: bias,
                                 relu: relu, into: output)

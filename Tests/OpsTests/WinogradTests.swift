@@ -33,7 +33,7 @@ final class WinogradTests: XCTestCase {
         for (batch, c, k, h, w) in [(1, 1, 1, 1, 1), (2, 3, 2, 5, 4), (1, 2, 3, 3, 64), (3, 4, 5, 17, 35),
                                     (1, 2, 2, 40, 50), (2, 1, 9, 2, 33)] {
             let x = random(batch * c * h * w), g = random(k * c * 9), b = random(k)
-            var u = [Double](repeating: .nan, count: 16 * k * c)
+            var u = [Double](repeating: .nan, count: Winograd.weightCount(outChannels: k, inChannels: c))
             Winograd.transformWeights(g, outChannels: k, inChannels: c, into: &u)
             for relu in [false, true] {
                 var y = [Double](repeating: .nan, count: batch * k * h * w)

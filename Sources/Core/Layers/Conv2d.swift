@@ -14,7 +14,7 @@ public struct Conv2d: Sendable {
     public let relu: Bool
     public private(set) var weight: [Float]
     public private(set) var bias: [Float]?
-    /// The filters transformed for `Winograd.convolve` (16 · O · I) when the convolution is 3 × 3 with stride 1 and
+    /// The filters transformed for `Winograd.convolve` (`Winograd.weightCount`) when the convolution is 3 × 3 with stride 1 and
     /// padding 1 and `winograd` was allowed at creation; such convolutions (without a residual) run there.
     public let winogradWeights: [Float]?
 
@@ -39,7 +39,8 @@ public struct Conv2d: Sendable {
         self.bias = bias
         if winograd && Winograd.applies(kernelH: kernel.0, kernelW: kernel.1, stride: stride, padding: padding,
                                         dilation: dilation, groups: groups) {
-            winogradWeights = [Float](unsafeUninitializedCapacity: Winograd.components * weight.count / 9) { u, n in
+            let count = Winograd.weightCount(outChannels: outChannels, inChannels: inChannels)
+            winogradWeights = [Float](unsafeUninitializedCapacity: count) { u, n in
                 weight.withUnsafeBufferPointer {
                     Winograd.transformWeights($0.baseAddress!, outChannels: outChannels, inChannels: inChannels,
                                               into: u.baseAddress!)
