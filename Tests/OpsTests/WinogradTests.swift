@@ -47,6 +47,27 @@ final class WinogradTests: XCTestCase {
         }
     }
 
+    /// Block sizes follow the thread count, but every output is summed in the same order: bit-identical results.
+    func testResultsDoNotDependOnThreadCount() {
+        let saved = Parallel.numThreads
+        defer { Parallel.numThreads = saved }
+        let (batch, c, k, h, w) = (2, 24, 16, 45, 61)
+        let x = (0..<(batch * c * h * w)).map { Float(($0 * 7919) % 1000) / 500 - 1 }
+        let g = (0..<(k * c * 9)).map { Float(($0 * 104729) % 1000) / 500 - 1 }
+        var u = [Float](repeating: 0, count: Winograd.weightCount(outChannels: k, inChannels: c))
+        Winograd.transformWeights(g, outChannels: k, inChannels: c, into: &u)
+        var results = [[Float]]()
+        for threads in [1, 2, 3] {
+            Parallel.numThreads = threads
+            var y = [Float](repeating: .nan, count: batch * k * h * w)
+            Winograd.convolve(x, batch: batch, channels: c, height: h, width: w, weights: u, outChannels: k,
+                              bias: nil, relu: false, into: &y)
+            results.append(y)
+        }
+        XCTAssertEqual(results[0], results[1])
+        XCTAssertEqual(results[0], results[2])
+    }
+
     func testApplies() {
         XCTAssertTrue(Winograd.applies(kernelH: 3, kernelW: 3, stride: 1, padding: 1, dilation: 1, groups: 1))
         XCTAssertFalse(Winograd.applies(kernelH: 3, kernelW: 3, stride: 2, padding: 1, dilation: 1, groups: 1))
