@@ -6,7 +6,8 @@ public struct Detections: Sendable {
     public var scores: [Float]
     /// (N,) class labels (1 ..< num_classes; 0 is the background and never appears).
     public var labels: [Int64]
-    /// (N, 1, 28, 28) mask probabilities before pasting (Mask R-CNN), else nil.
+    /// Mask R-CNN's mask probabilities, else nil: (N, 1, H, W) pasted into the original image in the results of
+    /// `DetectionModel.detect`; (N, 1, 28, 28) per box, before pasting, in those of `RoIHeads`.
     public var masks: [Float]?
 
     public init(boxes: [Float], scores: [Float], labels: [Int64], masks: [Float]? = nil) {
