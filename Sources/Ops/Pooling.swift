@@ -11,8 +11,7 @@ public enum MaxPool2d {
     ) {
         let ho = (h + 2 * p - k) / s + 1, wo = (w + 2 * p - k) / s + 1
         let lanes = 16
-        // Outputs 1 ..< vectorEnd (in whole groups of 16) read input columns 2·ox - 1 ... 2·ox + 1 inside the row.
-        let vectorEnd = k == 3 && s == 2 && p == 1 ? 1 + max(0, min(wo - 1, (w - 2) / 2) / lanes * lanes) : 1
+        let vectorized = k == 3 && s == 2 && p == 1
         Parallel.forEachChunk(planes, minItemsPerChunk: max(1, 16384 / max(1, ho * wo * k * k))) { range in
             for plane in range {
                 let src = input + plane * h * w
@@ -30,9 +29,12 @@ public enum MaxPool2d {
                         }
                         dst[oy * wo + ox] = m
                     }
+                    if wo == 0 { continue }
                     pool(0)
                     var ox = 1
-                    while ox < vectorEnd {
+                    // Outputs ox ..< ox + 16 read input columns 2·ox - 1 ... 2·ox + 32 (two 32-column loads),
+                    // all inside the row.
+                    while vectorized && ox + lanes <= wo && 2 * ox + 32 < w {
                         var m = SIMD16<T>(repeating: -T.infinity)
                         for y in y0..<y1 {
                             let row = UnsafeRawPointer(src + y * w + 2 * ox - 1)
