@@ -6,9 +6,9 @@
 ///     Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1],  Aᵀ = [1 1 1 0; 0 1 -1 -1].
 ///
 /// Summed over input channels, each of the 16 elements e of the transformed tile is a matrix product
-/// M_e (K × tiles) = U_e (K × C) · V_e (C × tiles), where U_e holds the transformed filters (`transformWeights`, once
-/// per layer, already packed for the GEMM) and V_e the transformed input patches. 16 products of depth C replace im2col's one of depth 9·C with
-/// four times as many columns: 2.25 times fewer multiply-adds. The transforms use only additions and halvings, so
+/// M_e (K × tiles) = U_e (K × C) · V_e (C × tiles), where U_e holds the transformed filters (`transformWeights`,
+/// once per layer, already packed for the GEMM) and V_e the transformed input patches. 16 products of depth C
+/// replace im2col's one of depth 9·C with four times as many columns: 2.25 times fewer multiply-adds. The transforms use only additions and halvings, so
 /// the results stay within a few float32 ulps of the direct sum (the filter transform is done in Double).
 ///
 /// Layout: input (N, C, H, W) and output (N, K, H, W), row-major. Tiles are numbered image by image, row by row:
