@@ -7,6 +7,7 @@ argument; this module only rejects what cannot be converted at all.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -60,10 +61,34 @@ def rows(a: np.ndarray) -> int:
     return a.shape[0] if a.ndim else 0
 
 
+# Range of the C ABI's integer arguments (int64_t / long long).
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+# The library refuses arrays with more elements than this (maxElements in Sources/Core/Errors.swift); results that
+# large are refused here before numpy tries to allocate them.
+_MAX_ELEMENTS = 1 << 40
+
+
 def as_int(x, name: str) -> int:
+    """An int argument; ValueError naming it when it does not fit the C ABI's 64-bit integers."""
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
         raise TypeError(f"{name}: expected an int, got {type(x).__name__}")
-    return int(x)
+    v = int(x)
+    if not _INT64[0] <= v <= _INT64[1]:
+        raise ValueError(f"{name}: {v} is out of range")
+    return v
+
+
+def alloc(shape, dtype, name: str) -> np.ndarray:
+    """An uninitialised result of `shape` (negative sizes count as 0: the library reports them); MemoryError naming
+    `name` (the argument that set its size) when it would exceed the library's element limit or cannot be had."""
+    shape = tuple(max(int(d), 0) for d in shape)
+    n = math.prod(shape)
+    if n > _MAX_ELEMENTS:
+        raise MemoryError(f"{name}: the result would have shape {shape} ({n} elements), too large")
+    try:
+        return np.empty(shape, dtype)
+    except (MemoryError, ValueError):
+        raise MemoryError(f"{name}: cannot allocate a result of shape {shape}") from None
 
 
 def as_real(x, name: str) -> float:
@@ -75,7 +100,8 @@ def as_real(x, name: str) -> float:
 def pair(x, name: str) -> tuple[int, int]:
     """An `int` or a pair of ints -> (h, w); torchvision's `output_size` convention."""
     if isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_)):
-        return int(x), int(x)
+        v = as_int(x, name)
+        return v, v
     try:
         items = list(x)
     except TypeError:

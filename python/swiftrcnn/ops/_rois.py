@@ -7,16 +7,10 @@ index. Boxes take the float type of the feature map (or gradient) they are used 
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
-from ._array import as_float, as_int
-
-# The library refuses arrays with more elements than this (maxElements in Sources/Core/Errors.swift); results that
-# large are refused here before numpy tries to allocate them.
-_MAX_ELEMENTS = 1 << 40
-_INT64 = (-(1 << 63), (1 << 63) - 1)
+from ._array import alloc, as_float, as_int  # noqa: F401  (the RoI ops import alloc from here)
 
 
 def as_rois(boxes, dtype) -> np.ndarray:
@@ -34,11 +28,8 @@ def as_rois(boxes, dtype) -> np.ndarray:
 
 
 def as_int64(x, name: str) -> int:
-    """An int that fits the C ABI's int64_t arguments."""
-    v = as_int(x, name)
-    if not _INT64[0] <= v <= _INT64[1]:
-        raise ValueError(f"{name}: {v} is out of range")
-    return v
+    """An int that fits the C ABI's int64_t arguments (as `as_int`)."""
+    return as_int(x, name)
 
 
 def as_shape(shape, name: str = "input_shape") -> tuple[int, ...]:
@@ -58,11 +49,3 @@ def channels(a: np.ndarray) -> int:
     return a.shape[1] if a.ndim >= 2 else 0
 
 
-def alloc(shape, dtype, name: str) -> np.ndarray:
-    """An uninitialised result of `shape`; MemoryError naming `name` (the argument that set its size) when it would
-    exceed the library's element limit."""
-    shape = tuple(max(int(d), 0) for d in shape)
-    n = math.prod(shape)
-    if n > _MAX_ELEMENTS:
-        raise MemoryError(f"{name}: the result would have shape {shape} ({n} elements), too large")
-    return np.empty(shape, dtype)

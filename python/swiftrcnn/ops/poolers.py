@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _C
-from ._array import as_float, as_index, as_int, float_dtype, pair
+from ._array import alloc, as_float, as_index, as_int, float_dtype, pair
 from .roi_align import convert_boxes_to_roi_format
 
 
@@ -55,7 +55,7 @@ class MultiScaleRoIAlign:
         shapes = as_index(image_shapes, "image_shapes")
         ph, pw = self.output_size
         channels = maps[0].shape[1] if maps[0].ndim > 1 else 0
-        out = np.empty((rois.shape[0], channels, max(ph, 0), max(pw, 0)), dtype)
+        out = alloc((rois.shape[0], channels, ph, pw), dtype, "output_size")
         _C.multiscale_roi_align(maps, rois, shapes, ph, pw, self.sampling_ratio, self.canonical_scale,
                                 self.canonical_level, out)
         return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _C
-from ._array import as_float, as_int, as_real, pair
+from ._array import alloc, as_float, as_int, as_real, pair
 
 
 def convert_boxes_to_roi_format(boxes, dtype) -> np.ndarray:
@@ -57,8 +57,8 @@ def roi_align(input, boxes, output_size, spatial_scale: float = 1.0, sampling_ra
     ph, pw = pair(output_size, "output_size")
     input = as_float(input, "input")
     rois = _rois(boxes, input.dtype)
-    out = np.empty((rois.shape[0] if rois.ndim else 0, input.shape[1] if input.ndim > 1 else 0, max(ph, 0),
-                    max(pw, 0)), input.dtype)
+    out = alloc((rois.shape[0] if rois.ndim else 0, input.shape[1] if input.ndim > 1 else 0, ph, pw), input.dtype,
+                "output_size")
     _C.roi_align(input, rois, ph, pw, as_real(spatial_scale, "spatial_scale"), as_int(sampling_ratio,
                  "sampling_ratio"), bool(aligned), out)
     return out
@@ -85,7 +85,7 @@ def roi_align_backward(grad_output, boxes, input_shape, spatial_scale: float = 1
         raise TypeError(f"input_shape: expected (N, C, H, W) ints, got {input_shape!r}") from None
     if len(shape) != 4 or min(shape) < 0:
         raise ValueError(f"input_shape: expected (N, C, H, W) non-negative ints, got {input_shape!r}")
-    grad_input = np.empty(shape, grad_output.dtype)
+    grad_input = alloc(shape, grad_output.dtype, "input_shape")
     _C.roi_align_backward(grad_output, rois, as_real(spatial_scale, "spatial_scale"),
                           as_int(sampling_ratio, "sampling_ratio"), bool(aligned), grad_input)
     return grad_input
