@@ -32,6 +32,26 @@ final class GuardedBuffer<T> {
     deinit { munmap(base, total) }
 }
 
+/// `n` values in [-1, 1) with few repeats (a period of 997), shifted by `seed`.
+func guardValues<T: BinaryFloatingPoint>(_ n: Int, seed: Int = 0) -> [T] {
+    let period = (0..<min(n, 997)).map { T((($0 + seed) * 7919) % 997) / 500 - 1 }
+    var values = [T]()
+    values.reserveCapacity(n)
+    while values.count < n { values.append(contentsOf: period.prefix(n - values.count)) }
+    return values
+}
+
+/// Equal element by element, NaN equal to NaN. Bitwise equal arrays are recognised first (a debug build compares
+/// large arrays element by element slowly).
+func sameValues<T: FloatingPoint>(_ a: [T], _ b: [T]) -> Bool {
+    if a.count != b.count { return false }
+    if a.isEmpty { return true }
+    let bitwise = a.withUnsafeBytes { x in
+        b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+    }
+    return bitwise || zip(a, b).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
+}
+
 /// The kernels with vector fast paths read and write only inside their buffers, on sizes around their lane groups:
 /// run on guarded copies, they must give what they give on ordinary arrays (and not fault).
 final class GuardPageTests: XCTestCase {
