@@ -279,6 +279,15 @@ final class GuardPageTests: XCTestCase {
         }
     }
 
+    /// A Float resize of 2^23 + 30 samples to 2/3 as many: the source position of the last output rounds up to
+    /// the input size, one sample past the row (a guarded run of this size takes seconds in a debug build).
+    func testBilinearTapOfALongAxisStaysInside() {
+        let (size, out) = (8_388_638, 5_592_426)
+        let last: (i0: Int, i1: Int, w0: Float, w1: Float) = Interpolation.bilinearTap(out - 1, inSize: size,
+                                                                                      outSize: out)
+        XCTAssertTrue(last == (size - 1, size - 1, 0, 1), "\(last)")
+    }
+
     func checkPasteMasks<T: KernelFloat>(_: T.Type, maskSize m: Int, padding: Int, height: Int, width: Int) {
         // Boxes over the whole image, at its far corner, across each border, outside, tiny, empty, inverted, far
         // larger than the image and inside it.
