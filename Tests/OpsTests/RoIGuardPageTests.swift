@@ -217,6 +217,25 @@ final class RoIGuardPageTests: XCTestCase {
         checkRoIPool(Double.self, batch: 2, channels: 17, height: 5, width: 33, rois: rois, scale: 0.5, pooled: (2, 3))
     }
 
+    func testQuantizedBins() {
+        for pooled in [1, 2, 7, 16, 17] {
+            for (lo, hi, inclusiveEnd, limit) in [(-3.4, 40.6, true, 33), (2.5, 2.5, false, 32), (9.0, 1.0, true, 0),
+                                                  (-1e12, 1e12, false, 7)] {
+                var starts = [Int](repeating: -7, count: pooled), ends = starts
+                RoIPool.quantizedBins(from: lo, to: hi, scale: 0.5, pooled: pooled, inclusiveEnd: inclusiveEnd,
+                                      limit: limit, starts: &starts, ends: &ends)
+                for guardAfter in [true, false] {
+                    let gs = GuardedBuffer([Int](repeating: -7, count: pooled), guardAfter: guardAfter)
+                    let ge = GuardedBuffer([Int](repeating: -7, count: pooled), guardAfter: guardAfter)
+                    RoIPool.quantizedBins(from: lo, to: hi, scale: 0.5, pooled: pooled, inclusiveEnd: inclusiveEnd,
+                                          limit: limit, starts: gs.pointer, ends: ge.pointer)
+                    XCTAssertEqual(gs.array, starts, "\((pooled, lo, hi))")
+                    XCTAssertEqual(ge.array, ends, "\((pooled, lo, hi))")
+                }
+            }
+        }
+    }
+
     // MARK: PSRoIAlign and PSRoIPool
 
     func checkPSRoIAlign<T: KernelFloat>(
