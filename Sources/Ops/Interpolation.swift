@@ -29,18 +29,26 @@ public enum Interpolation {
         }
     }
 
-    /// One axis of bilinear resampling with align_corners=False: source = (dst + 0.5)·scale - 0.5, clamped at 0.
+    /// Source taps of output index `dst` when resizing `inSize` samples to `outSize` with align_corners=False: the
+    /// source position (dst + 0.5)·scale - 0.5, scale = inSize / outSize, clamped at 0; its lower neighbour `i0`,
+    /// capped at the last sample as torch caps it (in `Float` the position of the last outputs can round up to
+    /// `inSize` once that reaches 2^23); `i1` the next sample or `i0` itself at the end; weights 1 - λ, λ <= 1.
+    @inlinable
+    public static func bilinearTap<T: KernelFloat>(_ dst: Int, inSize: Int, outSize: Int)
+        -> (i0: Int, i1: Int, w0: T, w1: T)
+    {
+        var src = T(inSize) / T(outSize) * (T(dst) + T(0.5)) - T(0.5)
+        if src < 0 { src = 0 }
+        let i0 = min(Int(src), inSize - 1)
+        let i1 = i0 < inSize - 1 ? i0 + 1 : i0
+        let l1 = min(src - T(i0), 1)
+        return (i0, i1, 1 - l1, l1)
+    }
+
+    /// The taps of every output index along one axis.
     @inlinable
     static func bilinearAxis<T: KernelFloat>(in size: Int, out: Int) -> [(Int, Int, T, T)] {
-        let scale = T(size) / T(out)
-        return (0..<out).map { d in
-            var src = scale * (T(d) + T(0.5)) - T(0.5)
-            if src < 0 { src = 0 }
-            let i0 = Int(src)
-            let i1 = i0 < size - 1 ? i0 + 1 : i0
-            let l1 = src - T(i0)
-            return (i0, i1, 1 - l1, l1)
-        }
+        (0..<out).map { bilinearTap($0, inSize: size, outSize: out) }
     }
 
     /// mode="bilinear", align_corners=False, to (ho, wo).
