@@ -1,7 +1,8 @@
 /// Resizing of (planes, H, W) row-major data as torch.nn.functional.interpolate on CPU.
 ///
 /// Both use the scale in/out of torch's `area_pixel_compute_scale` without align_corners, computed in the element
-/// type. Planes are split over `Parallel` threads.
+/// type. Planes are split over `Parallel` threads. An empty input (H or W = 0, which torch refuses) has nothing to
+/// sample: the output is zeros (left as it is with `accumulate`).
 public enum Interpolation {
     /// mode="nearest": output (y, x) reads input (floor(y·H/Ho), floor(x·W/Wo)), clamped to the last pixel.
     /// With `accumulate` the resampled values are added to `output` instead (the FPN's top-down "upsample + add"
@@ -11,6 +12,10 @@ public enum Interpolation {
         _ input: UnsafePointer<T>, planes: Int, height h: Int, width w: Int, outHeight ho: Int, outWidth wo: Int,
         into output: UnsafeMutablePointer<T>, accumulate: Bool = false
     ) {
+        if h == 0 || w == 0 {
+            if !accumulate { output.update(repeating: 0, count: planes * ho * wo) }
+            return
+        }
         let scaleY = Float(h) / Float(ho), scaleX = Float(w) / Float(wo)
         let xs = (0..<wo).map { min(Int((Float($0) * scaleX).rounded(.down)), w - 1) }
         let ys = (0..<ho).map { min(Int((Float($0) * scaleY).rounded(.down)), h - 1) }
@@ -64,6 +69,15 @@ public enum Interpolation {
         _ input: UnsafePointer<T>, planes: Int, height h: Int, width w: Int, outHeight ho: Int, outWidth wo: Int,
         into output: UnsafeMutablePointer<T>
     ) {
+        if h == 0 || w == 0 {
+            output.update(repeating: 0, count: planes * ho * wo)
+            return
+        }
+        if h == ho && w == wo {
+            // torch copies at the same size (a blend would turn a non-finite neighbour's zero weight into NaN).
+            output.update(from: input, count: planes * h * w)
+            return
+        }
         let ys: [(Int, Int, T, T)] = bilinearAxis(in: h, out: ho)
         let xs: [(Int, Int, T, T)] = bilinearAxis(in: w, out: wo)
         Parallel.forEachChunk(planes * ho, minItemsPerChunk: max(1, 16384 / max(1, wo))) { range in

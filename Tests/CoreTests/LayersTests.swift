@@ -159,5 +159,18 @@ final class LayersTests: XCTestCase {
         Interpolation.bilinear(sq, planes: 1, height: 4, width: 4, outHeight: 2, outWidth: 2, into: &half)
         // align_corners=False halving samples the centre of each 2 x 2 block.
         XCTAssertEqual(half, [2.5, 4.5, 10.5, 12.5])
+        // At the same size bilinear copies (as torch), so a non-finite pixel does not spread to its neighbours.
+        var same = [Float](repeating: 0, count: 16)
+        var spiky = sq
+        spiky[5] = .infinity
+        Interpolation.bilinear(spiky, planes: 1, height: 4, width: 4, outHeight: 4, outWidth: 4, into: &same)
+        XCTAssertEqual(same, spiky)
+        // An empty input has nothing to sample: zeros, and no read.
+        var fromEmpty = [Float](repeating: 7, count: 6)
+        Interpolation.bilinear([Float](), planes: 1, height: 0, width: 3, outHeight: 2, outWidth: 3, into: &fromEmpty)
+        XCTAssertEqual(fromEmpty, [Float](repeating: 0, count: 6))
+        fromEmpty = [Float](repeating: 7, count: 6)
+        Interpolation.nearest([Float](), planes: 1, height: 2, width: 0, outHeight: 2, outWidth: 3, into: &fromEmpty)
+        XCTAssertEqual(fromEmpty, [Float](repeating: 0, count: 6))
     }
 }
