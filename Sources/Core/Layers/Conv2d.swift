@@ -4,9 +4,10 @@ import SwiftRCNNOps
 ///
 /// Weights are (O, I/groups, kh, kw). Each image and group is a matrix product `W (O/g × K) · columns (K × P)` with
 /// K = I/g·kh·kw: a 1×1 stride-1 unpadded convolution multiplies the input planes directly; otherwise the columns
-/// come from `Im2Col` in bands of output rows sized so a band stays in cache (`bandElements`). The output is first
-/// filled with the bias and the products accumulate into it; ReLU, when fused, runs over the finished output.
-/// Threading: `GEMM` and `Im2Col` use `Parallel` internally.
+/// come from `Im2Col` in bands of output rows sized so a band stays in cache (`bandElements`). Bias, residual and
+/// ReLU are applied by the GEMM's epilogue as each output tile is finished. 3 × 3 stride-1 convolutions (padding 1,
+/// one group, no residual) run by `Winograd` instead, on filters transformed once at creation.
+/// Threading: `GEMM`, `Im2Col` and `Winograd` use `Parallel` internally.
 public struct Conv2d: Sendable {
     public let inChannels: Int, outChannels: Int
     public let kernelH: Int, kernelW: Int
@@ -14,8 +15,9 @@ public struct Conv2d: Sendable {
     public let relu: Bool
     public private(set) var weight: [Float]
     public private(set) var bias: [Float]?
-    /// The filters transformed for `Winograd.convolve` (`Winograd.weightCount`) when the convolution is 3 × 3 with stride 1 and
-    /// padding 1 and `winograd` was allowed at creation; such convolutions (without a residual) run there.
+    /// The filters transformed for `Winograd.convolve` (`Winograd.weightCount` elements) when the convolution is
+    /// 3 × 3 with stride 1 and padding 1 and `winograd` was allowed at creation; such convolutions (without a
+    /// residual) run there.
     public let winogradWeights: [Float]?
 
     /// Target elements of one im2col band (16 MiB of floats): bounds the column buffer on 800 × 1333 inputs.
@@ -100,12 +102,11 @@ public struct Conv2d: Sendable {
             return FeatureMap(batch: x.batch, channels: outChannels, height: x.height, width: x.width) { out in
                 x.data.withUnsafeBufferPointer { xs in
                     winogradWeights.withUnsafeBufferPointer { u in
-                        let run = { (b: UnsafePointer<Float>?) in
+                        withOptionalPointer(bias) { b in
                             Winograd.convolve(xs.baseAddress!, batch: x.batch, channels: inChannels, height: x.height,
                                               width: x.width, weights: u.baseAddress!, outChannels: outChannels,
                                               bias: b, relu: relu, into: out.baseAddress!)
                         }
-                        if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
                     }
                 }
             }
