@@ -1,0 +1,31 @@
+"""Environment switches read by the library: they change speed only, never results."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+from detector_utils import build
+
+
+def test_huge_pages_switch_changes_nothing_but_speed(tmp_path):
+    """SWIFTRCNN_HUGE_PAGES=0 (read once per process) gives the same features as the default: the advice only
+    changes how the kernel backs large buffers (the FPN maps here are several MiB)."""
+    torch.save(build("faster", min_size=320, max_size=512).state_dict(), tmp_path / "m.pth")
+    code = f"""
+import os, numpy as np
+from swiftrcnn import models
+m = models.fasterrcnn_resnet50_fpn(weights={str(tmp_path / 'm.pth')!r}, min_size=320, max_size=512)
+image = np.random.default_rng(0).random((3, 300, 400), dtype=np.float32)
+levels, _ = m.features([image])
+np.savez({str(tmp_path)!r} + '/' + os.environ['TAG'] + '.npz', **levels)
+"""
+    for tag, value in (("on", None), ("off", "0")):
+        env = dict(os.environ, TAG=tag)
+        env.pop("SWIFTRCNN_HUGE_PAGES", None)
+        if value is not None:
+            env["SWIFTRCNN_HUGE_PAGES"] = value
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=300)
+    on, off = np.load(tmp_path / "on.npz"), np.load(tmp_path / "off.npz")
+    assert on.files == off.files and all(np.array_equal(on[k], off[k]) for k in on.files)
