@@ -143,7 +143,7 @@ public enum GEMM {
         c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool, epilogue: GEMMEpilogue<T>? = nil,
         prepackedA: UnsafePointer<T>? = nil
     ) {
-        let depthBlocks = (k + kc - 1) / kc
+        let depthBlocks = depthBlockCount(k)
         @inline(__always) func depthStart(_ q: Int) -> Int { k * q / depthBlocks }
         let depthMax = (k + depthBlocks - 1) / depthBlocks
         let rowsPadded = (rows + mr - 1) / mr * mr
@@ -216,6 +216,11 @@ public enum GEMM {
         }
     }
 
+    /// Depth blocks of a product of depth k: k is cut into this many equal blocks (block q starts at k·q / count),
+    /// each at most `kc` deep.
+    @inlinable @inline(__always)
+    static func depthBlockCount(_ k: Int) -> Int { (k + kc - 1) / kc }
+
     /// Packs rows `i0 ..< i0 + rows` of op(A) (all k columns) whole: depth block q (k cut as `multiplyBlock` cuts
     /// it) occupies rowsPadded · kb elements from rowsPadded · depthStart(q), its rows ic.. starting ic · kb
     /// further on — the layout `multiplyBlock` reads.
@@ -224,7 +229,7 @@ public enum GEMM {
         _ a: UnsafePointer<T>, lda: Int, transposed: Bool, rows i0: Int, _ rows: Int, k: Int,
         into dst: UnsafeMutablePointer<T>
     ) {
-        let depthBlocks = (k + kc - 1) / kc
+        let depthBlocks = depthBlockCount(k)
         let rowsPadded = (rows + mr - 1) / mr * mr
         for q in 0..<depthBlocks {
             let pc = k * q / depthBlocks, kb = k * (q + 1) / depthBlocks - pc

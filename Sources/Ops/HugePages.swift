@@ -38,4 +38,10 @@ public enum HugePages {
     public static func advise<T>(_ pointer: UnsafeMutablePointer<T>, count: Int) {
         advise(UnsafeMutableRawPointer(pointer), byteCount: count * MemoryLayout<T>.stride)
     }
+
+    /// `advise` for a buffer (such as an array's uninitialised storage).
+    @inlinable
+    public static func advise<T>(_ buffer: UnsafeMutableBufferPointer<T>) {
+        if let base = buffer.baseAddress { advise(base, count: buffer.count) }
+    }
 }

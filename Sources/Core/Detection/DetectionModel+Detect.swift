@@ -33,7 +33,7 @@ extension DetectionModel {
             let m = n == 0 ? 0 : Int(Double(masks.count / n).squareRoot())
             let (h, w) = original
             d.masks = [Float](unsafeUninitializedCapacity: n * h * w) { out, count in
-                if let base = out.baseAddress { HugePages.advise(base, count: out.count) }
+                HugePages.advise(out)
                 if n > 0 {
                     masks.withUnsafeBufferPointer { mp in
                         d.boxes.withUnsafeBufferPointer { bp in

@@ -18,7 +18,7 @@ public struct FeatureMap: Sendable {
                 fill: (UnsafeMutableBufferPointer<Float>) -> Void) {
         self.batch = batch; self.channels = channels; self.height = height; self.width = width
         self.data = [Float](unsafeUninitializedCapacity: batch * channels * height * width) { buffer, count in
-            if let base = buffer.baseAddress { HugePages.advise(base, count: buffer.count) }
+            HugePages.advise(buffer)
             fill(buffer)
             count = buffer.count
         }

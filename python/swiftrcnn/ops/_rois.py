@@ -7,10 +7,9 @@ index. Boxes take the float type of the feature map (or gradient) they are used 
 """
 from __future__ import annotations
 
-
 import numpy as np
 
-from ._array import alloc, as_float, as_int  # noqa: F401  (the RoI ops import alloc from here)
+from ._array import as_float, as_int
 
 
 def as_rois(boxes, dtype) -> np.ndarray:
@@ -25,11 +24,6 @@ def as_rois(boxes, dtype) -> np.ndarray:
             raise ValueError(f"{name}: expected shape (L, 4) rows [x1, y1, x2, y2], got {a.shape}")
         rows.append(np.concatenate([np.full((a.shape[0], 1), i, dtype), a], axis=1))
     return np.ascontiguousarray(np.concatenate(rows)) if rows else np.empty((0, 5), dtype)
-
-
-def as_int64(x, name: str) -> int:
-    """An int that fits the C ABI's int64_t arguments (as `as_int`)."""
-    return as_int(x, name)
 
 
 def as_shape(shape, name: str = "input_shape") -> tuple[int, ...]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _C
-from ._array import as_float, as_real, pair, rows
-from ._rois import alloc, as_int64, as_rois, as_shape, channels
+from ._array import alloc, as_float, as_int, as_real, pair, rows
+from ._rois import as_rois, as_shape, channels
 
 
 def ps_roi_align(input, boxes, output_size, spatial_scale: float = 1.0, sampling_ratio: int = -1) -> np.ndarray:
@@ -31,9 +31,9 @@ def ps_roi_align(input, boxes, output_size, spatial_scale: float = 1.0, sampling
     input = as_float(input, "input")
     rois = as_rois(boxes, input.dtype)
     ph, pw = pair(output_size, "output_size")
-    ph, pw = as_int64(ph, "output_size"), as_int64(pw, "output_size")
+    ph, pw = as_int(ph, "output_size"), as_int(pw, "output_size")
     scale = as_real(spatial_scale, "spatial_scale")
-    ratio = as_int64(sampling_ratio, "sampling_ratio")
+    ratio = as_int(sampling_ratio, "sampling_ratio")
     bins = ph * pw
     out = alloc((rows(rois), channels(input) // bins if bins > 0 else 0, ph, pw), input.dtype, "output_size")
     _C.ps_roi_align(input, rois, ph, pw, scale, ratio, out)
@@ -57,7 +57,7 @@ def ps_roi_align_backward(grad_output, boxes, input_shape, spatial_scale: float 
     rois = as_rois(boxes, grad_output.dtype)
     shape = as_shape(input_shape)
     scale = as_real(spatial_scale, "spatial_scale")
-    ratio = as_int64(sampling_ratio, "sampling_ratio")
+    ratio = as_int(sampling_ratio, "sampling_ratio")
     grad_input = alloc(shape, grad_output.dtype, "input_shape")
     _C.ps_roi_align_backward(grad_output, rois, scale, ratio, grad_input)
     return grad_input

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _C
-from ._array import as_float, as_real, pair, rows
-from ._rois import alloc, as_int64, as_rois, as_shape, channels
+from ._array import alloc, as_float, as_int, as_real, pair, rows
+from ._rois import as_rois, as_shape, channels
 
 
 def ps_roi_pool(input, boxes, output_size, spatial_scale: float = 1.0) -> np.ndarray:
@@ -29,7 +29,7 @@ def ps_roi_pool(input, boxes, output_size, spatial_scale: float = 1.0) -> np.nda
     input = as_float(input, "input")
     rois = as_rois(boxes, input.dtype)
     ph, pw = pair(output_size, "output_size")
-    ph, pw = as_int64(ph, "output_size"), as_int64(pw, "output_size")
+    ph, pw = as_int(ph, "output_size"), as_int(pw, "output_size")
     scale = as_real(spatial_scale, "spatial_scale")
     bins = ph * pw
     out = alloc((rows(rois), channels(input) // bins if bins > 0 else 0, ph, pw), input.dtype, "output_size")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _C
-from ._array import as_float, as_index, as_real, pair, rows
-from ._rois import alloc, as_int64, as_rois, as_shape, channels
+from ._array import alloc, as_float, as_index, as_int, as_real, pair, rows
+from ._rois import as_rois, as_shape, channels
 
 
 def roi_pool(input, boxes, output_size, spatial_scale: float = 1.0, return_argmax: bool = False):
@@ -31,7 +31,7 @@ def roi_pool(input, boxes, output_size, spatial_scale: float = 1.0, return_argma
     input = as_float(input, "input")
     rois = as_rois(boxes, input.dtype)
     ph, pw = pair(output_size, "output_size")
-    ph, pw = as_int64(ph, "output_size"), as_int64(pw, "output_size")
+    ph, pw = as_int(ph, "output_size"), as_int(pw, "output_size")
     scale = as_real(spatial_scale, "spatial_scale")
     shape = (rows(rois), channels(input), ph, pw)
     out = alloc(shape, input.dtype, "output_size")
