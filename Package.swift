@@ -2,11 +2,47 @@
 // swiftrcnn: two-stage object detection (Faster R-CNN, Mask R-CNN) and its ops, in Swift.
 //
 // Targets (data flows one way through them):
-//   SwiftRCNNOps  (Sources/Ops)     kernels on raw buffers with explicit shapes; no Python, no Foundation.
+//   SwiftRCNNOps  (Sources/Ops)     kernels on raw buffers with explicit shapes; no Python, no Foundation. Picks
+//                                   one of the per-instruction-set kernel modules at run time (ISA.swift).
+//   _KernelsGeneric, _KernelsAVX2, _KernelsAVX512  (Sources/Kernels/<isa>)
+//                                   GEMM, Winograd and im2col, one source (Sources/Kernels/shared) compiled once per
+//                                   instruction set with its own code generation, vectors and block sizes.
+//   _SwiftRCNNCPUID (Sources/CPUID) cpuid / xgetbv, the one thing Swift cannot ask the CPU itself.
 //   CSwiftRCNN    (Sources/CPython) the C header that is the ABI contract (the CPython extension beside it is
 //                                   built by setup.py, not by SwiftPM).
 //   SwiftRCNN     (Sources/Core)    tensors, validation, the Swift API and the exported C ABI (@_cdecl).
 import PackageDescription
+
+// MARK: - Implementation details: per-instruction-set kernels
+
+/// One module per instruction-set path. `-target-cpu` is the reason these are separate modules; since Swift 6.2,
+/// SwiftPM accepts such flags in packages used as dependencies. The generic path is pinned to the architecture's
+/// baseline so that it runs on any CPU whatever the build's own target CPU.
+func kernelModule(_ name: String, folder: String, targetCPU: String?) -> Target {
+    .target(
+        name: name,
+        path: "Sources/Kernels/\(folder)",
+        swiftSettings: targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? []
+    )
+}
+
+#if arch(x86_64)
+let kernelModules = [
+    kernelModule("_KernelsGeneric", folder: "generic", targetCPU: "x86-64"),
+    kernelModule("_KernelsAVX2", folder: "avx2", targetCPU: "haswell"),
+    kernelModule("_KernelsAVX512", folder: "avx512", targetCPU: "skylake-avx512"),
+]
+#else
+let kernelModules = [kernelModule("_KernelsGeneric", folder: "generic", targetCPU: nil)]
+#endif
+
+// MARK: - The build's own target CPU
+
+/// `SWIFTRCNN_TARGET_CPU` (setup.py sets it; default for a plain `swift build`: none, i.e. the architecture's
+/// baseline) is the CPU the rest of the library (`SwiftRCNNOps`, `SwiftRCNN`) is compiled for. It is applied per
+/// target rather than with `-Xswiftc`, which would override the kernel modules' own `-target-cpu`.
+let buildTargetCPU = Context.environment["SWIFTRCNN_TARGET_CPU"].flatMap { $0.isEmpty || $0 == "generic" ? nil : $0 }
+let buildSettings: [SwiftSetting] = buildTargetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? []
 
 let package = Package(
     name: "swiftrcnn",
@@ -17,7 +53,17 @@ let package = Package(
         .library(name: "swiftrcnn_capi", type: .dynamic, targets: ["SwiftRCNN"]),
     ],
     targets: [
-        .target(name: "SwiftRCNNOps", path: "Sources/Ops"),
+        .target(
+            name: "_SwiftRCNNCPUID",
+            path: "Sources/CPUID",
+            cSettings: [.define("SWIFTRCNN_BUILD_TARGET_CPU", to: "\"\(buildTargetCPU ?? "generic")\"")]
+        ),
+        .target(
+            name: "SwiftRCNNOps",
+            dependencies: ["_SwiftRCNNCPUID"] + kernelModules.map { .target(name: $0.name) },
+            path: "Sources/Ops",
+            swiftSettings: buildSettings
+        ),
         .target(
             name: "CSwiftRCNN",
             path: "Sources/CPython",
@@ -25,7 +71,13 @@ let package = Package(
             sources: ["abi.c"],
             publicHeadersPath: "include"
         ),
-        .target(name: "SwiftRCNN", dependencies: ["SwiftRCNNOps", "CSwiftRCNN"], path: "Sources/Core"),
+        .target(
+            name: "SwiftRCNN",
+            dependencies: ["SwiftRCNNOps", "CSwiftRCNN"],
+            path: "Sources/Core",
+            swiftSettings: buildSettings
+        ),
+    ] + kernelModules + [
         .testTarget(name: "OpsTests", dependencies: ["SwiftRCNNOps"], path: "Tests/OpsTests"),
         .testTarget(name: "CoreTests", dependencies: ["SwiftRCNN", "CSwiftRCNN"], path: "Tests/CoreTests"),
     ],

@@ -4,10 +4,12 @@
 links `swiftrcnn._C` against it with an `$ORIGIN` rpath, so the installed package needs no LD_LIBRARY_PATH.
 
 Environment:
-  SWIFTRCNN_TARGET_CPU   CPU to generate code for (default: `native`, i.e. the building machine; `generic` for
-                         a portable build).
+  SWIFTRCNN_TARGET_CPU   CPU to generate the library's code for (default: `native`, i.e. the building machine;
+                         `generic` for a portable build). The GEMM, Winograd and im2col kernels are compiled for
+                         every instruction-set path regardless and chosen at run time (see Package.swift).
   SWIFTRCNN_SWIFT_FLAGS  extra flags passed to swiftc.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -25,31 +27,39 @@ LIB_FILE = f"lib{LIB_NAME}.so" if sys.platform != "darwin" else f"lib{LIB_NAME}.
 def swift_build_command():
     # -static-stdlib links the Swift runtime into the shared library itself.
     cmd = ["swift", "build", "-c", "release", "--product", LIB_NAME, "-Xswiftc", "-static-stdlib"]
-    cpu = os.environ.get("SWIFTRCNN_TARGET_CPU", "native")
-    if cpu and cpu != "generic":
-        cmd += ["-Xswiftc", "-target-cpu", "-Xswiftc", cpu]
     for flag in os.environ.get("SWIFTRCNN_SWIFT_FLAGS", "").split():
         cmd += ["-Xswiftc", flag]
     return cmd
 
 
+def target_cpu():
+    return os.environ.get("SWIFTRCNN_TARGET_CPU", "native") or "generic"
+
+
+def run_swift(cmd, cpu):
+    # Package.swift reads SWIFTRCNN_TARGET_CPU and applies it to every module but the per-instruction-set kernels.
+    subprocess.check_call(cmd, cwd=ROOT, env={**os.environ, "SWIFTRCNN_TARGET_CPU": cpu})
+
+
 class SwiftBuildExt(build_ext):
     def run(self):
         cmd = swift_build_command()
-        print("building the Swift library:", " ".join(cmd), flush=True)
+        cpu = target_cpu()
+        print(f"building the Swift library (SWIFTRCNN_TARGET_CPU={cpu}):", " ".join(cmd), flush=True)
         try:
-            subprocess.check_call(cmd, cwd=ROOT)
+            run_swift(cmd, cpu)
         except subprocess.CalledProcessError:
-            if "SWIFTRCNN_TARGET_CPU" in os.environ:
+            if "SWIFTRCNN_TARGET_CPU" in os.environ or cpu == "generic":
                 raise
             # The toolchain may not know this CPU: fall back to a portable build.
-            i = cmd.index("-target-cpu")
-            portable = cmd[: i - 1] + cmd[i + 3 :]
-            print("retrying without -target-cpu:", " ".join(portable), flush=True)
-            subprocess.check_call(portable, cwd=ROOT)
+            print("retrying with SWIFTRCNN_TARGET_CPU=generic", flush=True)
+            cpu = "generic"
+            run_swift(cmd, cpu)
         bin_path = subprocess.check_output(
-            ["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, text=True
+            ["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, text=True,
+            env={**os.environ, "SWIFTRCNN_TARGET_CPU": cpu},
         ).strip()
+        self.build_info = {"target_cpu": cpu, "command": " ".join(cmd)}
         self.swift_bin = Path(bin_path)
         for ext in self.extensions:
             ext.library_dirs.append(str(self.swift_bin))
@@ -59,6 +69,7 @@ class SwiftBuildExt(build_ext):
             dest_dir = Path(self.get_ext_fullpath(ext.name)).parent
             dest_dir.mkdir(parents=True, exist_ok=True)
             shutil.copy2(self.swift_bin / LIB_FILE, dest_dir / LIB_FILE)
+            (dest_dir / "_build_config.json").write_text(json.dumps(self.build_info, indent=1) + "\n")
 
 
 extension = Extension(

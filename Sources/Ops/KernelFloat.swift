@@ -34,6 +34,9 @@ public protocol KernelFloat: BinaryFloatingPoint, SIMDScalar, Sendable, Codable 
 
     /// max(x, 0) per lane with NaN kept, as torch.relu.
     static func relu(_ x: SIMD16<Self>) -> SIMD16<Self>
+
+    /// The GEMM, Winograd and im2col kernels of the instruction-set path `isa` for this type (see `ISA`).
+    static func kernels(_ isa: ISA) -> KernelTable<Self>
 }
 
 extension Float: KernelFloat {

@@ -16,17 +16,18 @@
 /// (2ty - 1, 2tx - 1) and reads zeros outside the image. Transforms run 16 tiles of one tile row at a time in SIMD16
 /// lanes.
 ///
-/// Threading: tiles are cut into blocks of at most `maxBlockTiles`; a thread takes whole blocks and runs the input
-/// transform, the 16 products (single-threaded `GEMM.multiplyBlock`) and the output transform on its own scratch,
-/// writing the output rows of its tiles only. Each output element is computed by the same operations whatever the
-/// block or thread count.
+/// Threading: tiles are cut into blocks of whole GEMM column panels; a thread takes whole blocks and runs the input
+/// transform, the 16 products and the output transform (`KernelTable.winogradBlock`, in the current
+/// instruction-set path) on its own scratch, writing the output rows of its tiles only. Each output element is
+/// computed by the same operations whatever the block or thread count.
+///
+/// The transformed filters are packed in one path's GEMM layout (`transformWeights(_:outChannels:inChannels:into:
+/// for:)`); `convolve` given filters packed for another path re-packs them for the current one first.
 public enum Winograd {
     /// Elements of a transformed tile: (2 + 3 - 1)².
     public static let components = 16
     /// Most tiles per block: 16 · 256 · 256 Floats of V (4 MiB) for 256 input channels, near the L2 per product.
     @usableFromInline static let maxBlockTiles = 256
-    /// Lanes of the transforms: tiles of one tile row done together.
-    @usableFromInline static let lanes = 16
 
     /// Whether a convolution can run here: 3 × 3, stride 1, padding 1, dilation 1, one group.
     public static func applies(kernelH: Int, kernelW: Int, stride: Int, padding: Int, dilation: Int, groups: Int)
@@ -35,17 +36,19 @@ public enum Winograd {
         kernelH == 3 && kernelW == 3 && stride == 1 && padding == 1 && dilation == 1 && groups == 1
     }
 
-    /// Elements of `transformWeights`' result for K output and C input channels: 16 packed K × C matrices.
+    /// Elements of `transformWeights`' result for K output and C input channels on path `isa`: 16 packed K × C
+    /// matrices (the same for Float and Double).
     @inlinable
-    public static func weightCount(outChannels: Int, inChannels: Int) -> Int {
-        components * GEMM.prepackedCount(m: outChannels, k: inChannels)
+    public static func weightCount(outChannels: Int, inChannels: Int, for isa: ISA = .current) -> Int {
+        components * GEMM.prepackedCount(m: outChannels, k: inChannels, for: isa)
     }
 
     /// Filters (K, C, 3, 3) to the 16 matrices U_e (K × C), U_e(k, c) = (G g_kc Gᵀ)(e / 4, e % 4), each packed for
-    /// the GEMM (`GEMM.prepackA`) at `u + e · weightCount / 16`. Computed in Double and rounded once.
+    /// path `isa`'s GEMM at `u + e · weightCount / 16`. Computed in Double and rounded once.
     @inlinable
     public static func transformWeights<T: KernelFloat>(
-        _ w: UnsafePointer<T>, outChannels: Int, inChannels: Int, into u: UnsafeMutablePointer<T>
+        _ w: UnsafePointer<T>, outChannels: Int, inChannels: Int, into u: UnsafeMutablePointer<T>,
+        for isa: ISA = .current
     ) {
         let count = outChannels * inChannels
         let plain = UnsafeMutablePointer<T>.allocate(capacity: components * count)
@@ -69,183 +72,61 @@ public enum Winograd {
             row(2, c0.2, c1.2, c2.2)
             row(3, c0.3, c1.3, c2.3)
         }
-        let packed = GEMM.prepackedCount(m: outChannels, k: inChannels)
+        let table = T.kernels(isa)
+        let packed = table.prepackedCount(m: outChannels, k: inChannels)
         for e in 0..<components {
-            GEMM.prepackA(plain + e * count, lda: inChannels, m: outChannels, k: inChannels, into: u + e * packed)
+            table.prepackA(plain + e * count, inChannels, false, outChannels, inChannels, u + e * packed)
         }
     }
 
-    /// output (N, K, H, W) = relu?(conv3x3(input) + bias), with `weights` from `transformWeights`.
+    /// output (N, K, H, W) = relu?(conv3x3(input) + bias), with `weights` from `transformWeights` for path
+    /// `packedFor` (re-packed for the current path first when that differs).
     @inlinable
     public static func convolve<T: KernelFloat>(
         _ input: UnsafePointer<T>, batch: Int, channels: Int, height: Int, width: Int,
-        weights u: UnsafePointer<T>, outChannels: Int, bias: UnsafePointer<T>?, relu: Bool,
-        into output: UnsafeMutablePointer<T>
+        weights u: UnsafePointer<T>, packedFor isa: ISA = .current, outChannels: Int, bias: UnsafePointer<T>?,
+        relu: Bool, into output: UnsafeMutablePointer<T>
     ) {
         if batch == 0 || height == 0 || width == 0 || outChannels == 0 { return }
-        let tileGrid = TileGrid(batch: batch, height: height, width: width)
-        let packedWeights = GEMM.prepackedCount(m: outChannels, k: channels)
-        let tiles = tileGrid.count
-        // Blocks of whole 32-column GEMM panels, at least four per thread when the map allows.
+        let kernels = T.kernels
+        let source = T.kernels(isa)
+        if source.mr != kernels.mr || source.kc != kernels.kc {
+            let packedCount = kernels.prepackedCount(m: outChannels, k: channels)
+            let repacked = UnsafeMutablePointer<T>.allocate(capacity: components * packedCount)
+            let plain = UnsafeMutablePointer<T>.allocate(capacity: outChannels * channels)
+            defer { repacked.deallocate(); plain.deallocate() }
+            let sourceCount = source.prepackedCount(m: outChannels, k: channels)
+            for e in 0..<components {
+                GEMM.unpackA(u + e * sourceCount, layout: source, m: outChannels, k: channels, into: plain)
+                kernels.prepackA(plain, channels, false, outChannels, channels, repacked + e * packedCount)
+            }
+            convolve(input, batch: batch, channels: channels, height: height, width: width, weights: repacked,
+                     packedFor: ISA.current, outChannels: outChannels, bias: bias, relu: relu, into: output)
+            return
+        }
+        let tiles = batch * ((height + 1) / 2) * ((width + 1) / 2)
+        let nr = kernels.nr, lanes = kernels.lanes
+        // Blocks of whole GEMM column panels, at least four per thread when the map allows.
         let perThread = (tiles + 4 * Parallel.numThreads - 1) / (4 * Parallel.numThreads)
-        let blockTiles = min(maxBlockTiles, max(GEMM.nr, (perThread + GEMM.nr - 1) / GEMM.nr * GEMM.nr))
+        let blockTiles = min(maxBlockTiles / nr * nr, max(nr, (perThread + nr - 1) / nr * nr))
         let blocks = (tiles + blockTiles - 1) / blockTiles
-        // Row stride of V_e and M_e: a SIMD16 store or load at the last tile stays inside the row.
+        // Row stride of V_e and M_e: a vector store or load at the last tile stays inside the row.
         let ld = blockTiles + lanes
         let work = Double(tiles) * Double(channels) * Double(outChannels) * 16
         let minBlocks = work < Double(1 << 22) ? blocks : 1
         Parallel.forEachChunk(blocks, minItemsPerChunk: minBlocks) { range in
             let vCount = components * channels * ld, mCount = components * outChannels * ld
+            let scratchCount = vCount + mCount + 4 * lanes
             let scratch = UnsafeMutableRawPointer.allocate(
-                byteCount: (vCount + mCount + 64) * MemoryLayout<T>.stride, alignment: 64)
+                byteCount: scratchCount * MemoryLayout<T>.stride, alignment: 64)
             defer { scratch.deallocate() }
-            HugePages.advise(scratch, byteCount: (vCount + mCount + 64) * MemoryLayout<T>.stride)
-            let v = scratch.bindMemory(to: T.self, capacity: vCount + mCount + 64)
+            HugePages.advise(scratch, byteCount: scratchCount * MemoryLayout<T>.stride)
+            let v = scratch.bindMemory(to: T.self, capacity: scratchCount)
             let m = v + vCount, staging = m + mCount
             for block in range {
                 let t0 = block * blockTiles, t1 = min(tiles, t0 + blockTiles)
-                transformInput(input, channels: channels, grid: tileGrid, tiles: t0, t1, into: v, ld: ld,
-                               staging: staging)
-                for e in 0..<components {
-                    let ue = u + e * packedWeights
-                    GEMM.multiplyBlock(rows: 0, outChannels, columns: 0, t1 - t0, k: channels,
-                                       a: ue, lda: channels, transposeA: false,
-                                       b: v + e * channels * ld, ldb: ld, transposeB: false,
-                                       c: m + e * outChannels * ld, ldc: ld, accumulate: false, prepackedA: ue)
-                }
-                transformOutput(m, ld: ld, outChannels: outChannels, grid: tileGrid, tiles: t0, t1, bias: bias,
-                                relu: relu, into: output)
-            }
-        }
-    }
-
-    /// The tile numbering of an (N, ·, H, W) map, and the runs of one tile row that a block covers.
-    @usableFromInline
-    struct TileGrid {
-        @usableFromInline let batch: Int, height: Int, width: Int, rows: Int, columns: Int
-
-        @inlinable init(batch: Int, height: Int, width: Int) {
-            self.batch = batch; self.height = height; self.width = width
-            rows = (height + 1) / 2
-            columns = (width + 1) / 2
-        }
-
-        @inlinable var count: Int { batch * rows * columns }
-
-        /// Calls `body(n, ty, tx, count, offset)` for each run of at most `lanes` consecutive tiles of one tile row
-        /// within tiles `t0 ..< t1`; `offset` is the first tile's index minus t0.
-        @inlinable @inline(__always)
-        func forEachRun(_ t0: Int, _ t1: Int, _ body: (Int, Int, Int, Int, Int) -> Void) {
-            var t = t0
-            while t < t1 {
-                let row = t / columns, tx = t - row * columns
-                let n = row / rows, ty = row - n * rows
-                let count = min(lanes, columns - tx, t1 - t)
-                body(n, ty, tx, count, t - t0)
-                t += count
-            }
-        }
-    }
-
-    /// V_e(c, t - t0) for tiles t0 ..< t1 (V_e at `v + e·C·ld`): Bᵀ d B of each channel's 4 × 4 patch.
-    /// `staging` holds 48 elements for patches that cross the image border.
-    @inlinable
-    static func transformInput<T: KernelFloat>(
-        _ input: UnsafePointer<T>, channels: Int, grid: TileGrid, tiles t0: Int, _ t1: Int,
-        into v: UnsafeMutablePointer<T>, ld: Int, staging: UnsafeMutablePointer<T>
-    ) {
-        typealias V16 = SIMD16<T>
-        typealias V32 = SIMD32<T>
-        let (h, w) = (grid.height, grid.width)
-        let plane = h * w, componentStride = channels * ld
-        for c in 0..<channels {
-            grid.forEachRun(t0, t1) { n, ty, tx, _, offset in
-                let src = input + (n * channels + c) * plane
-                let x0 = 2 * tx - 1
-                let inside = x0 >= 0 && x0 + 2 * lanes + 2 <= w
-                // Each of the patch's four rows as its columns d0...d3 across lanes, transformed along the row
-                // (Bᵀ on the columns): (d0 - d2, d1 + d2, d2 - d1, d1 - d3). Rows outside the image are zero.
-                @inline(__always) func row(_ r: Int) -> (V16, V16, V16, V16) {
-                    let iy = 2 * ty - 1 + r
-                    guard iy >= 0 && iy < h else { return (V16(), V16(), V16(), V16()) }
-                    let p = src + iy * w
-                    let a: V32, b: V32
-                    if inside {
-                        a = UnsafeRawPointer(p + x0).loadUnaligned(as: V32.self)
-                        b = UnsafeRawPointer(p + x0 + 2).loadUnaligned(as: V32.self)
-                    } else {
-                        // Columns x0 ..< x0 + 34 with zeros outside [0, w).
-                        let lo = max(0, -x0), hi = max(lo, min(2 * lanes + 2, w - x0))
-                        staging.update(repeating: 0, count: 2 * lanes + 2)
-                        (staging + lo).update(from: p + x0 + lo, count: hi - lo)
-                        a = UnsafeRawPointer(staging).loadUnaligned(as: V32.self)
-                        b = UnsafeRawPointer(staging + 2).loadUnaligned(as: V32.self)
-                    }
-                    let d0 = a.evenLanes, d1 = a.oddLanes, d2 = b.evenLanes, d3 = b.oddLanes
-                    return (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
-                }
-                let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
-                let dst = v + c * ld + offset
-                @inline(__always) func store(_ e: Int, _ x: V16) {
-                    UnsafeMutableRawPointer(dst + e * componentStride).storeBytes(of: x, as: V16.self)
-                }
-                // Bᵀ on the rows: (row0 - row2, row1 + row2, row2 - row1, row1 - row3). Lanes past `count` land in
-                // later tiles of this block (written afterwards) or in the row's padding.
-                @inline(__always) func column(_ s: Int, _ x0: V16, _ x1: V16, _ x2: V16, _ x3: V16) {
-                    store(s, x0 - x2)
-                    store(4 + s, x1 + x2)
-                    store(8 + s, x2 - x1)
-                    store(12 + s, x1 - x3)
-                }
-                column(0, r0.0, r1.0, r2.0, r3.0)
-                column(1, r0.1, r1.1, r2.1, r3.1)
-                column(2, r0.2, r1.2, r2.2, r3.2)
-                column(3, r0.3, r1.3, r2.3, r3.3)
-            }
-        }
-    }
-
-    /// The output tiles of t0 ..< t1 from M_e(k, t - t0) (M_e at `m + e·K·ld`): Aᵀ M A, plus bias, ReLU.
-    @inlinable
-    static func transformOutput<T: KernelFloat>(
-        _ m: UnsafePointer<T>, ld: Int, outChannels: Int, grid: TileGrid, tiles t0: Int, _ t1: Int,
-        bias: UnsafePointer<T>?, relu: Bool, into output: UnsafeMutablePointer<T>
-    ) {
-        typealias V16 = SIMD16<T>
-        typealias V32 = SIMD32<T>
-        let (h, w) = (grid.height, grid.width)
-        let plane = h * w, componentStride = outChannels * ld
-        for k in 0..<outChannels {
-            let b = V16(repeating: bias?[k] ?? 0)
-            grid.forEachRun(t0, t1) { n, ty, tx, count, offset in
-                let src = m + k * ld + offset
-                @inline(__always) func load(_ e: Int) -> V16 {
-                    UnsafeRawPointer(src + e * componentStride).loadUnaligned(as: V16.self)
-                }
-                // Aᵀ on the rows of M (p0, p1), then on the columns.
-                @inline(__always) func rows(_ s: Int) -> (V16, V16) {
-                    let (r0, r1, r2, r3) = (load(s), load(4 + s), load(8 + s), load(12 + s))
-                    return (r0 + r1 + r2, r1 - r2 - r3)
-                }
-                let q0 = rows(0), q1 = rows(1), q2 = rows(2), q3 = rows(3)
-                var y00 = q0.0 + q1.0 + q2.0 + b, y01 = q1.0 - q2.0 - q3.0 + b
-                var y10 = q0.1 + q1.1 + q2.1 + b, y11 = q1.1 - q2.1 - q3.1 + b
-                if relu {
-                    y00 = T.relu(y00); y01 = T.relu(y01); y10 = T.relu(y10); y11 = T.relu(y11)
-                }
-                let oy = 2 * ty, ox = 2 * tx
-                let dst = output + (n * outChannels + k) * plane + oy * w + ox
-                let valid = min(2 * count, w - ox)
-                @inline(__always) func storeRow(_ even: V16, _ odd: V16, _ p: UnsafeMutablePointer<T>) {
-                    let row = V32(interleaving: even, odd)
-                    if valid == 2 * lanes {
-                        UnsafeMutableRawPointer(p).storeBytes(of: row, as: V32.self)
-                    } else {
-                        for j in 0..<valid { p[j] = row[j] }
-                    }
-                }
-                storeRow(y00, y01, dst)
-                if oy + 1 < h { storeRow(y10, y11, dst + w) }
+                kernels.winogradBlock(input, batch, channels, height, width, t0, t1, u, outChannels, bias, relu,
+                                      output, v, m, ld, staging)
             }
         }
     }

@@ -5,59 +5,72 @@ import XCTest
 /// compared for equality with a plain triple loop.
 final class GEMMTests: XCTestCase {
     func testHandChecked() {
-        // [[1, 2, 3], [4, 5, 6]] · [[7, 8], [9, 10], [11, 12]]: 1·7 + 2·9 + 3·11 = 58, 1·8 + 2·10 + 3·12 = 64, ...
-        let a: [Float] = [1, 2, 3, 4, 5, 6]
-        let b: [Float] = [7, 8, 9, 10, 11, 12]
-        var c = [Float](repeating: -1, count: 4)
-        GEMM.multiply(m: 2, n: 2, k: 3, a: a, lda: 3, b: b, ldb: 2, c: &c, ldc: 2)
-        XCTAssertEqual(c, [58, 64, 139, 154])
-        // Aᵀ·Bᵀ with A stored (3, 2) and B stored (2, 3): the same numbers read the other way.
-        let at: [Float] = [1, 4, 2, 5, 3, 6]
-        let bt: [Float] = [7, 9, 11, 8, 10, 12]
-        GEMM.multiply(m: 2, n: 2, k: 3, a: at, lda: 2, transposeA: true, b: bt, ldb: 3, transposeB: true, c: &c,
-                      ldc: 2, accumulate: true)
-        XCTAssertEqual(c, [116, 128, 278, 308])
+        forEachISA { isa in
+            // [[1, 2, 3], [4, 5, 6]] · [[7, 8], [9, 10], [11, 12]]: 1·7 + 2·9 + 3·11 = 58, 1·8 + 2·10 + 3·12 = 64, ...
+            let a: [Float] = [1, 2, 3, 4, 5, 6]
+            let b: [Float] = [7, 8, 9, 10, 11, 12]
+            var c = [Float](repeating: -1, count: 4)
+            GEMM.multiply(m: 2, n: 2, k: 3, a: a, lda: 3, b: b, ldb: 2, c: &c, ldc: 2)
+            XCTAssertEqual(c, [58, 64, 139, 154])
+            // Aᵀ·Bᵀ with A stored (3, 2) and B stored (2, 3): the same numbers read the other way.
+            let at: [Float] = [1, 4, 2, 5, 3, 6]
+            let bt: [Float] = [7, 9, 11, 8, 10, 12]
+            GEMM.multiply(m: 2, n: 2, k: 3, a: at, lda: 2, transposeA: true, b: bt, ldb: 3, transposeB: true, c: &c,
+                          ldc: 2, accumulate: true)
+            XCTAssertEqual(c, [116, 128, 278, 308])
+        }
     }
 
     func testTransposeCombinations() {
-        for ta in [false, true] {
-            for tb in [false, true] {
-                check(Float.self, m: 13, n: 37, k: 19, transposeA: ta, transposeB: tb)
-                check(Double.self, m: 13, n: 37, k: 19, transposeA: ta, transposeB: tb)
+        forEachISA { isa in
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    check(Float.self, m: 13, n: 37, k: 19, transposeA: ta, transposeB: tb)
+                    check(Double.self, m: 13, n: 37, k: 19, transposeA: ta, transposeB: tb)
+                }
             }
         }
     }
 
-    /// Sizes on both sides of the tile (8 × 32) and block (kc = 640, mc = 128, nc = 1024) edges, with row strides
-    /// wider than the rows.
+    /// Sizes on both sides of every path's tile (6 × 8, 6 × 16, 8 × 32) and block (kc = 256, 384, 640; mc = 96,
+    /// 128) edges, with row strides wider than the rows.
     func testSizesAcrossTilesAndBlocks() {
-        let sizes = [(1, 1, 1), (8, 32, 7), (7, 31, 3), (9, 33, 257), (129, 40, 20), (3, 2050, 5), (17, 65, 641)]
-        for (m, n, k) in sizes {
-            for (ta, tb) in [(false, false), (true, true), (false, true)] {
-                check(Float.self, m: m, n: n, k: k, transposeA: ta, transposeB: tb, pad: 3)
+        forEachISA { isa in
+            let sizes = [(1, 1, 1), (8, 32, 7), (7, 31, 3), (9, 33, 257), (129, 40, 20), (3, 2050, 5), (17, 65, 641),
+                     (6, 16, 385), (13, 17, 769), (97, 9, 40)]
+            for (m, n, k) in sizes {
+                for (ta, tb) in [(false, false), (true, true), (false, true)] {
+                    check(Float.self, m: m, n: n, k: k, transposeA: ta, transposeB: tb, pad: 3)
+                }
+                check(Double.self, m: m, n: n, k: k, transposeA: true, transposeB: false, pad: 2)
             }
-            check(Double.self, m: m, n: n, k: k, transposeA: true, transposeB: false, pad: 2)
         }
     }
 
     /// A share of op(A) too large to pack once (144 × 1900 > packedAWholeLimit): packed per 128-row block, with k
     /// cut into three equal blocks.
     func testBlockedPackingOfA() {
-        check(Float.self, m: 140, n: 40, k: 1900, transposeA: false, transposeB: true, pad: 1, accumulate: true)
+        forEachISA { isa in
+            check(Float.self, m: 140, n: 40, k: 1900, transposeA: false, transposeB: true, pad: 1, accumulate: true)
+        }
     }
 
     func testAccumulate() {
-        check(Float.self, m: 21, n: 45, k: 300, transposeA: false, transposeB: false, pad: 1, accumulate: true)
-        check(Double.self, m: 10, n: 3, k: 4, transposeA: false, transposeB: true, accumulate: true)
+        forEachISA { isa in
+            check(Float.self, m: 21, n: 45, k: 300, transposeA: false, transposeB: false, pad: 1, accumulate: true)
+            check(Double.self, m: 10, n: 3, k: 4, transposeA: false, transposeB: true, accumulate: true)
+        }
     }
 
     func testDepthZeroAndOne() {
-        check(Float.self, m: 5, n: 7, k: 0, transposeA: false, transposeB: false, pad: 2)
-        check(Float.self, m: 5, n: 7, k: 0, transposeA: false, transposeB: false, pad: 2, accumulate: true)
-        check(Double.self, m: 5, n: 7, k: 0, transposeA: true, transposeB: true)
-        // k = 1: the outer product of a column and a row.
-        check(Float.self, m: 11, n: 35, k: 1, transposeA: true, transposeB: false, pad: 1)
-        check(Double.self, m: 11, n: 35, k: 1, transposeA: false, transposeB: true)
+        forEachISA { isa in
+            check(Float.self, m: 5, n: 7, k: 0, transposeA: false, transposeB: false, pad: 2)
+            check(Float.self, m: 5, n: 7, k: 0, transposeA: false, transposeB: false, pad: 2, accumulate: true)
+            check(Double.self, m: 5, n: 7, k: 0, transposeA: true, transposeB: true)
+            // k = 1: the outer product of a column and a row.
+            check(Float.self, m: 11, n: 35, k: 1, transposeA: true, transposeB: false, pad: 1)
+            check(Double.self, m: 11, n: 35, k: 1, transposeA: false, transposeB: true)
+        }
     }
 
     func testEmptyProductWritesNothing() {
@@ -80,35 +93,37 @@ final class GEMMTests: XCTestCase {
     /// The epilogue (row bias, addend with C's stride, ReLU) on full and edge tiles, with several depth blocks
     /// (it must run once, after the last), over both thread splits and k = 0.
     func testEpilogue() {
-        let saved = Parallel.numThreads
-        defer { Parallel.numThreads = saved }
-        for threads in [1, 2] {
-            Parallel.numThreads = threads
-            for (m, n, k) in [(13, 70, 5), (20, 700, 1300), (900, 20, 30), (4, 9, 0)] {
-                let ldc = n + 3
-                let a = (0..<m * k).map { Float(($0 * 7) % 9 - 4) }
-                let b = (0..<k * n).map { Float(($0 * 5) % 9 - 4) }
-                let bias = (0..<m).map { Float($0 % 5 - 2) }
-                let addend = (0..<m * ldc).map { Float(($0 * 3) % 11 - 5) }
-                for relu in [false, true] {
-                    var c = [Float](repeating: 1000, count: m * ldc)
-                    bias.withUnsafeBufferPointer { bp in
-                        addend.withUnsafeBufferPointer { ap in
-                            GEMM.multiply(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: &c, ldc: ldc,
-                                          epilogue: GEMMEpilogue(bias: bp.baseAddress, addend: ap.baseAddress,
-                                                                 relu: relu))
-                        }
-                    }
-                    for i in 0..<m {
-                        for j in 0..<ldc {
-                            guard j < n else {
-                                XCTAssertEqual(c[i * ldc + j], 1000)
-                                continue
+        forEachISA { isa in
+            let saved = Parallel.numThreads
+            defer { Parallel.numThreads = saved }
+            for threads in [1, 2] {
+                Parallel.numThreads = threads
+                for (m, n, k) in [(13, 70, 5), (20, 700, 1300), (900, 20, 30), (4, 9, 0)] {
+                    let ldc = n + 3
+                    let a = (0..<m * k).map { Float(($0 * 7) % 9 - 4) }
+                    let b = (0..<k * n).map { Float(($0 * 5) % 9 - 4) }
+                    let bias = (0..<m).map { Float($0 % 5 - 2) }
+                    let addend = (0..<m * ldc).map { Float(($0 * 3) % 11 - 5) }
+                    for relu in [false, true] {
+                        var c = [Float](repeating: 1000, count: m * ldc)
+                        bias.withUnsafeBufferPointer { bp in
+                            addend.withUnsafeBufferPointer { ap in
+                                GEMM.multiply(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: &c, ldc: ldc,
+                                              epilogue: GEMMEpilogue(bias: bp.baseAddress, addend: ap.baseAddress,
+                                                                     relu: relu))
                             }
-                            var s: Float = 0
-                            for p in 0..<k { s += a[i * k + p] * b[p * n + j] }
-                            s += bias[i] + addend[i * ldc + j]
-                            XCTAssertEqual(c[i * ldc + j], relu ? max(s, 0) : s, "\((m, n, k, relu)) (\(i), \(j))")
+                        }
+                        for i in 0..<m {
+                            for j in 0..<ldc {
+                                guard j < n else {
+                                    XCTAssertEqual(c[i * ldc + j], 1000)
+                                    continue
+                                }
+                                var s: Float = 0
+                                for p in 0..<k { s += a[i * k + p] * b[p * n + j] }
+                                s += bias[i] + addend[i * ldc + j]
+                                XCTAssertEqual(c[i * ldc + j], relu ? max(s, 0) : s, "\((m, n, k, relu)) (\(i), \(j))")
+                            }
                         }
                     }
                 }

@@ -73,49 +73,55 @@ final class GuardPageTests: XCTestCase {
     }
 
     func testIm2Col() {
-        for (h, w, k, s, p) in [(5, 64, 3, 2, 1), (4, 66, 7, 2, 3), (3, 33, 1, 2, 0), (6, 40, 3, 1, 1), (2, 31, 3, 2, 1)] {
-            let g = Im2Col.Geometry(height: h, width: w, kernelH: k, kernelW: k, strideH: s, strideW: s, padH: p,
-                                    padW: p, dilationH: 1, dilationW: 1)
-            let x = values(2 * h * w), n = 2 * k * k * g.outHeight * g.outWidth
-            var want = [Float](repeating: 0, count: n)
-            Im2Col.fill(x, channels: 2, geometry: g, rows: 0, g.outHeight, into: &want)
-            for guardAfter in [true, false] {
-                let input = GuardedBuffer(x, guardAfter: guardAfter)
-                let output = GuardedBuffer([Float](repeating: 0, count: n), guardAfter: guardAfter)
-                Im2Col.fill(input.pointer, channels: 2, geometry: g, rows: 0, g.outHeight, into: output.pointer)
-                XCTAssertEqual(output.array, want, "\((h, w, k, s, p))")
+        forEachISA { isa in
+            for (h, w, k, s, p) in [(5, 64, 3, 2, 1), (4, 66, 7, 2, 3), (3, 33, 1, 2, 0), (6, 40, 3, 1, 1), (2, 31, 3, 2, 1)] {
+                let g = Im2Col.Geometry(height: h, width: w, kernelH: k, kernelW: k, strideH: s, strideW: s, padH: p,
+                                        padW: p, dilationH: 1, dilationW: 1)
+                let x = values(2 * h * w), n = 2 * k * k * g.outHeight * g.outWidth
+                var want = [Float](repeating: 0, count: n)
+                Im2Col.fill(x, channels: 2, geometry: g, rows: 0, g.outHeight, into: &want)
+                for guardAfter in [true, false] {
+                    let input = GuardedBuffer(x, guardAfter: guardAfter)
+                    let output = GuardedBuffer([Float](repeating: 0, count: n), guardAfter: guardAfter)
+                    Im2Col.fill(input.pointer, channels: 2, geometry: g, rows: 0, g.outHeight, into: output.pointer)
+                    XCTAssertEqual(output.array, want, "\((h, w, k, s, p))")
+                }
             }
         }
     }
 
     func testWinograd() {
-        for (n, c, k, h, w) in [(1, 3, 4, 14, 14), (2, 2, 3, 5, 34), (1, 2, 2, 7, 35), (1, 1, 9, 3, 64), (3, 2, 2, 1, 1)] {
-            let x = values(n * c * h * w), g = values(k * c * 9)
-            var u = [Float](repeating: 0, count: Winograd.weightCount(outChannels: k, inChannels: c))
-            Winograd.transformWeights(g, outChannels: k, inChannels: c, into: &u)
-            var want = [Float](repeating: 0, count: n * k * h * w)
-            Winograd.convolve(x, batch: n, channels: c, height: h, width: w, weights: u, outChannels: k, bias: nil,
-                              relu: true, into: &want)
-            for guardAfter in [true, false] {
-                let input = GuardedBuffer(x, guardAfter: guardAfter)
-                let output = GuardedBuffer([Float](repeating: 0, count: want.count), guardAfter: guardAfter)
-                Winograd.convolve(input.pointer, batch: n, channels: c, height: h, width: w, weights: u,
-                                  outChannels: k, bias: nil, relu: true, into: output.pointer)
-                XCTAssertEqual(output.array, want, "\((n, c, k, h, w))")
+        forEachISA { isa in
+            for (n, c, k, h, w) in [(1, 3, 4, 14, 14), (2, 2, 3, 5, 34), (1, 2, 2, 7, 35), (1, 1, 9, 3, 64), (3, 2, 2, 1, 1)] {
+                let x = values(n * c * h * w), g = values(k * c * 9)
+                var u = [Float](repeating: 0, count: Winograd.weightCount(outChannels: k, inChannels: c))
+                Winograd.transformWeights(g, outChannels: k, inChannels: c, into: &u)
+                var want = [Float](repeating: 0, count: n * k * h * w)
+                Winograd.convolve(x, batch: n, channels: c, height: h, width: w, weights: u, outChannels: k, bias: nil,
+                                  relu: true, into: &want)
+                for guardAfter in [true, false] {
+                    let input = GuardedBuffer(x, guardAfter: guardAfter)
+                    let output = GuardedBuffer([Float](repeating: 0, count: want.count), guardAfter: guardAfter)
+                    Winograd.convolve(input.pointer, batch: n, channels: c, height: h, width: w, weights: u,
+                                      outChannels: k, bias: nil, relu: true, into: output.pointer)
+                    XCTAssertEqual(output.array, want, "\((n, c, k, h, w))")
+                }
             }
         }
     }
 
     func testGEMM() {
-        for (m, n, k) in [(9, 33, 5), (8, 64, 129), (3, 31, 700), (17, 65, 2)] {
-            let a = values(m * k), b = values(k * n)
-            var want = [Float](repeating: 0, count: m * n)
-            GEMM.multiply(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: &want, ldc: n)
-            for guardAfter in [true, false] {
-                let ga = GuardedBuffer(a, guardAfter: guardAfter), gb = GuardedBuffer(b, guardAfter: guardAfter)
-                let gc = GuardedBuffer([Float](repeating: 0, count: m * n), guardAfter: guardAfter)
-                GEMM.multiply(m: m, n: n, k: k, a: ga.pointer, lda: k, b: gb.pointer, ldb: n, c: gc.pointer, ldc: n)
-                XCTAssertEqual(gc.array, want, "\((m, n, k))")
+        forEachISA { isa in
+            for (m, n, k) in [(9, 33, 5), (8, 64, 129), (3, 31, 700), (17, 65, 2)] {
+                let a = values(m * k), b = values(k * n)
+                var want = [Float](repeating: 0, count: m * n)
+                GEMM.multiply(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: &want, ldc: n)
+                for guardAfter in [true, false] {
+                    let ga = GuardedBuffer(a, guardAfter: guardAfter), gb = GuardedBuffer(b, guardAfter: guardAfter)
+                    let gc = GuardedBuffer([Float](repeating: 0, count: m * n), guardAfter: guardAfter)
+                    GEMM.multiply(m: m, n: n, k: k, a: ga.pointer, lda: k, b: gb.pointer, ldb: n, c: gc.pointer, ldc: n)
+                    XCTAssertEqual(gc.array, want, "\((m, n, k))")
+                }
             }
         }
     }
@@ -138,20 +144,22 @@ final class GuardPageTests: XCTestCase {
     }
 
     func testIm2ColOtherGeometries() {
-        // (h, w, kh, kw, stride, pad, dilation), and a band of rows that is not the whole output.
-        for (h, w, kh, kw, s, p, d) in [(5, 40, 3, 1, 2, 0, 2), (4, 35, 1, 5, 3, 2, 1), (7, 66, 3, 3, 2, 2, 2),
-                                        (1, 1, 1, 1, 1, 0, 1), (3, 17, 2, 2, 2, 0, 1)] {
-            let g = Im2Col.Geometry(height: h, width: w, kernelH: kh, kernelW: kw, strideH: s, strideW: s, padH: p,
-                                    padW: p, dilationH: d, dilationW: d)
-            for (oy0, oy1) in [(0, g.outHeight), (g.outHeight / 2, g.outHeight)] {
-                let x = values(3 * h * w), n = 3 * kh * kw * (oy1 - oy0) * g.outWidth
-                var want = [Float](repeating: -7, count: n)
-                Im2Col.fill(x, channels: 3, geometry: g, rows: oy0, oy1, into: &want)
-                for guardAfter in [true, false] {
-                    let input = GuardedBuffer(x, guardAfter: guardAfter)
-                    let output = GuardedBuffer([Float](repeating: -7, count: n), guardAfter: guardAfter)
-                    Im2Col.fill(input.pointer, channels: 3, geometry: g, rows: oy0, oy1, into: output.pointer)
-                    XCTAssertEqual(output.array, want, "\((h, w, kh, kw, s, p, d, oy0))")
+        forEachISA { isa in
+            // (h, w, kh, kw, stride, pad, dilation), and a band of rows that is not the whole output.
+            for (h, w, kh, kw, s, p, d) in [(5, 40, 3, 1, 2, 0, 2), (4, 35, 1, 5, 3, 2, 1), (7, 66, 3, 3, 2, 2, 2),
+                                            (1, 1, 1, 1, 1, 0, 1), (3, 17, 2, 2, 2, 0, 1)] {
+                let g = Im2Col.Geometry(height: h, width: w, kernelH: kh, kernelW: kw, strideH: s, strideW: s, padH: p,
+                                        padW: p, dilationH: d, dilationW: d)
+                for (oy0, oy1) in [(0, g.outHeight), (g.outHeight / 2, g.outHeight)] {
+                    let x = values(3 * h * w), n = 3 * kh * kw * (oy1 - oy0) * g.outWidth
+                    var want = [Float](repeating: -7, count: n)
+                    Im2Col.fill(x, channels: 3, geometry: g, rows: oy0, oy1, into: &want)
+                    for guardAfter in [true, false] {
+                        let input = GuardedBuffer(x, guardAfter: guardAfter)
+                        let output = GuardedBuffer([Float](repeating: -7, count: n), guardAfter: guardAfter)
+                        Im2Col.fill(input.pointer, channels: 3, geometry: g, rows: oy0, oy1, into: output.pointer)
+                        XCTAssertEqual(output.array, want, "\((h, w, kh, kw, s, p, d, oy0))")
+                    }
                 }
             }
         }
@@ -211,8 +219,10 @@ final class GuardPageTests: XCTestCase {
     }
 
     func testGEMMVariants() {
-        checkGEMM(Float.self)
-        checkGEMM(Double.self)
+        forEachISA { isa in
+            checkGEMM(Float.self)
+            checkGEMM(Double.self)
+        }
     }
 
     /// Winograd with guarded filters, transformed weights and bias, in both element types.
@@ -241,8 +251,10 @@ final class GuardPageTests: XCTestCase {
     }
 
     func testWinogradWeightsAndBias() {
-        checkWinograd(Float.self)
-        checkWinograd(Double.self)
+        forEachISA { isa in
+            checkWinograd(Float.self)
+            checkWinograd(Double.self)
+        }
     }
 
     func checkInterpolation<T: KernelFloat>(_: T.Type, planes: Int, height h: Int, width w: Int, outHeight ho: Int,

@@ -21,27 +21,29 @@ final class WinogradTests: XCTestCase {
     }
 
     func testMatchesDirectSumInDouble() {
-        var state: UInt64 = 5
-        func random(_ n: Int) -> [Double] {
-            (0..<n).map { _ in
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                return Double(state >> 11) / Double(1 << 53) * 2 - 1
+        forEachISA { isa in
+            var state: UInt64 = 5
+            func random(_ n: Int) -> [Double] {
+                (0..<n).map { _ in
+                    state = state &* 6364136223846793005 &+ 1442695040888963407
+                    return Double(state >> 11) / Double(1 << 53) * 2 - 1
+                }
             }
-        }
-        // (batch, in, out, H, W): 1 x 1 maps, widths below, at and beyond a lane group (16 tiles = 32 columns),
-        // and more tiles than one block (256).
-        for (batch, c, k, h, w) in [(1, 1, 1, 1, 1), (2, 3, 2, 5, 4), (1, 2, 3, 3, 64), (3, 4, 5, 17, 35),
-                                    (1, 2, 2, 40, 50), (2, 1, 9, 2, 33)] {
-            let x = random(batch * c * h * w), g = random(k * c * 9), b = random(k)
-            var u = [Double](repeating: .nan, count: Winograd.weightCount(outChannels: k, inChannels: c))
-            Winograd.transformWeights(g, outChannels: k, inChannels: c, into: &u)
-            for relu in [false, true] {
-                var y = [Double](repeating: .nan, count: batch * k * h * w)
-                Winograd.convolve(x, batch: batch, channels: c, height: h, width: w, weights: u, outChannels: k,
-                                  bias: relu ? nil : b, relu: relu, into: &y)
-                let want = direct(x, batch: batch, c: c, h: h, w: w, g, k: k, bias: relu ? nil : b)
-                for (got, e) in zip(y, want) {
-                    XCTAssertEqual(got, relu ? max(e, 0) : e, accuracy: 1e-12, "\((batch, c, k, h, w, relu))")
+            // (batch, in, out, H, W): 1 x 1 maps, widths below, at and beyond a lane group (16 tiles = 32 columns),
+            // and more tiles than one block (256).
+            for (batch, c, k, h, w) in [(1, 1, 1, 1, 1), (2, 3, 2, 5, 4), (1, 2, 3, 3, 64), (3, 4, 5, 17, 35),
+                                        (1, 2, 2, 40, 50), (2, 1, 9, 2, 33)] {
+                let x = random(batch * c * h * w), g = random(k * c * 9), b = random(k)
+                var u = [Double](repeating: .nan, count: Winograd.weightCount(outChannels: k, inChannels: c))
+                Winograd.transformWeights(g, outChannels: k, inChannels: c, into: &u)
+                for relu in [false, true] {
+                    var y = [Double](repeating: .nan, count: batch * k * h * w)
+                    Winograd.convolve(x, batch: batch, channels: c, height: h, width: w, weights: u, outChannels: k,
+                                      bias: relu ? nil : b, relu: relu, into: &y)
+                    let want = direct(x, batch: batch, c: c, h: h, w: w, g, k: k, bias: relu ? nil : b)
+                    for (got, e) in zip(y, want) {
+                        XCTAssertEqual(got, relu ? max(e, 0) : e, accuracy: 1e-12, "\((batch, c, k, h, w, relu))")
+                    }
                 }
             }
         }
@@ -49,23 +51,25 @@ final class WinogradTests: XCTestCase {
 
     /// Block sizes follow the thread count, but every output is summed in the same order: bit-identical results.
     func testResultsDoNotDependOnThreadCount() {
-        let saved = Parallel.numThreads
-        defer { Parallel.numThreads = saved }
-        let (batch, c, k, h, w) = (2, 24, 16, 45, 61)
-        let x = (0..<(batch * c * h * w)).map { Float(($0 * 7919) % 1000) / 500 - 1 }
-        let g = (0..<(k * c * 9)).map { Float(($0 * 104729) % 1000) / 500 - 1 }
-        var u = [Float](repeating: 0, count: Winograd.weightCount(outChannels: k, inChannels: c))
-        Winograd.transformWeights(g, outChannels: k, inChannels: c, into: &u)
-        var results = [[Float]]()
-        for threads in [1, 2, 3] {
-            Parallel.numThreads = threads
-            var y = [Float](repeating: .nan, count: batch * k * h * w)
-            Winograd.convolve(x, batch: batch, channels: c, height: h, width: w, weights: u, outChannels: k,
-                              bias: nil, relu: false, into: &y)
-            results.append(y)
+        forEachISA { isa in
+            let saved = Parallel.numThreads
+            defer { Parallel.numThreads = saved }
+            let (batch, c, k, h, w) = (2, 24, 16, 45, 61)
+            let x = (0..<(batch * c * h * w)).map { Float(($0 * 7919) % 1000) / 500 - 1 }
+            let g = (0..<(k * c * 9)).map { Float(($0 * 104729) % 1000) / 500 - 1 }
+            var u = [Float](repeating: 0, count: Winograd.weightCount(outChannels: k, inChannels: c))
+            Winograd.transformWeights(g, outChannels: k, inChannels: c, into: &u)
+            var results = [[Float]]()
+            for threads in [1, 2, 3] {
+                Parallel.numThreads = threads
+                var y = [Float](repeating: .nan, count: batch * k * h * w)
+                Winograd.convolve(x, batch: batch, channels: c, height: h, width: w, weights: u, outChannels: k,
+                                  bias: nil, relu: false, into: &y)
+                results.append(y)
+            }
+            XCTAssertEqual(results[0], results[1])
+            XCTAssertEqual(results[0], results[2])
         }
-        XCTAssertEqual(results[0], results[1])
-        XCTAssertEqual(results[0], results[2])
     }
 
     func testApplies() {

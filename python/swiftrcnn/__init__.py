@@ -8,6 +8,11 @@ Submodules: `swiftrcnn.ops` (torchvision.ops names, arguments and defaults), `sw
 without torch).
 """
 from . import _C
+
+_isa_error = _C.isa_environment_error()
+if _isa_error is not None:
+    raise RuntimeError(_isa_error)
+
 from . import ops, weights
 from . import linalg
 from . import models
@@ -25,4 +30,53 @@ def set_num_threads(num_threads: int) -> None:
     _C.set_num_threads(int(num_threads))
 
 
-__all__ = ["ops", "weights", "linalg", "models", "get_num_threads", "set_num_threads", "__version__"]
+ISA_PATHS = ("generic", "avx2", "avx512")
+
+
+def get_isa() -> str:
+    """The instruction-set path the GEMM, Winograd and im2col kernels run: "generic", "avx2" or "avx512".
+
+    Chosen at import as the fastest path this CPU supports, or the one SWIFTRCNN_ISA names.
+    """
+    return _C.isa()
+
+
+def set_isa(isa: str) -> None:
+    """Switches the instruction-set path; ValueError for an unknown name or a path this CPU lacks."""
+    if not isinstance(isa, str):
+        raise TypeError(f"isa: expected a str, got {type(isa).__name__}")
+    _C.set_isa(isa)
+
+
+def supported_isas() -> list:
+    """The paths this CPU can run, slowest first."""
+    return [name for name in ISA_PATHS if _C.isa_supported(name)]
+
+
+def config_report() -> str:
+    """What `show_config()` prints, as a string."""
+    import json
+    import platform
+    import sys
+    from pathlib import Path
+
+    import numpy
+
+    lines = [_C.config_report()]
+    build = Path(__file__).with_name("_build_config.json")
+    if build.exists():
+        info = json.loads(build.read_text())
+        lines.append(f"swift build:         {info.get('command', '?')} "
+                     f"(SWIFTRCNN_TARGET_CPU={info.get('target_cpu', '?')})")
+    lines.append(f"python:              {sys.version.split()[0]} ({platform.python_implementation()}), "
+                 f"numpy {numpy.__version__}")
+    return "\n".join(lines)
+
+
+def show_config() -> None:
+    """Prints the CPU model, its instruction sets, the kernel paths and the one in use, threads and the build."""
+    print(config_report())
+
+
+__all__ = ["ops", "weights", "linalg", "models", "get_num_threads", "set_num_threads", "get_isa", "set_isa",
+           "supported_isas", "show_config", "config_report", "__version__"]

@@ -90,7 +90,56 @@ static PyObject *ext_set_num_threads(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static PyObject *ext_isa(PyObject *self, PyObject *args) {
+    (void)self; (void)args;
+    return PyUnicode_FromString(srcnn_isa());
+}
+
+static PyObject *ext_set_isa(PyObject *self, PyObject *args) {
+    (void)self;
+    const char *name;
+    if (!PyArg_ParseTuple(args, "s", &name)) return NULL;
+    char err[SRCNN_ERR_CAPACITY];
+    int32_t st;
+    Py_BEGIN_ALLOW_THREADS
+    st = srcnn_set_isa(name, err);
+    Py_END_ALLOW_THREADS
+    if (st != SRCNN_OK) return ext_raise(st, err);
+    Py_RETURN_NONE;
+}
+
+static PyObject *ext_isa_supported(PyObject *self, PyObject *args) {
+    (void)self;
+    const char *name;
+    if (!PyArg_ParseTuple(args, "s", &name)) return NULL;
+    return PyBool_FromLong(srcnn_isa_supported(name));
+}
+
+static PyObject *ext_isa_environment_error(PyObject *self, PyObject *args) {
+    (void)self; (void)args;
+    char err[SRCNN_ERR_CAPACITY];
+    if (!srcnn_isa_environment_error(err)) Py_RETURN_NONE;
+    return PyUnicode_FromString(err);
+}
+
+static PyObject *ext_config_report(PyObject *self, PyObject *args) {
+    (void)self; (void)args;
+    int64_t n = srcnn_config_report(NULL, 0);
+    char *buffer = PyMem_Malloc((size_t)n + 1);
+    if (!buffer) return PyErr_NoMemory();
+    srcnn_config_report(buffer, n + 1);
+    PyObject *result = PyUnicode_FromString(buffer);
+    PyMem_Free(buffer);
+    return result;
+}
+
 static PyMethodDef runtime_methods[] = {
+    {"isa", ext_isa, METH_NOARGS, "The instruction-set path the kernels run."},
+    {"set_isa", ext_set_isa, METH_VARARGS, "set_isa(name): switches the instruction-set path."},
+    {"isa_supported", ext_isa_supported, METH_VARARGS, "isa_supported(name): whether this CPU can run the path."},
+    {"isa_environment_error", ext_isa_environment_error, METH_NOARGS,
+     "Why SWIFTRCNN_ISA could not be followed, or None."},
+    {"config_report", ext_config_report, METH_NOARGS, "The configuration report (show_config)."},
     {"num_threads", ext_num_threads, METH_NOARGS, "Threads used by every op."},
     {"set_num_threads", ext_set_num_threads, METH_VARARGS, "set_num_threads(n): threads used by every op."},
     {NULL, NULL, 0, NULL}};

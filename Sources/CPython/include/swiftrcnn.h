@@ -61,6 +61,21 @@ int32_t srcnn_num_threads(void);
 /* Sets the thread count (1 ... 1024). */
 int32_t srcnn_set_num_threads(int32_t num_threads, char *err);
 
+/* The instruction-set path the GEMM, Winograd and im2col kernels run: "generic", "avx2" or "avx512". Chosen at
+ * start-up as the best the CPU supports, or SWIFTRCNN_ISA when that names a supported path. Static storage. */
+const char *srcnn_isa(void);
+/* Switches the path; SRCNN_VALUE_ERROR for an unknown name or a path this CPU lacks (the message says which
+ * features are missing). Not to be called while ops run on other threads. */
+int32_t srcnn_set_isa(const char *name, char *err);
+/* 1 when this build holds the path and this CPU can run it, else 0. */
+int32_t srcnn_isa_supported(const char *name);
+/* 1 and the reason in `err` (capacity SRCNN_ERR_CAPACITY) when SWIFTRCNN_ISA was set but could not be followed,
+ * else 0. */
+int32_t srcnn_isa_environment_error(char *err);
+/* The configuration report (CPU, instruction sets, paths, threads, build target), NUL-terminated and truncated to
+ * `capacity` bytes; returns its full length in bytes (without the NUL). */
+int64_t srcnn_config_report(char *out, int64_t capacity);
+
 /* ---- Boxes (torchvision.ops.boxes) ------------------------------------------------------------------------------ */
 
 typedef enum srcnn_iou_kind {

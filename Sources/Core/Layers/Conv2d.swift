@@ -19,6 +19,8 @@ public struct Conv2d: Sendable {
     /// 3 × 3 with stride 1 and padding 1 and `winograd` was allowed at creation; such convolutions (without a
     /// residual) run there.
     public let winogradWeights: [Float]?
+    /// The instruction-set path whose GEMM layout `winogradWeights` are packed in (the current one at creation).
+    public let winogradPath: ISA
 
     /// Target elements of one im2col band (16 MiB of floats): bounds the column buffer on 800 × 1333 inputs.
     static let bandElements = 1 << 22
@@ -39,13 +41,15 @@ public struct Conv2d: Sendable {
         self.relu = relu
         self.weight = weight
         self.bias = bias
+        let path = ISA.current
+        winogradPath = path
         if winograd && Winograd.applies(kernelH: kernel.0, kernelW: kernel.1, stride: stride, padding: padding,
                                         dilation: dilation, groups: groups) {
-            let count = Winograd.weightCount(outChannels: outChannels, inChannels: inChannels)
+            let count = Winograd.weightCount(outChannels: outChannels, inChannels: inChannels, for: path)
             winogradWeights = [Float](unsafeUninitializedCapacity: count) { u, n in
                 weight.withUnsafeBufferPointer {
                     Winograd.transformWeights($0.baseAddress!, outChannels: outChannels, inChannels: inChannels,
-                                              into: u.baseAddress!)
+                                              into: u.baseAddress!, for: path)
                 }
                 n = u.count
             }
@@ -104,7 +108,8 @@ public struct Conv2d: Sendable {
                     winogradWeights.withUnsafeBufferPointer { u in
                         withOptionalPointer(bias) { b in
                             Winograd.convolve(xs.baseAddress!, batch: x.batch, channels: inChannels, height: x.height,
-                                              width: x.width, weights: u.baseAddress!, outChannels: outChannels,
+                                              width: x.width, weights: u.baseAddress!, packedFor: winogradPath,
+                                              outChannels: outChannels,
                                               bias: b, relu: relu, into: out.baseAddress!)
                         }
                     }

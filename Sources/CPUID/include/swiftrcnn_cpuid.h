@@ -1,0 +1,47 @@
+// The one thing Swift cannot do itself: ask the x86 CPU what it supports (cpuid, xgetbv).
+// A thin shim in the style of swift-numerics' _NumericsShims; all logic using it is Swift (Sources/Ops/ISA.swift).
+#ifndef SWIFTRCNN_CPUID_H
+#define SWIFTRCNN_CPUID_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Instruction-set features the kernels care about, as bits of `srcnn_cpu_features()`.
+/// Each is set only when the CPU has it and the operating system saves its registers (XCR0).
+enum {
+    SRCNN_CPU_SSE42 = 1 << 0,
+    SRCNN_CPU_AVX = 1 << 1,
+    SRCNN_CPU_AVX2 = 1 << 2,
+    SRCNN_CPU_FMA = 1 << 3,
+    SRCNN_CPU_F16C = 1 << 4,
+    SRCNN_CPU_BMI1 = 1 << 5,
+    SRCNN_CPU_BMI2 = 1 << 6,
+    SRCNN_CPU_LZCNT = 1 << 7,
+    SRCNN_CPU_MOVBE = 1 << 8,
+    SRCNN_CPU_POPCNT = 1 << 9,
+    SRCNN_CPU_AVX512F = 1 << 10,
+    SRCNN_CPU_AVX512CD = 1 << 11,
+    SRCNN_CPU_AVX512BW = 1 << 12,
+    SRCNN_CPU_AVX512DQ = 1 << 13,
+    SRCNN_CPU_AVX512VL = 1 << 14,
+};
+
+/// The feature bits above for the CPU this process runs on (0 on a CPU that is not x86-64).
+uint32_t srcnn_cpu_features(void);
+
+/// Copies the CPU's brand string ("AMD EPYC 7B13 64-Core Processor") into `out` (NUL-terminated, at most
+/// `capacity` bytes including the NUL); an empty string where the CPU does not report one.
+void srcnn_cpu_brand(char *out, int capacity);
+
+/// The CPU the library (all but the per-instruction-set kernels) was compiled for: SWIFTRCNN_TARGET_CPU at build
+/// time ("native", "znver3", ...), or "generic" for the architecture's baseline.
+const char *srcnn_build_target_cpu(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,57 @@
+// AVX2 + FMA (x86-64-v3: 16 × 256-bit registers). Compiled with -target-cpu haswell.
+
+extension Float: KernelScalar { typealias Vector = SIMD8<Float> }
+extension Double: KernelScalar { typealias Vector = SIMD4<Double> }
+
+/// Block sizes (elements) of the GEMM on this instruction set; see `Kernels.multiplyBlock`.
+enum Blocking {
+    /// Rows of the micro-kernel tile: 6 × 2 ymm = 12 accumulators, plus two B vectors and a broadcast, of 16
+    /// registers (BLIS's Haswell sgemm shape, 6 × 16).
+    static var mr: Int { 6 }
+    /// Most depth of a packed block: a 384 × 16 Float B panel (24 KiB) stays in a 32 KiB L1; on AMD EPYC Zen 3
+    /// (2 threads) 384 ran 0–10% faster than 256 and steadier than 512 on the square and convolution problems of
+    /// bench/gemm.py.
+    static var kc: Int { 384 }
+    /// Rows of a packed A block: 96 × 384 Floats (144 KiB) stay in a 512 KiB L2 (AMD Zen 3).
+    static var mc: Int { 96 }
+    /// Columns of a packed B block: 256 × 2048 Floats (2 MiB) per piece, in the shared L3.
+    static var nc: Int { 2048 }
+    /// Largest share of op(A) (elements, padded to whole panels) packed once for all column blocks: 256 KiB.
+    static var packedAWholeLimit: Int { 1 << 16 }
+    /// Deepest k block whose tiles are visited row band by row band: every block. With 16 registers the B panel
+    /// leaves little of L1 to the A block, and walking each 6-row band of C along its columns (A panel in L1, B
+    /// block from L2) ran 10–60% faster than the column-panel order on the ResNet convolutions (Zen 3).
+    static var rowOrderMaximumDepth: Int { kc }
+}
+
+extension Kernels {
+    @inline(__always)
+    static func microKernel<T: KernelScalar>(
+        depth: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>, ldc: Int, add: Bool
+    ) {
+        microKernel6(depth: depth, a, b, c, ldc: ldc, add: add)
+    }
+}
+
+extension SIMD8: LaneVector where Scalar == Float {
+    @inline(__always) static func multiplyAdd(_ acc: Self, _ x: Self, _ y: Self) -> Self { acc.addingProduct(x, y) }
+    @inline(__always) static func relu(_ x: Self) -> Self { x.replacing(with: 0, where: x .< 0) }
+    @inline(__always) static func deinterleave(_ lo: Self, _ hi: Self) -> (even: Self, odd: Self) {
+        (Self(lo[0], lo[2], lo[4], lo[6], hi[0], hi[2], hi[4], hi[6]),
+         Self(lo[1], lo[3], lo[5], lo[7], hi[1], hi[3], hi[5], hi[7]))
+    }
+    @inline(__always) static func interleave(_ e: Self, _ o: Self) -> (lo: Self, hi: Self) {
+        (Self(e[0], o[0], e[1], o[1], e[2], o[2], e[3], o[3]), Self(e[4], o[4], e[5], o[5], e[6], o[6], e[7], o[7]))
+    }
+}
+
+extension SIMD4: LaneVector where Scalar == Double {
+    @inline(__always) static func multiplyAdd(_ acc: Self, _ x: Self, _ y: Self) -> Self { acc.addingProduct(x, y) }
+    @inline(__always) static func relu(_ x: Self) -> Self { x.replacing(with: 0, where: x .< 0) }
+    @inline(__always) static func deinterleave(_ lo: Self, _ hi: Self) -> (even: Self, odd: Self) {
+        (Self(lo[0], lo[2], hi[0], hi[2]), Self(lo[1], lo[3], hi[1], hi[3]))
+    }
+    @inline(__always) static func interleave(_ e: Self, _ o: Self) -> (lo: Self, hi: Self) {
+        (Self(e[0], o[0], e[1], o[1]), Self(e[2], o[2], e[3], o[3]))
+    }
+}

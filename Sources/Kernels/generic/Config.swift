@@ -1,0 +1,65 @@
+// The portable path: 128-bit vectors (SSE2 on baseline x86-64, NEON on arm64), correct on every CPU. Compiled for
+// the baseline of the target architecture (-target-cpu x86-64 on x86-64 hosts).
+
+extension Float: KernelScalar { typealias Vector = SIMD4<Float> }
+extension Double: KernelScalar { typealias Vector = SIMD2<Double> }
+
+/// Block sizes (elements) of the GEMM on this instruction set; see `Kernels.multiplyBlock`.
+enum Blocking {
+    /// Rows of the micro-kernel tile: 6 × 2 xmm = 12 accumulators of 16 SSE registers.
+    static var mr: Int { 6 }
+    /// Most depth of a packed block: a 256 × 8 Float B panel (8 KiB) stays in L1.
+    static var kc: Int { 256 }
+    /// Rows of a packed A block: 96 × 256 Floats (96 KiB) stay in a 256 KiB or larger L2.
+    static var mc: Int { 96 }
+    /// Columns of a packed B block: 256 × 2048 Floats (2 MiB) per piece.
+    static var nc: Int { 2048 }
+    /// Largest share of op(A) (elements, padded to whole panels) packed once for all column blocks: 256 KiB.
+    static var packedAWholeLimit: Int { 1 << 16 }
+    /// Deepest k block whose tiles are visited row band by row band: every block, as on AVX2 (16 registers).
+    static var rowOrderMaximumDepth: Int { kc }
+}
+
+extension Kernels {
+    @inline(__always)
+    static func microKernel<T: KernelScalar>(
+        depth: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>, ldc: Int, add: Bool
+    ) {
+        microKernel6(depth: depth, a, b, c, ldc: ldc, add: add)
+    }
+}
+
+// Baseline x86-64 has no FMA: `addingProduct` would become a call to fmaf per lane. arm64 always has it.
+extension SIMD4: LaneVector where Scalar == Float {
+    @inline(__always) static func multiplyAdd(_ acc: Self, _ x: Self, _ y: Self) -> Self {
+        #if arch(arm64)
+        acc.addingProduct(x, y)
+        #else
+        acc + x * y
+        #endif
+    }
+    @inline(__always) static func relu(_ x: Self) -> Self { x.replacing(with: 0, where: x .< 0) }
+    @inline(__always) static func deinterleave(_ lo: Self, _ hi: Self) -> (even: Self, odd: Self) {
+        (Self(lo[0], lo[2], hi[0], hi[2]), Self(lo[1], lo[3], hi[1], hi[3]))
+    }
+    @inline(__always) static func interleave(_ e: Self, _ o: Self) -> (lo: Self, hi: Self) {
+        (Self(e[0], o[0], e[1], o[1]), Self(e[2], o[2], e[3], o[3]))
+    }
+}
+
+extension SIMD2: LaneVector where Scalar == Double {
+    @inline(__always) static func multiplyAdd(_ acc: Self, _ x: Self, _ y: Self) -> Self {
+        #if arch(arm64)
+        acc.addingProduct(x, y)
+        #else
+        acc + x * y
+        #endif
+    }
+    @inline(__always) static func relu(_ x: Self) -> Self { x.replacing(with: 0, where: x .< 0) }
+    @inline(__always) static func deinterleave(_ lo: Self, _ hi: Self) -> (even: Self, odd: Self) {
+        (Self(lo[0], hi[0]), Self(lo[1], hi[1]))
+    }
+    @inline(__always) static func interleave(_ e: Self, _ o: Self) -> (lo: Self, hi: Self) {
+        (Self(e[0], o[0]), Self(e[1], o[1]))
+    }
+}

@@ -1,0 +1,265 @@
+// The GEMM loop nest and packing shared by every instruction set (BLIS's structure: only the micro-kernel and the
+// block sizes in `Config.swift` are per instruction set). Layouts and threading are documented on
+// `SwiftRCNNOps.GEMM`, which splits the work over threads and calls `Kernels.gemmBlock` for each share.
+
+extension Kernels {
+    /// Columns of the micro-kernel tile for `T`: two vectors of B per step.
+    @inline(__always)
+    static func nr<T: KernelScalar>(_: T.Type) -> Int { 2 * T.Vector.scalarCount }
+
+    /// Depth blocks of a product of depth k: k is cut into this many equal blocks (block q starts at k·q / count),
+    /// each at most `Blocking.kc` deep.
+    @inline(__always)
+    static func depthBlockCount(_ k: Int) -> Int { (k + Blocking.kc - 1) / Blocking.kc }
+
+    /// Elements of a packed m × k op(A): whole `mr`-row panels.
+    @inline(__always)
+    static func packedCount(m: Int, k: Int) -> Int { (m + Blocking.mr - 1) / Blocking.mr * Blocking.mr * k }
+
+    /// One thread's share of C = op(A)·op(B) (+ C when `accumulate`), then the epilogue: rows `i0 ..< i0 + rows`
+    /// and columns `j0 ..< j0 + columns` of C, the blocked loop nest with its own packing buffers.
+    ///
+    /// k is cut into equal blocks of at most `kc` (no thin last block). When this share of op(A), padded to whole
+    /// panels, fits `packedAWholeLimit`, it is packed once up front instead of once per column block. The
+    /// epilogue (bias[i], addend(i, j), ReLU) runs on each tile after its last depth block, while the tile is
+    /// still in L1. `prepackedA`, from `prepackA` of rows `0 ..< rows` (so `i0` = 0), replaces packing A.
+    @inline(__always)
+    static func multiplyBlock<T: KernelScalar>(
+        rows i0: Int, _ rows: Int, columns j0: Int, _ columns: Int, k: Int,
+        a: UnsafePointer<T>, lda: Int, transposeA: Bool,
+        b: UnsafePointer<T>, ldb: Int, transposeB: Bool,
+        c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool,
+        bias: UnsafePointer<T>?, addend: UnsafePointer<T>?, relu: Bool, prepackedA: UnsafePointer<T>?
+    ) {
+        if rows <= 0 || columns <= 0 { return }
+        let mr = Blocking.mr, nr = nr(T.self), mc = Blocking.mc, nc = Blocking.nc
+        let epilogue = bias != nil || addend != nil || relu
+        if k <= 0 {
+            for r in 0..<rows where !accumulate {
+                (c + (i0 + r) * ldc + j0).update(repeating: 0, count: columns)
+            }
+            if epilogue {
+                applyEpilogue(c + i0 * ldc + j0, ldc: ldc, i: i0, j: j0, rows: rows, columns: columns,
+                              bias: bias, addend: addend.map { $0 + i0 * ldc + j0 }, relu: relu)
+            }
+            return
+        }
+        let depthBlocks = depthBlockCount(k)
+        @inline(__always) func depthStart(_ q: Int) -> Int { k * q / depthBlocks }
+        let depthMax = (k + depthBlocks - 1) / depthBlocks
+        let rowsPadded = (rows + mr - 1) / mr * mr
+        let wholeA = prepackedA != nil || rowsPadded * k <= Blocking.packedAWholeLimit
+        let aCount = prepackedA != nil ? 0 : wholeA ? rowsPadded * k : min(mc, rowsPadded) * depthMax
+        let bCount = depthMax * min(nc, (columns + nr - 1) / nr * nr)
+        let tileCount = mr * nr
+        // One 64-byte aligned allocation: B block, A block(s), edge tile (each a multiple of the vector).
+        let buffer = UnsafeMutableRawPointer.allocate(
+            byteCount: (aCount + bCount + tileCount) * MemoryLayout<T>.stride, alignment: 64)
+        defer { buffer.deallocate() }
+        let packedB = buffer.bindMemory(to: T.self, capacity: aCount + bCount + tileCount)
+        let packedA = packedB + bCount
+        let edge = packedA + aCount
+        if wholeA && prepackedA == nil {
+            packWholeA(a, lda: lda, transposed: transposeA, rows: i0, rows, k: k, into: packedA)
+        }
+        let wholeBase = prepackedA ?? UnsafePointer(packedA)
+
+        for jc in stride(from: 0, to: columns, by: nc) {
+            let nb = min(nc, columns - jc)
+            for q in 0..<depthBlocks {
+                let pc = depthStart(q), kb = depthStart(q + 1) - pc
+                let add = accumulate || q > 0
+                let finish = q == depthBlocks - 1 && epilogue
+                packB(b, ldb: ldb, transposed: transposeB, rows: pc, kb, columns: j0 + jc, nb, into: packedB)
+                for ic in stride(from: 0, to: rows, by: mc) {
+                    let mb = min(mc, rows - ic)
+                    let blockA: UnsafePointer<T>
+                    if wholeA {
+                        blockA = wholeBase + rowsPadded * pc + ic * kb
+                    } else {
+                        packA(a, lda: lda, transposed: transposeA, rows: i0 + ic, mb, columns: pc, kb, into: packedA)
+                        blockA = UnsafePointer(packedA)
+                    }
+                    @inline(__always) func tile(_ ir: Int, _ jr: Int) {
+                        let h = min(mr, mb - ir), w = min(nr, nb - jr)
+                        let ap = blockA + ir * kb, bp = packedB + jr * kb
+                        let cp = c + (i0 + ic + ir) * ldc + j0 + jc + jr
+                        if h == mr && w == nr {
+                            microKernel(depth: kb, ap, bp, cp, ldc: ldc, add: add)
+                        } else {
+                            microKernel(depth: kb, ap, bp, edge, ldc: nr, add: false)
+                            for r in 0..<h {
+                                let dst = cp + r * ldc, src = edge + r * nr
+                                if add {
+                                    for j in 0..<w { dst[j] += src[j] }
+                                } else {
+                                    dst.update(from: src, count: w)
+                                }
+                            }
+                        }
+                        if finish {
+                            applyEpilogue(cp, ldc: ldc, i: i0 + ic + ir, j: j0 + jc + jr, rows: h, columns: w,
+                                          bias: bias, addend: addend.map { $0 + (i0 + ic + ir) * ldc + j0 + jc + jr },
+                                          relu: relu)
+                        }
+                    }
+                    if kb <= Blocking.rowOrderMaximumDepth {
+                        // Shallow products are bound by the traffic to C: walk each band of C along its rows (a
+                        // few long streams the prefetchers follow) while the A panel stays in L1 and the B block
+                        // in L2.
+                        for ir in stride(from: 0, to: mb, by: mr) {
+                            for jr in stride(from: 0, to: nb, by: nr) { tile(ir, jr) }
+                        }
+                    } else {
+                        // The B panel stays in L1 while the A block streams from L2.
+                        for jr in stride(from: 0, to: nb, by: nr) {
+                            for ir in stride(from: 0, to: mb, by: mr) { tile(ir, jr) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// C(i, j) = relu?(C(i, j) + bias[i] + addend(i, j)) on the `rows` × `columns` tile at `c` (row stride
+    /// `ldc`) whose first element is C(i, j); `addend` points at the addend of that first element, with C's stride.
+    @inline(__always)
+    static func applyEpilogue<T: KernelScalar>(
+        _ c: UnsafeMutablePointer<T>, ldc: Int, i: Int, j: Int, rows: Int, columns: Int,
+        bias: UnsafePointer<T>?, addend: UnsafePointer<T>?, relu: Bool
+    ) {
+        typealias V = T.Vector
+        for r in 0..<rows {
+            let row = c + r * ldc
+            let b = bias?[i + r] ?? 0
+            let add = addend.map { $0 + r * ldc }
+            var q = 0
+            while q + V.scalarCount <= columns {
+                var v = V.load(row + q) + V(repeating: b)
+                if let add { v += V.load(add + q) }
+                if relu { v = V.relu(v) }
+                v.store(to: row + q)
+                q += V.scalarCount
+            }
+            while q < columns {
+                var v = row[q] + b
+                if let add { v += add[q] }
+                if relu && v < 0 { v = 0 }
+                row[q] = v
+                q += 1
+            }
+        }
+    }
+
+    /// Packs rows `i0 ..< i0 + rows` of op(A) (all k columns) whole: depth block q occupies rowsPadded · kb
+    /// elements from rowsPadded · depthStart(q), its rows ic.. starting ic · kb further on.
+    @inline(__always)
+    static func packWholeA<T: KernelScalar>(
+        _ a: UnsafePointer<T>, lda: Int, transposed: Bool, rows i0: Int, _ rows: Int, k: Int,
+        into dst: UnsafeMutablePointer<T>
+    ) {
+        let depthBlocks = depthBlockCount(k)
+        let rowsPadded = (rows + Blocking.mr - 1) / Blocking.mr * Blocking.mr
+        for q in 0..<depthBlocks {
+            let pc = k * q / depthBlocks, kb = k * (q + 1) / depthBlocks - pc
+            packA(a, lda: lda, transposed: transposed, rows: i0, rows, columns: pc, kb, into: dst + rowsPadded * pc)
+        }
+    }
+
+    // Index arithmetic in the copies uses wrapping operators: the callers' sizes bound every offset, and trap
+    // checks would keep LLVM from unrolling and vectorising them.
+
+    /// Copies rows `i0 ..< i0 + rows` and columns `p0 ..< p0 + depth` of op(A) into `mr`-row panels: panel q at
+    /// `dst + q·mr·depth`, element (row r, column p) at `p·mr + r`; rows past the end are zero. op(A)(i, p) is
+    /// `a[i·lda + p]`, or `a[p·lda + i]` when `transposed`.
+    @inline(__always)
+    static func packA<T: KernelScalar>(
+        _ a: UnsafePointer<T>, lda: Int, transposed: Bool, rows i0: Int, _ rows: Int, columns p0: Int, _ depth: Int,
+        into dst: UnsafeMutablePointer<T>
+    ) {
+        let mr = Blocking.mr
+        let full = rows / mr * mr
+        if transposed {
+            // Source rows are op(A) columns: walk them in order, scattering to panels.
+            for p in 0..<depth {
+                let src = a + ((p0 &+ p) &* lda &+ i0)
+                var d = dst + p &* mr
+                var q = 0
+                while q < full {
+                    for r in 0..<mr { d[r] = src[q &+ r] }
+                    d += mr &* depth
+                    q &+= mr
+                }
+                if q < rows {
+                    for r in 0..<rows - q { d[r] = src[q &+ r] }
+                    for r in rows - q..<mr { d[r] = 0 }
+                }
+            }
+            return
+        }
+        var panel = dst
+        var q = 0
+        while q < full {
+            let s = a + ((i0 &+ q) &* lda &+ p0)
+            for p in 0..<depth {
+                let d = panel + p &* mr
+                for r in 0..<mr { d[r] = s[r &* lda &+ p] }
+            }
+            panel += mr &* depth
+            q &+= mr
+        }
+        if q < rows {
+            let h = rows - q
+            for r in 0..<h {
+                let src = a + ((i0 &+ q &+ r) &* lda &+ p0)
+                for p in 0..<depth { panel[p &* mr &+ r] = src[p] }
+            }
+            for r in h..<mr {
+                for p in 0..<depth { panel[p &* mr &+ r] = 0 }
+            }
+        }
+    }
+
+    /// Copies rows `p0 ..< p0 + depth` and columns `j0 ..< j0 + columns` of op(B) into `nr`-column panels: panel q
+    /// at `dst + q·depth·nr`, element (row p, column j) at `p·nr + j`; columns past the end are zero. op(B)(p, j)
+    /// is `b[p·ldb + j]`, or `b[j·ldb + p]` when `transposed`.
+    @inline(__always)
+    static func packB<T: KernelScalar>(
+        _ b: UnsafePointer<T>, ldb: Int, transposed: Bool, rows p0: Int, _ depth: Int, columns j0: Int,
+        _ columns: Int, into dst: UnsafeMutablePointer<T>
+    ) {
+        typealias V = T.Vector
+        let nr = nr(T.self), w = V.scalarCount
+        if !transposed {
+            // Walk the source rows in order (long contiguous reads), scattering each into the panels.
+            for p in 0..<depth {
+                let src = b + ((p0 &+ p) &* ldb &+ j0)
+                var d = dst + p &* nr
+                var q = 0
+                while q &+ nr <= columns {
+                    V.load(src + q).store(to: d)
+                    V.load(src + (q &+ w)).store(to: d + w)
+                    d += depth &* nr
+                    q &+= nr
+                }
+                if q < columns {
+                    for j in 0..<columns - q { d[j] = src[q &+ j] }
+                    for j in columns - q..<nr { d[j] = 0 }
+                }
+            }
+            return
+        }
+        var panel = dst
+        for q in stride(from: 0, to: columns, by: nr) {
+            let cols = min(nr, columns - q)
+            for j in 0..<cols {
+                let src = b + ((j0 &+ q &+ j) &* ldb &+ p0)
+                for p in 0..<depth { panel[p &* nr &+ j] = src[p] }
+            }
+            for j in cols..<nr {
+                for p in 0..<depth { panel[p &* nr &+ j] = 0 }
+            }
+            panel += depth &* nr
+        }
+    }
+}

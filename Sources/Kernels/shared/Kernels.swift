@@ -1,0 +1,105 @@
+/// The kernels of one instruction set: this file and the rest of `shared/` are compiled once per instruction set,
+/// each time into its own module (`_KernelsGeneric`, `_KernelsAVX2`, `_KernelsAVX512`) with that set's code
+/// generation and its `Config.swift` (vector width, micro-kernel, block sizes). `SwiftRCNNOps` picks one module at
+/// run time from the CPU and calls these entry points; each works on one thread's share of the work.
+///
+/// Everything here is concrete (`Float` and `Double` overloads) and not inlinable, so the code that runs is the
+/// code compiled in this module for its instruction set.
+public enum Kernels {
+    /// Rows of the GEMM micro-kernel tile (A values broadcast per step).
+    public static var mr: Int { Blocking.mr }
+    /// Columns of the GEMM micro-kernel tile for Float: two vectors.
+    public static var floatNR: Int { nr(Float.self) }
+    /// Columns of the GEMM micro-kernel tile for Double: two vectors.
+    public static var doubleNR: Int { nr(Double.self) }
+    /// Most depth of a packed GEMM block.
+    public static var kc: Int { Blocking.kc }
+    /// Lanes of one vector of Float (tiles per Winograd transform step, outputs per strided im2col copy).
+    public static var floatLanes: Int { Float.Vector.scalarCount }
+    /// Lanes of one vector of Double.
+    public static var doubleLanes: Int { Double.Vector.scalarCount }
+
+    public static func prepackedCount(m: Int, k: Int) -> Int { packedCount(m: m, k: k) }
+}
+
+// MARK: - Entry points, one per element type
+
+extension Kernels {
+    public static func gemmBlock(
+        rows i0: Int, _ rows: Int, columns j0: Int, _ columns: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int, transposeA: Bool, b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+        bias: UnsafePointer<Float>?, addend: UnsafePointer<Float>?, relu: Bool, prepackedA: UnsafePointer<Float>?
+    ) {
+        multiplyBlock(rows: i0, rows, columns: j0, columns, k: k, a: a, lda: lda, transposeA: transposeA, b: b,
+                      ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, accumulate: accumulate, bias: bias,
+                      addend: addend, relu: relu, prepackedA: prepackedA)
+    }
+
+    public static func gemmBlock(
+        rows i0: Int, _ rows: Int, columns j0: Int, _ columns: Int, k: Int,
+        a: UnsafePointer<Double>, lda: Int, transposeA: Bool, b: UnsafePointer<Double>, ldb: Int, transposeB: Bool,
+        c: UnsafeMutablePointer<Double>, ldc: Int, accumulate: Bool,
+        bias: UnsafePointer<Double>?, addend: UnsafePointer<Double>?, relu: Bool, prepackedA: UnsafePointer<Double>?
+    ) {
+        multiplyBlock(rows: i0, rows, columns: j0, columns, k: k, a: a, lda: lda, transposeA: transposeA, b: b,
+                      ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, accumulate: accumulate, bias: bias,
+                      addend: addend, relu: relu, prepackedA: prepackedA)
+    }
+
+    /// op(A) (m × k) packed whole into `prepackedCount(m:k:)` elements, as `gemmBlock`'s `prepackedA`.
+    public static func prepackA(
+        _ a: UnsafePointer<Float>, lda: Int, transposed: Bool, m: Int, k: Int, into dst: UnsafeMutablePointer<Float>
+    ) {
+        packWholeA(a, lda: lda, transposed: transposed, rows: 0, m, k: k, into: dst)
+    }
+
+    public static func prepackA(
+        _ a: UnsafePointer<Double>, lda: Int, transposed: Bool, m: Int, k: Int,
+        into dst: UnsafeMutablePointer<Double>
+    ) {
+        packWholeA(a, lda: lda, transposed: transposed, rows: 0, m, k: k, into: dst)
+    }
+
+    public static func winogradBlock(
+        _ input: UnsafePointer<Float>, batch: Int, channels: Int, height: Int, width: Int, tiles t0: Int, _ t1: Int,
+        weights u: UnsafePointer<Float>, outChannels: Int, bias: UnsafePointer<Float>?, relu: Bool,
+        into output: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
+        ld: Int, staging: UnsafeMutablePointer<Float>
+    ) {
+        convolveTiles(input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1,
+                      weights: u, outChannels: outChannels, bias: bias, relu: relu, into: output, v: v, m: m, ld: ld,
+                      staging: staging)
+    }
+
+    public static func winogradBlock(
+        _ input: UnsafePointer<Double>, batch: Int, channels: Int, height: Int, width: Int, tiles t0: Int, _ t1: Int,
+        weights u: UnsafePointer<Double>, outChannels: Int, bias: UnsafePointer<Double>?, relu: Bool,
+        into output: UnsafeMutablePointer<Double>, v: UnsafeMutablePointer<Double>,
+        m: UnsafeMutablePointer<Double>, ld: Int, staging: UnsafeMutablePointer<Double>
+    ) {
+        convolveTiles(input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1,
+                      weights: u, outChannels: outChannels, bias: bias, relu: relu, into: output, v: v, m: m, ld: ld,
+                      staging: staging)
+    }
+
+    public static func im2colRows(
+        _ input: UnsafePointer<Float>, height: Int, width: Int, kernelH: Int, kernelW: Int, strideH: Int,
+        strideW: Int, padH: Int, padW: Int, dilationH: Int, dilationW: Int, outWidth: Int,
+        outputRows oy0: Int, _ oy1: Int, matrixRows r0: Int, _ r1: Int, into columns: UnsafeMutablePointer<Float>
+    ) {
+        fillIm2Col(input, height: height, width: width, kernelH: kernelH, kernelW: kernelW, strideH: strideH,
+                   strideW: strideW, padH: padH, padW: padW, dilationH: dilationH, dilationW: dilationW,
+                   outWidth: outWidth, outputRows: oy0, oy1, matrixRows: r0, r1, into: columns)
+    }
+
+    public static func im2colRows(
+        _ input: UnsafePointer<Double>, height: Int, width: Int, kernelH: Int, kernelW: Int, strideH: Int,
+        strideW: Int, padH: Int, padW: Int, dilationH: Int, dilationW: Int, outWidth: Int,
+        outputRows oy0: Int, _ oy1: Int, matrixRows r0: Int, _ r1: Int, into columns: UnsafeMutablePointer<Double>
+    ) {
+        fillIm2Col(input, height: height, width: width, kernelH: kernelH, kernelW: kernelW, strideH: strideH,
+                   strideW: strideW, padH: padH, padW: padW, dilationH: dilationH, dilationW: dilationW,
+                   outWidth: outWidth, outputRows: oy0, oy1, matrixRows: r0, r1, into: columns)
+    }
+}

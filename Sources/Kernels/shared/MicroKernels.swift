@@ -1,0 +1,95 @@
+// GEMM micro-kernels: an mr × (2 vectors) tile of C from a packed A panel (`depth` columns of mr contiguous values)
+// and a packed B panel (`depth` rows of two vectors, 64-byte aligned). The tile stays in 2·mr vector registers for
+// the whole depth loop: per step two vector loads of B, mr broadcasts of A and 2·mr multiply-adds. The tile is then
+// written to `c` (row stride `ldc`, any alignment), or added to it when `add`. Each instruction set's `Config.swift`
+// picks the row count that fits its register file (2·mr accumulators + 2 B vectors + 1 broadcast).
+
+extension Kernels {
+    /// 6 rows: 12 accumulators, for 16-register files (AVX2's ymm, SSE's xmm).
+    @inline(__always)
+    static func microKernel6<T: KernelScalar>(
+        depth: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>, ldc: Int, add: Bool
+    ) {
+        typealias V = T.Vector
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        var pa = a
+        var pb = UnsafeRawPointer(b)
+        let step = MemoryLayout<V>.size
+        for _ in 0..<depth {
+            let b0 = pb.load(as: V.self)
+            let b1 = pb.load(fromByteOffset: step, as: V.self)
+            var x = V(repeating: pa[0])
+            c00 = V.multiplyAdd(c00, x, b0); c01 = V.multiplyAdd(c01, x, b1)
+            x = V(repeating: pa[1])
+            c10 = V.multiplyAdd(c10, x, b0); c11 = V.multiplyAdd(c11, x, b1)
+            x = V(repeating: pa[2])
+            c20 = V.multiplyAdd(c20, x, b0); c21 = V.multiplyAdd(c21, x, b1)
+            x = V(repeating: pa[3])
+            c30 = V.multiplyAdd(c30, x, b0); c31 = V.multiplyAdd(c31, x, b1)
+            x = V(repeating: pa[4])
+            c40 = V.multiplyAdd(c40, x, b0); c41 = V.multiplyAdd(c41, x, b1)
+            x = V(repeating: pa[5])
+            c50 = V.multiplyAdd(c50, x, b0); c51 = V.multiplyAdd(c51, x, b1)
+            pa += 6
+            pb += 2 * step
+        }
+        storeTile(c, ldc: ldc, add: add, row: 0, c00, c01); storeTile(c, ldc: ldc, add: add, row: 1, c10, c11)
+        storeTile(c, ldc: ldc, add: add, row: 2, c20, c21); storeTile(c, ldc: ldc, add: add, row: 3, c30, c31)
+        storeTile(c, ldc: ldc, add: add, row: 4, c40, c41); storeTile(c, ldc: ldc, add: add, row: 5, c50, c51)
+    }
+
+    /// 8 rows: 16 accumulators, for 32-register files (AVX-512's zmm).
+    @inline(__always)
+    static func microKernel8<T: KernelScalar>(
+        depth: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>, ldc: Int, add: Bool
+    ) {
+        typealias V = T.Vector
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
+        var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V(), c70 = V(), c71 = V()
+        var pa = a
+        var pb = UnsafeRawPointer(b)
+        let step = MemoryLayout<V>.size
+        for _ in 0..<depth {
+            let b0 = pb.load(as: V.self)
+            let b1 = pb.load(fromByteOffset: step, as: V.self)
+            var x = V(repeating: pa[0])
+            c00 = V.multiplyAdd(c00, x, b0); c01 = V.multiplyAdd(c01, x, b1)
+            x = V(repeating: pa[1])
+            c10 = V.multiplyAdd(c10, x, b0); c11 = V.multiplyAdd(c11, x, b1)
+            x = V(repeating: pa[2])
+            c20 = V.multiplyAdd(c20, x, b0); c21 = V.multiplyAdd(c21, x, b1)
+            x = V(repeating: pa[3])
+            c30 = V.multiplyAdd(c30, x, b0); c31 = V.multiplyAdd(c31, x, b1)
+            x = V(repeating: pa[4])
+            c40 = V.multiplyAdd(c40, x, b0); c41 = V.multiplyAdd(c41, x, b1)
+            x = V(repeating: pa[5])
+            c50 = V.multiplyAdd(c50, x, b0); c51 = V.multiplyAdd(c51, x, b1)
+            x = V(repeating: pa[6])
+            c60 = V.multiplyAdd(c60, x, b0); c61 = V.multiplyAdd(c61, x, b1)
+            x = V(repeating: pa[7])
+            c70 = V.multiplyAdd(c70, x, b0); c71 = V.multiplyAdd(c71, x, b1)
+            pa += 8
+            pb += 2 * step
+        }
+        storeTile(c, ldc: ldc, add: add, row: 0, c00, c01); storeTile(c, ldc: ldc, add: add, row: 1, c10, c11)
+        storeTile(c, ldc: ldc, add: add, row: 2, c20, c21); storeTile(c, ldc: ldc, add: add, row: 3, c30, c31)
+        storeTile(c, ldc: ldc, add: add, row: 4, c40, c41); storeTile(c, ldc: ldc, add: add, row: 5, c50, c51)
+        storeTile(c, ldc: ldc, add: add, row: 6, c60, c61); storeTile(c, ldc: ldc, add: add, row: 7, c70, c71)
+    }
+
+    /// Row `row` of a tile: two vectors written to (or added to) `c + row · ldc`.
+    @inline(__always)
+    static func storeTile<V: LaneVector>(
+        _ c: UnsafeMutablePointer<V.Scalar>, ldc: Int, add: Bool, row: Int, _ lo: V, _ hi: V
+    ) {
+        let p = c + row * ldc
+        if add {
+            (V.load(p) + lo).store(to: p)
+            (V.load(p + V.scalarCount) + hi).store(to: p + V.scalarCount)
+        } else {
+            lo.store(to: p)
+            hi.store(to: p + V.scalarCount)
+        }
+    }
+}

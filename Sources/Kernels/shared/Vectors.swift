@@ -1,0 +1,26 @@
+/// The element types the kernels are compiled for, each with the SIMD vector that fills one register of this
+/// instruction set (`Config.swift` of the instruction set's folder picks it).
+protocol KernelScalar: BinaryFloatingPoint, SIMDScalar {
+    associatedtype Vector: LaneVector where Vector.Scalar == Self
+}
+
+/// One register of lanes and the few steps whose generic SIMD forms compile to lane-by-lane code; conformances
+/// are written on the concrete vector types in each instruction set's `Config.swift`.
+protocol LaneVector: SIMD where Scalar: KernelScalar {
+    /// acc + x·y: fused where the instruction set has FMA, else a multiply and an add.
+    static func multiplyAdd(_ acc: Self, _ x: Self, _ y: Self) -> Self
+    /// max(x, 0) per lane with NaN kept, as torch.relu.
+    static func relu(_ x: Self) -> Self
+    /// The even and the odd lanes of the 2n-lane sequence `lo`, `hi`.
+    static func deinterleave(_ lo: Self, _ hi: Self) -> (even: Self, odd: Self)
+    /// The 2n-lane sequence even[0], odd[0], even[1], odd[1], ... as its two halves.
+    static func interleave(_ even: Self, _ odd: Self) -> (lo: Self, hi: Self)
+}
+
+extension LaneVector {
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Scalar>) -> Self { UnsafeRawPointer(p).loadUnaligned(as: Self.self) }
+
+    @inline(__always)
+    func store(to p: UnsafeMutablePointer<Scalar>) { UnsafeMutableRawPointer(p).storeBytes(of: self, as: Self.self) }
+}

@@ -1,0 +1,147 @@
+// Winograd F(2×2, 3×3) for one block of output tiles: input transform, the 16 products, output transform. The
+// method, the tile numbering and the threading are documented on `SwiftRCNNOps.Winograd`, which cuts the tiles
+// into blocks and runs them on threads; the transforms here run `T.Vector.scalarCount` tiles of one tile row at a
+// time, one tile per lane.
+
+extension Kernels {
+    /// Calls `body(n, ty, tx, count, offset)` for each run of at most `lanes` consecutive tiles of one tile row
+    /// within tiles t0 ..< t1 of a map of `height` × `width` (tiles of 2 × 2 outputs, numbered image by image, row
+    /// by row); `offset` is the first tile's index minus t0. (Plain integers rather than a struct: a struct's
+    /// value witnesses are code shared by name with other modules, which must not carry this module's
+    /// instructions; see scripts/check_kernel_symbols.sh.)
+    @inline(__always)
+    static func forEachRun(
+        _ t0: Int, _ t1: Int, height: Int, width: Int, lanes: Int, _ body: (Int, Int, Int, Int, Int) -> Void
+    ) {
+        let rows = (height + 1) / 2, columns = (width + 1) / 2
+        var t = t0
+        while t < t1 {
+            let row = t / columns, tx = t - row * columns
+            let n = row / rows, ty = row - n * rows
+            let count = min(lanes, columns - tx, t1 - t)
+            body(n, ty, tx, count, t - t0)
+            t += count
+        }
+    }
+
+    /// Tiles t0 ..< t1 of the convolution: V_e = Bᵀ d B of every channel into `v` (16 matrices C × `ld`), the 16
+    /// products M_e = U_e · V_e into `m` (16 matrices K × `ld`), then Y = Aᵀ M A plus bias and ReLU into `output`.
+    /// `u` holds the 16 filter matrices packed by `prepackA` (each `packedCount(m: K, k: C)` elements); `ld` is
+    /// at least t1 - t0 + lanes; `staging` holds 4 · lanes elements.
+    @inline(__always)
+    static func convolveTiles<T: KernelScalar>(
+        _ input: UnsafePointer<T>, batch: Int, channels: Int, height: Int, width: Int, tiles t0: Int, _ t1: Int,
+        weights u: UnsafePointer<T>, outChannels: Int, bias: UnsafePointer<T>?, relu: Bool,
+        into output: UnsafeMutablePointer<T>, v: UnsafeMutablePointer<T>, m: UnsafeMutablePointer<T>, ld: Int,
+        staging: UnsafeMutablePointer<T>
+    ) {
+        transformInput(input, channels: channels, height: height, width: width, tiles: t0, t1, into: v, ld: ld,
+                       staging: staging)
+        let packed = packedCount(m: outChannels, k: channels)
+        for e in 0..<16 {
+            multiplyBlock(rows: 0, outChannels, columns: 0, t1 - t0, k: channels,
+                          a: u + e * packed, lda: channels, transposeA: false,
+                          b: v + e * channels * ld, ldb: ld, transposeB: false,
+                          c: m + e * outChannels * ld, ldc: ld, accumulate: false,
+                          bias: nil, addend: nil, relu: false, prepackedA: u + e * packed)
+        }
+        transformOutput(m, ld: ld, outChannels: outChannels, height: height, width: width, tiles: t0, t1, bias: bias,
+                        relu: relu, into: output)
+    }
+
+    /// V_e(c, t - t0) for tiles t0 ..< t1 (V_e at `v + e·C·ld`): Bᵀ d B of each channel's 4 × 4 patch, whose
+    /// top-left input element is (2ty - 1, 2tx - 1); zeros outside the image.
+    @inline(__always)
+    static func transformInput<T: KernelScalar>(
+        _ input: UnsafePointer<T>, channels: Int, height h: Int, width w: Int, tiles t0: Int, _ t1: Int,
+        into v: UnsafeMutablePointer<T>, ld: Int, staging: UnsafeMutablePointer<T>
+    ) {
+        typealias V = T.Vector
+        let lanes = V.scalarCount
+        let plane = h * w, componentStride = channels * ld
+        for c in 0..<channels {
+            forEachRun(t0, t1, height: h, width: w, lanes: lanes) { n, ty, tx, _, offset in
+                let src = input + (n * channels + c) * plane
+                let x0 = 2 * tx - 1
+                let inside = x0 >= 0 && x0 + 2 * lanes + 2 <= w
+                // Each of the patch's four rows as its columns d0...d3 across lanes, transformed along the row
+                // (Bᵀ on the columns): (d0 - d2, d1 + d2, d2 - d1, d1 - d3). Rows outside the image are zero.
+                @inline(__always) func row(_ r: Int) -> (V, V, V, V) {
+                    let iy = 2 * ty - 1 + r
+                    guard iy >= 0 && iy < h else { return (V(), V(), V(), V()) }
+                    var p = src + iy * w + x0
+                    if !inside {
+                        // Columns x0 ..< x0 + 2·lanes + 2 with zeros outside [0, w).
+                        let lo = max(0, -x0), hi = max(lo, min(2 * lanes + 2, w - x0))
+                        staging.update(repeating: 0, count: 2 * lanes + 2)
+                        (staging + lo).update(from: p + lo, count: hi - lo)
+                        p = UnsafePointer(staging)
+                    }
+                    let (d0, d1) = V.deinterleave(V.load(p), V.load(p + lanes))
+                    let (d2, d3) = V.deinterleave(V.load(p + 2), V.load(p + 2 + lanes))
+                    return (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
+                }
+                let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+                let dst = v + c * ld + offset
+                // Bᵀ on the rows: (row0 - row2, row1 + row2, row2 - row1, row1 - row3). Lanes past the run's
+                // count land in later tiles of this block (written afterwards) or in the row's padding.
+                @inline(__always) func column(_ s: Int, _ x0: V, _ x1: V, _ x2: V, _ x3: V) {
+                    (x0 - x2).store(to: dst + s * componentStride)
+                    (x1 + x2).store(to: dst + (4 + s) * componentStride)
+                    (x2 - x1).store(to: dst + (8 + s) * componentStride)
+                    (x1 - x3).store(to: dst + (12 + s) * componentStride)
+                }
+                column(0, r0.0, r1.0, r2.0, r3.0)
+                column(1, r0.1, r1.1, r2.1, r3.1)
+                column(2, r0.2, r1.2, r2.2, r3.2)
+                column(3, r0.3, r1.3, r2.3, r3.3)
+            }
+        }
+    }
+
+    /// The output tiles of t0 ..< t1 from M_e(k, t - t0) (M_e at `m + e·K·ld`): Aᵀ M A, plus bias, ReLU.
+    @inline(__always)
+    static func transformOutput<T: KernelScalar>(
+        _ m: UnsafePointer<T>, ld: Int, outChannels: Int, height h: Int, width w: Int, tiles t0: Int, _ t1: Int,
+        bias: UnsafePointer<T>?, relu: Bool, into output: UnsafeMutablePointer<T>
+    ) {
+        typealias V = T.Vector
+        let lanes = V.scalarCount
+        let plane = h * w, componentStride = outChannels * ld
+        for k in 0..<outChannels {
+            let b = V(repeating: bias?[k] ?? 0)
+            forEachRun(t0, t1, height: h, width: w, lanes: lanes) { n, ty, tx, count, offset in
+                let src = m + k * ld + offset
+                @inline(__always) func load(_ e: Int) -> V { V.load(src + e * componentStride) }
+                // Aᵀ on the rows of M (p0, p1), then on the columns.
+                @inline(__always) func rows(_ s: Int) -> (V, V) {
+                    let (r0, r1, r2, r3) = (load(s), load(4 + s), load(8 + s), load(12 + s))
+                    return (r0 + r1 + r2, r1 - r2 - r3)
+                }
+                let q0 = rows(0), q1 = rows(1), q2 = rows(2), q3 = rows(3)
+                var y00 = q0.0 + q1.0 + q2.0 + b, y01 = q1.0 - q2.0 - q3.0 + b
+                var y10 = q0.1 + q1.1 + q2.1 + b, y11 = q1.1 - q2.1 - q3.1 + b
+                if relu {
+                    y00 = V.relu(y00); y01 = V.relu(y01); y10 = V.relu(y10); y11 = V.relu(y11)
+                }
+                let oy = 2 * ty, ox = 2 * tx
+                let dst = output + (n * outChannels + k) * plane + oy * w + ox
+                let valid = min(2 * count, w - ox)
+                @inline(__always) func storeRow(_ even: V, _ odd: V, _ p: UnsafeMutablePointer<T>) {
+                    let (lo, hi) = V.interleave(even, odd)
+                    if valid == 2 * lanes {
+                        lo.store(to: p)
+                        hi.store(to: p + lanes)
+                    } else {
+                        for j in 0..<min(valid, lanes) { p[j] = lo[j] }
+                        if valid > lanes {
+                            for j in lanes..<valid { p[j] = hi[j - lanes] }
+                        }
+                    }
+                }
+                storeRow(y00, y01, dst)
+                if oy + 1 < h { storeRow(y10, y11, dst + w) }
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import _KernelsGeneric
+#if arch(x86_64)
+import _KernelsAVX2
+import _KernelsAVX512
+#endif
+
+/// The entry points and block sizes of one instruction-set path (`Sources/Kernels/<isa>`) for one element type.
+/// `GEMM`, `Winograd` and `Im2Col` split work over threads and call these for each thread's share.
+public struct KernelTable<T>: Sendable {
+    /// Rows and columns of the GEMM micro-kernel tile, and the most depth of a packed block.
+    public let mr: Int, nr: Int, kc: Int
+    /// Elements of one vector register (Winograd tiles per transform step).
+    public let lanes: Int
+
+    public typealias GEMMBlock = @Sendable (
+        _ i0: Int, _ rows: Int, _ j0: Int, _ columns: Int, _ k: Int,
+        _ a: UnsafePointer<T>, _ lda: Int, _ transposeA: Bool, _ b: UnsafePointer<T>, _ ldb: Int, _ transposeB: Bool,
+        _ c: UnsafeMutablePointer<T>, _ ldc: Int, _ accumulate: Bool,
+        _ bias: UnsafePointer<T>?, _ addend: UnsafePointer<T>?, _ relu: Bool, _ prepackedA: UnsafePointer<T>?
+    ) -> Void
+    public typealias PrepackA = @Sendable (
+        _ a: UnsafePointer<T>, _ lda: Int, _ transposed: Bool, _ m: Int, _ k: Int, _ into: UnsafeMutablePointer<T>
+    ) -> Void
+    public typealias WinogradBlock = @Sendable (
+        _ input: UnsafePointer<T>, _ batch: Int, _ channels: Int, _ height: Int, _ width: Int, _ t0: Int, _ t1: Int,
+        _ weights: UnsafePointer<T>, _ outChannels: Int, _ bias: UnsafePointer<T>?, _ relu: Bool,
+        _ output: UnsafeMutablePointer<T>, _ v: UnsafeMutablePointer<T>, _ m: UnsafeMutablePointer<T>, _ ld: Int,
+        _ staging: UnsafeMutablePointer<T>
+    ) -> Void
+    public typealias Im2ColRows = @Sendable (
+        _ input: UnsafePointer<T>, _ height: Int, _ width: Int, _ kernelH: Int, _ kernelW: Int, _ strideH: Int,
+        _ strideW: Int, _ padH: Int, _ padW: Int, _ dilationH: Int, _ dilationW: Int, _ outWidth: Int,
+        _ oy0: Int, _ oy1: Int, _ r0: Int, _ r1: Int, _ columns: UnsafeMutablePointer<T>
+    ) -> Void
+
+    /// One thread's rectangle of C = op(A)·op(B) with the epilogue (see `GEMM`).
+    public let gemmBlock: GEMMBlock
+    /// op(A) packed whole for `gemmBlock`'s `prepackedA` (`prepackedCount(m:k:)` elements).
+    public let prepackA: PrepackA
+    /// Tiles t0 ..< t1 of a Winograd convolution (see `Winograd`).
+    public let winogradBlock: WinogradBlock
+    /// Rows r0 ..< r1 of an im2col matrix (see `Im2Col`).
+    public let im2colRows: Im2ColRows
+
+    /// Elements of op(A) (m × k) packed by `prepackA`: whole `mr`-row panels.
+    @inlinable
+    public func prepackedCount(m: Int, k: Int) -> Int { (m + mr - 1) / mr * mr * k }
+}
+
+extension KernelFloat {
+    /// The kernels of the current instruction-set path for this element type.
+    @inlinable
+    public static var kernels: KernelTable<Self> { kernels(ISA.current) }
+}
+
+extension Float {
+    public static func kernels(_ isa: ISA) -> KernelTable<Float> {
+        switch isa {
+        case .generic: return KernelTable.genericFloat
+        #if arch(x86_64)
+        case .avx2: return KernelTable.avx2Float
+        case .avx512: return KernelTable.avx512Float
+        #else
+        case .avx2, .avx512: return KernelTable.genericFloat
+        #endif
+        }
+    }
+}
+
+extension Double {
+    public static func kernels(_ isa: ISA) -> KernelTable<Double> {
+        switch isa {
+        case .generic: return KernelTable.genericDouble
+        #if arch(x86_64)
+        case .avx2: return KernelTable.avx2Double
+        case .avx512: return KernelTable.avx512Double
+        #else
+        case .avx2, .avx512: return KernelTable.genericDouble
+        #endif
+        }
+    }
+}
+
+// One table per path and type. Each module has the same entry points; the closure types pick the overload.
+
+extension KernelTable where T == Float {
+    static let genericFloat = KernelTable(
+        mr: _KernelsGeneric.Kernels.mr, nr: _KernelsGeneric.Kernels.floatNR, kc: _KernelsGeneric.Kernels.kc,
+        lanes: _KernelsGeneric.Kernels.floatLanes, gemmBlock: _KernelsGeneric.Kernels.gemmBlock,
+        prepackA: _KernelsGeneric.Kernels.prepackA, winogradBlock: _KernelsGeneric.Kernels.winogradBlock,
+        im2colRows: _KernelsGeneric.Kernels.im2colRows)
+    #if arch(x86_64)
+    static let avx2Float = KernelTable(
+        mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.floatNR, kc: _KernelsAVX2.Kernels.kc,
+        lanes: _KernelsAVX2.Kernels.floatLanes, gemmBlock: _KernelsAVX2.Kernels.gemmBlock,
+        prepackA: _KernelsAVX2.Kernels.prepackA, winogradBlock: _KernelsAVX2.Kernels.winogradBlock,
+        im2colRows: _KernelsAVX2.Kernels.im2colRows)
+    static let avx512Float = KernelTable(
+        mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.floatNR, kc: _KernelsAVX512.Kernels.kc,
+        lanes: _KernelsAVX512.Kernels.floatLanes, gemmBlock: _KernelsAVX512.Kernels.gemmBlock,
+        prepackA: _KernelsAVX512.Kernels.prepackA, winogradBlock: _KernelsAVX512.Kernels.winogradBlock,
+        im2colRows: _KernelsAVX512.Kernels.im2colRows)
+    #endif
+}
+
+extension KernelTable where T == Double {
+    static let genericDouble = KernelTable(
+        mr: _KernelsGeneric.Kernels.mr, nr: _KernelsGeneric.Kernels.doubleNR, kc: _KernelsGeneric.Kernels.kc,
+        lanes: _KernelsGeneric.Kernels.doubleLanes, gemmBlock: _KernelsGeneric.Kernels.gemmBlock,
+        prepackA: _KernelsGeneric.Kernels.prepackA, winogradBlock: _KernelsGeneric.Kernels.winogradBlock,
+        im2colRows: _KernelsGeneric.Kernels.im2colRows)
+    #if arch(x86_64)
+    static let avx2Double = KernelTable(
+        mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.doubleNR, kc: _KernelsAVX2.Kernels.kc,
+        lanes: _KernelsAVX2.Kernels.doubleLanes, gemmBlock: _KernelsAVX2.Kernels.gemmBlock,
+        prepackA: _KernelsAVX2.Kernels.prepackA, winogradBlock: _KernelsAVX2.Kernels.winogradBlock,
+        im2colRows: _KernelsAVX2.Kernels.im2colRows)
+    static let avx512Double = KernelTable(
+        mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.doubleNR, kc: _KernelsAVX512.Kernels.kc,
+        lanes: _KernelsAVX512.Kernels.doubleLanes, gemmBlock: _KernelsAVX512.Kernels.gemmBlock,
+        prepackA: _KernelsAVX512.Kernels.prepackA, winogradBlock: _KernelsAVX512.Kernels.winogradBlock,
+        im2colRows: _KernelsAVX512.Kernels.im2colRows)
+    #endif
+}
