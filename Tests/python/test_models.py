@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+import swiftrcnn
 from swiftrcnn import models, ops
 from detector_utils import assert_same_ranking, build, features, images, sharpen_classifier, sharpen_rpn
 
@@ -58,13 +59,21 @@ def mask_iou(a, b):
     return 1.0 if union == 0 else np.logical_and(a, b).sum() / union
 
 
+@pytest.mark.parametrize("isa", swiftrcnn.supported_isas())
 @pytest.mark.parametrize("kind", ["faster", "mask"])
-def test_detections_match_torchvision(kind, tmp_path):
+def test_detections_match_torchvision(kind, isa, tmp_path):
+    # Built on the default path, run on `isa`: every instruction-set path this CPU supports (and the filters
+    # re-packed for it) gives torchvision's detections.
     tv_model, path, imgs = sharpened_checkpoint(kind, tmp_path, **SMALL)
     ours = getattr(models, f"{kind}rcnn_resnet50_fpn")(weights=str(path), **SMALL)
     with torch.no_grad():
         theirs = tv_model(imgs)
-    got = ours([im.numpy() for im in imgs])
+    default = swiftrcnn.get_isa()
+    swiftrcnn.set_isa(isa)
+    try:
+        got = ours([im.numpy() for im in imgs])
+    finally:
+        swiftrcnn.set_isa(default)
     total = 0
     for o, t, im in zip(got, theirs, imgs):
         t = {k: v.numpy() for k, v in t.items()}
