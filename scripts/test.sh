@@ -8,8 +8,14 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 echo "== installing the oracle and test tools"
 "$PY" -m pip install -q --disable-pip-version-check "torch==2.15.0" "torchvision==0.29.2" pytest hypothesis
-echo "== installing swiftrcnn from this checkout"
+# The portable build by default: the library compiled for the architecture's baseline, so the suite runs the
+# run-time dispatch to every instruction-set path this CPU supports, as a wheel copied to another machine would.
+export SWIFTRCNN_TARGET_CPU=${SWIFTRCNN_TARGET_CPU:-generic}
+echo "== installing swiftrcnn from this checkout (SWIFTRCNN_TARGET_CPU=$SWIFTRCNN_TARGET_CPU)"
 "$PY" -m pip install -q --disable-pip-version-check .
+echo "== kernel modules share no vector code under common names"
+bash scripts/check_kernel_symbols.sh
+"$PY" -c "import swiftrcnn; swiftrcnn.show_config()"
 
 echo "== swift test"
 swift test 2>&1 | tail -n 25
