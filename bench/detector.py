@@ -1,33 +1,66 @@
-"""swiftrcnn vs torchvision on the full detector: same weights, same 640x480 image, default min_size=800.
+"""swiftrcnn vs torchvision, ONNX Runtime and OpenVINO on the full detector: same weights, same 640x480 image.
 
-    python bench/detector.py            # Faster R-CNN and Mask R-CNN, best of 5
-    python bench/detector.py --quick    # best of 2
+    python bench/detector.py                       # Faster R-CNN and Mask R-CNN, best of 5
+    python bench/detector.py --quick               # best of 2
+    python bench/detector.py --isa generic         # swiftrcnn on another instruction-set path (default: the best)
+    python bench/detector.py --engines onnxruntime # only some of the extra engines ("" for none)
 
-Times are measured side by side in this process with the same thread count. Peak memory is measured in one child
-process per library (torchvision alone; swiftrcnn alone, without torch imported): the peak resident set size
-during inference minus the resident size after the model was built, and the absolute peak. Writes JSON to
-bench/results/detector.json.
+Times are measured side by side in this process with the same thread count, on the same image (default
+min_size=800), best of N each after a warm-up run; ratios are torchvision's time / the engine's. ONNX Runtime and
+OpenVINO run the seeded torchvision model itself: exported with torch.onnx.export (the legacy TorchScript exporter,
+opset 17) and run by an onnxruntime.InferenceSession (intra_op_num_threads = --threads, inter_op_num_threads = 1);
+converted by openvino.convert_model from the torch model (from the ONNX file if that fails) and compiled for "CPU"
+with INFERENCE_NUM_THREADS = --threads and the latency hint. Both choose their own kernels: `--isa` applies to
+swiftrcnn only. Exported files are cached under the temp directory (see --cache), keyed by the weights and the
+versions that produced them. An engine that is not installed or fails to convert is skipped with a one-line reason.
+Each engine's detections are compared with torchvision's: every torchvision detection, by decreasing score, is
+matched to the unmatched detection of the same label with the highest IoU, if above 0.9; printed are the detection
+counts, the matches, the largest box, score and mask probability differences over matched pairs, and how many
+matched masks differ by more than 0.1 anywhere.
+
+Peak memory is measured for torchvision and swiftrcnn in one child process per library (torchvision alone;
+swiftrcnn alone, without torch imported): the peak resident set size during inference minus the resident size
+after the model was built, and the absolute peak. `--isa` picks swiftrcnn's kernel path (SWIFTRCNN_ISA, inherited
+by the child); a path the CPU lacks exits with code 2. The header and the JSON name the CPU (model, avx2 / avx512f),
+swiftrcnn's path and the threads. Writes JSON to bench/results/detector.json.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+import _machine
+
 ROOT = Path(__file__).resolve().parent
+ENGINES = ("onnxruntime", "openvino")  # beside torchvision and swiftrcnn, which always run
+OUTPUTS = dict(fasterrcnn=("boxes", "labels", "scores"), maskrcnn=("boxes", "labels", "scores", "masks"))
+ONNX_OPSET = 17
+SETTLE_SECONDS = 0.3  # pause before timing each engine: thread pools keep spinning on the cores after a call
+MATCH_IOU = 0.9
+MASK_OFF = 0.1  # a matched detection's mask counts as differing if a probability differs by more than this
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--isa", choices=_machine.ISAS, default=None,
+                   help="swiftrcnn's instruction-set path (default: the library's, i.e. the best this CPU has)")
+    p.add_argument("--engines", default=",".join(ENGINES),
+                   help=f"comma-separated engines beside torchvision and swiftrcnn, of {', '.join(ENGINES)}")
+    p.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "swiftrcnn-bench"),
+                   help="directory for exported ONNX / OpenVINO files (default: %(default)s)")
     p.add_argument("--json", default=str(ROOT / "results" / "detector.json"))
     p.add_argument("--child", nargs=3, metavar=("LIBRARY", "KIND", "WEIGHTS"), help=argparse.SUPPRESS)
     return p.parse_args()
@@ -60,9 +93,10 @@ def peak_kib():
     return 0
 
 
-def run_child(library, kind, weights_path, threads):
+def run_child(library, kind, weights_path, threads, isa):
     """Builds one library's model, runs it 3 times, prints JSON with memory figures."""
     img = image()
+    info = {}
     if library == "torchvision":
         import torch
         import torchvision
@@ -75,31 +109,201 @@ def run_child(library, kind, weights_path, threads):
             for _ in range(3):
                 model([torch.from_numpy(img)])
     else:
-        import swiftrcnn
+        swiftrcnn = _machine.apply_isa(isa)
         from swiftrcnn import models
         swiftrcnn.set_num_threads(threads)
+        info["isa"] = swiftrcnn.get_isa()
         model = getattr(models, f"{kind}_resnet50_fpn")(weights=weights_path)
         base = rss_kib()
         for _ in range(3):
             model([img])
         assert "torch" not in sys.modules
-    print(json.dumps(dict(after_build_kib=base, peak_kib=peak_kib())))
+    print(json.dumps(dict(after_build_kib=base, peak_kib=peak_kib(), **info)))
 
 
-def child_memory(library, kind, weights_path, threads):
-    out = subprocess.run([sys.executable, __file__, "--threads", str(threads), "--child", library, kind,
-                          weights_path], check=True, capture_output=True, text=True).stdout
+def child_memory(library, kind, weights_path, threads, isa):
+    cmd = [sys.executable, __file__, "--threads", str(threads), "--child", library, kind, weights_path]
+    if isa:
+        cmd += ["--isa", isa]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+# ---- ONNX Runtime and OpenVINO: the torchvision model, exported ---------------------------------------------------
+
+def one_line(e):
+    """An exception as one short line, for a skip message."""
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"[:300]
+
+
+def tensor_model(tv_model, kind):
+    """tv_model as image tensor -> (boxes, labels, scores[, masks]): the exporters trace tensors in and out, not the
+    list of images and list of dicts of the eval-mode forward."""
+    import torch
+
+    class Outputs(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = tv_model
+
+        def forward(self, x):
+            out = self.model([x])[0]
+            return tuple(out[k] for k in OUTPUTS[kind])
+
+    return Outputs().eval()
+
+
+def cache_key(tv_model, img):
+    """Names the exported files after what produced them: the weights, the input shape, torch and torchvision."""
+    import torch
+    import torchvision
+    h = hashlib.sha1(f"{torch.__version__} {torchvision.__version__} {ONNX_OPSET} {img.shape}".encode())
+    for name, v in tv_model.state_dict().items():
+        h.update(name.encode())
+        h.update(v.detach().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def export_onnx(tv_model, kind, timg, path):
+    """The ONNX file at `path`, exported now unless cached."""
+    import torch
+    if not path.exists():
+        print(f"  exporting {kind} to {path} ...", file=sys.stderr, flush=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(tensor_model(tv_model, kind), (timg,), str(tmp), dynamo=False,
+                                  opset_version=ONNX_OPSET, input_names=["image"], output_names=list(OUTPUTS[kind]))
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path
+
+
+def onnxruntime_engine(onnx_path, kind, img, threads):
+    """run() -> dict of NumPy outputs, on an onnxruntime.InferenceSession of the exported model; and a description."""
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3  # the mask-pasting Loop warns about output shapes on every iteration
+    session = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def run():
+        return dict(zip(OUTPUTS[kind], session.run(None, {name: img})))
+    return run, dict(version=ort.__version__, source="onnx")
+
+
+def openvino_engine(tv_model, kind, timg, onnx_file, ir_stem, threads):
+    """run() -> dict of NumPy outputs, on the model converted by OpenVINO (from torch; from the ONNX file, which
+    onnx_file() returns, if that fails; or the IR cached by an earlier run) and compiled for the CPU; and a
+    description."""
+    import openvino as ov
+    import openvino.properties as props
+    import openvino.properties.hint as hints
+    model = source = None
+    for src in ("torch", "onnx"):  # a cached IR first
+        xml = ir_stem.with_name(f"{ir_stem.name}-{src}.xml")
+        if xml.exists() and xml.with_suffix(".bin").exists():
+            model, source = ov.Core().read_model(str(xml)), src
+            break
+    if model is None:
+        print(f"  converting {kind} with OpenVINO {ov.__version__} ...", file=sys.stderr, flush=True)
+        try:
+            import torch
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model, source = ov.convert_model(tensor_model(tv_model, kind), example_input=(timg,)), "torch"
+        except Exception as e:  # noqa: BLE001 - any converter failure: fall back to the ONNX file
+            print(f"openvino: converting {kind} from torch failed ({one_line(e)}); converting the ONNX file",
+                  flush=True)
+            model, source = ov.convert_model(str(onnx_file())), "onnx"
+        xml = ir_stem.with_name(f"{ir_stem.name}-{source}.xml")
+        tmp = xml.with_name(f"{xml.stem}.{os.getpid()}.tmp.xml")
+        try:
+            ov.save_model(model, str(tmp), compress_to_fp16=False)  # keep float32 weights
+            tmp.with_suffix(".bin").replace(xml.with_suffix(".bin"))
+            tmp.replace(xml)
+        finally:
+            tmp.unlink(missing_ok=True)
+            tmp.with_suffix(".bin").unlink(missing_ok=True)
+    config = {props.inference_num_threads(): threads, hints.performance_mode(): hints.PerformanceMode.LATENCY}
+    compiled = ov.compile_model(model, "CPU", config)
+    request = compiled.create_infer_request()
+    outputs = compiled.outputs
+    img = timg.numpy()
+
+    def run():
+        result = request.infer([img])
+        return {k: result[o] for k, o in zip(OUTPUTS[kind], outputs)}
+    return run, dict(version=ov.__version__, source=source,
+                     threads=compiled.get_property(props.inference_num_threads()))
+
+
+def box_iou(a, b):
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-12)
+
+
+def agreement(ref, out):
+    """Compares an engine's detections with torchvision's (`ref`): each torchvision detection, by decreasing score,
+    is matched to the unmatched engine detection of the same label with the highest IoU, if above MATCH_IOU."""
+    ref = {k: np.asarray(v, np.float64) for k, v in ref.items()}
+    out = {k: np.asarray(v, np.float64) for k, v in out.items()}
+    iou = box_iou(ref["boxes"], out["boxes"]) if len(ref["boxes"]) and len(out["boxes"]) else None
+    used = np.zeros(len(out["boxes"]), bool)
+    pairs = []
+    for i in np.argsort(-ref["scores"], kind="stable"):
+        if iou is None:
+            break
+        cand = np.where(used | (out["labels"] != ref["labels"][i]), -1.0, iou[i])
+        j = int(np.argmax(cand))
+        if cand[j] > MATCH_IOU:
+            used[j] = True
+            pairs.append((i, j))
+    i, j = (np.array(v, int) for v in zip(*pairs)) if pairs else (np.zeros(0, int),) * 2
+
+    def max_diff(key):
+        if key not in ref or key not in out:
+            return None
+        return float(np.max(np.abs(ref[key][i] - out[key][j]))) if len(i) else 0.0
+    masks_off = None
+    if "masks" in ref and "masks" in out:
+        masks_off = sum(int(np.max(np.abs(ref["masks"][a] - out["masks"][b])) > MASK_OFF) for a, b in pairs)
+    return dict(detections=len(out["boxes"]), torchvision_detections=len(ref["boxes"]), matched=len(pairs),
+                max_box_diff=max_diff("boxes"), max_score_diff=max_diff("scores"), max_mask_diff=max_diff("masks"),
+                masks_differing=masks_off)
+
+
+def best_time(fn, repeats):
+    time.sleep(SETTLE_SECONDS)
+    fn()
+    t = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        t = min(t, time.perf_counter() - t0)
+    return t
 
 
 def main():
     args = parse_args()
     if args.child:
-        run_child(*args.child, args.threads)
+        run_child(*args.child, args.threads, args.isa)
         return
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    for e in engines:
+        if e not in ENGINES:
+            _machine.fail(f"--engines: unknown engine {e!r}; expected some of {', '.join(ENGINES)}")
+    swiftrcnn = _machine.apply_isa(args.isa)  # exits with code 2 if the CPU lacks the path
     import torch
     import torchvision
-    import swiftrcnn
     from swiftrcnn import models
 
     torch.set_num_threads(args.threads)
@@ -107,9 +311,23 @@ def main():
     repeats = 2 if args.quick else 5
     img = image()
     rows = []
+    cache = Path(args.cache)
+    if engines:
+        cache.mkdir(parents=True, exist_ok=True)
+    names = ["torchvision", "swiftrcnn"] + engines
+    versions = dict(torch=torch.__version__, torchvision=torchvision.__version__, swiftrcnn=swiftrcnn.__version__)
+    for e in engines:
+        try:
+            versions[e] = __import__(e).__version__
+        except ImportError as err:
+            versions[e] = None
+            print(f"{e}: skipped ({one_line(err)})")
     print(f"detector on one 640x480 image, min_size 800, {args.threads} threads, best of {repeats}")
-    header = f"{'model':<14} {'torchvision s':>13} {'swiftrcnn s':>12} {'ratio':>6}  {'tv peak MiB':>11} " \
-             f"{'sr peak MiB':>11}  detections (tv / sr)"
+    print(_machine.header_line(args.threads))
+    print(", ".join(f"{k} {v.split('-')[0]}" for k, v in versions.items() if v))  # openvino's is long
+    header = f"{'model':<14} {'torchvision s':>13} {'swiftrcnn s':>12} {'ratio':>6}" + \
+             "".join(f" {e + ' s':>{len(e) + 4}} {'ratio':>6}" for e in engines) + \
+             f"  {'tv peak MiB':>11} {'sr peak MiB':>11}"
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,34 +346,85 @@ def main():
 
             def tv_run():
                 with torch.no_grad():
-                    return tv_model([timg])
+                    return {k: v.numpy() for k, v in tv_model([timg])[0].items()}
 
-            def best(fn):
-                fn()
-                t = float("inf")
-                for _ in range(repeats):
-                    t0 = time.perf_counter()
-                    fn()
-                    t = min(t, time.perf_counter() - t0)
-                return t
+            runs = dict(torchvision=tv_run, swiftrcnn=lambda: sr_model([img])[0])
+            info, skipped = {}, {}
+            stem = cache / f"{kind}-{cache_key(tv_model, img)}" if engines else None
+            onnx_export = {}
 
-            tv_s = best(tv_run)
-            sr_s = best(lambda: sr_model([img]))
-            tv_n = len(tv_run()[0]["boxes"])
-            sr_n = len(sr_model([img])[0]["boxes"])
-            tv_mem = child_memory("torchvision", kind, weights_path, args.threads)
-            sr_mem = child_memory("swiftrcnn", kind, weights_path, args.threads)
+            def onnx_file():
+                """The exported ONNX file: exported on first use (once, failure included) unless cached."""
+                if "result" not in onnx_export:
+                    try:
+                        onnx_export["result"] = export_onnx(tv_model, kind, timg, stem.with_suffix(".onnx"))
+                    except Exception as err:  # noqa: BLE001 - reported by the engine that needs the file
+                        onnx_export["result"] = err
+                if isinstance(onnx_export["result"], Exception):
+                    raise onnx_export["result"]
+                return onnx_export["result"]
+
+            for e in engines:
+                if versions[e] is None:
+                    skipped[e] = "not installed"
+                    continue
+                try:
+                    if e == "onnxruntime":
+                        runs[e], info[e] = onnxruntime_engine(onnx_file(), kind, img, args.threads)
+                    else:
+                        ov_version = re.sub(r"[^\w.]+", "_", versions[e])  # has "/" in it
+                        ir_stem = stem.with_name(f"{stem.name}-openvino-{ov_version}")
+                        runs[e], info[e] = openvino_engine(tv_model, kind, timg, onnx_file, ir_stem, args.threads)
+                    runs[e]()  # fails here rather than in the timing loop
+                except Exception as err:  # noqa: BLE001 - skip the engine, say why
+                    runs.pop(e, None)
+                    skipped[e] = one_line(err)
+                    print(f"{e}: skipped for {kind} ({skipped[e]})", flush=True)
+
+            seconds = {name: best_time(fn, repeats) for name, fn in runs.items()}
+            ref = tv_run()
+            agree = {name: agreement(ref, fn()) for name, fn in runs.items() if name != "torchvision"}
+            tv_mem = child_memory("torchvision", kind, weights_path, args.threads, args.isa)
+            sr_mem = child_memory("swiftrcnn", kind, weights_path, args.threads, args.isa)
+            if sr_mem["isa"] != swiftrcnn.get_isa():
+                raise RuntimeError(f"the swiftrcnn child ran path {sr_mem['isa']}, not {swiftrcnn.get_isa()}")
+            tv_s, sr_s = seconds["torchvision"], seconds["swiftrcnn"]
             row = dict(model=kind, torchvision_s=tv_s, swiftrcnn_s=sr_s, ratio=tv_s / sr_s,
                        torchvision_peak_mib=tv_mem["peak_kib"] / 1024, swiftrcnn_peak_mib=sr_mem["peak_kib"] / 1024,
                        torchvision_inference_mib=(tv_mem["peak_kib"] - tv_mem["after_build_kib"]) / 1024,
                        swiftrcnn_inference_mib=(sr_mem["peak_kib"] - sr_mem["after_build_kib"]) / 1024,
-                       detections=[tv_n, sr_n])
+                       detections=[agree["swiftrcnn"]["torchvision_detections"], agree["swiftrcnn"]["detections"]],
+                       engines={name: dict(seconds=seconds.get(name), ratio=tv_s / seconds[name] if name in seconds
+                                           else None, skipped=skipped.get(name), **info.get(name, {}),
+                                           **agree.get(name, {}))
+                                for name in names})
+            for e in engines:
+                row[f"{e}_s"] = seconds.get(e)
             rows.append(row)
-            print(f"{kind:<14} {tv_s:13.3f} {sr_s:12.3f} {tv_s / sr_s:6.2f}  {row['torchvision_peak_mib']:11.0f} "
-                  f"{row['swiftrcnn_peak_mib']:11.0f}  {tv_n} / {sr_n}", flush=True)
+            cells = "".join(f" {seconds[e]:{len(e) + 4}.3f} {tv_s / seconds[e]:6.2f}" if e in seconds
+                            else f" {'-':>{len(e) + 4}} {'-':>6}" for e in engines)
+            print(f"{kind:<14} {tv_s:13.3f} {sr_s:12.3f} {tv_s / sr_s:6.2f}{cells}  "
+                  f"{row['torchvision_peak_mib']:11.0f} {row['swiftrcnn_peak_mib']:11.0f}", flush=True)
+
+    print(f"\nagreement with torchvision (each torchvision detection matched, by decreasing score, to one of the same "
+          f"label with IoU > {MATCH_IOU}):")
+    header = f"{'model':<14} {'engine':<12} {'detections (tv / engine)':>24} {'matched':>7} {'max|box diff|':>13} " \
+             f"{'max|score diff|':>15} {'max|mask diff|':>14}  masks off by > {MASK_OFF}"
+    print(header)
+    print("-" * len(header))
+    fmt = lambda v: f"{v:.1e}" if v is not None else "-"  # noqa: E731
+    for row in rows:
+        for name, e in row["engines"].items():
+            if name == "torchvision" or e.get("matched") is None:
+                continue
+            print(f"{row['model']:<14} {name:<12} {e['torchvision_detections']:>11} / {e['detections']:<10} "
+                  f"{e['matched']:7d} {fmt(e['max_box_diff']):>13} {fmt(e['max_score_diff']):>15} "
+                  f"{fmt(e['max_mask_diff']):>14}  {'-' if e['masks_differing'] is None else e['masks_differing']}")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(dict(threads=args.threads, repeats=repeats, rows=rows), indent=2))
+    meta = {**_machine.describe(args.threads), "repeats": repeats, "python": sys.version.split()[0], **versions,
+            "onnx_opset": ONNX_OPSET, "match_iou": MATCH_IOU}
+    out.write_text(json.dumps(dict(threads=args.threads, repeats=repeats, meta=meta, rows=rows), indent=2))
     print(f"\nwrote {out}")
 
 

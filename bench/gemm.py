@@ -3,26 +3,30 @@
     python bench/gemm.py            # best of 7 runs per problem
     python bench/gemm.py --quick    # best of 3
     python bench/gemm.py --only conv
+    python bench/gemm.py --isa generic   # swiftrcnn on another instruction-set path (default: the best this CPU has)
 
 Problems: square 512, 1024, 2048; the convolutions of ResNet-50 + FPN at an 800 x 1216 input as im2col products
 (m = out channels, n = output H*W, k = in channels * kh * kw); the box head's fc6 as a linear layer
 (x (1000 RoIs, 256*7*7) @ W.T with W (1024, 256*7*7), i.e. transpose_b). NumPy keeps its default threading (all
 cores); swiftrcnn runs on `--threads` threads (default: all cores). Both write into one preallocated output. The
 two libraries alternate run by run, so load from other processes hits both alike, with a pause before each run
-(see SETTLE_SECONDS and RUN_SECONDS). Prints GFLOP/s of each and the ratio swiftrcnn / NumPy, checks the results
-agree, and writes the table as JSON (default bench/results/gemm.json).
+(see SETTLE_SECONDS and RUN_SECONDS). `--isa` picks swiftrcnn's kernel path (SWIFTRCNN_ISA); a path the CPU lacks
+exits with code 2. Prints GFLOP/s of each and the ratio swiftrcnn / NumPy under a header naming the CPU (model,
+avx2 / avx512f), swiftrcnn's path and the threads, checks the results agree, and writes the table and the same
+machine description as JSON (default bench/results/gemm.json).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+import _machine
 
 
 def parse_args():
@@ -30,6 +34,8 @@ def parse_args():
     p.add_argument("--quick", action="store_true", help="best of 3 runs instead of 7")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for swiftrcnn")
     p.add_argument("--only", default="", help="comma-separated problem name prefixes")
+    p.add_argument("--isa", choices=_machine.ISAS, default=None,
+                   help="swiftrcnn's instruction-set path (default: the library's, i.e. the best this CPU has)")
     p.add_argument("--json", default=str(Path(__file__).parent / "results" / "gemm.json"))
     return p.parse_args()
 
@@ -37,7 +43,7 @@ def parse_args():
 ARGS = parse_args()
 os.environ["SWIFTRCNN_NUM_THREADS"] = str(ARGS.threads)
 
-import swiftrcnn  # noqa: E402
+swiftrcnn = _machine.apply_isa(ARGS.isa)  # exits with code 2 if the CPU lacks the path
 from swiftrcnn import linalg  # noqa: E402
 
 swiftrcnn.set_num_threads(ARGS.threads)
@@ -92,6 +98,7 @@ def main():
     only = [s for s in ARGS.only.split(",") if s]
     print(f"float32, swiftrcnn threads: {ARGS.threads}, NumPy {np.__version__} (BLAS default threads), "
           f"best of {REPEATS}")
+    print(_machine.header_line(ARGS.threads))
     header = f"{'problem':26} {'m':>5} {'n':>6} {'k':>6}  {'numpy GF/s':>10} {'swift GF/s':>10} {'ratio':>6}"
     print(header)
     print("-" * len(header))
@@ -119,8 +126,8 @@ def main():
         print(f"{name:26} {m:5d} {n:6d} {k:6d}  {g_np:10.1f} {g_sw:10.1f} {g_sw / g_np:6.2f}", flush=True)
     path = Path(ARGS.json)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = dict(threads=ARGS.threads, repeats=REPEATS, numpy=np.__version__, machine=platform.machine(),
-                processor=platform.processor(), cpu_count=os.cpu_count(), load_average=os.getloadavg())
+    meta = dict(**_machine.describe(ARGS.threads), repeats=REPEATS, numpy=np.__version__,
+                load_average=os.getloadavg())
     path.write_text(json.dumps(dict(meta=meta, results=rows), indent=2) + "\n")
     print(f"wrote {path}")
 

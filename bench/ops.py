@@ -3,9 +3,12 @@
     python bench/ops.py            # full run (best of 5)
     python bench/ops.py --quick    # best of 2, fewer NMS sizes
     python bench/ops.py --only nms,box_iou
+    python bench/ops.py --isa generic   # swiftrcnn on another instruction-set path (default: the best this CPU has)
 
 Prints one row per workload — torchvision seconds, swiftrcnn seconds, ratio (torchvision / swiftrcnn), the
-target ratio — and writes the table as JSON (default bench/results/ops.json). Float32 throughout. Needs torch and
+target ratio — under a header naming the CPU (model, avx2 / avx512f), swiftrcnn's instruction-set path and the
+threads, and writes the table and the same machine description as JSON (default bench/results/ops.json). `--isa`
+picks swiftrcnn's path (SWIFTRCNN_ISA); a path the CPU lacks exits with code 2. Float32 throughout. Needs torch and
 torchvision installed (the test command installs them). Results of the two libraries are also compared, so a fast
 but wrong kernel shows up here too.
 """
@@ -15,12 +18,13 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+import _machine
 
 
 def parse_args():
@@ -28,12 +32,15 @@ def parse_args():
     p.add_argument("--quick", action="store_true", help="best of 2 runs and a shorter NMS sweep")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both libraries")
     p.add_argument("--only", default="", help="comma-separated workload name prefixes")
+    p.add_argument("--isa", choices=_machine.ISAS, default=None,
+                   help="swiftrcnn's instruction-set path (default: the library's, i.e. the best this CPU has)")
     p.add_argument("--json", default=str(Path(__file__).parent / "results" / "ops.json"))
     return p.parse_args()
 
 
 ARGS = parse_args()
 os.environ["SWIFTRCNN_NUM_THREADS"] = str(ARGS.threads)
+swiftrcnn = _machine.apply_isa(ARGS.isa)  # first, so an unsupported path exits (code 2) before torch loads
 
 import torch  # noqa: E402
 import torchvision.ops as tvops  # noqa: E402
@@ -42,7 +49,6 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator as TVAncho
 from torchvision.models.detection.image_list import ImageList  # noqa: E402
 from torchvision.models.detection.roi_heads import paste_masks_in_image as tv_paste_masks  # noqa: E402
 
-import swiftrcnn  # noqa: E402
 from swiftrcnn import ops  # noqa: E402
 
 torch.set_num_threads(ARGS.threads)
@@ -267,7 +273,8 @@ def main():
     rows = []
     header = f"{'workload':<32} {'torchvision s':>13} {'swiftrcnn s':>12} {'ratio':>7} {'target':>7}  max|diff|"
     print(f"swiftrcnn {swiftrcnn.__version__} vs torchvision {__import__('torchvision').__version__}, "
-          f"{ARGS.threads} threads, best of {REPEATS}, {cpu_name()}")
+          f"{ARGS.threads} threads, best of {REPEATS}")
+    print(_machine.header_line(ARGS.threads))
     print(header)
     print("-" * len(header))
     for name, target, build in WORKLOADS:
@@ -289,21 +296,10 @@ def main():
         print(f"{name:<32} {tv_txt} {sr_s:12.4f} {ratio_txt} {target_txt}  {diff_txt}{flag}", flush=True)
     out = Path(ARGS.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = dict(threads=ARGS.threads, repeats=REPEATS, machine=platform.machine(), cpu=cpu_name(),
-                python=sys.version.split()[0], torch=torch.__version__,
-                torchvision=__import__("torchvision").__version__, swiftrcnn=swiftrcnn.__version__)
+    meta = dict(**_machine.describe(ARGS.threads), repeats=REPEATS, python=sys.version.split()[0],
+                torch=torch.__version__, torchvision=__import__("torchvision").__version__)
     out.write_text(json.dumps(dict(meta=meta, rows=rows), indent=2))
     print(f"\nwrote {out}")
-
-
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

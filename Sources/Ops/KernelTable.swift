@@ -11,6 +11,8 @@ public struct KernelTable<T>: Sendable {
     public let mr: Int, nr: Int, kc: Int
     /// Elements of one vector register (Winograd tiles per transform step).
     public let lanes: Int
+    /// Most Winograd tiles per block (a multiple of `nr`).
+    public let winogradTiles: Int
 
     public typealias GEMMBlock = @Sendable (
         _ i0: Int, _ rows: Int, _ j0: Int, _ columns: Int, _ k: Int,
@@ -86,18 +88,21 @@ extension Double {
 extension KernelTable where T == Float {
     static let genericFloat = KernelTable(
         mr: _KernelsGeneric.Kernels.mr, nr: _KernelsGeneric.Kernels.floatNR, kc: _KernelsGeneric.Kernels.kc,
-        lanes: _KernelsGeneric.Kernels.floatLanes, gemmBlock: _KernelsGeneric.Kernels.gemmBlock,
+        lanes: _KernelsGeneric.Kernels.floatLanes, winogradTiles: _KernelsGeneric.Kernels.winogradTiles,
+        gemmBlock: _KernelsGeneric.Kernels.gemmBlock,
         prepackA: _KernelsGeneric.Kernels.prepackA, winogradBlock: _KernelsGeneric.Kernels.winogradBlock,
         im2colRows: _KernelsGeneric.Kernels.im2colRows)
     #if arch(x86_64)
     static let avx2Float = KernelTable(
         mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.floatNR, kc: _KernelsAVX2.Kernels.kc,
-        lanes: _KernelsAVX2.Kernels.floatLanes, gemmBlock: _KernelsAVX2.Kernels.gemmBlock,
+        lanes: _KernelsAVX2.Kernels.floatLanes, winogradTiles: _KernelsAVX2.Kernels.winogradTiles,
+        gemmBlock: _KernelsAVX2.Kernels.gemmBlock,
         prepackA: _KernelsAVX2.Kernels.prepackA, winogradBlock: _KernelsAVX2.Kernels.winogradBlock,
         im2colRows: _KernelsAVX2.Kernels.im2colRows)
     static let avx512Float = KernelTable(
         mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.floatNR, kc: _KernelsAVX512.Kernels.kc,
-        lanes: _KernelsAVX512.Kernels.floatLanes, gemmBlock: _KernelsAVX512.Kernels.gemmBlock,
+        lanes: _KernelsAVX512.Kernels.floatLanes, winogradTiles: _KernelsAVX512.Kernels.winogradTiles,
+        gemmBlock: _KernelsAVX512.Kernels.gemmBlock,
         prepackA: _KernelsAVX512.Kernels.prepackA, winogradBlock: _KernelsAVX512.Kernels.winogradBlock,
         im2colRows: _KernelsAVX512.Kernels.im2colRows)
     #endif
@@ -106,18 +111,21 @@ extension KernelTable where T == Float {
 extension KernelTable where T == Double {
     static let genericDouble = KernelTable(
         mr: _KernelsGeneric.Kernels.mr, nr: _KernelsGeneric.Kernels.doubleNR, kc: _KernelsGeneric.Kernels.kc,
-        lanes: _KernelsGeneric.Kernels.doubleLanes, gemmBlock: _KernelsGeneric.Kernels.gemmBlock,
+        lanes: _KernelsGeneric.Kernels.doubleLanes, winogradTiles: _KernelsGeneric.Kernels.winogradTiles,
+        gemmBlock: _KernelsGeneric.Kernels.gemmBlock,
         prepackA: _KernelsGeneric.Kernels.prepackA, winogradBlock: _KernelsGeneric.Kernels.winogradBlock,
         im2colRows: _KernelsGeneric.Kernels.im2colRows)
     #if arch(x86_64)
     static let avx2Double = KernelTable(
         mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.doubleNR, kc: _KernelsAVX2.Kernels.kc,
-        lanes: _KernelsAVX2.Kernels.doubleLanes, gemmBlock: _KernelsAVX2.Kernels.gemmBlock,
+        lanes: _KernelsAVX2.Kernels.doubleLanes, winogradTiles: _KernelsAVX2.Kernels.winogradTiles,
+        gemmBlock: _KernelsAVX2.Kernels.gemmBlock,
         prepackA: _KernelsAVX2.Kernels.prepackA, winogradBlock: _KernelsAVX2.Kernels.winogradBlock,
         im2colRows: _KernelsAVX2.Kernels.im2colRows)
     static let avx512Double = KernelTable(
         mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.doubleNR, kc: _KernelsAVX512.Kernels.kc,
-        lanes: _KernelsAVX512.Kernels.doubleLanes, gemmBlock: _KernelsAVX512.Kernels.gemmBlock,
+        lanes: _KernelsAVX512.Kernels.doubleLanes, winogradTiles: _KernelsAVX512.Kernels.winogradTiles,
+        gemmBlock: _KernelsAVX512.Kernels.gemmBlock,
         prepackA: _KernelsAVX512.Kernels.prepackA, winogradBlock: _KernelsAVX512.Kernels.winogradBlock,
         im2colRows: _KernelsAVX512.Kernels.im2colRows)
     #endif

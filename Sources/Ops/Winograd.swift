@@ -26,8 +26,6 @@
 public enum Winograd {
     /// Elements of a transformed tile: (2 + 3 - 1)².
     public static let components = 16
-    /// Most tiles per block: 16 · 256 · 256 Floats of V (4 MiB) for 256 input channels, near the L2 per product.
-    @usableFromInline static let maxBlockTiles = 256
 
     /// Whether a convolution can run here: 3 × 3, stride 1, padding 1, dilation 1, one group.
     public static func applies(kernelH: Int, kernelW: Int, stride: Int, padding: Int, dilation: Int, groups: Int)
@@ -108,7 +106,7 @@ public enum Winograd {
         let nr = kernels.nr, lanes = kernels.lanes
         // Blocks of whole GEMM column panels, at least four per thread when the map allows.
         let perThread = (tiles + 4 * Parallel.numThreads - 1) / (4 * Parallel.numThreads)
-        let blockTiles = min(maxBlockTiles / nr * nr, max(nr, (perThread + nr - 1) / nr * nr))
+        let blockTiles = min(kernels.winogradTiles / nr * nr, max(nr, (perThread + nr - 1) / nr * nr))
         let blocks = (tiles + blockTiles - 1) / blockTiles
         // Row stride of V_e and M_e: a vector store or load at the last tile stays inside the row.
         let ld = blockTiles + lanes

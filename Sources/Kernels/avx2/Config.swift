@@ -18,6 +18,9 @@ enum Blocking {
     static var nc: Int { 2048 }
     /// Largest share of op(A) (elements, padded to whole panels) packed once for all column blocks: 256 KiB.
     static var packedAWholeLimit: Int { 1 << 16 }
+    /// Most Winograd tiles per block (a multiple of the Float tile width): 128, 256 and 384 gave the same
+    /// detector times within the ±10% noise of a 2-core Zen 3 VM; 256 as on AVX-512.
+    static var winogradTiles: Int { 256 }
     /// Deepest k block whose tiles are visited row band by row band: every block. With 16 registers the B panel
     /// leaves little of L1 to the A block, and walking each 6-row band of C along its columns (A panel in L1, B
     /// block from L2) ran 10–60% faster than the column-panel order on the ResNet convolutions (Zen 3).

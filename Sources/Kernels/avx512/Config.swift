@@ -18,6 +18,9 @@ enum Blocking {
     static var nc: Int { 1024 }
     /// Largest share of op(A) (elements, padded to whole panels) packed once for all column blocks: 1 MiB of Floats.
     static var packedAWholeLimit: Int { 1 << 18 }
+    /// Most Winograd tiles per block (a multiple of the Float tile width): V_e of 256 channels × 256 tiles (256
+    /// KiB) per product stays in a 1 MiB L2.
+    static var winogradTiles: Int { 256 }
     /// Deepest k block whose tiles are visited row band by row band.
     static var rowOrderMaximumDepth: Int { 128 }
 }

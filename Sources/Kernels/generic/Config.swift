@@ -16,6 +16,8 @@ enum Blocking {
     static var nc: Int { 2048 }
     /// Largest share of op(A) (elements, padded to whole panels) packed once for all column blocks: 256 KiB.
     static var packedAWholeLimit: Int { 1 << 16 }
+    /// Most Winograd tiles per block (a multiple of the Float tile width): as on AVX2.
+    static var winogradTiles: Int { 256 }
     /// Deepest k block whose tiles are visited row band by row band: every block, as on AVX2 (16 registers).
     static var rowOrderMaximumDepth: Int { kc }
 }

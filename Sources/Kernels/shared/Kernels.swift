@@ -19,6 +19,9 @@ public enum Kernels {
     /// Lanes of one vector of Double.
     public static var doubleLanes: Int { Double.Vector.scalarCount }
 
+    /// Most Winograd tiles per block.
+    public static var winogradTiles: Int { Blocking.winogradTiles }
+
     public static func prepackedCount(m: Int, k: Int) -> Int { packedCount(m: m, k: k) }
 }
 
