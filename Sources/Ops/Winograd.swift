@@ -8,13 +8,14 @@
 /// Summed over input channels, each of the 16 elements e of the transformed tile is a matrix product
 /// M_e (K × tiles) = U_e (K × C) · V_e (C × tiles), where U_e holds the transformed filters (`transformWeights`,
 /// once per layer, already packed for the GEMM) and V_e the transformed input patches. 16 products of depth C
-/// replace im2col's one of depth 9·C with four times as many columns: 2.25 times fewer multiply-adds. The transforms use only additions and halvings, so
-/// the results stay within a few float32 ulps of the direct sum (the filter transform is done in Double).
+/// /// replace im2col's one of depth 9·C with four times as many columns: 2.25 times fewer multiply-adds. The transforms
+/// use only additions and halvings, so the results stay within a few float32 ulps of the direct sum (the filter
+/// transform is done in Double).
 ///
 /// Layout: input (N, C, H, W) and output (N, K, H, W), row-major. Tiles are numbered image by image, row by row:
 /// tile (n, ty, tx) is n·TH·TW + ty·TW + tx with TH = ⌈H/2⌉, TW = ⌈W/2⌉; the patch of tile (ty, tx) starts at input
-/// (2ty - 1, 2tx - 1) and reads zeros outside the image. Transforms run 16 tiles of one tile row at a time in SIMD16
-/// lanes.
+/// (2ty - 1, 2tx - 1) and reads zeros outside the image. Transforms run one vector of tiles of one tile row at a time
+/// (16 on AVX-512, 8 on AVX2, 4 on the generic path), one tile per lane.
 ///
 /// Threading: tiles are cut into blocks of whole GEMM column panels; a thread takes whole blocks and runs the input
 /// transform, the 16 products and the output transform (`KernelTable.winogradBlock`, in the current

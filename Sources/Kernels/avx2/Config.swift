@@ -14,16 +14,19 @@ enum Blocking {
     static var kc: Int { 384 }
     /// Rows of a packed A block: 96 × 384 Floats (144 KiB) stay in a 512 KiB L2 (AMD Zen 3).
     static var mc: Int { 96 }
-    /// Columns of a packed B block: 256 × 2048 Floats (2 MiB) per piece, in the shared L3.
+    /// Columns of a packed B block: 384 × 2048 Floats (3 MiB) per piece, in the shared L3.
     static var nc: Int { 2048 }
     /// Largest share of op(A) (elements, padded to whole panels) packed once for all column blocks: 256 KiB.
     static var packedAWholeLimit: Int { 1 << 16 }
     /// Most Winograd tiles per block (a multiple of the Float tile width): 128, 256 and 384 gave the same
     /// detector times within the ±10% noise of a 2-core Zen 3 VM; 256 as on AVX-512.
     static var winogradTiles: Int { 256 }
-    /// Deepest k block whose tiles are visited row band by row band: every block. With 16 registers the B panel
-    /// leaves little of L1 to the A block, and walking each 6-row band of C along its columns (A panel in L1, B
-    /// block from L2) ran 10–60% faster than the column-panel order on the ResNet convolutions (Zen 3).
+    /// Columns of B per chunk in the row-band order: 128 × 384 Floats (192 KiB) of B panels stay in a 512 KiB L2
+    /// beside the A block; the whole B block (up to 2048 columns, from L3) ran 5–20% slower on Zen 3.
+    static var rowOrderColumns: Int { 128 }
+    /// Deepest k block whose tiles are visited row band by row band: every block. Walking each 6-row band of C
+    /// along a chunk of columns (A panel in L1, B panels in L2) ran 10–30% faster than the column-panel order
+    /// (B panel in L1, A block from L2) on bench/gemm.py's problems (Zen 3).
     static var rowOrderMaximumDepth: Int { kc }
 }
 

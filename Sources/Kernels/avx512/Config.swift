@@ -21,6 +21,8 @@ enum Blocking {
     /// Most Winograd tiles per block (a multiple of the Float tile width): V_e of 256 channels × 256 tiles (256
     /// KiB) per product stays in a 1 MiB L2.
     static var winogradTiles: Int { 256 }
+    /// Columns of B per chunk in the row-band order: the whole B block (≤ 128 × 1024 Floats, 512 KiB) stays in a 1 MiB L2.
+    static var rowOrderColumns: Int { nc }
     /// Deepest k block whose tiles are visited row band by row band.
     static var rowOrderMaximumDepth: Int { 128 }
 }

@@ -18,6 +18,8 @@ enum Blocking {
     static var packedAWholeLimit: Int { 1 << 16 }
     /// Most Winograd tiles per block (a multiple of the Float tile width): as on AVX2.
     static var winogradTiles: Int { 256 }
+    /// Columns of B per chunk in the row-band order: as on AVX2.
+    static var rowOrderColumns: Int { 128 }
     /// Deepest k block whose tiles are visited row band by row band: every block, as on AVX2 (16 registers).
     static var rowOrderMaximumDepth: Int { kc }
 }

@@ -104,11 +104,13 @@ extension Kernels {
                         }
                     }
                     if kb <= Blocking.rowOrderMaximumDepth {
-                        // Shallow products are bound by the traffic to C: walk each band of C along its rows (a
-                        // few long streams the prefetchers follow) while the A panel stays in L1 and the B block
-                        // in L2.
-                        for ir in stride(from: 0, to: mb, by: mr) {
-                            for jr in stride(from: 0, to: nb, by: nr) { tile(ir, jr) }
+                        // Walk each band of C along its rows (a few long streams the prefetchers follow) while the
+                        // A panel stays in L1, over chunks of `rowOrderColumns` columns whose B panels stay in L2.
+                        let chunk = Blocking.rowOrderColumns
+                        for jchunk in stride(from: 0, to: nb, by: chunk) {
+                            for ir in stride(from: 0, to: mb, by: mr) {
+                                for jr in stride(from: jchunk, to: min(nb, jchunk + chunk), by: nr) { tile(ir, jr) }
+                            }
                         }
                     } else {
                         // The B panel stays in L1 while the A block streams from L2.

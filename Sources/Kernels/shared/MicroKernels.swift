@@ -15,10 +15,12 @@ extension Kernels {
         var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
         var pa = a
         var pb = UnsafeRawPointer(b)
-        let step = MemoryLayout<V>.size
-        for _ in 0..<depth {
+        let vectorBytes = MemoryLayout<V>.size
+        // One step of depth: two vectors of B, six broadcasts of A, twelve multiply-adds. Two steps per iteration
+        // give the out-of-order core loads of the next step to start while this one's multiply-adds run.
+        @inline(__always) func step(_ pa: UnsafePointer<T>, _ pb: UnsafeRawPointer) {
             let b0 = pb.load(as: V.self)
-            let b1 = pb.load(fromByteOffset: step, as: V.self)
+            let b1 = pb.load(fromByteOffset: vectorBytes, as: V.self)
             var x = V(repeating: pa[0])
             c00 = V.multiplyAdd(c00, x, b0); c01 = V.multiplyAdd(c01, x, b1)
             x = V(repeating: pa[1])
@@ -31,9 +33,14 @@ extension Kernels {
             c40 = V.multiplyAdd(c40, x, b0); c41 = V.multiplyAdd(c41, x, b1)
             x = V(repeating: pa[5])
             c50 = V.multiplyAdd(c50, x, b0); c51 = V.multiplyAdd(c51, x, b1)
-            pa += 6
-            pb += 2 * step
         }
+        for _ in 0..<depth / 2 {
+            step(pa, pb)
+            step(pa + 6, pb + 2 * vectorBytes)
+            pa += 12
+            pb += 4 * vectorBytes
+        }
+        if depth % 2 == 1 { step(pa, pb) }
         storeTile(c, ldc: ldc, add: add, row: 0, c00, c01); storeTile(c, ldc: ldc, add: add, row: 1, c10, c11)
         storeTile(c, ldc: ldc, add: add, row: 2, c20, c21); storeTile(c, ldc: ldc, add: add, row: 3, c30, c31)
         storeTile(c, ldc: ldc, add: add, row: 4, c40, c41); storeTile(c, ldc: ldc, add: add, row: 5, c50, c51)
