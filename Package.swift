@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.2
 // swiftrcnn: two-stage object detection (Faster R-CNN, Mask R-CNN) and its ops, in Swift.
 //
 // Targets (data flows one way through them):
@@ -15,9 +15,10 @@ import PackageDescription
 
 // MARK: - Implementation details: per-instruction-set kernels
 
-/// One module per instruction-set path. `-target-cpu` is the reason these are separate modules; since Swift 6.2,
-/// SwiftPM accepts such flags in packages used as dependencies. The generic path is pinned to the architecture's
-/// baseline so that it runs on any CPU whatever the build's own target CPU.
+/// One module per instruction-set path. `-target-cpu` is the reason these are separate modules; SwiftPM accepts
+/// such flags in packages used as (versioned) dependencies when the manifest's tools version is 6.2 or later. The
+/// generic path is pinned to the architecture's baseline so that it runs on any CPU whatever the build's own target
+/// CPU.
 func kernelModule(_ name: String, folder: String, targetCPU: String?) -> Target {
     .target(
         name: name,
