@@ -9,7 +9,7 @@ import Darwin
 ///
 /// The GEMM, Winograd and im2col kernels exist once per path, each compiled with its own code generation and block
 /// sizes. At first use the fastest path the CPU (cpuid, and the OS's saved register state) supports is chosen,
-/// unless `SWIFTRCNN_ISA` names one; `ISA.current` switches at run time (tests run every supported path). The other
+/// unless `SWIFTRCNN_ISA` names one; `ISA.select` switches at run time (tests run every supported path). The other
 /// kernels follow the build's target CPU.
 public enum ISA: String, CaseIterable, Sendable, CustomStringConvertible {
     /// 128-bit vectors, no FMA on x86-64 (SSE2 baseline; NEON on arm64): runs on every CPU.
@@ -82,14 +82,13 @@ public enum ISA: String, CaseIterable, Sendable, CustomStringConvertible {
         return best
     }()
 
-    /// The path the kernels run: `SWIFTRCNN_ISA` when it names a supported path, else `best`. Setting it to a path
-    /// the CPU lacks is a programming error (check `isSupported`, or use `select(_:)`).
-    public static var current: ISA {
-        get { _current }
-        set {
-            precondition(newValue.isSupported, "ISA \(newValue) is not supported by this CPU")
-            _current = newValue
-        }
+    /// The path the kernels run: `SWIFTRCNN_ISA` when it names a supported path, else `best`. Change it with
+    /// `select(_:)`, which refuses a path this CPU lacks; not while kernels run on other threads.
+    public static var current: ISA { _current }
+
+    /// Selects `isa`, or throws naming the CPU features it lacks.
+    public static func select(_ isa: ISA) throws(ISAError) {
+        _current = try ISA(validating: isa.rawValue)
     }
 
     /// Selects the path named `name` ("generic", "avx2", "avx512"), or throws naming what is wrong.

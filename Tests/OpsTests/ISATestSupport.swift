@@ -4,9 +4,9 @@ import SwiftRCNNOps
 /// path: a developer on an AVX-512 machine also tests the AVX2 and generic kernels.
 func forEachISA(_ body: (ISA) throws -> Void) rethrows {
     let saved = ISA.current
-    defer { ISA.current = saved }
+    defer { try! ISA.select(saved) }
     for isa in ISA.supported {
-        ISA.current = isa
+        try! ISA.select(isa)
         try body(isa)
     }
 }

@@ -30,7 +30,7 @@ final class ISATests: XCTestCase {
             }
         }
         let saved = ISA.current
-        defer { ISA.current = saved }
+        defer { try! ISA.select(saved) }
         for isa in ISA.supported {
             try ISA.select(isa.rawValue.uppercased())
             XCTAssertEqual(ISA.current, isa)
