@@ -64,7 +64,7 @@ public enum GEMM {
     /// packs both in panels of the same height).
     @inlinable
     public static func prepackedCount(m: Int, k: Int, for isa: ISA = .current) -> Int {
-        Float.kernels(isa).prepackedCount(m: m, k: k)
+        Float.kernels(isa).prepackedCount(m, k)
     }
 
     /// op(A) (m × k) packed once, in the current path's panel layout, for products that reuse it (a layer's
@@ -74,27 +74,6 @@ public enum GEMM {
         _ a: UnsafePointer<T>, lda: Int, transposed: Bool = false, m: Int, k: Int, into dst: UnsafeMutablePointer<T>
     ) {
         T.kernels.prepackA(a, lda, transposed, m, k, dst)
-    }
-
-    /// The m × k matrix (row-major, row stride k) that `table.prepackA` packed into `packed`: the inverse of the
-    /// packing, for moving packed weights to another path's layout. Depth block q of the k columns (k cut into
-    /// ⌈k / kc⌉ equal blocks, block q from k·q / blocks) occupies rowsPadded · kb elements from rowsPadded · pc;
-    /// within it, row i of panel i / mr is at (i / mr) · mr · kb + (p - pc) · mr + i % mr.
-    @inlinable
-    public static func unpackA<T: KernelFloat>(
-        _ packed: UnsafePointer<T>, layout table: KernelTable<T>, m: Int, k: Int, into dst: UnsafeMutablePointer<T>
-    ) {
-        let mr = table.mr
-        let blocks = (k + table.kc - 1) / table.kc
-        let rowsPadded = (m + mr - 1) / mr * mr
-        for q in 0..<blocks {
-            let pc = k * q / blocks, kb = k * (q + 1) / blocks - pc
-            let block = packed + rowsPadded * pc
-            for i in 0..<m {
-                let src = block + (i / mr) * mr * kb + i % mr
-                for p in 0..<kb { dst[i * k + pc + p] = src[p * mr] }
-            }
-        }
     }
 }
 

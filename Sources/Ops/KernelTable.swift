@@ -23,6 +23,9 @@ public struct KernelTable<T>: Sendable {
     public typealias PrepackA = @Sendable (
         _ a: UnsafePointer<T>, _ lda: Int, _ transposed: Bool, _ m: Int, _ k: Int, _ into: UnsafeMutablePointer<T>
     ) -> Void
+    public typealias UnpackA = @Sendable (
+        _ packed: UnsafePointer<T>, _ m: Int, _ k: Int, _ into: UnsafeMutablePointer<T>
+    ) -> Void
     public typealias WinogradBlock = @Sendable (
         _ input: UnsafePointer<T>, _ batch: Int, _ channels: Int, _ height: Int, _ width: Int, _ t0: Int, _ t1: Int,
         _ weights: UnsafePointer<T>, _ outChannels: Int, _ bias: UnsafePointer<T>?, _ relu: Bool,
@@ -37,16 +40,16 @@ public struct KernelTable<T>: Sendable {
 
     /// One thread's rectangle of C = op(A)·op(B) with the epilogue (see `GEMM`).
     public let gemmBlock: GEMMBlock
-    /// op(A) packed whole for `gemmBlock`'s `prepackedA` (`prepackedCount(m:k:)` elements).
+    /// op(A) packed whole for `gemmBlock`'s `prepackedA` (`prepackedCount(m, k)` elements).
     public let prepackA: PrepackA
+    /// The inverse of `prepackA`: the m × k row-major matrix back (moving packed weights between paths).
+    public let unpackA: UnpackA
+    /// Elements of op(A) (m × k) packed by `prepackA`.
+    public let prepackedCount: @Sendable (_ m: Int, _ k: Int) -> Int
     /// Tiles t0 ..< t1 of a Winograd convolution (see `Winograd`).
     public let winogradBlock: WinogradBlock
     /// Rows r0 ..< r1 of an im2col matrix (see `Im2Col`).
     public let im2colRows: Im2ColRows
-
-    /// Elements of op(A) (m × k) packed by `prepackA`: whole `mr`-row panels.
-    @inlinable
-    public func prepackedCount(m: Int, k: Int) -> Int { (m + mr - 1) / mr * mr * k }
 }
 
 extension KernelFloat {
@@ -90,20 +93,23 @@ extension KernelTable where T == Float {
         mr: _KernelsGeneric.Kernels.mr, nr: _KernelsGeneric.Kernels.floatNR, kc: _KernelsGeneric.Kernels.kc,
         lanes: _KernelsGeneric.Kernels.floatLanes, winogradTiles: _KernelsGeneric.Kernels.winogradTiles,
         gemmBlock: _KernelsGeneric.Kernels.gemmBlock,
-        prepackA: _KernelsGeneric.Kernels.prepackA, winogradBlock: _KernelsGeneric.Kernels.winogradBlock,
+        prepackA: _KernelsGeneric.Kernels.prepackA, unpackA: _KernelsGeneric.Kernels.unpackA,
+        prepackedCount: _KernelsGeneric.Kernels.prepackedCount, winogradBlock: _KernelsGeneric.Kernels.winogradBlock,
         im2colRows: _KernelsGeneric.Kernels.im2colRows)
     #if arch(x86_64)
     static let avx2Float = KernelTable(
         mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.floatNR, kc: _KernelsAVX2.Kernels.kc,
         lanes: _KernelsAVX2.Kernels.floatLanes, winogradTiles: _KernelsAVX2.Kernels.winogradTiles,
         gemmBlock: _KernelsAVX2.Kernels.gemmBlock,
-        prepackA: _KernelsAVX2.Kernels.prepackA, winogradBlock: _KernelsAVX2.Kernels.winogradBlock,
+        prepackA: _KernelsAVX2.Kernels.prepackA, unpackA: _KernelsAVX2.Kernels.unpackA,
+        prepackedCount: _KernelsAVX2.Kernels.prepackedCount, winogradBlock: _KernelsAVX2.Kernels.winogradBlock,
         im2colRows: _KernelsAVX2.Kernels.im2colRows)
     static let avx512Float = KernelTable(
         mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.floatNR, kc: _KernelsAVX512.Kernels.kc,
         lanes: _KernelsAVX512.Kernels.floatLanes, winogradTiles: _KernelsAVX512.Kernels.winogradTiles,
         gemmBlock: _KernelsAVX512.Kernels.gemmBlock,
-        prepackA: _KernelsAVX512.Kernels.prepackA, winogradBlock: _KernelsAVX512.Kernels.winogradBlock,
+        prepackA: _KernelsAVX512.Kernels.prepackA, unpackA: _KernelsAVX512.Kernels.unpackA,
+        prepackedCount: _KernelsAVX512.Kernels.prepackedCount, winogradBlock: _KernelsAVX512.Kernels.winogradBlock,
         im2colRows: _KernelsAVX512.Kernels.im2colRows)
     #endif
 }
@@ -113,20 +119,23 @@ extension KernelTable where T == Double {
         mr: _KernelsGeneric.Kernels.mr, nr: _KernelsGeneric.Kernels.doubleNR, kc: _KernelsGeneric.Kernels.kc,
         lanes: _KernelsGeneric.Kernels.doubleLanes, winogradTiles: _KernelsGeneric.Kernels.winogradTiles,
         gemmBlock: _KernelsGeneric.Kernels.gemmBlock,
-        prepackA: _KernelsGeneric.Kernels.prepackA, winogradBlock: _KernelsGeneric.Kernels.winogradBlock,
+        prepackA: _KernelsGeneric.Kernels.prepackA, unpackA: _KernelsGeneric.Kernels.unpackA,
+        prepackedCount: _KernelsGeneric.Kernels.prepackedCount, winogradBlock: _KernelsGeneric.Kernels.winogradBlock,
         im2colRows: _KernelsGeneric.Kernels.im2colRows)
     #if arch(x86_64)
     static let avx2Double = KernelTable(
         mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.doubleNR, kc: _KernelsAVX2.Kernels.kc,
         lanes: _KernelsAVX2.Kernels.doubleLanes, winogradTiles: _KernelsAVX2.Kernels.winogradTiles,
         gemmBlock: _KernelsAVX2.Kernels.gemmBlock,
-        prepackA: _KernelsAVX2.Kernels.prepackA, winogradBlock: _KernelsAVX2.Kernels.winogradBlock,
+        prepackA: _KernelsAVX2.Kernels.prepackA, unpackA: _KernelsAVX2.Kernels.unpackA,
+        prepackedCount: _KernelsAVX2.Kernels.prepackedCount, winogradBlock: _KernelsAVX2.Kernels.winogradBlock,
         im2colRows: _KernelsAVX2.Kernels.im2colRows)
     static let avx512Double = KernelTable(
         mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.doubleNR, kc: _KernelsAVX512.Kernels.kc,
         lanes: _KernelsAVX512.Kernels.doubleLanes, winogradTiles: _KernelsAVX512.Kernels.winogradTiles,
         gemmBlock: _KernelsAVX512.Kernels.gemmBlock,
-        prepackA: _KernelsAVX512.Kernels.prepackA, winogradBlock: _KernelsAVX512.Kernels.winogradBlock,
+        prepackA: _KernelsAVX512.Kernels.prepackA, unpackA: _KernelsAVX512.Kernels.unpackA,
+        prepackedCount: _KernelsAVX512.Kernels.prepackedCount, winogradBlock: _KernelsAVX512.Kernels.winogradBlock,
         im2colRows: _KernelsAVX512.Kernels.im2colRows)
     #endif
 }

@@ -72,7 +72,7 @@ public enum Winograd {
             row(3, c0.3, c1.3, c2.3)
         }
         let table = T.kernels(isa)
-        let packed = table.prepackedCount(m: outChannels, k: inChannels)
+        let packed = table.prepackedCount(outChannels, inChannels)
         for e in 0..<components {
             table.prepackA(plain + e * count, inChannels, false, outChannels, inChannels, u + e * packed)
         }
@@ -90,13 +90,13 @@ public enum Winograd {
         let kernels = T.kernels
         let source = T.kernels(isa)
         if source.mr != kernels.mr || source.kc != kernels.kc {
-            let packedCount = kernels.prepackedCount(m: outChannels, k: channels)
+            let packedCount = kernels.prepackedCount(outChannels, channels)
             let repacked = UnsafeMutablePointer<T>.allocate(capacity: components * packedCount)
             let plain = UnsafeMutablePointer<T>.allocate(capacity: outChannels * channels)
             defer { repacked.deallocate(); plain.deallocate() }
-            let sourceCount = source.prepackedCount(m: outChannels, k: channels)
+            let sourceCount = source.prepackedCount(outChannels, channels)
             for e in 0..<components {
-                GEMM.unpackA(u + e * sourceCount, layout: source, m: outChannels, k: channels, into: plain)
+                source.unpackA(u + e * sourceCount, outChannels, channels, plain)
                 kernels.prepackA(plain, channels, false, outChannels, channels, repacked + e * packedCount)
             }
             convolve(input, batch: batch, channels: channels, height: height, width: width, weights: repacked,

@@ -39,26 +39,9 @@ extension Kernels {
 extension SIMD16: LaneVector where Scalar == Float {
     @inline(__always) static func multiplyAdd(_ acc: Self, _ x: Self, _ y: Self) -> Self { acc.addingProduct(x, y) }
     @inline(__always) static func relu(_ x: Self) -> Self { x.replacing(with: 0, where: x .< 0) }
-    @inline(__always) static func deinterleave(_ lo: Self, _ hi: Self) -> (even: Self, odd: Self) {
-        (Self(lo[0], lo[2], lo[4], lo[6], lo[8], lo[10], lo[12], lo[14],
-              hi[0], hi[2], hi[4], hi[6], hi[8], hi[10], hi[12], hi[14]),
-         Self(lo[1], lo[3], lo[5], lo[7], lo[9], lo[11], lo[13], lo[15],
-              hi[1], hi[3], hi[5], hi[7], hi[9], hi[11], hi[13], hi[15]))
-    }
-    @inline(__always) static func interleave(_ e: Self, _ o: Self) -> (lo: Self, hi: Self) {
-        (Self(e[0], o[0], e[1], o[1], e[2], o[2], e[3], o[3], e[4], o[4], e[5], o[5], e[6], o[6], e[7], o[7]),
-         Self(e[8], o[8], e[9], o[9], e[10], o[10], e[11], o[11], e[12], o[12], e[13], o[13], e[14], o[14], e[15], o[15]))
-    }
 }
 
 extension SIMD8: LaneVector where Scalar == Double {
     @inline(__always) static func multiplyAdd(_ acc: Self, _ x: Self, _ y: Self) -> Self { acc.addingProduct(x, y) }
     @inline(__always) static func relu(_ x: Self) -> Self { x.replacing(with: 0, where: x .< 0) }
-    @inline(__always) static func deinterleave(_ lo: Self, _ hi: Self) -> (even: Self, odd: Self) {
-        (Self(lo[0], lo[2], lo[4], lo[6], hi[0], hi[2], hi[4], hi[6]),
-         Self(lo[1], lo[3], lo[5], lo[7], hi[1], hi[3], hi[5], hi[7]))
-    }
-    @inline(__always) static func interleave(_ e: Self, _ o: Self) -> (lo: Self, hi: Self) {
-        (Self(e[0], o[0], e[1], o[1], e[2], o[2], e[3], o[3]), Self(e[4], o[4], e[5], o[5], e[6], o[6], e[7], o[7]))
-    }
 }

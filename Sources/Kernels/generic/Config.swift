@@ -43,12 +43,6 @@ extension SIMD4: LaneVector where Scalar == Float {
         #endif
     }
     @inline(__always) static func relu(_ x: Self) -> Self { x.replacing(with: 0, where: x .< 0) }
-    @inline(__always) static func deinterleave(_ lo: Self, _ hi: Self) -> (even: Self, odd: Self) {
-        (Self(lo[0], lo[2], hi[0], hi[2]), Self(lo[1], lo[3], hi[1], hi[3]))
-    }
-    @inline(__always) static func interleave(_ e: Self, _ o: Self) -> (lo: Self, hi: Self) {
-        (Self(e[0], o[0], e[1], o[1]), Self(e[2], o[2], e[3], o[3]))
-    }
 }
 
 extension SIMD2: LaneVector where Scalar == Double {
@@ -60,10 +54,4 @@ extension SIMD2: LaneVector where Scalar == Double {
         #endif
     }
     @inline(__always) static func relu(_ x: Self) -> Self { x.replacing(with: 0, where: x .< 0) }
-    @inline(__always) static func deinterleave(_ lo: Self, _ hi: Self) -> (even: Self, odd: Self) {
-        (Self(lo[0], hi[0]), Self(lo[1], hi[1]))
-    }
-    @inline(__always) static func interleave(_ e: Self, _ o: Self) -> (lo: Self, hi: Self) {
-        (Self(e[0], o[0]), Self(e[1], o[1]))
-    }
 }

@@ -168,6 +168,25 @@ extension Kernels {
         }
     }
 
+    /// The inverse of `packWholeA` for rows 0 ..< m: the packed op(A) back to an m × k row-major matrix (row stride
+    /// k), for moving packed weights to another path's layout.
+    @inline(__always)
+    static func unpackWholeA<T: KernelScalar>(
+        _ packed: UnsafePointer<T>, m: Int, k: Int, into dst: UnsafeMutablePointer<T>
+    ) {
+        let mr = Blocking.mr
+        let depthBlocks = depthBlockCount(k)
+        let rowsPadded = (m + mr - 1) / mr * mr
+        for q in 0..<depthBlocks {
+            let pc = k * q / depthBlocks, kb = k * (q + 1) / depthBlocks - pc
+            let block = packed + rowsPadded * pc
+            for i in 0..<m {
+                let src = block + (i / mr) * mr * kb + i % mr
+                for p in 0..<kb { dst[i * k + pc + p] = src[p * mr] }
+            }
+        }
+    }
+
     // Index arithmetic in the copies uses wrapping operators: the callers' sizes bound every offset, and trap
     // checks would keep LLVM from unrolling and vectorising them.
 

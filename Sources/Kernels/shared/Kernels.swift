@@ -22,6 +22,7 @@ public enum Kernels {
     /// Most Winograd tiles per block.
     public static var winogradTiles: Int { Blocking.winogradTiles }
 
+    /// Elements of op(A) (m × k) packed by `prepackA`: whole `mr`-row panels (the same for Float and Double).
     public static func prepackedCount(m: Int, k: Int) -> Int { packedCount(m: m, k: k) }
 }
 
@@ -62,6 +63,17 @@ extension Kernels {
         into dst: UnsafeMutablePointer<Double>
     ) {
         packWholeA(a, lda: lda, transposed: transposed, rows: 0, m, k: k, into: dst)
+    }
+
+    /// The m × k matrix (row stride k) that `prepackA` packed.
+    public static func unpackA(_ packed: UnsafePointer<Float>, m: Int, k: Int, into dst: UnsafeMutablePointer<Float>) {
+        unpackWholeA(packed, m: m, k: k, into: dst)
+    }
+
+    public static func unpackA(
+        _ packed: UnsafePointer<Double>, m: Int, k: Int, into dst: UnsafeMutablePointer<Double>
+    ) {
+        unpackWholeA(packed, m: m, k: k, into: dst)
     }
 
     public static func winogradBlock(
