@@ -66,25 +66,26 @@ struct GridIndex {
         maxH = hmax
     }
 
-    /// Grid column of x, clamped into the grid (monotone in x).
+    /// Grid column of x, clamped into the grid (monotone in x; NaN gives column 0).
     @inlinable @inline(__always)
     func column(_ x: Double) -> Int {
         let c = (x - minX) * scaleX
-        return c <= 0 ? 0 : (c >= Double(columns - 1) ? columns - 1 : Int(c))
+        return !(c > 0) ? 0 : (c >= Double(columns - 1) ? columns - 1 : Int(c))
     }
 
     @inlinable @inline(__always)
     func row(_ y: Double) -> Int {
         let r = (y - minY) * scaleY
-        return r <= 0 ? 0 : (r >= Double(rows - 1) ? rows - 1 : Int(r))
+        return !(r > 0) ? 0 : (r >= Double(rows - 1) ? rows - 1 : Int(r))
     }
 
     /// How far, relative to a box's own side, the centre of a box that suppresses it can be (see the type's
-    /// comment); infinite for t = 0, where only the overlap bound applies.
+    /// comment); infinite for t = 0, where only the overlap bound applies, and 0 for t >= 1, where nothing is
+    /// suppressed.
     @inlinable
     static func reach(_ t: Double) -> Double {
         if t <= 0 { return .infinity }
-        return t <= 0.5 ? (1 - t) / (2 * t) : 1 - t
+        return t <= 0.5 ? (1 - t) / (2 * t) : Swift.max(1 - t, 0)
     }
 
     /// Greedy NMS over `order`, which must hold indices of `boxes`, for `iouThreshold >= 0` (see `NMS.suppress`).

@@ -28,6 +28,9 @@ public enum NMS {
     /// Greedy NMS over the boxes listed in `order` (already in visiting order). Writes kept indices (values from
     /// `order`) into `keep` and returns how many.
     ///
+    /// An IoU is at most 1 or NaN (see `iou`), so a threshold of 1 or more, or NaN, suppresses nothing, and a
+    /// negative one every box whose IoU with a kept box is a number, as in torchvision.
+    ///
     /// Large inputs use a uniform grid over the kept boxes (`GridIndex`), so each candidate is tested only against
     /// kept boxes that share a grid cell with it. That is exact for `iouThreshold >= 0`: IoU > threshold >= 0
     /// needs an intersection of positive area, and two boxes whose interiors meet share the cell of any common
@@ -37,6 +40,10 @@ public enum NMS {
     public static func suppress<T: KernelFloat>(
         boxes: UnsafePointer<T>, order: [Int], iouThreshold: Double, keep: UnsafeMutablePointer<Int64>
     ) -> Int {
+        if !(iouThreshold < 1) {
+            for (k, idx) in order.enumerated() { keep[k] = Int64(idx) }
+            return order.count
+        }
         if order.count >= gridMinimumBoxes && iouThreshold >= 0,
            let grid = GridIndex(boxes: boxes, order: order)
         {
@@ -49,6 +56,10 @@ public enum NMS {
     @usableFromInline static let gridMinimumBoxes = 64
 
     /// IoU of a kept box (with precomputed area) and a candidate, in torchvision's order of operations.
+    ///
+    /// The result is at most 1 or NaN, rounding included: rounding is monotone, so the intersection's sides and
+    /// area are at most those of either box, and the union, (karea + area) - inter >= 2·inter - inter, is at
+    /// least the intersection. A box with a negative side meets nothing (its intersection is 0).
     @inlinable @inline(__always)
     static func iou<T: KernelFloat>(
         _ x1: T, _ y1: T, _ x2: T, _ y2: T, _ area: T, _ kx1: T, _ ky1: T, _ kx2: T, _ ky2: T, _ karea: T

@@ -120,8 +120,8 @@ final class ModelABITests: XCTestCase {
         config.max_size = 0
         assertStatus(create(config, [], &model, err), SRCNN_VALUE_ERROR, err, mentions: "max_size")
         config = defaultConfig()
-        config.rpn_nms_thresh = .nan
-        assertStatus(create(config, [], &model, err), SRCNN_VALUE_ERROR, err, mentions: "rpn_nms_thresh")
+        config.rpn_score_thresh = .nan
+        assertStatus(create(config, [], &model, err), SRCNN_VALUE_ERROR, err, mentions: "rpn_score_thresh")
         let e = WeightStore.Entry(shape: [1], values: [0])
         assertStatus(create(defaultConfig(), [("a", e), ("a", e)], &model, err), SRCNN_VALUE_ERROR, err,
                      mentions: "'a' appears twice")

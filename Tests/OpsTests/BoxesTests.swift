@@ -44,6 +44,34 @@ final class BoxesTests: XCTestCase {
         XCTAssertEqual(Array(keep.prefix(m)), [1, 2, 0])
     }
 
+    /// Issue #9: a threshold above 1 trapped in the grid path (64 boxes or more). An IoU never exceeds 1, so 1 or
+    /// more (and NaN) suppresses nothing; below 0 every box whose IoU with a kept box is a number is suppressed.
+    func testNMSAnyThreshold() {
+        for n in [8, 64, 300] {
+            var boxes = [Float]()
+            for i in 0..<n { boxes += [Float(i), 0, Float(i + 10), 10] }
+            boxes += [0, 0, 0, 0, 5, 5, 5, 5]  // zero area: 0 / 0 with each other
+            let count = n + 2
+            let scores = (0..<count).map { Float(count - $0) }
+            var keep = [Int64](repeating: -1, count: count)
+            for t in [1.5, 1.0, 1.0000001, .infinity, .nan, Double.greatestFiniteMagnitude] {
+                let k = NMS.nms(boxes: boxes, scores: scores, count: count, iouThreshold: t, keep: &keep)
+                XCTAssertEqual(Array(keep.prefix(k)), (0..<Int64(count)).map { $0 }, "n = \(n), t = \(t)")
+                let idxs = [Int64](repeating: 0, count: count)
+                let kb = NMS.batchedNMS(boxes: boxes, scores: scores, idxs: idxs, count: count, iouThreshold: t,
+                                        keep: &keep)
+                XCTAssertEqual(kb, count, "n = \(n), t = \(t)")
+            }
+            for t in [-0.5, -Double.infinity] {
+                let k = NMS.nms(boxes: boxes, scores: scores, count: count, iouThreshold: t, keep: &keep)
+                XCTAssertEqual(Array(keep.prefix(k)), [0], "n = \(n), t = \(t)")
+            }
+            // The grid path agrees with the direct one at thresholds just below 1.
+            let k = NMS.nms(boxes: boxes, scores: scores, count: count, iouThreshold: 0.9, keep: &keep)
+            XCTAssertEqual(k, count, "n = \(n): IoUs of neighbours are 9 / 11")
+        }
+    }
+
     func testSoftNMSGaussianDecay() {
         let boxes: [Double] = [0, 0, 10, 10, 0, 0, 10, 5]
         let scores: [Double] = [0.9, 0.8]

@@ -119,6 +119,31 @@ assert "torch" not in sys.modules
         assert_one_to_one(boxes, labels, scores, t)
 
 
+@pytest.mark.parametrize("rpn_nms, box_nms", [(1.5, 1.5), (float("nan"), float("inf"))])
+def test_any_nms_threshold(tmp_path, isolated, rpn_nms, box_nms):
+    """Issue #9: an NMS threshold above 1 crashed the process; any threshold gives torchvision's detections."""
+    kwargs = dict(rpn_nms_thresh=rpn_nms, box_nms_thresh=box_nms, **SMALL)
+    tv_model, path, imgs = sharpened_checkpoint("faster", tmp_path, **kwargs)
+    np.savez(tmp_path / "images.npz", *[im.numpy() for im in imgs])
+    kind, message = isolated.run(f"""
+from swiftrcnn import models
+data = np.load({str(tmp_path / 'images.npz')!r})
+model = models.fasterrcnn_resnet50_fpn(weights={str(path)!r}, rpn_nms_thresh=float('{rpn_nms}'),
+                                       box_nms_thresh=float('{box_nms}'), min_size=320, max_size=512)
+out = model([data[k] for k in data.files])
+np.savez({str(tmp_path / 'ours.npz')!r}, *[r[k] for r in out for k in ("boxes", "labels", "scores")])
+""", timeout=300)
+    assert kind == "ok", message
+    ours = np.load(tmp_path / "ours.npz")
+    with torch.no_grad():
+        theirs = tv_model(imgs)
+    for i, t in enumerate(theirs):
+        boxes, labels, scores = (ours[f"arr_{3 * i + j}"] for j in range(3))
+        t = {k: v.numpy() for k, v in t.items()}
+        assert_same_ranking(boxes, scores, t["boxes"], t["scores"], box_atol=2e-2, score_atol=1e-4,
+                            truncated=len(t["scores"]) == 100, extra=[(labels, t["labels"], 0)])
+
+
 def test_no_detections_gives_empty_arrays(tmp_path):
     model = build("mask", **SMALL)
     path = tmp_path / "m.pth"

@@ -79,6 +79,50 @@ def test_nms_large(rng):
     np.testing.assert_array_equal(ops.nms(boxes, scores, 0.5), tvops.nms(t(boxes), t(scores), 0.5).numpy())
 
 
+THRESHOLDS = [1.5, 1.0, 1.0000001, float("inf"), float("nan"), 0.0, -0.5, -1e-9, float("-inf")]
+
+
+def torch_batched_nms(boxes, scores, idxs, iou):
+    """torchvision's batched_nms, except below 0, where its result depends on its strategy: up to 1000 boxes it
+    shifts each category apart and runs one NMS, in which IoU 0 across categories exceeds the threshold; above, it
+    runs NMS per category as documented. Then: per category (in decreasing score order, ties by index)."""
+    if not iou < 0:
+        return tvops.batched_nms(t(boxes), t(scores), t(idxs), iou).numpy()
+    keep = []
+    for c in np.unique(idxs):
+        members = np.flatnonzero(idxs == c)
+        keep += members[tvops.nms(t(boxes[members]), t(scores[members]), iou).numpy()].tolist()
+    keep = np.array(keep, np.int64)
+    return keep[np.lexsort((keep, -scores[keep]))]
+
+
+@pytest.mark.parametrize("iou", THRESHOLDS)
+def test_nms_any_threshold(isolated, iou):
+    """Issue #9: a threshold above 1 crashed the grid path (64 boxes or more). Any threshold gives torchvision's
+    result: 1 or more (and NaN) suppresses nothing, a negative one every box whose IoU with a kept box is a number."""
+    setup = ("b = np.array([[i, 0, i + 10, 10] for i in range(64)] + [[0, 0, 0, 0]] * 3, np.float32); "
+             "s = np.linspace(1, 0, 67, dtype=np.float32); c = np.arange(67) % 2; "
+             f"t = float('{iou}')\n")
+    kind, message = isolated.run(setup + "result = (ops.nms(b, s, t).tolist(), ops.batched_nms(b, s, c, t).tolist())")
+    assert kind == "ok", message
+    ns = {"np": np}
+    exec(setup, ns)
+    b, s, c = ns["b"], ns["s"], ns["c"]
+    assert eval(message) == (tvops.nms(t(b), t(s), iou).tolist(), torch_batched_nms(b, s, c, iou).tolist())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("iou", THRESHOLDS)
+def test_nms_any_threshold_random(iou, dtype, rng):
+    boxes = adversarial_boxes(rng, "degenerate", 700, dtype)
+    scores = distinct_scores(rng, len(boxes), dtype)
+    idxs = rng.integers(0, 3, len(boxes))
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(ops.nms(boxes, scores, iou), tvops.nms(t(boxes), t(scores), iou).numpy())
+        np.testing.assert_array_equal(ops.batched_nms(boxes, scores, idxs, iou),
+                                      torch_batched_nms(boxes, scores, idxs, iou))
+
+
 def test_nms_tied_scores_keep_lower_index_first():
     boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [20, 20, 30, 30], [20, 20, 30, 30]], np.float32)
     np.testing.assert_array_equal(ops.nms(boxes, np.ones(4, np.float32), 0.5), [0, 2])
@@ -156,7 +200,7 @@ class TestBadInput:
     def test_wrong_types(self, isolated):
         isolated.expect_error("ops.batched_nms(np.ones((3, 4)), np.ones(3), [0.5, 1, 2], 0.5)", TypeError, "idxs")
         isolated.expect_error("ops.nms(np.ones((3, 4)), np.ones(3), None)", TypeError, "iou_threshold")
-        isolated.expect_error("ops.nms(np.ones((3, 4)), np.ones(3), float('nan'))", ValueError, "iou_threshold")
+        isolated.expect_error("ops.soft_nms(np.ones((3, 4)), np.ones(3), float('nan'))", ValueError, "iou_threshold")
         isolated.expect_error("ops.soft_nms(np.ones((3, 4)), np.ones(3), method='hard')", ValueError, "method")
         isolated.expect_error("ops.soft_nms(np.ones((3, 4)), np.ones(3), sigma=0)", ValueError, "sigma")
 

@@ -87,6 +87,10 @@ def test_faster_rcnn(mask_model):
     (0.3, 0.3, 100, False),
     (0.001, 0.5, 100, False),  # more than 1000 candidates: torchvision runs NMS class by class
     (0.05, 1.0, 100, False),  # no suppression
+    (0.05, 1.5, 100, False),  # any threshold, as torchvision (issue #9: above 1 crashed)
+    (0.001, 1.5, 100, False),
+    (0.05, float("nan"), 100, False),
+    (0.05, -0.5, 100, False),
     (0.999, 0.5, 100, True),  # nothing passes
     (0.05, 0.5, 0, True),
 ])
@@ -182,7 +186,6 @@ result = (r['labels'].tolist(), r['boxes'].tolist()[:1], float(r['masks'].min())
     ("run(sizes=[(64, 64), (64, 64)])", ValueError, "image_sizes: expected shape (1, 2)"),
     ("run(sizes=[(64, -1)])", ValueError, "image_sizes"),
     ("run(score_thresh=float('nan'))", ValueError, "score_thresh"),
-    ("run(nms_thresh=float('nan'))", ValueError, "nms_thresh"),
     ("run(detections_per_img=-1)", ValueError, "detections_per_img"),
 ])
 def test_bad_input(isolated, code, exc, fragment):

@@ -72,6 +72,10 @@ def test_matches_torchvision_forward(small):
     (2000, 300, 0.7, 0.0),  # pre_nms_top_n above some levels' anchor counts
     (1000, 1000, 0.3, 0.6),  # score threshold
     (1000, 1000, 1.0, 0.0),  # no suppression
+    (1000, 1000, 1.5, 0.0),  # any threshold, as torchvision (issue #9: above 1 crashed)
+    (100, 60, 1.5, 0.0),
+    (1000, 1000, float("nan"), 0.0),
+    (100, 60, -0.5, 0.0),
     (1, 1000, 0.7, 0.0),
     (1000, 0, 0.7, 0.0),    # empty results
     (0, 1000, 0.7, 0.0),
@@ -148,7 +152,6 @@ def test_runs_on_tiny_weights(isolated):
     ("run(sizes=[(32, 32), (32, 32)])", ValueError, "image_sizes: expected shape (1, 2)"),
     ("run(sizes=[(0, 32)])", ValueError, "image_sizes"),
     ("run(hw=(32, 0))", ValueError, "batch_hw"),
-    ("run(nms_thresh=float('nan'))", ValueError, "nms_thresh"),
     ("run(score_thresh=float('nan'))", ValueError, "score_thresh"),
     ("run(pre_nms_top_n=-1)", ValueError, "pre_nms_top_n"),
     ("run(post_nms_top_n=-1)", ValueError, "post_nms_top_n"),

@@ -108,7 +108,8 @@ int32_t srcnn_remove_small_boxes(const srcnn_array *boxes, double min_size, srcn
 /* ---- Suppression ------------------------------------------------------------------------------------------------ */
 
 /* Greedy NMS: boxes (N, 4), scores (N,) -> keep (N,) int64 in decreasing score order, *count used.
-   Boxes or scores containing NaN are a value error. */
+   Boxes or scores containing NaN are a value error. Any iou_threshold is accepted, as in torchvision: 1 or more (or
+   NaN) suppresses nothing, a negative one every box whose IoU with a kept box is a number. */
 int32_t srcnn_nms(const srcnn_array *boxes, const srcnn_array *scores, double iou_threshold, srcnn_array *keep,
                   int64_t *count, char *err);
 /* NMS independently per category: idxs (N,) int64 category of each box. keep as srcnn_nms. */
@@ -240,10 +241,10 @@ typedef struct srcnn_model_config {
     double image_std[3];             /* [0.229, 0.224, 0.225] finite, non-zero               */
     int64_t rpn_pre_nms_top_n_test;  /* [1000] >= 0                                           */
     int64_t rpn_post_nms_top_n_test; /* [1000] >= 0                                           */
-    double rpn_nms_thresh;           /* [0.7] not NaN                                         */
+    double rpn_nms_thresh;           /* [0.7] any (see srcnn_nms)                             */
     double rpn_score_thresh;         /* [0.0] not NaN                                         */
     double box_score_thresh;         /* [0.05] not NaN                                        */
-    double box_nms_thresh;           /* [0.5] not NaN                                         */
+    double box_nms_thresh;           /* [0.5] any (see srcnn_nms)                             */
     int64_t box_detections_per_img;  /* [100] >= 0                                           */
 } srcnn_model_config;
 

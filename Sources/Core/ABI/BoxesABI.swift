@@ -112,11 +112,11 @@ public func srcnn_remove_small_boxes(
 }
 
 /// Validates the common arguments of the suppression ops: boxes (N, 4) and scores (N,) of one float type, no NaN.
-func requireScoredBoxes(_ b: ArrayArgument, _ s: ArrayArgument, iouThreshold: Double) throws -> DType {
+/// Any IoU threshold is accepted, NaN included: as in torchvision, no IoU exceeds NaN, 1 or more.
+func requireScoredBoxes(_ b: ArrayArgument, _ s: ArrayArgument) throws -> DType {
     let dtype = try requireBoxes(b)
     try s.expect(shape: [b[0]], "(N,) with N = \(b[0]) (the number of boxes)")
     try s.expect(sameFloatTypeAs: b)
-    try require(!iouThreshold.isNaN, "iou_threshold: expected a number, got NaN")
     func check<T: KernelFloat>(_: T.Type) throws {
         try b.requireNoNaN(T.self)
         try s.requireNoNaN(T.self)
@@ -135,7 +135,7 @@ public func srcnn_nms(
         let b = try ArrayArgument(boxes, "boxes"), s = try ArrayArgument(scores, "scores")
         let k = try ArrayArgument(keep, "keep")
         let count = try outCount(count, "count")
-        let dtype = try requireScoredBoxes(b, s, iouThreshold: iouThreshold)
+        let dtype = try requireScoredBoxes(b, s)
         try requireOutput(k, dtype: .int64, shape: [b[0]])
         func run<T: KernelFloat>(_: T.Type) -> Int {
             NMS.nms(boxes: b.pointer(T.self), scores: s.pointer(T.self), count: b[0], iouThreshold: iouThreshold,
@@ -155,7 +155,7 @@ public func srcnn_batched_nms(
         let b = try ArrayArgument(boxes, "boxes"), s = try ArrayArgument(scores, "scores")
         let c = try ArrayArgument(idxs, "idxs"), k = try ArrayArgument(keep, "keep")
         let count = try outCount(count, "count")
-        let dtype = try requireScoredBoxes(b, s, iouThreshold: iouThreshold)
+        let dtype = try requireScoredBoxes(b, s)
         try c.expect(dtype: .int64)
         try c.expect(shape: [b[0]], "(N,) with N = \(b[0]) (the number of boxes)")
         try requireOutput(k, dtype: .int64, shape: [b[0]])
@@ -178,7 +178,8 @@ public func srcnn_soft_nms(
         let b = try ArrayArgument(boxes, "boxes"), s = try ArrayArgument(scores, "scores")
         let k = try ArrayArgument(keep, "keep"), ks = try ArrayArgument(keptScores, "kept_scores")
         let count = try outCount(count, "count")
-        let dtype = try requireScoredBoxes(b, s, iouThreshold: iouThreshold)
+        let dtype = try requireScoredBoxes(b, s)
+        try require(!iouThreshold.isNaN, "iou_threshold: expected a number, got NaN")
         guard let method = SoftNMS.Method(rawValue: method) else {
             throw SwiftRCNNError.invalidValue("method: expected 0 (linear) or 1 (gaussian), got \(method)")
         }

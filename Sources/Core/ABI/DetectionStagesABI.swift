@@ -137,7 +137,6 @@ public func srcnn_rpn_proposals(
                     + perLocation.map { String($0.partialValue) }.joined(separator: ", "))
         try require(preNMSTopN >= 0, "pre_nms_top_n: expected an int >= 0, got \(preNMSTopN)")
         try require(postNMSTopN >= 0, "post_nms_top_n: expected an int >= 0, got \(postNMSTopN)")
-        try requireThreshold(nmsThresh, "nms_thresh")
         try requireThreshold(scoreThresh, "score_thresh")
         let post = Int(postNMSTopN)
         let b = try ArrayArgument(boxes, "boxes"), s = try ArrayArgument(scores, "scores")
@@ -196,7 +195,6 @@ public func srcnn_roi_heads_detect(
         try require(numClasses >= 1 && numClasses <= maxStageClasses,
                     "num_classes: expected an int in 1...\(maxStageClasses), got \(numClasses)")
         try requireThreshold(scoreThresh, "score_thresh")
-        try requireThreshold(nmsThresh, "nms_thresh")
         try require(detectionsPerImg >= 0, "detections_per_img: expected an int >= 0, got \(detectionsPerImg)")
 
         // Proposals, split per image by proposal_counts.

@@ -44,10 +44,8 @@ public final class DetectionModel: Sendable {
                         "rpn_pre_nms_top_n_test: expected an int >= 0, got \(rpnPreNMSTopN)")
             try require(rpnPostNMSTopN >= 0,
                         "rpn_post_nms_top_n_test: expected an int >= 0, got \(rpnPostNMSTopN)")
-            try require(!rpnNMSThresh.isNaN, "rpn_nms_thresh: expected a number, got NaN")
             try require(!rpnScoreThresh.isNaN, "rpn_score_thresh: expected a number, got NaN")
             try require(!boxScoreThresh.isNaN, "box_score_thresh: expected a number, got NaN")
-            try require(!boxNMSThresh.isNaN, "box_nms_thresh: expected a number, got NaN")
             try require(boxDetectionsPerImage >= 0,
                         "box_detections_per_img: expected an int >= 0, got \(boxDetectionsPerImage)")
         }

@@ -117,7 +117,9 @@ def nms(boxes, scores, iou_threshold: float) -> np.ndarray:
     Args:
         boxes: (N, 4) boxes `(x1, y1, x2, y2)`.
         scores: (N,) score of each box.
-        iou_threshold: boxes overlapping a kept box with IoU > iou_threshold are discarded.
+        iou_threshold: boxes overlapping a kept box with IoU > iou_threshold are discarded. Any number, as in
+            torchvision: at 1 or more (or NaN) nothing is discarded, below 0 every box whose IoU with a kept box is
+            defined (not 0 / 0) is.
 
     Returns:
         int64 (K,) indices of the kept boxes, in decreasing order of score (equal scores: lower index first).
