@@ -72,6 +72,35 @@ final class BoxesTests: XCTestCase {
         }
     }
 
+    /// Issue #9: one box far away (or far larger) squeezed every other box into one cell of the NMS grid, so NMS
+    /// became quadratic. The outliers overlap nothing: the result is the rest's, with them kept.
+    func testNMSOutliersKeepTheGridFine() {
+        var generator = SystemRandomNumberGenerator()
+        let n = 30000
+        var bulk = [Float]()
+        for _ in 0..<n {
+            let (x, y) = (Float.random(in: 0..<1000, using: &generator), Float.random(in: 0..<1000, using: &generator))
+            bulk += [x, y, x + .random(in: 5..<50, using: &generator), y + .random(in: 5..<50, using: &generator)]
+        }
+        let outliers: [[Float]] = [[1e37, 1e37, 1e38, 1e38], [1e38, 1e38, 1.000001e38, 1.000001e38],
+                                   [1e20, 1e20, 2e20, 2e20]]
+        let scores = (0..<(n + outliers.count)).map { _ in Float.random(in: 0..<1, using: &generator) }
+        for t in [0.0, 0.5] {
+            var keepBulk = [Int64](repeating: -1, count: n)
+            let k = NMS.nms(boxes: bulk, scores: scores, count: n, iouThreshold: t, keep: &keepBulk)
+            let all = bulk + outliers.flatMap { $0 }
+            var expected = Array(keepBulk.prefix(k)) + (n..<all.count / 4).map { Int64($0) }
+            expected.sort { scores[Int($0)] > scores[Int($1)] || (scores[Int($0)] == scores[Int($1)] && $0 < $1) }
+            var keep = [Int64](repeating: -1, count: all.count / 4)
+            let start = ContinuousClock.now
+            let kept = NMS.nms(boxes: all, scores: scores, count: all.count / 4, iouThreshold: t, keep: &keep)
+            let elapsed = ContinuousClock.now - start
+            XCTAssertEqual(Array(keep.prefix(kept)), expected, "t = \(t)")
+            // Quadratic, it takes minutes in a debug build; linear, well under a second.
+            XCTAssertLessThan(elapsed, .seconds(5), "t = \(t)")
+        }
+    }
+
     func testSoftNMSGaussianDecay() {
         let boxes: [Double] = [0, 0, 10, 10, 0, 0, 10, 5]
         let scores: [Double] = [0.9, 0.8]

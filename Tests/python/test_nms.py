@@ -1,5 +1,7 @@
 """Parity of swiftrcnn.ops.nms / batched_nms with torchvision, soft_nms against a direct implementation of the
 paper, and bad-input behaviour."""
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -121,6 +123,39 @@ def test_nms_any_threshold_random(iou, dtype, rng):
         np.testing.assert_array_equal(ops.nms(boxes, scores, iou), tvops.nms(t(boxes), t(scores), iou).numpy())
         np.testing.assert_array_equal(ops.batched_nms(boxes, scores, idxs, iou),
                                       torch_batched_nms(boxes, scores, idxs, iou))
+
+
+OUTLIERS = {
+    "huge": [[1e37, 1e37, 1e38, 1e38]],
+    "far": [[1e38, 1e38, 1.000001e38, 1.000001e38]],
+    "scattered": [[10.0 ** e, 10.0 ** e, 2 * 10.0 ** e, 2 * 10.0 ** e] for e in range(10, 38, 2)],
+}
+
+
+@pytest.mark.parametrize("iou", [0.0, 0.5])
+@pytest.mark.parametrize("outlier", list(OUTLIERS))
+def test_nms_outliers_stay_fast(rng, outlier, iou):
+    """Issue #9: one box with coordinates near 1e38 squeezed all other boxes into one cell of the NMS grid (100k
+    boxes: 8 s instead of 0.04 s). The outliers overlap nothing, so the result is the rest's with them kept."""
+    bulk = random_boxes(rng, 100_000, np.float32, size=1000, min_wh=5, max_wh=50)
+    far = np.array(OUTLIERS[outlier], np.float32)
+    boxes = np.concatenate([bulk, far])
+    scores = rng.permutation(len(boxes)).astype(np.float32)
+    idxs = np.arange(len(boxes)) % 3
+    start = time.perf_counter()
+    ours = ops.nms(boxes, scores, iou)
+    ours_batched = ops.batched_nms(boxes, scores, idxs, iou)
+    elapsed = time.perf_counter() - start
+    for keep, kept_bulk in [(ours, ops.nms(bulk, scores[:-len(far)], iou)),
+                            (ours_batched, ops.batched_nms(bulk, scores[:-len(far)], idxs[:-len(far)], iou))]:
+        expected = np.concatenate([kept_bulk, np.arange(len(bulk), len(boxes))])
+        np.testing.assert_array_equal(keep, expected[np.argsort(-scores[expected], kind="stable")])
+    assert elapsed < 2.0, f"{elapsed:.2f} s"
+    # torchvision agrees on a part of the input (all of it takes it half a minute).
+    part = np.concatenate([bulk[:3000], far])
+    part_scores = np.concatenate([scores[:3000], scores[-len(far):]])
+    np.testing.assert_array_equal(ops.nms(part, part_scores, iou),
+                                  tvops.nms(t(part), t(part_scores), iou).numpy())
 
 
 def test_nms_tied_scores_keep_lower_index_first():
