@@ -219,6 +219,26 @@ def test_soft_nms_float32(rng):
     np.testing.assert_allclose(kept, rs, rtol=1e-5)
 
 
+@pytest.mark.parametrize("boxes, others", [
+    ((0, 4), (np.zeros(0), np.zeros(0, np.int64), 0.5)),
+    ((0, 4), (np.zeros(5), np.zeros(3, np.int64), 0.5)),
+    ((0, 4), (None, None, None)),
+    ((0, 4), (np.zeros((0, 3)), np.zeros(0), "x")),
+    ((0,), (np.zeros(0), np.zeros(0, np.int64), float("nan"))),
+    ((5, 0), (np.zeros(3), [1, 2], -1.0)),
+    ((0, 5), (np.zeros(0, np.float64), np.zeros(0, np.int64), 0.5)),
+])
+def test_batched_nms_empty_boxes(boxes, others):
+    """Issue #9: torchvision returns an empty result for boxes without elements, whatever the other arguments (its
+    own tests call it so)."""
+    def torch_arg(a):
+        return t(a) if isinstance(a, np.ndarray) else a
+    expected = tvops.batched_nms(torch.zeros(boxes), *map(torch_arg, others))
+    ours = ops.batched_nms(np.zeros(boxes, np.float32), *others)
+    assert ours.dtype == np.int64 and ours.shape == (0,)
+    assert expected.dtype == torch.int64 and tuple(expected.shape) == (0,)
+
+
 class TestBadInput:
     def test_nan_boxes_and_scores(self, isolated):
         isolated.expect_error("b = np.ones((3, 4)); b[1, 2] = np.nan; ops.nms(b, np.ones(3), 0.5)",

@@ -135,8 +135,12 @@ def nms(boxes, scores, iou_threshold: float) -> np.ndarray:
 def batched_nms(boxes, scores, idxs, iou_threshold: float) -> np.ndarray:
     """Non-maximum suppression done independently per category `idxs` (N,) (any integer dtype).
 
-    Returns int64 indices of the kept boxes in decreasing order of score, as `nms`.
+    Returns int64 indices of the kept boxes in decreasing order of score, as `nms`. Boxes without any element give
+    an empty result whatever the other arguments, as torchvision's.
     """
+    boxes = as_float(boxes, "boxes")
+    if boxes.size == 0:
+        return np.empty(0, np.int64)
     boxes, scores = as_floats({"boxes": boxes, "scores": scores})
     idxs = as_index(idxs, "idxs")
     keep = np.empty(rows(boxes), np.int64)
