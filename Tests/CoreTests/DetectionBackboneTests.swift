@@ -52,7 +52,7 @@ final class DetectionBackboneTests: XCTestCase {
         XCTAssertThrowsError(try t([image(1, 5000, [Float](repeating: 0, count: 15000))])) {
             XCTAssertTrue("\($0)".contains("resizes to 0 x 512"), "\($0)")
         }
-        let huge = GeneralizedRCNNTransform(minSize: 1 << 15, maxSize: 1 << 15, imageMean: [0, 0, 0],
+        let huge = GeneralizedRCNNTransform(minSize: Double(1 << 15), maxSize: Double(1 << 15), imageMean: [0, 0, 0],
                                             imageStd: [1, 1, 1])
         XCTAssertThrowsError(try huge([image(1, 1, [0, 0, 0])])) { error in
             guard case SwiftRCNNError.tooLarge = error else { return XCTFail("\(error)") }

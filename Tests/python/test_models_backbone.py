@@ -152,6 +152,19 @@ class TestTransform:
                 want = tv([torch.zeros(3, *size)])[0].image_sizes
             assert m.transform(np.zeros((1, 3) + size, np.float32))[1] == [tuple(s) for s in want], size
 
+    @pytest.mark.parametrize("min_size, max_size", [(800.0, 1333.0), (320.5, 511.75), (100.25, 1333)])
+    def test_float_sizes_match_torchvision(self, tv_model, min_size, max_size):
+        # Issue #9: a float min_size was a TypeError; torchvision's transform takes it as a float.
+        tv = GeneralizedRCNNTransform(min_size, max_size, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]).eval()
+        m = models.fasterrcnn_resnet50_fpn(weights=_backbone_state(tv_model), min_size=min_size, max_size=max_size)
+        assert m.config["min_size"] == min_size and m.config["max_size"] == max_size
+        images = _images(6, [(480, 640), (301, 97)])
+        with torch.no_grad():
+            image_list = tv([torch.from_numpy(i) for i in images])[0]
+        batch, sizes = m.transform(images)
+        assert sizes == [tuple(s) for s in image_list.image_sizes]
+        np.testing.assert_allclose(batch, image_list.tensors.numpy(), rtol=1e-6, atol=1e-6)
+
     def test_inputs_accepted(self, model):
         images = _images(5, [(40, 60), (40, 60)])
         want, sizes = model.transform(images)
@@ -243,7 +256,11 @@ class TestBadInput:
         ("min_size=0", ValueError, "min_size"),
         ("max_size=-5", ValueError, "max_size"),
         ("min_size=10**6", ValueError, "min_size"),
-        ("min_size=2.5", TypeError, "min_size"),
+        ("min_size=0.5", ValueError, "min_size"),
+        ("min_size=float('nan')", ValueError, "min_size"),
+        ("max_size=float('inf')", ValueError, "max_size"),
+        ("min_size='800'", TypeError, "min_size"),
+        ("max_size=True", TypeError, "max_size"),
         ("num_classes=0", ValueError, "num_classes"),
         ("image_mean=(0.5, float('nan'), 0.5)", ValueError, "image_mean"),
         ("image_std=(0.5, 0.0, 0.5)", ValueError, "image_std"),

@@ -58,16 +58,14 @@ static PyObject *py_model_create(PyObject *self, PyObject *args) {
     (void)self;
     srcnn_model_config c;
     memset(&c, 0, sizeof(c));
-    long long num_classes, min_size, max_size, pre, post, per_img;
+    long long num_classes, pre, post, per_img;
     PyObject *names_obj, *arrays_obj;
-    if (!PyArg_ParseTuple(args, "iLLL(ddd)(ddd)LLddddLOO", &c.kind, &num_classes, &min_size, &max_size,
+    if (!PyArg_ParseTuple(args, "iLdd(ddd)(ddd)LLddddLOO", &c.kind, &num_classes, &c.min_size, &c.max_size,
                           &c.image_mean[0], &c.image_mean[1], &c.image_mean[2], &c.image_std[0], &c.image_std[1],
                           &c.image_std[2], &pre, &post, &c.rpn_nms_thresh, &c.rpn_score_thresh, &c.box_score_thresh,
                           &c.box_nms_thresh, &per_img, &names_obj, &arrays_obj))
         return NULL;
     c.num_classes = num_classes;
-    c.min_size = min_size;
-    c.max_size = max_size;
     c.rpn_pre_nms_top_n_test = pre;
     c.rpn_post_nms_top_n_test = post;
     c.box_detections_per_img = per_img;

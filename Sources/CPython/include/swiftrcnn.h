@@ -236,7 +236,7 @@ typedef enum srcnn_model_kind {
 typedef struct srcnn_model_config {
     int32_t kind;                    /* an srcnn_model_kind                                   */
     int64_t num_classes;             /* [91] including the background, 1 ... 2^20           */
-    int64_t min_size, max_size;      /* [800, 1333] resize bounds, 1 ... 32768               */
+    double min_size, max_size;       /* [800, 1333] resize bounds, 1 ... 32768 (fractions ok) */
     double image_mean[3];            /* [0.485, 0.456, 0.406] finite                          */
     double image_std[3];             /* [0.229, 0.224, 0.225] finite, non-zero               */
     int64_t rpn_pre_nms_top_n_test;  /* [1000] >= 0                                           */

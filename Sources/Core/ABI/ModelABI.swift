@@ -55,8 +55,8 @@ func modelConfig(_ c: srcnn_model_config) throws -> DetectionModel.Config {
     var config = DetectionModel.Config()
     config.kind = kind
     config.numClasses = int(c.num_classes)
-    config.minSize = int(c.min_size)
-    config.maxSize = int(c.max_size)
+    config.minSize = c.min_size
+    config.maxSize = c.max_size
     config.imageMean = withUnsafeBytes(of: c.image_mean) { Array($0.bindMemory(to: Double.self)).map(Float.init) }
     config.imageStd = withUnsafeBytes(of: c.image_std) { Array($0.bindMemory(to: Double.self)).map(Float.init) }
     config.rpnPreNMSTopN = int(c.rpn_pre_nms_top_n_test)

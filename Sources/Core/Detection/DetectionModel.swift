@@ -13,7 +13,7 @@ public final class DetectionModel: Sendable {
     public struct Config: Sendable {
         public var kind: Kind = .fasterRCNN
         public var numClasses = 91
-        public var minSize = 800, maxSize = 1333
+        public var minSize = 800.0, maxSize = 1333.0
         public var imageMean: [Float] = [0.485, 0.456, 0.406]
         public var imageStd: [Float] = [0.229, 0.224, 0.225]
         public var rpnPreNMSTopN = 1000, rpnPostNMSTopN = 1000
@@ -24,7 +24,7 @@ public final class DetectionModel: Sendable {
         public init() {}
 
         /// Largest min_size / max_size accepted: 16x torchvision's default max_size, far beyond any real use.
-        static let maxSide = 1 << 15
+        static let maxSide = Double(1 << 15)
         /// Largest number of classes accepted (COCO has 91); it bounds the predictor's shapes.
         static let maxClasses = 1 << 20
 
@@ -33,9 +33,9 @@ public final class DetectionModel: Sendable {
             try require(numClasses >= 1 && numClasses <= Self.maxClasses,
                         "num_classes: expected an int in [1, \(Self.maxClasses)], got \(numClasses)")
             try require(minSize >= 1 && minSize <= Self.maxSide,
-                        "min_size: expected an int in [1, \(Self.maxSide)], got \(minSize)")
+                        "min_size: expected a number in [1, \(Int(Self.maxSide))], got \(minSize)")
             try require(maxSize >= 1 && maxSize <= Self.maxSide,
-                        "max_size: expected an int in [1, \(Self.maxSide)], got \(maxSize)")
+                        "max_size: expected a number in [1, \(Int(Self.maxSide))], got \(maxSize)")
             try require(imageMean.count == 3 && imageMean.allSatisfy(\.isFinite),
                         "image_mean: expected 3 finite numbers, got \(imageMean)")
             try require(imageStd.count == 3 && imageStd.allSatisfy { $0.isFinite && $0 != 0 },

@@ -6,12 +6,13 @@ import SwiftRCNNOps
 ///
 /// Per image (3, H, W), in torchvision's order:
 /// 1. normalise: (x - mean[c]) / std[c] in float32;
-/// 2. resize: scale = min(minSize / min(H, W), maxSize / max(H, W)) in double precision, output
+/// 2. resize: scale = min(minSize / min(H, W), maxSize / max(H, W)) in double precision (the sizes may have
+///    fractions, as torchvision's), output
 ///    (floor(H·scale), floor(W·scale)) as `interpolate(scale_factor=scale, recompute_scale_factor=True)` computes
 ///    it, resampled bilinearly (align_corners=False) with `Interpolation.bilinear`.
 /// Threading: the resampling runs on `Parallel` threads.
 public struct GeneralizedRCNNTransform: Sendable {
-    public let minSize: Int, maxSize: Int
+    public let minSize: Double, maxSize: Double
     public let imageMean: [Float], imageStd: [Float]
     /// Most pixels (N·H·W) of one padded batch: 16 images at the default 800 x 1333. The backbone's largest maps
     /// hold 16 floats per batch pixel (64 channels at stride 2, 256 at stride 4), so this caps one map at 1 GiB.
@@ -19,7 +20,7 @@ public struct GeneralizedRCNNTransform: Sendable {
     /// torchvision's default `size_divisible`: the padded batch is a multiple of the backbone's total stride.
     public static let sizeDivisible = 32
 
-    public init(minSize: Int, maxSize: Int, imageMean: [Float], imageStd: [Float]) {
+    public init(minSize: Double, maxSize: Double, imageMean: [Float], imageStd: [Float]) {
         precondition(minSize > 0 && maxSize > 0, "GeneralizedRCNNTransform: sizes must be positive")
         precondition(imageMean.count == 3 && imageStd.count == 3, "GeneralizedRCNNTransform: 3 channels")
         self.minSize = minSize; self.maxSize = maxSize
@@ -28,7 +29,7 @@ public struct GeneralizedRCNNTransform: Sendable {
 
     /// The size an (h, w) image is resized to.
     public func resizedSize(height h: Int, width w: Int) -> (Int, Int) {
-        let scale = min(Double(minSize) / Double(min(h, w)), Double(maxSize) / Double(max(h, w)))
+        let scale = min(minSize / Double(min(h, w)), maxSize / Double(max(h, w)))
         return (Int((Double(h) * scale).rounded(.down)), Int((Double(w) * scale).rounded(.down)))
     }
 

@@ -6,6 +6,8 @@ computation is float32, as torchvision's on float32 images.
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .. import _C
@@ -62,6 +64,14 @@ def _triple(values, name: str, default) -> tuple:
     if len(items) != 3:
         raise ValueError(f"{name}: expected 3 numbers (one per channel), got {len(items)}")
     return tuple(as_real(v, name) for v in items)
+
+
+def _side(value, name: str):
+    """min_size / max_size: an int, or a float as torchvision's transform takes it (its resize scale is computed in
+    floating point either way)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        return as_int(value, name)
+    return as_real(value, name)
 
 
 def _state_dict(weights) -> tuple:
@@ -147,8 +157,8 @@ def _config(builder: str, num_classes, min_size, max_size, image_mean, image_std
         raise TypeError(f"{builder}() got unexpected keyword arguments: {names}")
     return dict(
         num_classes=91 if num_classes is None else as_int(num_classes, "num_classes"),
-        min_size=as_int(min_size, "min_size"),
-        max_size=as_int(max_size, "max_size"),
+        min_size=_side(min_size, "min_size"),
+        max_size=_side(max_size, "max_size"),
         image_mean=_triple(image_mean, "image_mean", _IMAGENET_MEAN),
         image_std=_triple(image_std, "image_std", _IMAGENET_STD),
         rpn_pre_nms_top_n_test=as_int(rpn_pre_nms_top_n_test, "rpn_pre_nms_top_n_test"),
