@@ -6,9 +6,9 @@ import Glibc
 /// How many threads the kernels use, and the one place that spreads work over them.
 ///
 /// The count starts as `SWIFTRCNN_NUM_THREADS` when that is a positive integer, else the number of online cores,
-/// and can be changed with `Parallel.numThreads`. Work is split into at most `numThreads` contiguous chunks run by
-/// `DispatchQueue.concurrentPerform`; each chunk owns its index range, so kernels that write disjoint outputs per
-/// index never contend.
+/// and can be changed with `Parallel.numThreads`. Work is split into contiguous chunks run by the calling thread and
+/// up to `numThreads - 1` workers (`WorkerPool`); each chunk owns its index range, so kernels that write disjoint
+/// outputs per index never contend.
 public enum Parallel {
     nonisolated(unsafe) private static var _numThreads: Int = initialThreadCount()
 
@@ -41,12 +41,10 @@ public enum Parallel {
         }
         // More chunks than threads smooths out uneven items (RoIs of very different sizes).
         let chunks = min(count, threads * 4)
-        withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                let lo = count * c / chunks
-                let hi = count * (c + 1) / chunks
-                if lo < hi { body(lo..<hi) }
-            }
+        WorkerPool.pool().run(items: chunks, threads: threads) { c in
+            let lo = count * c / chunks
+            let hi = count * (c + 1) / chunks
+            if lo < hi { body(lo..<hi) }
         }
     }
 }

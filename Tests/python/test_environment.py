@@ -29,3 +29,24 @@ np.savez({str(tmp_path)!r} + '/' + os.environ['TAG'] + '.npz', **levels)
         subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=300)
     on, off = np.load(tmp_path / "on.npz"), np.load(tmp_path / "off.npz")
     assert on.files == off.files and all(np.array_equal(on[k], off[k]) for k in on.files)
+
+
+def test_threads_work_in_a_forked_child():
+    """A child made by fork after the parent ran parallel loops (the worker threads do not exist in the child)
+    computes the same product with the same thread count, and does not hang."""
+    code = """
+import os, sys, numpy as np, swiftrcnn
+from swiftrcnn import linalg
+swiftrcnn.set_num_threads(2)
+rng = np.random.default_rng(0)
+a, b = rng.random((300, 200), dtype=np.float32), rng.random((200, 400), dtype=np.float32)
+expected = linalg.matmul(a, b)
+pid = os.fork()
+if pid == 0:
+    ok = all(np.array_equal(linalg.matmul(a, b), expected) for _ in range(20))
+    os._exit(0 if ok else 3)
+_, status = os.waitpid(pid, 0)
+assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+assert np.array_equal(linalg.matmul(a, b), expected)
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

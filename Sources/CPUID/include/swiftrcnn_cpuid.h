@@ -1,4 +1,4 @@
-// The one thing Swift cannot do itself: ask the x86 CPU what it supports (cpuid, xgetbv).
+// The things Swift cannot do itself: ask the x86 CPU what it supports (cpuid, xgetbv), and hint a spin-wait.
 // A thin shim in the style of swift-numerics' _NumericsShims; all logic using it is Swift (Sources/Ops/ISA.swift).
 #ifndef SWIFTRCNN_CPUID_H
 #define SWIFTRCNN_CPUID_H
@@ -39,6 +39,15 @@ void srcnn_cpu_brand(char *out, int capacity);
 /// The CPU the library (all but the per-instruction-set kernels) was compiled for: SWIFTRCNN_TARGET_CPU at build
 /// time ("native", "znver3", ...), or "generic" for the architecture's baseline.
 const char *srcnn_build_target_cpu(void);
+
+/// The spin-wait hint (x86 `pause`, ARM `yield`) for loops that poll memory another core will write.
+static inline void srcnn_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield");
+#endif
+}
 
 #ifdef __cplusplus
 }

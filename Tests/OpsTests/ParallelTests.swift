@@ -1,0 +1,64 @@
+import Dispatch
+import SwiftRCNNOps
+import Synchronization
+import XCTest
+
+/// `Parallel.forEachChunk` over the worker pool: every item once, from any thread, nested, back to back.
+final class ParallelTests: XCTestCase {
+    private var savedThreads = 1
+    override func setUp() { savedThreads = Parallel.numThreads }
+    override func tearDown() { Parallel.numThreads = savedThreads }
+
+    /// Counts how often each index of 0 ..< count is visited by one forEachChunk.
+    private func visits(_ count: Int, minItemsPerChunk: Int = 1) -> [Int] {
+        let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: count)
+        counts.initialize(repeating: 0)
+        defer { counts.deallocate() }
+        Parallel.forEachChunk(count, minItemsPerChunk: minItemsPerChunk) { range in
+            for i in range { counts[i] += 1 }
+        }
+        return Array(counts)
+    }
+
+    func testEveryItemOnceForAnyThreadCount() {
+        for threads in [1, 2, 3, 8] {
+            Parallel.numThreads = threads
+            for count in [0, 1, 2, 3, 7, 64, 1000] {
+                XCTAssertEqual(visits(count), Array(repeating: 1, count: count), "threads \(threads), count \(count)")
+            }
+        }
+    }
+
+    func testManyLoopsBackToBack() {
+        // Thousands of short loops: workers alternate between polling and sleeping between them.
+        Parallel.numThreads = 4
+        for round in 0..<3000 {
+            let count = 1 + round % 37
+            XCTAssertEqual(visits(count), Array(repeating: 1, count: count))
+            if round % 1000 == 999 { usleep(2000) }  // past the polling time: workers sleep and are woken
+        }
+    }
+
+    func testNestedLoopsRunEveryItem() {
+        Parallel.numThreads = 4
+        let total = Atomic<Int>(0)
+        Parallel.forEachChunk(16) { outer in
+            for _ in outer {
+                Parallel.forEachChunk(100) { inner in total.add(inner.count, ordering: .relaxed) }
+            }
+        }
+        XCTAssertEqual(total.load(ordering: .relaxed), 1600)
+    }
+
+    func testLoopsFromSeveralThreadsAtOnce() {
+        Parallel.numThreads = 3
+        let failures = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { caller in
+            for round in 0..<500 {
+                let count = 1 + (round * 7 + caller) % 50
+                if visits(count) != Array(repeating: 1, count: count) { failures.add(1, ordering: .relaxed) }
+            }
+        }
+        XCTAssertEqual(failures.load(ordering: .relaxed), 0)
+    }
+}
