@@ -583,6 +583,25 @@ def test_damaged_files(isolated, tmp_path, small_checkpoint, damage, fragment):
     run_load(isolated, path, ValueError, str(path), fragment)
 
 
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_corrupt_compressed_entries(isolated, tmp_path, small_checkpoint, method):
+    """Issue #9: a corrupt bzip2 entry raised a bare OSError without the file name; every compression method now
+    gives the ValueError that names the file (and intact entries of each load)."""
+    source, state = small_checkpoint
+    path = tmp_path / "compressed.pth"
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info), compress_type=method)
+    np.testing.assert_array_equal(load_state_dict(path)["w"], state["w"].numpy())
+    with zipfile.ZipFile(path) as zf:
+        info = next(i for i in zf.infolist() if i.filename.endswith("data/0"))
+    data = bytearray(path.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + info.compress_size // 2
+    data[start:start + 8] = bytes(b ^ 0x5A for b in data[start:start + 8])
+    path.write_bytes(bytes(data))
+    run_load(isolated, path, ValueError, str(path), "corrupt torch checkpoint")
+
+
 def test_paths_that_are_not_files(isolated, tmp_path):
     run_load(isolated, tmp_path / "missing.pth", FileNotFoundError, "missing.pth")
     run_load(isolated, tmp_path, IsADirectoryError, str(tmp_path))

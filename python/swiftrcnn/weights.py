@@ -516,8 +516,12 @@ def _load_torch(path: str, legacy: bool) -> dict:
         with zf:
             checkpoint = _ZipCheckpoint(zf)
             return checkpoint.arrays(_state_tensors(checkpoint.unpickle()))
-    except (MemoryError, OSError):
+    except MemoryError:
         raise
+    except OSError as e:
+        if e.errno is not None:  # the filesystem; bz2 reports a corrupt stream as an OSError without an errno
+            raise
+        raise ValueError(f"{path}: corrupt torch checkpoint ({type(e).__name__}: {_shorten(str(e))})") from None
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
     except Exception as e:  # zipfile: CRC errors, offsets past the end, unsupported compression, ...
