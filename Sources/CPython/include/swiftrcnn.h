@@ -285,7 +285,11 @@ int32_t srcnn_arrays_info(const srcnn_arrays *arrays, int64_t index, const char 
 int32_t srcnn_arrays_read(const srcnn_arrays *arrays, int64_t index, srcnn_array *out, char *err);
 /* Releases a result (NULL is ignored). */
 void srcnn_arrays_free(srcnn_arrays *arrays);
-/* ---- Detection stages (for inspecting a model stage by stage) --------------------------------------------------- */
+/* ---- Detection stages: TEST-ONLY exports, NOT part of the stable API ------------------------------------------ */
+/* srcnn_rpn_proposals and srcnn_roi_heads_detect exist for the parity tests (Tests/python, Tests/CoreTests), which
+   compare the detector with torchvision stage by stage (implemented in Sources/Core/ABI/Testing/). Their arguments
+   follow the components' internals and may change or disappear in any release; applications run whole models
+   through srcnn_model_*. */
 /* Each function builds one component of torchvision's Faster / Mask R-CNN from a state dict and runs it once in eval
    mode on the caller's feature maps. Weights are `num_weights` NUL-terminated UTF-8 `names` with float32 arrays in
    `weights`; keys outside the component's prefix are ignored (their arrays are not read), keys under it must match

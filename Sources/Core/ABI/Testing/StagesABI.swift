@@ -1,9 +1,10 @@
 import CSwiftRCNN
 import SwiftRCNNOps
 
-// C ABI of the detector's stages (swiftrcnn.h, "Detection stages"): each export builds one component from a state
-// dict (the keys under its prefix) and runs it once on caller-given feature maps, so that a model can be compared
-// with torchvision stage by stage.
+// Test-only C exports of the detector's stages (swiftrcnn.h, "Detection stages"): each builds one component from a
+// state dict (the keys under its prefix) and runs it once on caller-given feature maps, so that the parity tests can
+// compare a model with torchvision stage by stage. They are not part of the stable API: their arguments follow the
+// components' internals and may change with them; applications use srcnn_model_*.
 
 /// Most feature maps a stage takes (an FPN has 4 or 5).
 let maxStageLevels = 16
