@@ -622,7 +622,10 @@ def safetensors_file(header, data=b""):
      "corrupt or unsupported .safetensors"),
     (safetensors_file({"a": {"dtype": "F32", "shape": [2 ** 62, 8], "data_offsets": [0, 8]}}, b"\0" * 8),
      "corrupt or unsupported .safetensors"),
-    (safetensors_file({"a": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}}, b"\0" * 4), "bfloat16"),
+    (safetensors_file({"a": {"dtype": "BF16", "shape": [3], "data_offsets": [0, 4]}}, b"\0" * 4),
+     "corrupt or unsupported .safetensors"),
+    (safetensors_file({"a": {"dtype": "F8_E4M3", "shape": [2], "data_offsets": [0, 2]}}, b"\0" * 2),
+     "corrupt or unsupported .safetensors"),
 ])
 def test_damaged_safetensors(isolated, tmp_path, content, fragment):
     path = tmp_path / "bad.safetensors"
@@ -632,6 +635,21 @@ def test_damaged_safetensors(isolated, tmp_path, content, fragment):
         content = data[:-40] if content == "truncate data" else data[:20]
     path.write_bytes(content)
     run_load(isolated, path, ValueError, str(path), fragment)
+
+
+def test_bfloat16_safetensors(tmp_path):
+    """Issue #9: a bfloat16 .safetensors file was a ValueError (NumPy has no bfloat16); it loads as float32, as a
+    .pth does, without torch. Other dtypes are kept."""
+    g = torch.Generator().manual_seed(0)
+    state = collections.OrderedDict(
+        w=torch.randn(4, 3, generator=g).to(torch.bfloat16), f16=torch.randn(5, generator=g).half(),
+        f32=torch.randn(2, generator=g), empty=torch.zeros(0, 3, dtype=torch.bfloat16),
+        scalar=torch.tensor(-2.5, dtype=torch.bfloat16),
+        special=torch.tensor([float("inf"), -0.0, 1e-40, 3e38]).to(torch.bfloat16))
+    path = tmp_path / "bf16.safetensors"
+    safetensors.torch.save_file(state, path)
+    npz = save_expected(state, tmp_path / "bf16.npz")
+    assert compare_without_torch([(path, npz)])[0][0] == len(state)
 
 
 def test_cli_errors(tmp_path, small_checkpoint):

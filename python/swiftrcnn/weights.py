@@ -14,7 +14,8 @@ Sources, told apart by content (not by file name):
   and parameter rebuilds, the storage types), each mapped to a function of this module that builds a description
   of the tensor and checks it against its storage; any other global is refused before anything is called, and
   storage bytes are read only once the whole pickle has passed. Nothing of torch is imported or needed.
-- .safetensors files, read with the safetensors package's NumPy API.
+- .safetensors files, read with the safetensors package's NumPy API (bfloat16 tensors, which NumPy lacks, from
+  their stored bits).
 - Mappings of names to array-likes.
 
 Results are C-contiguous arrays that own their data, in the checkpoint's dtype (bfloat16 becomes float32, which
@@ -24,6 +25,7 @@ filesystem problems raise the usual OSError (FileNotFoundError, IsADirectoryErro
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import struct
@@ -340,10 +342,7 @@ class _Checkpoint:
         if kind.name == "BoolStorage":
             return np.array(view != 0, order="C")
         if kind.bfloat16:
-            # bfloat16 is the upper half of a float32.
-            out = np.empty(tensor.size, np.float32)
-            np.left_shift(view.astype(np.uint32), 16, out=out.view(np.uint32))
-            return out
+            return _bfloat16_as_float32(view)
         array = np.array(view, dtype=dtype.newbyteorder("="), order="C")
         if tensor.negate:
             np.negative(array, out=array)
@@ -530,6 +529,14 @@ def _load_torch(path: str, legacy: bool) -> dict:
 
 # --- safetensors and mappings -------------------------------------------------------------------------------------
 
+def _bfloat16_as_float32(bits: np.ndarray) -> np.ndarray:
+    """bfloat16 values given by their 16-bit patterns, as float32: bfloat16 is the upper half of a float32, so every
+    value is held exactly."""
+    out = np.empty(bits.shape, np.float32)
+    np.left_shift(bits.astype(np.uint32), 16, out=out.view(np.uint32))
+    return out
+
+
 def _is_safetensors(head: bytes, file_size: int) -> bool:
     if len(head) < 9:
         return False
@@ -538,16 +545,31 @@ def _is_safetensors(head: bytes, file_size: int) -> bool:
 
 
 def _load_safetensors(path: str) -> dict:
-    from safetensors.numpy import load_file
+    from safetensors import safe_open
 
     try:
-        loaded = load_file(path)
+        out = {}
+        # safe_open checks the header (offsets inside the file, sizes matching dtypes and shapes) before any read.
+        with safe_open(path, framework="numpy") as f, open(path, "rb") as raw:
+            header = None
+            for name in f.keys():
+                if f.get_slice(name).get_dtype() != "BF16":
+                    out[name] = np.array(f.get_tensor(name), order="C")
+                    continue
+                # NumPy has no bfloat16: its stored bits, widened.
+                if header is None:
+                    (size,) = struct.unpack("<Q", raw.read(8))
+                    header, data_start = json.loads(raw.read(size)), 8 + size
+                begin, end = header[name]["data_offsets"]
+                raw.seek(data_start + begin)
+                bits = np.frombuffer(raw.read(end - begin), "<u2").reshape(f.get_slice(name).get_shape())
+                out[name] = _bfloat16_as_float32(bits)
+        return out
     except MemoryError:
         raise
-    except Exception as e:  # SafetensorError: malformed header or offsets; TypeError: a dtype NumPy lacks (bfloat16)
+    except Exception as e:  # SafetensorError: malformed header or offsets; TypeError: a dtype NumPy lacks
         raise ValueError(f"{path}: corrupt or unsupported .safetensors file ({type(e).__name__}: "
                          f"{_shorten(str(e))})") from None
-    return {name: np.array(array, order="C") for name, array in loaded.items()}
 
 
 def _from_mapping(source: Mapping) -> dict:
