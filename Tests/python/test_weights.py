@@ -150,6 +150,7 @@ def tensor_zoo():
         flags=torch.tensor([[True, False], [False, True]]), scalar=torch.tensor(2.5), long_scalar=torch.tensor(3),
         empty=torch.zeros(0, 3), empty_bool=torch.zeros(2, 0, dtype=torch.bool), slice_of_nothing=base[4:, :],
         expanded=torch.tensor([1.0, 2.0]).expand(3, 2), negated=torch._neg_view(torch.tensor([1.0, -2.0])),
+        negated_bf16=torch._neg_view(torch.tensor([1.0, -2.0]).to(torch.bfloat16)),
         param=torch.nn.Parameter(torch.ones(2, 2)), frozen=torch.nn.Parameter(torch.ones(3), requires_grad=False),
     )
     state._metadata = {"": {"version": 1}}

@@ -342,8 +342,9 @@ class _Checkpoint:
         if kind.name == "BoolStorage":
             return np.array(view != 0, order="C")
         if kind.bfloat16:
-            return _bfloat16_as_float32(view)
-        array = np.array(view, dtype=dtype.newbyteorder("="), order="C")
+            array = _bfloat16_as_float32(view)
+        else:
+            array = np.array(view, dtype=dtype.newbyteorder("="), order="C")
         if tensor.negate:
             np.negative(array, out=array)
         return array
