@@ -64,17 +64,17 @@ public final class DetectionModel: Sendable {
         self.config = config
         transform = GeneralizedRCNNTransform(minSize: config.minSize, maxSize: config.maxSize,
                                              imageMean: config.imageMean, imageStd: config.imageStd)
-        backbone = ResNet50FPN(weights: &weights, prefix: "backbone.")
+        backbone = ResNet50FPN(weights: &weights, prefix: TorchvisionKeys.backbone)
         rpn = RegionProposalNetwork(
             weights: &weights,
             config: RPNConfig(preNMSTopN: config.rpnPreNMSTopN, postNMSTopN: config.rpnPostNMSTopN,
                               nmsThresh: config.rpnNMSThresh, scoreThresh: config.rpnScoreThresh),
-            prefix: "rpn.")
+            prefix: TorchvisionKeys.rpn)
         roiHeads = RoIHeads(
             weights: &weights, numClasses: config.numClasses,
             config: RoIHeadsConfig(scoreThresh: config.boxScoreThresh, nmsThresh: config.boxNMSThresh,
                                    detectionsPerImage: config.boxDetectionsPerImage),
-            masks: config.kind == .maskRCNN, prefix: "roi_heads.")
+            masks: config.kind == .maskRCNN, prefix: TorchvisionKeys.roiHeads)
         try weights.finish()
     }
 

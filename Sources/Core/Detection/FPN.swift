@@ -16,14 +16,14 @@ public struct FeaturePyramidNetwork: Sendable {
     public init(weights: inout WeightStore, prefix: String, inChannels: [Int]) {
         let c = Self.outChannels
         inner = inChannels.enumerated().map { i, n in
-            let p = "\(prefix)inner_blocks.\(i).0."
-            return Conv2d(weight: weights.take(p + "weight", shape: [c, n, 1, 1]),
-                          bias: weights.take(p + "bias", shape: [c]), inChannels: n, outChannels: c, kernel: (1, 1))
+            let keys = TorchvisionKeys.FPN.inner(prefix, i)
+            return Conv2d(weight: weights.take(keys.convWeight(in: n, out: c, kernel: 1)),
+                          bias: weights.take(keys.bias(c)), inChannels: n, outChannels: c, kernel: (1, 1))
         }
         layer = inChannels.indices.map { i in
-            let p = "\(prefix)layer_blocks.\(i).0."
-            return Conv2d(weight: weights.take(p + "weight", shape: [c, c, 3, 3]),
-                          bias: weights.take(p + "bias", shape: [c]), inChannels: c, outChannels: c, kernel: (3, 3),
+            let keys = TorchvisionKeys.FPN.output(prefix, i)
+            return Conv2d(weight: weights.take(keys.convWeight(in: c, out: c, kernel: 3)),
+                          bias: weights.take(keys.bias(c)), inChannels: c, outChannels: c, kernel: (3, 3),
                           padding: 1)
         }
     }
@@ -78,9 +78,10 @@ public struct ResNet50FPN: Sendable {
     /// Names of the levels `callAsFunction` returns, in order.
     public static let levelNames = ["0", "1", "2", "3", "pool"]
 
-    public init(weights: inout WeightStore, prefix: String = "backbone.") {
-        body = ResNet50(weights: &weights, prefix: prefix + "body.")
-        fpn = FeaturePyramidNetwork(weights: &weights, prefix: prefix + "fpn.", inChannels: ResNet50.outChannels)
+    public init(weights: inout WeightStore, prefix: String = TorchvisionKeys.backbone) {
+        body = ResNet50(weights: &weights, prefix: TorchvisionKeys.Backbone.body(prefix))
+        fpn = FeaturePyramidNetwork(weights: &weights, prefix: TorchvisionKeys.Backbone.fpn(prefix),
+                                    inChannels: ResNet50.outChannels)
     }
 
     /// The FPN levels "0", "1", "2", "3", "pool" (256 channels each), in that order.

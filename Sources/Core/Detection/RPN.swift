@@ -61,7 +61,7 @@ public struct RegionProposalNetwork: Sendable {
     /// torchvision's `BoxCoder` clamp on dw and dh: log(1000 / 16).
     static let boxXformClip = Float(Double.log(1000.0 / 16))
 
-    public init(weights: inout WeightStore, config: RPNConfig, prefix: String = "rpn.") {
+    public init(weights: inout WeightStore, config: RPNConfig, prefix: String = TorchvisionKeys.rpn) {
         precondition(config.anchorSizes.count == config.aspectRatios.count && !config.anchorSizes.isEmpty,
                      "RPNConfig: one list of sizes and one of aspect ratios per level")
         let counts = zip(config.anchorSizes, config.aspectRatios).map { $0.count * $1.count }
@@ -70,13 +70,14 @@ public struct RegionProposalNetwork: Sendable {
         self.config = config
         let c = config.inChannels, a = counts[0]
         numAnchors = a
-        let head = prefix + "head."
-        conv = Conv2d(weight: weights.take(head + "conv.0.0.weight", shape: [c, c, 3, 3]),
-                      bias: weights.take(head + "conv.0.0.bias", shape: [c]), inChannels: c, outChannels: c,
+        typealias Keys = TorchvisionKeys.RPNHead
+        let convKeys = Keys.conv(prefix), logitKeys = Keys.clsLogits(prefix), deltaKeys = Keys.bboxPred(prefix)
+        conv = Conv2d(weight: weights.take(convKeys.convWeight(in: c, out: c, kernel: 3)),
+                      bias: weights.take(convKeys.bias(c)), inChannels: c, outChannels: c,
                       kernel: (3, 3), padding: 1, relu: true)
-        let w = weights.take(head + "cls_logits.weight", shape: [a, c, 1, 1])
-            + weights.take(head + "bbox_pred.weight", shape: [4 * a, c, 1, 1])
-        let b = weights.take(head + "cls_logits.bias", shape: [a]) + weights.take(head + "bbox_pred.bias", shape: [4 * a])
+        let w = weights.take(logitKeys.convWeight(in: c, out: a, kernel: 1))
+            + weights.take(deltaKeys.convWeight(in: c, out: 4 * a, kernel: 1))
+        let b = weights.take(logitKeys.bias(a)) + weights.take(deltaKeys.bias(4 * a))
         predictor = Conv2d(weight: w, bias: b, inChannels: c, outChannels: 5 * a, kernel: (1, 1))
         cellAnchors = zip(config.anchorSizes, config.aspectRatios).map { sizes, ratios in
             var cell = [Float](repeating: 0, count: 4 * a)

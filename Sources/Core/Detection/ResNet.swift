@@ -3,17 +3,18 @@ import SwiftRCNNOps
 /// torchvision's frozen batch norm (`FrozenBatchNorm2d`, and `BatchNorm2d` in eval mode) has eps 1e-5 in ResNet.
 let batchNormEps: Float = 1e-5
 
-/// Takes a bias-free convolution `name`.weight of shape (out, in, k, k) and the batch norm `bn`.{weight, bias,
-/// running_mean, running_var} that follows it, and returns the convolution with the norm folded in.
+/// Takes a bias-free convolution's weight of shape (out, in, k, k) and the batch norm's {weight, bias, running_mean,
+/// running_var} that follows it (`keys`), and returns the convolution with the norm folded in.
 func convolutionWithBatchNorm(
-    _ weights: inout WeightStore, conv name: String, bn: String, inChannels: Int, outChannels: Int, kernel: Int,
-    stride: Int = 1, padding: Int = 0, relu: Bool
+    _ weights: inout WeightStore, _ keys: TorchvisionKeys.ConvBatchNormKeys, inChannels: Int, outChannels: Int,
+    kernel: Int, stride: Int = 1, padding: Int = 0, relu: Bool
 ) -> Conv2d {
-    let w = weights.take(name + ".weight", shape: [outChannels, inChannels, kernel, kernel])
-    let gamma = weights.take(bn + ".weight", shape: [outChannels])
-    let beta = weights.take(bn + ".bias", shape: [outChannels])
-    let mean = weights.take(bn + ".running_mean", shape: [outChannels])
-    let variance = weights.take(bn + ".running_var", shape: [outChannels])
+    let w = weights.take(keys.conv.convWeight(in: inChannels, out: outChannels, kernel: kernel))
+    let norm = keys.normParameters(channels: outChannels)
+    let gamma = weights.take(norm.weight)
+    let beta = weights.take(norm.bias)
+    let mean = weights.take(norm.runningMean)
+    let variance = weights.take(norm.runningVar)
     // The filters are transformed for Winograd (where it applies) once, after folding.
     return Conv2d(weight: w, bias: nil, inChannels: inChannels, outChannels: outChannels, kernel: (kernel, kernel),
                   stride: stride, padding: padding, relu: relu, winograd: false)
@@ -28,19 +29,19 @@ struct Bottleneck: Sendable {
     let conv1: Conv2d, conv2: Conv2d, conv3: Conv2d
     let downsample: Conv2d?
 
-    /// `prefix` is e.g. "backbone.body.layer2.0".
+    /// `prefix` is the block's state-dict prefix, e.g. "backbone.body.layer2.0." (`TorchvisionKeys.ResNet.block`).
     init(_ weights: inout WeightStore, prefix: String, inChannels: Int, width: Int, stride: Int, downsample: Bool) {
+        typealias Keys = TorchvisionKeys.ResNet
         let out = width * ResNet50.expansion
-        conv1 = convolutionWithBatchNorm(&weights, conv: prefix + ".conv1", bn: prefix + ".bn1",
-                                         inChannels: inChannels, outChannels: width, kernel: 1, relu: true)
-        conv2 = convolutionWithBatchNorm(&weights, conv: prefix + ".conv2", bn: prefix + ".bn2", inChannels: width,
-                                         outChannels: width, kernel: 3, stride: stride, padding: 1, relu: true)
-        conv3 = convolutionWithBatchNorm(&weights, conv: prefix + ".conv3", bn: prefix + ".bn3", inChannels: width,
-                                         outChannels: out, kernel: 1, relu: true)
+        conv1 = convolutionWithBatchNorm(&weights, Keys.conv(prefix, 1), inChannels: inChannels, outChannels: width,
+                                         kernel: 1, relu: true)
+        conv2 = convolutionWithBatchNorm(&weights, Keys.conv(prefix, 2), inChannels: width, outChannels: width,
+                                         kernel: 3, stride: stride, padding: 1, relu: true)
+        conv3 = convolutionWithBatchNorm(&weights, Keys.conv(prefix, 3), inChannels: width, outChannels: out,
+                                         kernel: 1, relu: true)
         self.downsample = downsample
-            ? convolutionWithBatchNorm(&weights, conv: prefix + ".downsample.0", bn: prefix + ".downsample.1",
-                                       inChannels: inChannels, outChannels: out, kernel: 1, stride: stride,
-                                       relu: false)
+            ? convolutionWithBatchNorm(&weights, Keys.downsample(prefix), inChannels: inChannels, outChannels: out,
+                                       kernel: 1, stride: stride, relu: false)
             : nil
     }
 
@@ -70,7 +71,7 @@ public struct ResNet50: Sendable {
 
     /// `prefix` is the state-dict prefix of the body, e.g. "backbone.body.".
     public init(weights: inout WeightStore, prefix: String) {
-        stem = convolutionWithBatchNorm(&weights, conv: prefix + "conv1", bn: prefix + "bn1", inChannels: 3,
+        stem = convolutionWithBatchNorm(&weights, TorchvisionKeys.ResNet.stem(prefix), inChannels: 3,
                                         outChannels: 64, kernel: 7, stride: 2, padding: 3, relu: true)
         var inChannels = 64
         var layers = [[Bottleneck]]()
@@ -79,8 +80,9 @@ public struct ResNet50: Sendable {
             for b in 0..<count {
                 // The first block of every layer but the first halves the resolution; each first block changes
                 // the channel count, so it has a downsample branch.
-                layer.append(Bottleneck(&weights, prefix: "\(prefix)layer\(l + 1).\(b)", inChannels: inChannels,
-                                        width: width, stride: b == 0 && l > 0 ? 2 : 1, downsample: b == 0))
+                layer.append(Bottleneck(&weights, prefix: TorchvisionKeys.ResNet.block(prefix, layer: l, index: b),
+                                        inChannels: inChannels, width: width, stride: b == 0 && l > 0 ? 2 : 1,
+                                        downsample: b == 0))
                 inChannels = width * Self.expansion
             }
             layers.append(layer)

@@ -66,23 +66,25 @@ public struct RoIHeads: Sendable {
     static let boxXformClip = Float(Double.log(1000.0 / 16))
 
     public init(weights: inout WeightStore, numClasses: Int, config: RoIHeadsConfig, masks: Bool,
-                prefix: String = "roi_heads.") {
+                prefix: String = TorchvisionKeys.roiHeads) {
         precondition(numClasses >= 1, "RoIHeads: numClasses must be >= 1")
         self.config = config
         self.numClasses = numClasses
         hasMasks = masks
         let c = config.inChannels, r = config.representationSize
         let pooled = c * config.boxPoolSize * config.boxPoolSize
-        let head = prefix + "box_head.", predictor = prefix + "box_predictor."
-        fc6 = Linear(weight: weights.take(head + "fc6.weight", shape: [r, pooled]),
-                     bias: weights.take(head + "fc6.bias", shape: [r]), inFeatures: pooled, outFeatures: r, relu: true)
-        fc7 = Linear(weight: weights.take(head + "fc7.weight", shape: [r, r]),
-                     bias: weights.take(head + "fc7.bias", shape: [r]), inFeatures: r, outFeatures: r, relu: true)
-        clsScore = Linear(weight: weights.take(predictor + "cls_score.weight", shape: [numClasses, r]),
-                          bias: weights.take(predictor + "cls_score.bias", shape: [numClasses]), inFeatures: r,
-                          outFeatures: numClasses)
-        bboxPred = Linear(weight: weights.take(predictor + "bbox_pred.weight", shape: [4 * numClasses, r]),
-                          bias: weights.take(predictor + "bbox_pred.bias", shape: [4 * numClasses]), inFeatures: r,
+        typealias Box = TorchvisionKeys.BoxHead
+        typealias Mask = TorchvisionKeys.MaskHead
+        let fc6Keys = Box.fc6(prefix), fc7Keys = Box.fc7(prefix)
+        let clsKeys = Box.clsScore(prefix), bboxKeys = Box.bboxPred(prefix)
+        fc6 = Linear(weight: weights.take(fc6Keys.linearWeight(in: pooled, out: r)),
+                     bias: weights.take(fc6Keys.bias(r)), inFeatures: pooled, outFeatures: r, relu: true)
+        fc7 = Linear(weight: weights.take(fc7Keys.linearWeight(in: r, out: r)),
+                     bias: weights.take(fc7Keys.bias(r)), inFeatures: r, outFeatures: r, relu: true)
+        clsScore = Linear(weight: weights.take(clsKeys.linearWeight(in: r, out: numClasses)),
+                          bias: weights.take(clsKeys.bias(numClasses)), inFeatures: r, outFeatures: numClasses)
+        bboxPred = Linear(weight: weights.take(bboxKeys.linearWeight(in: r, out: 4 * numClasses)),
+                          bias: weights.take(bboxKeys.bias(4 * numClasses)), inFeatures: r,
                           outFeatures: 4 * numClasses)
         guard masks else {
             maskConvs = []
@@ -94,19 +96,19 @@ public struct RoIHeads: Sendable {
         var convs = [Conv2d]()
         var channels = c
         for (i, out) in config.maskLayers.enumerated() {
-            let key = prefix + "mask_head.\(i).0."
-            convs.append(Conv2d(weight: weights.take(key + "weight", shape: [out, channels, 3, 3]),
-                                bias: weights.take(key + "bias", shape: [out]), inChannels: channels,
+            let keys = Mask.layer(prefix, i)
+            convs.append(Conv2d(weight: weights.take(keys.convWeight(in: channels, out: out, kernel: 3)),
+                                bias: weights.take(keys.bias(out)), inChannels: channels,
                                 outChannels: out, kernel: (3, 3), padding: 1, relu: true))
             channels = out
         }
         maskConvs = convs
-        let mp = prefix + "mask_predictor."
-        maskUpsample = ConvTranspose2x2(weight: weights.take(mp + "conv5_mask.weight", shape: [channels, channels, 2, 2]),
-                                        bias: weights.take(mp + "conv5_mask.bias", shape: [channels]),
-                                        inChannels: channels, outChannels: channels, relu: true)
-        maskLogitsWeight = weights.take(mp + "mask_fcn_logits.weight", shape: [numClasses, channels, 1, 1])
-        maskLogitsBias = weights.take(mp + "mask_fcn_logits.bias", shape: [numClasses])
+        let upsampleKeys = Mask.conv5Mask(prefix), logitKeys = Mask.logits(prefix)
+        maskUpsample = ConvTranspose2x2(
+            weight: weights.take(upsampleKeys.convTransposeWeight(in: channels, out: channels, kernel: 2)),
+            bias: weights.take(upsampleKeys.bias(channels)), inChannels: channels, outChannels: channels, relu: true)
+        maskLogitsWeight = weights.take(logitKeys.convWeight(in: channels, out: numClasses, kernel: 1))
+        maskLogitsBias = weights.take(logitKeys.bias(numClasses))
     }
 
     /// Detections per image in the coordinates of `imageSizes` (masks (N, 1, 28, 28) probabilities when `masks`).

@@ -51,7 +51,9 @@ public struct WeightStore: Sendable {
 
     /// Throws one error counting, and naming up to `listedKeys` of, the mismatched, unexpected and missing keys.
     public func finish() throws {
-        let unexpected = entries.keys.filter { !taken.contains($0) && !$0.hasSuffix("num_batches_tracked") }.sorted()
+        let unexpected = entries.keys.filter {
+            !taken.contains($0) && !$0.hasSuffix(TorchvisionKeys.batchNormCounter)
+        }.sorted()
         if missing.isEmpty && mismatched.isEmpty && unexpected.isEmpty { return }
         func list(_ keys: [String], _ separator: String) -> String {
             let shown = keys.sorted().prefix(Self.listedKeys).joined(separator: separator)

@@ -37,9 +37,10 @@ struct StageWeights {
         }
     }
 
-    /// Fails unless `name` is present with `shape`. Used for the weights whose shape sets the sizes of the others,
-    /// so that a `WeightStore` never stands in zeros for a missing weight much larger than what was passed.
-    func requireShape(_ name: String, _ shape: [Int], _ explanation: String) throws {
+    /// Fails unless `parameter` is present with its shape. Used for the weights whose shape sets the sizes of the
+    /// others, so that a `WeightStore` never stands in zeros for a missing weight much larger than what was passed.
+    func requireShape(_ parameter: TorchvisionKeys.Parameter, _ explanation: String) throws {
+        let (name, shape) = (parameter.key, parameter.shape)
         guard let e = entries[name] else {
             throw SwiftRCNNError.invalidValue("weights: missing key \(name) (expected shape "
                                               + "\(ArrayArgument.describe(shape)), \(explanation))")
@@ -146,9 +147,10 @@ public func srcnn_rpn_proposals(
         try requireOutput(s, dtype: .float32, shape: [images, post])
         try requireOutput(c, dtype: .int64, shape: [images])
 
-        let w = try StageWeights(names: names, weights: weights, count: numWeights, prefix: "rpn.")
-        try w.requireShape("rpn.head.conv.0.0.weight", [channels, channels, 3, 3],
-                      "C = \(channels), the channels of features")
+        let prefix = TorchvisionKeys.rpn
+        let w = try StageWeights(names: names, weights: weights, count: numWeights, prefix: prefix)
+        try w.requireShape(TorchvisionKeys.RPNHead.conv(prefix).convWeight(in: channels, out: channels, kernel: 3),
+                           "C = \(channels), the channels of features")
         var sizesPerLevel = [[Float]](), ratiosPerLevel = [[Float]]()
         var (si, ri) = (0, 0)
         for l in 0..<levels {
@@ -161,7 +163,7 @@ public func srcnn_rpn_proposals(
                                scoreThresh: scoreThresh, anchorSizes: sizesPerLevel, aspectRatios: ratiosPerLevel,
                                inChannels: channels)
         var store = w.store
-        let rpn = RegionProposalNetwork(weights: &store, config: config)
+        let rpn = RegionProposalNetwork(weights: &store, config: config, prefix: prefix)
         try store.finish()
 
         let results = rpn.proposals(features: featureMaps(maps), batchHW: (Int(batchH), Int(batchW)),
@@ -235,9 +237,12 @@ public func srcnn_roi_heads_detect(
             try requireOutput(m!, dtype: .float32, shape: [images, d, 1, maskSide, maskSide])
         }
 
-        let w = try StageWeights(names: names, weights: weights, count: numWeights, prefix: "roi_heads.")
+        typealias Box = TorchvisionKeys.BoxHead
+        typealias Mask = TorchvisionKeys.MaskHead
+        let prefix = TorchvisionKeys.roiHeads
+        let w = try StageWeights(names: names, weights: weights, count: numWeights, prefix: prefix)
         let pooled = channels * config.boxPoolSize * config.boxPoolSize
-        let fc6 = "roi_heads.box_head.fc6.weight"
+        let fc6 = Box.fc6(prefix).weightKey
         guard let fc6Shape = w.shape(fc6), fc6Shape.count == 2, fc6Shape[1] == pooled else {
             throw SwiftRCNNError.invalidValue(
                 "weights: \(fc6): expected shape (R, \(pooled)) (C x \(config.boxPoolSize) x \(config.boxPoolSize) with "
@@ -247,29 +252,31 @@ public func srcnn_roi_heads_detect(
         var heads = config
         heads.representationSize = fc6Shape[0]
         let r = fc6Shape[0]
-        try w.requireShape("roi_heads.box_head.fc7.weight", [r, r], "R = \(r), the rows of fc6.weight")
-        try w.requireShape("roi_heads.box_predictor.cls_score.weight", [Int(numClasses), r],
-                      "num_classes = \(numClasses) and R = \(r)")
+        try w.requireShape(Box.fc7(prefix).linearWeight(in: r, out: r), "R = \(r), the rows of fc6.weight")
+        try w.requireShape(Box.clsScore(prefix).linearWeight(in: r, out: Int(numClasses)),
+                           "num_classes = \(numClasses) and R = \(r)")
         if masks == 1 {
             var layers = [Int](), inputs = channels
-            while let shape = w.shape("roi_heads.mask_head.\(layers.count).0.weight") {
-                let name = "roi_heads.mask_head.\(layers.count).0.weight"
+            while let shape = w.shape(Mask.layer(prefix, layers.count).weightKey) {
+                let layer = Mask.layer(prefix, layers.count), name = layer.weightKey
                 guard shape.count == 4, shape[0] >= 1 else {
                     throw SwiftRCNNError.invalidValue("weights: \(name): expected shape (M, \(inputs), 3, 3), got "
                                                       + ArrayArgument.describe(shape))
                 }
-                try w.requireShape(name, [shape[0], inputs, 3, 3], "the input channels of this layer")
+                try w.requireShape(layer.convWeight(in: inputs, out: shape[0], kernel: 3),
+                                   "the input channels of this layer")
                 layers.append(shape[0])
                 inputs = shape[0]
             }
-            try require(!layers.isEmpty, "weights: missing key roi_heads.mask_head.0.0.weight (expected shape "
+            try require(!layers.isEmpty, "weights: missing key \(Mask.layer(prefix, 0).weightKey) (expected shape "
                         + "(M, \(channels), 3, 3)) of the mask head")
-            try w.requireShape("roi_heads.mask_predictor.conv5_mask.weight", [inputs, inputs, 2, 2],
-                          "the channels of the last mask_head layer")
+            try w.requireShape(Mask.conv5Mask(prefix).convTransposeWeight(in: inputs, out: inputs, kernel: 2),
+                               "the channels of the last mask_head layer")
             heads.maskLayers = layers
         }
         var store = w.store
-        let roiHeads = RoIHeads(weights: &store, numClasses: Int(numClasses), config: heads, masks: masks == 1)
+        let roiHeads = RoIHeads(weights: &store, numClasses: Int(numClasses), config: heads, masks: masks == 1,
+                                prefix: prefix)
         try store.finish()
 
         let results = roiHeads(features: featureMaps(maps), proposals: perImage, imageSizes: sizes)
