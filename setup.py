@@ -11,6 +11,7 @@ Environment:
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -81,7 +82,17 @@ extension = Extension(
     extra_link_args=["-Wl,-rpath,$ORIGIN"] if sys.platform != "darwin" else ["-Wl,-rpath,@loader_path"],
 )
 
+def header_version() -> str:
+    """SRCNN_VERSION of swiftrcnn.h: the one place the version is written."""
+    text = (ROOT / "Sources/CPython/include/swiftrcnn.h").read_text()
+    match = re.search(r'^#define SRCNN_VERSION "([^"]+)"', text, re.M)
+    if not match:
+        raise RuntimeError("swiftrcnn.h: no SRCNN_VERSION")
+    return match.group(1)
+
+
 setup(
+    version=header_version(),
     ext_modules=[extension],
     cmdclass={"build_ext": SwiftBuildExt},
 )

@@ -34,15 +34,16 @@ final class DetectionStagesABITests: XCTestCase {
                 counts: Buf<Int64>, err: ErrBuf) -> Int32 {
         let features = [zeros([1, 2, 4, 4]), zeros([1, 2, 2, 2])]
         let sizes = Buf<Int64>([32, 32], [1, 2])
-        let anchorSizes: [Double] = [32, 64], ratios: [Double] = [0.5, 1, 2, 0.5, 1, 2]
-        let numSizes: [Int64] = [1, 1], numRatios: [Int64] = [3, 3]
+        let anchorSizes = Buf<Double>([32, 64], [2]), ratios = Buf<Double>([0.5, 1, 2, 0.5, 1, 2], [6])
+        let numSizes = Buf<Int64>([1, 1], [2]), numRatios = Buf<Int64>([3, 3], [2])
         return withNames(weights.map(\.0)) { names in
             withArrays(weights.map(\.1)) { w in
                 withArrays(features) { f in
-                    sizes.with { s in boxes.with { b in scores.with { sc in counts.with { c in
-                        CSwiftRCNN.srcnn_rpn_proposals(names, w, Int64(weights.count), f, 2, s, 32, 32, anchorSizes,
-                                                       numSizes, ratios, numRatios, 1000, Int64(post), 0.7, 0, b, sc,
-                                                       c, &err.bytes)
+                    anchorSizes.with { az in numSizes.with { ns in ratios.with { r in numRatios.with { nr in
+                        sizes.with { s in boxes.with { b in scores.with { sc in counts.with { c in
+                            CSwiftRCNN.srcnn_rpn_proposals(names, w, Int64(weights.count), f, 2, s, 32, 32, az, ns,
+                                                           r, nr, 1000, Int64(post), 0.7, 0, b, sc, c, &err.bytes)
+                        } } } }
                     } } } }
                 }
             }
@@ -76,9 +77,12 @@ final class DetectionStagesABITests: XCTestCase {
         st = withNames(["rpn.head.cls_logits.bias"]) { names in
             double.with { w in
                 let f = zeros([1, 2, 4, 4]), s = Buf<Int64>([32, 32], [1, 2])
+                let one = Buf<Double>([1], [1]), count = Buf<Int64>([1], [1])
                 return f.with { fp in s.with { sp in boxes.with { b in scores.with { sc in counts.with { c in
-                    CSwiftRCNN.srcnn_rpn_proposals(names, w, 1, fp, 1, sp, 32, 32, [32], [1], [1], [1], 10, 10, 0.7,
-                                                   0, b, sc, c, &err.bytes)
+                    one.with { o in count.with { n in
+                        CSwiftRCNN.srcnn_rpn_proposals(names, w, 1, fp, 1, sp, 32, 32, o, n, o, n, 10, 10, 0.7, 0, b,
+                                                       sc, c, &err.bytes)
+                    } }
                 } } } } }
             }
         }

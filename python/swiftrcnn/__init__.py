@@ -17,7 +17,7 @@ from . import ops, weights
 from . import linalg
 from . import models
 
-__version__ = _C.version
+__version__ = _C.VERSION
 
 
 def get_num_threads() -> int:

@@ -47,14 +47,7 @@ PyObject *ext_raise(int32_t status, const char *message);
     ext_args_release(&x);       \
     if (status != SRCNN_OK) return ext_raise(status, err)
 
-/* Method tables contributed by each source file; module.c joins them. Each ends with a {NULL} sentinel. */
-extern PyMethodDef ext_boxes_methods[];
-extern PyMethodDef ext_roi_align_methods[];
-extern PyMethodDef ext_roi_pool_methods[];
-extern PyMethodDef ext_detection_methods[];
-extern PyMethodDef ext_anchors_methods[];
-extern PyMethodDef ext_linalg_methods[];
+/* The model-handle functions bound by hand (models.c), ending with a {NULL} sentinel. */
 extern PyMethodDef ext_models_methods[];
-extern PyMethodDef ext_stages_methods[];
 
 #endif

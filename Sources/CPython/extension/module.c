@@ -1,5 +1,7 @@
-/* swiftrcnn._C: the thin CPython extension over libswiftrcnn_capi (swiftrcnn.h). */
-#include "ext.h"
+/* swiftrcnn._C: the thin CPython extension over libswiftrcnn_capi (swiftrcnn.h). The ops are bound from the header
+   by scripts/gen_bindings.py (bindings.gen.c, through marshal.c); this file holds the buffer conversion they share
+   and the runtime functions whose results are not a status; models.c binds the model handles. */
+#include "marshal.h"
 #include <string.h>
 
 int ext_array_get(PyObject *obj, const char *name, int writable, ext_array *a) {
@@ -80,32 +82,9 @@ static PyObject *ext_num_threads(PyObject *self, PyObject *args) {
     return PyLong_FromLong(srcnn_num_threads());
 }
 
-static PyObject *ext_set_num_threads(PyObject *self, PyObject *args) {
-    (void)self;
-    int n;
-    if (!PyArg_ParseTuple(args, "i", &n)) return NULL;
-    char err[SRCNN_ERR_CAPACITY];
-    int32_t st = srcnn_set_num_threads(n, err);
-    if (st != SRCNN_OK) return ext_raise(st, err);
-    Py_RETURN_NONE;
-}
-
 static PyObject *ext_isa(PyObject *self, PyObject *args) {
     (void)self; (void)args;
     return PyUnicode_FromString(srcnn_isa());
-}
-
-static PyObject *ext_set_isa(PyObject *self, PyObject *args) {
-    (void)self;
-    const char *name;
-    if (!PyArg_ParseTuple(args, "s", &name)) return NULL;
-    char err[SRCNN_ERR_CAPACITY];
-    int32_t st;
-    Py_BEGIN_ALLOW_THREADS
-    st = srcnn_set_isa(name, err);
-    Py_END_ALLOW_THREADS
-    if (st != SRCNN_OK) return ext_raise(st, err);
-    Py_RETURN_NONE;
 }
 
 static PyObject *ext_isa_supported(PyObject *self, PyObject *args) {
@@ -135,13 +114,11 @@ static PyObject *ext_config_report(PyObject *self, PyObject *args) {
 
 static PyMethodDef runtime_methods[] = {
     {"isa", ext_isa, METH_NOARGS, "The instruction-set path the kernels run."},
-    {"set_isa", ext_set_isa, METH_VARARGS, "set_isa(name): switches the instruction-set path."},
     {"isa_supported", ext_isa_supported, METH_VARARGS, "isa_supported(name): whether this CPU can run the path."},
     {"isa_environment_error", ext_isa_environment_error, METH_NOARGS,
      "Why SWIFTRCNN_ISA could not be followed, or None."},
     {"config_report", ext_config_report, METH_NOARGS, "The configuration report (show_config)."},
     {"num_threads", ext_num_threads, METH_NOARGS, "Threads used by every op."},
-    {"set_num_threads", ext_set_num_threads, METH_VARARGS, "set_num_threads(n): threads used by every op."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "swiftrcnn._C",
@@ -161,14 +138,7 @@ static int add_methods(PyObject *module, PyMethodDef *defs) {
 PyMODINIT_FUNC PyInit__C(void) {
     PyObject *m = PyModule_Create(&module_def);
     if (!m) return NULL;
-    if (add_methods(m, runtime_methods) || add_methods(m, ext_boxes_methods) || add_methods(m, ext_roi_align_methods) ||
-        add_methods(m, ext_roi_pool_methods) ||
-        add_methods(m, ext_detection_methods) ||
-        add_methods(m, ext_anchors_methods) ||
-        add_methods(m, ext_linalg_methods) ||
-        add_methods(m, ext_models_methods) ||
-        add_methods(m, ext_stages_methods) ||
-        PyModule_AddStringConstant(m, "version", srcnn_version()) != 0) {
+    if (add_methods(m, runtime_methods) || add_methods(m, ext_models_methods) || ext_add_generated(m)) {
         Py_DECREF(m);
         return NULL;
     }

@@ -16,6 +16,10 @@
  *   No input makes a function abort the process.
  * - Functions are thread-safe and release no locks of the caller's; work is spread over srcnn_num_threads() threads.
  * - Boxes are (x1, y1, x2, y2) in pixels unless a function says otherwise. RoIs are rows [batch_index, x1, y1, x2, y2].
+ * - This header is also the binding's declaration: scripts/gen_bindings.py makes every status function here
+ *   (`err` last) a function of the Python module swiftrcnn._C, and every constant a constant of it. Two
+ *   annotations, which expand to nothing, tell it what C cannot: SRCNN_OPTIONAL marks a pointer that may be NULL,
+ *   SRCNN_LIST(n) a pointer to `n` elements whose count is the parameter `n`.
  */
 #ifndef SWIFTRCNN_H
 #define SWIFTRCNN_H
@@ -26,8 +30,15 @@
 extern "C" {
 #endif
 
+/* The library version. */
+#define SRCNN_VERSION "0.1.0"
 #define SRCNN_MAX_DIMS 6
 #define SRCNN_ERR_CAPACITY 512
+/* Most elements of any array an op accepts or returns (a memory error beyond). */
+#define SRCNN_MAX_ELEMENTS (1LL << 40)
+
+#define SRCNN_OPTIONAL
+#define SRCNN_LIST(count)
 
 typedef enum srcnn_status {
     SRCNN_OK = 0,
@@ -54,7 +65,7 @@ typedef struct srcnn_array {
 
 /* ---- Runtime ---------------------------------------------------------------------------------------------------- */
 
-/* The library version, e.g. "0.1.0". Static storage. */
+/* The library version, SRCNN_VERSION of the header it was built from. Static storage. */
 const char *srcnn_version(void);
 /* Threads used by every op: SWIFTRCNN_NUM_THREADS when set, else the number of cores. */
 int32_t srcnn_num_threads(void);
@@ -140,11 +151,11 @@ int32_t srcnn_roi_align_backward(const srcnn_array *grad_output, const srcnn_arr
 /* output (K, C, PH, PW); argmax (K, C, PH, PW) int64: index in the H*W plane of the max, -1 for an empty bin;
    argmax may be NULL when not wanted. */
 int32_t srcnn_roi_pool(const srcnn_array *input, const srcnn_array *rois, int64_t pooled_h, int64_t pooled_w,
-                       double spatial_scale, srcnn_array *output, srcnn_array *argmax, char *err);
+                       double spatial_scale, srcnn_array *output, SRCNN_OPTIONAL srcnn_array *argmax, char *err);
 /* grad_output and argmax (K, C, PH, PW) -> grad_input (N, C, H, W). rois (K, 5) supplies each RoI's image; it may
    be NULL when N == 1. argmax values must lie in [-1, H*W). */
-int32_t srcnn_roi_pool_backward(const srcnn_array *grad_output, const srcnn_array *rois, const srcnn_array *argmax,
-                                srcnn_array *grad_input, char *err);
+int32_t srcnn_roi_pool_backward(const srcnn_array *grad_output, SRCNN_OPTIONAL const srcnn_array *rois,
+                                const srcnn_array *argmax, srcnn_array *grad_input, char *err);
 /* Position-sensitive: C must be a multiple of PH*PW; output (K, C / (PH*PW), PH, PW). */
 int32_t srcnn_ps_roi_align(const srcnn_array *input, const srcnn_array *rois, int64_t pooled_h, int64_t pooled_w,
                            double spatial_scale, int64_t sampling_ratio, srcnn_array *output, char *err);
@@ -159,23 +170,25 @@ int32_t srcnn_ps_roi_pool_backward(const srcnn_array *grad_output, const srcnn_a
    (num_images, 2) int64 (h, w) of the images before padding. Scales are inferred as powers of two from the
    feature sizes, each RoI is pooled from level floor(canonical_level + log2(sqrt(area) / canonical_scale) + 1e-6)
    clamped to the available levels, with aligned = false. output (K, C, pooled_h, pooled_w). */
-int32_t srcnn_multiscale_roi_align(const srcnn_array *features, int64_t num_levels, const srcnn_array *rois,
+int32_t srcnn_multiscale_roi_align(SRCNN_LIST(num_levels) const srcnn_array *features, int64_t num_levels, const srcnn_array *rois,
                                    const srcnn_array *image_shapes, int64_t pooled_h, int64_t pooled_w,
                                    int64_t sampling_ratio, int64_t canonical_scale, int64_t canonical_level,
                                    srcnn_array *output, char *err);
 
 /* ---- Anchors ---------------------------------------------------------------------------------------------------- */
 
-/* torchvision AnchorGenerator for one image: level l has num_sizes[l] sizes and num_ratios[l] aspect ratios
-   (concatenated over levels in `sizes` and `aspect_ratios`), a feature map of feature_hw[2l] x feature_hw[2l+1]
-   over an (image_h, image_w) padded batch. anchors (sum_l h_l * w_l * num_sizes[l] * num_ratios[l], 4). */
-int32_t srcnn_anchor_generator(const double *sizes, const int64_t *num_sizes, const double *aspect_ratios,
-                               const int64_t *num_ratios, int64_t num_levels, int64_t image_h, int64_t image_w,
-                               const int64_t *feature_hw, srcnn_array *anchors, char *err);
+/* torchvision AnchorGenerator for one image with L levels: level l has num_sizes[l] sizes and num_ratios[l] aspect
+   ratios (num_sizes, num_ratios (L,) int64; the values concatenated over levels in `sizes` and `aspect_ratios`,
+   float64 vectors), a feature map of feature_hw[l] = (h_l, w_l) ((L, 2) int64) over an (image_h, image_w) padded
+   batch. anchors (sum_l h_l * w_l * num_sizes[l] * num_ratios[l], 4). */
+int32_t srcnn_anchor_generator(const srcnn_array *sizes, const srcnn_array *num_sizes,
+                               const srcnn_array *aspect_ratios, const srcnn_array *num_ratios, int64_t image_h,
+                               int64_t image_w, const srcnn_array *feature_hw, srcnn_array *anchors, char *err);
 
-/* py-faster-rcnn conventions (widths are x2 - x1 + 1). anchors (num_ratios * num_scales, 4) float64. */
-int32_t srcnn_legacy_generate_anchors(double base_size, const double *ratios, int64_t num_ratios,
-                                      const double *scales, int64_t num_scales, srcnn_array *anchors, char *err);
+/* py-faster-rcnn conventions (widths are x2 - x1 + 1). ratios (R,), scales (S,) float64 -> anchors (R * S, 4)
+   float64. */
+int32_t srcnn_legacy_generate_anchors(double base_size, const srcnn_array *ratios, const srcnn_array *scales,
+                                      srcnn_array *anchors, char *err);
 /* ex_rois, gt_rois (N, 4) -> targets (N, 4) [dx, dy, dw, dh]. */
 int32_t srcnn_legacy_bbox_transform(const srcnn_array *ex_rois, const srcnn_array *gt_rois, srcnn_array *targets,
                                     char *err);
@@ -189,11 +202,11 @@ int32_t srcnn_legacy_nms(const srcnn_array *dets, double threshold, srcnn_array 
 
 /* ---- Box coding (torchvision.models.detection._utils.BoxCoder) -------------------------------------------------- */
 
-/* reference_boxes, proposals (N, 4) -> targets (N, 4). weights: (wx, wy, ww, wh). */
-int32_t srcnn_box_encode(const srcnn_array *reference_boxes, const srcnn_array *proposals, const double *weights,
-                         srcnn_array *targets, char *err);
+/* reference_boxes, proposals (N, 4) -> targets (N, 4). weights (4,) float64: (wx, wy, ww, wh). */
+int32_t srcnn_box_encode(const srcnn_array *reference_boxes, const srcnn_array *proposals,
+                         const srcnn_array *weights, srcnn_array *targets, char *err);
 /* rel_codes (N, 4k), boxes (N, 4) -> pred_boxes (N, 4k). dw, dh are clamped to bbox_xform_clip before exp. */
-int32_t srcnn_box_decode(const srcnn_array *rel_codes, const srcnn_array *boxes, const double *weights,
+int32_t srcnn_box_decode(const srcnn_array *rel_codes, const srcnn_array *boxes, const srcnn_array *weights,
                          double bbox_xform_clip, srcnn_array *pred_boxes, char *err);
 
 /* ---- Matching and sampling (torchvision.models.detection._utils) ------------------------------------------------ */
@@ -300,13 +313,16 @@ void srcnn_arrays_free(srcnn_arrays *arrays);
    slice, in decreasing score order, and the remaining rows are zero. */
 
 /* RegionProposalNetwork (prefix "rpn."): anchors of level l have num_sizes[l] sizes and num_ratios[l] aspect ratios
-   (concatenated over levels in `anchor_sizes` and `aspect_ratios`, as srcnn_anchor_generator), the same number per
+   (float64 vectors concatenated over levels in `anchor_sizes` and `aspect_ratios`; (L,) int64 counts, as
+   srcnn_anchor_generator), the same number per
    location on every level, over a padded batch of batch_h x batch_w. boxes (N, post_nms_top_n, 4) and scores
    (N, post_nms_top_n) float32 (objectness probabilities), counts (N,) int64. */
-int32_t srcnn_rpn_proposals(const char *const *names, const srcnn_array *weights, int64_t num_weights,
-                            const srcnn_array *features, int64_t num_levels, const srcnn_array *image_sizes,
-                            int64_t batch_h, int64_t batch_w, const double *anchor_sizes, const int64_t *num_sizes,
-                            const double *aspect_ratios, const int64_t *num_ratios, int64_t pre_nms_top_n,
+int32_t srcnn_rpn_proposals(SRCNN_LIST(num_weights) const char *const *names,
+                            SRCNN_LIST(num_weights) const srcnn_array *weights, int64_t num_weights,
+                            SRCNN_LIST(num_levels) const srcnn_array *features, int64_t num_levels,
+                            const srcnn_array *image_sizes, int64_t batch_h, int64_t batch_w,
+                            const srcnn_array *anchor_sizes, const srcnn_array *num_sizes,
+                            const srcnn_array *aspect_ratios, const srcnn_array *num_ratios, int64_t pre_nms_top_n,
                             int64_t post_nms_top_n, double nms_thresh, double score_thresh, srcnn_array *boxes,
                             srcnn_array *scores, srcnn_array *counts, char *err);
 
@@ -316,12 +332,14 @@ int32_t srcnn_rpn_proposals(const char *const *names, const srcnn_array *weights
    With D = detections_per_img: boxes (N, D, 4) and scores (N, D) float32, labels (N, D) int64, counts (N,) int64,
    and when masks = 1 mask_probs (N, D, 1, 28, 28) float32 (each detection's mask probabilities before pasting;
    may be NULL when masks = 0). */
-int32_t srcnn_roi_heads_detect(const char *const *names, const srcnn_array *weights, int64_t num_weights,
-                               int64_t num_classes, int32_t masks, const srcnn_array *features, int64_t num_levels,
-                               const srcnn_array *proposals, const srcnn_array *proposal_counts,
+int32_t srcnn_roi_heads_detect(SRCNN_LIST(num_weights) const char *const *names,
+                               SRCNN_LIST(num_weights) const srcnn_array *weights, int64_t num_weights,
+                               int64_t num_classes, int32_t masks, SRCNN_LIST(num_levels) const srcnn_array *features,
+                               int64_t num_levels, const srcnn_array *proposals, const srcnn_array *proposal_counts,
                                const srcnn_array *image_sizes, double score_thresh, double nms_thresh,
                                int64_t detections_per_img, srcnn_array *boxes, srcnn_array *scores,
-                               srcnn_array *labels, srcnn_array *mask_probs, srcnn_array *counts, char *err);
+                               srcnn_array *labels, SRCNN_OPTIONAL srcnn_array *mask_probs, srcnn_array *counts,
+                               char *err);
 
 #ifdef __cplusplus
 }

@@ -7,31 +7,60 @@ import SwiftRCNNOps
 /// torchvision computes the shifts `x * stride` in int32; images up to this size keep them exact.
 let maxAnchorImageSide = Int64(Int32.max)
 
-/// Reads `count` (≥ 0) numbers at `pointer` for the named argument; `pointer` may be NULL only when `count` is 0.
-func scalars<T>(_ pointer: UnsafePointer<T>?, _ count: Int, _ name: String) throws -> UnsafeBufferPointer<T> {
-    if count == 0 { return UnsafeBufferPointer(start: nil, count: 0) }
-    guard let pointer else { throw SwiftRCNNError.invalidValue("\(name): missing values (NULL)") }
-    return UnsafeBufferPointer(start: pointer, count: count)
+/// A copy of the elements of a 1-D array argument of `dtype` (copied, so the values checked are the values used
+/// even if the caller's memory changes meanwhile).
+func vector<T>(_ a: ArrayArgument, _: T.Type, _ dtype: DType) throws -> [T] {
+    guard a.dtype == dtype else {
+        throw SwiftRCNNError.invalidType("\(a.name): expected a \(dtype.name) vector, got dtype \(a.dtype.name)")
+    }
+    guard a.rank == 1 else {
+        throw SwiftRCNNError.invalidValue(
+            "\(a.name): expected a \(dtype.name) vector, got shape \(ArrayArgument.describe(a.shape))")
+    }
+    return Array(UnsafeBufferPointer(start: a.pointer(T.self), count: a.count))
 }
 
-/// Checks the per-level counts and returns them with their (overflow-checked) sum.
-func levelCounts(_ pointer: UnsafePointer<Int64>?, levels: Int, _ name: String) throws -> (counts: [Int], total: Int) {
-    var counts = [Int]()
-    var total = 0
-    for (l, c) in try scalars(pointer, levels, name).enumerated() {
-        guard c >= 0 && c <= Int64(maxElements) else {
-            throw SwiftRCNNError.invalidValue("\(name): level \(l) has \(c) values, expected 0...\(maxElements)")
-        }
-        counts.append(Int(c))
-        total += Int(c)
-        guard total <= maxElements else { throw SwiftRCNNError.tooLarge("\(name): too many values in total") }
+/// The per-level counts of `values` (an int64 vector of `levels` entries, each >= 0, adding up to the length of
+/// the values they group).
+func levelCounts(_ counts: ArrayArgument, levels: Int, of values: [Double], _ name: String) throws -> [Int] {
+    let raw = try vector(counts, Int64.self, .int64)
+    try require(raw.count == levels, "\(name): expected \(levels) per-level counts, got \(raw.count)")
+    var result = [Int](), left = Int64(values.count)
+    for c in raw {
+        guard c >= 0 && c <= left else { break }
+        result.append(Int(c))
+        left -= c
     }
-    return (counts, total)
+    try require(result.count == levels && left == 0,
+                "\(name): the per-level counts do not match the \(values.count) values given")
+    return result
+}
+
+/// The anchor sizes and aspect ratios of every level: float64 vectors concatenated over the levels, grouped by the
+/// int64 per-level counts (one entry per level, as many levels as `numSizes` has entries, at least one), as the
+/// float32 values torchvision builds anchors from.
+/// With `expectedLevels`, the levels must be that many (one per feature map).
+func anchorLevels(
+    sizes: ArrayArgument, numSizes: ArrayArgument, aspectRatios: ArrayArgument, numRatios: ArrayArgument,
+    expectedLevels: Int? = nil
+) throws -> (sizes: [Float], sizeCounts: [Int], ratios: [Float], ratioCounts: [Int]) {
+    let levels = numSizes.rank == 1 ? numSizes[0] : 0
+    try require(levels >= 1, "\(sizes.name): expected at least one level (one tuple of sizes per feature map)")
+    if let expectedLevels {
+        try require(levels == expectedLevels,
+                    "\(sizes.name): expected \(expectedLevels) levels (one per feature map), got \(levels)")
+    }
+    let sizeValues = try vector(sizes, Double.self, .float64)
+    let ratioValues = try vector(aspectRatios, Double.self, .float64)
+    let sizeCounts = try levelCounts(numSizes, levels: levels, of: sizeValues, sizes.name)
+    let ratioCounts = try levelCounts(numRatios, levels: levels, of: ratioValues, aspectRatios.name)
+    return (try positiveFloat32s(sizeValues, counts: sizeCounts, sizes.name), sizeCounts,
+            try positiveFloat32s(ratioValues, counts: ratioCounts, aspectRatios.name), ratioCounts)
 }
 
 /// `values` (grouped by level as `counts` says) as `Float`, each finite and > 0 as a `Float` (torchvision builds
 /// anchors from float32 copies of the sizes and ratios).
-func positiveFloat32s(_ values: UnsafeBufferPointer<Double>, counts: [Int], _ name: String) throws -> [Float] {
+func positiveFloat32s(_ values: [Double], counts: [Int], _ name: String) throws -> [Float] {
     var result = [Float]()
     result.reserveCapacity(values.count)
     for (l, count) in counts.enumerated() {
@@ -50,24 +79,24 @@ func positiveFloat32s(_ values: UnsafeBufferPointer<Double>, counts: [Int], _ na
 
 @_cdecl("srcnn_anchor_generator")
 public func srcnn_anchor_generator(
-    _ sizes: UnsafePointer<Double>?, _ numSizes: UnsafePointer<Int64>?, _ aspectRatios: UnsafePointer<Double>?,
-    _ numRatios: UnsafePointer<Int64>?, _ numLevels: Int64, _ imageH: Int64, _ imageW: Int64,
-    _ featureHW: UnsafePointer<Int64>?, _ anchors: UnsafeMutablePointer<srcnn_array>?,
+    _ sizes: UnsafePointer<srcnn_array>?, _ numSizes: UnsafePointer<srcnn_array>?,
+    _ aspectRatios: UnsafePointer<srcnn_array>?, _ numRatios: UnsafePointer<srcnn_array>?, _ imageH: Int64,
+    _ imageW: Int64, _ featureHW: UnsafePointer<srcnn_array>?, _ anchors: UnsafeMutablePointer<srcnn_array>?,
     _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {
         let out = try ArrayArgument(anchors, "anchors")
-        try require(numLevels >= 1 && numLevels <= Int64(maxElements),
-                    "sizes: expected at least one level (one tuple of sizes per feature map), got \(numLevels)")
-        let levels = Int(numLevels)
-        let (sizeCounts, sizeTotal) = try levelCounts(numSizes, levels: levels, "sizes")
-        let (ratioCounts, ratioTotal) = try levelCounts(numRatios, levels: levels, "aspect_ratios")
-        let allSizes = try positiveFloat32s(try scalars(sizes, sizeTotal, "sizes"), counts: sizeCounts, "sizes")
-        let allRatios = try positiveFloat32s(try scalars(aspectRatios, ratioTotal, "aspect_ratios"),
-                                             counts: ratioCounts, "aspect_ratios")
+        let (allSizes, sizeCounts, allRatios, ratioCounts) = try anchorLevels(
+            sizes: try ArrayArgument(sizes, "sizes"), numSizes: try ArrayArgument(numSizes, "sizes"),
+            aspectRatios: try ArrayArgument(aspectRatios, "aspect_ratios"),
+            numRatios: try ArrayArgument(numRatios, "aspect_ratios"))
+        let levels = sizeCounts.count
         try require(imageH >= 1 && imageH <= maxAnchorImageSide && imageW >= 1 && imageW <= maxAnchorImageSide,
                     "batch_hw: expected image sizes in 1...\(maxAnchorImageSide), got (\(imageH), \(imageW))")
-        let hw = try scalars(featureHW, 2 * levels, "feature_hw")
+        let hwArgument = try ArrayArgument(featureHW, "feature_hw")
+        try hwArgument.expect(dtype: .int64)
+        try hwArgument.expect(shape: [levels, 2], "(\(levels), 2) (one (h, w) pair per level)")
+        let hw = Array(UnsafeBufferPointer(start: hwArgument.pointer(Int64.self), count: 2 * levels))
         // Anchors per location and per level, overflow-checked (the output holds 4 values per anchor).
         var perLocation = [Int](), total = 0
         for l in 0..<levels {

@@ -5,8 +5,9 @@ import SwiftRCNNOps
 // here; box and code values are not (non-finite values propagate through the arithmetic, as in torchvision).
 
 /// The four weights `(wx, wy, ww, wh)`, each finite and > 0, converted to `T`.
-func boxCoderWeights<T: KernelFloat>(_ weights: UnsafePointer<Double>?, _: T.Type) throws -> (T, T, T, T) {
-    let w = try scalars(weights, 4, "weights")
+func boxCoderWeights<T: KernelFloat>(_ weights: UnsafePointer<srcnn_array>?, _: T.Type) throws -> (T, T, T, T) {
+    let w = try vector(try ArrayArgument(weights, "weights"), Double.self, .float64)
+    try require(w.count == 4, "weights: expected 4 numbers (wx, wy, ww, wh), got \(w.count)")
     for (i, v) in w.enumerated() {
         try require(v > 0 && v.isFinite, "weights: expected 4 finite numbers > 0, got \(v) at position \(i)")
     }
@@ -31,7 +32,7 @@ func requireRowBoxes(_ b: ArrayArgument, matching lead: ArrayArgument) throws {
 @_cdecl("srcnn_box_encode")
 public func srcnn_box_encode(
     _ referenceBoxes: UnsafePointer<srcnn_array>?, _ proposals: UnsafePointer<srcnn_array>?,
-    _ weights: UnsafePointer<Double>?, _ targets: UnsafeMutablePointer<srcnn_array>?,
+    _ weights: UnsafePointer<srcnn_array>?, _ targets: UnsafeMutablePointer<srcnn_array>?,
     _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {
@@ -50,7 +51,8 @@ public func srcnn_box_encode(
 
 @_cdecl("srcnn_box_decode")
 public func srcnn_box_decode(
-    _ relCodes: UnsafePointer<srcnn_array>?, _ boxes: UnsafePointer<srcnn_array>?, _ weights: UnsafePointer<Double>?,
+    _ relCodes: UnsafePointer<srcnn_array>?, _ boxes: UnsafePointer<srcnn_array>?,
+    _ weights: UnsafePointer<srcnn_array>?,
     _ bboxXformClip: Double, _ predBoxes: UnsafeMutablePointer<srcnn_array>?, _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {

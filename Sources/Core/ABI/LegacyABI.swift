@@ -5,7 +5,7 @@ import SwiftRCNNOps
 // checked, except that legacy NMS refuses NaN (its result would be meaningless); non-finite values propagate.
 
 /// `values` checked finite and > 0.
-func requirePositiveFinite(_ values: UnsafeBufferPointer<Double>, _ name: String) throws {
+func requirePositiveFinite(_ values: [Double], _ name: String) throws {
     for (i, v) in values.enumerated() {
         try require(v > 0 && v.isFinite, "\(name): expected finite numbers > 0, got \(v) at position \(i)")
     }
@@ -13,17 +13,14 @@ func requirePositiveFinite(_ values: UnsafeBufferPointer<Double>, _ name: String
 
 @_cdecl("srcnn_legacy_generate_anchors")
 public func srcnn_legacy_generate_anchors(
-    _ baseSize: Double, _ ratios: UnsafePointer<Double>?, _ numRatios: Int64, _ scales: UnsafePointer<Double>?,
-    _ numScales: Int64, _ anchors: UnsafeMutablePointer<srcnn_array>?, _ err: UnsafeMutablePointer<CChar>?
+    _ baseSize: Double, _ ratios: UnsafePointer<srcnn_array>?, _ scales: UnsafePointer<srcnn_array>?,
+    _ anchors: UnsafeMutablePointer<srcnn_array>?, _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {
         let out = try ArrayArgument(anchors, "anchors")
         try require(baseSize > 0 && baseSize.isFinite, "base_size: expected a finite number > 0, got \(baseSize)")
-        try require(numRatios >= 0 && numRatios <= Int64(maxElements),
-                    "ratios: expected 0...\(maxElements) values, got \(numRatios)")
-        try require(numScales >= 0 && numScales <= Int64(maxElements),
-                    "scales: expected 0...\(maxElements) values, got \(numScales)")
-        let r = try scalars(ratios, Int(numRatios), "ratios"), s = try scalars(scales, Int(numScales), "scales")
+        let r = try vector(try ArrayArgument(ratios, "ratios"), Double.self, .float64)
+        let s = try vector(try ArrayArgument(scales, "scales"), Double.self, .float64)
         try requirePositiveFinite(r, "ratios")
         try requirePositiveFinite(s, "scales")
         let (n, overflow) = r.count.multipliedReportingOverflow(by: s.count)
@@ -32,8 +29,8 @@ public func srcnn_legacy_generate_anchors(
         }
         try requireOutput(out, dtype: .float64, shape: [n, 4])
         if n == 0 { return }
-        Legacy.generateAnchors(baseSize: baseSize, ratios: r.baseAddress!, count: r.count, scales: s.baseAddress!,
-                               count: s.count, into: out.pointer(Double.self))
+        Legacy.generateAnchors(baseSize: baseSize, ratios: r, count: r.count, scales: s, count: s.count,
+                               into: out.pointer(Double.self))
     }
 }
 

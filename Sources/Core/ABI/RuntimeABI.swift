@@ -1,8 +1,8 @@
 import CSwiftRCNN
 import SwiftRCNNOps
 
-/// The library version reported by `srcnn_version`.
-public let swiftRCNNVersion = "0.1.0"
+/// The library version reported by `srcnn_version`: `SRCNN_VERSION` of swiftrcnn.h, where it is written once.
+public let swiftRCNNVersion: String = SRCNN_VERSION
 
 private let versionCString: UnsafeMutablePointer<CChar> = {
     let bytes = Array(swiftRCNNVersion.utf8CString)

@@ -1,6 +1,8 @@
 import CSwiftRCNN
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 // Swift API of anchor generation and box coding: torchvision's AnchorGenerator and BoxCoder, and the
@@ -36,13 +38,16 @@ public struct AnchorGenerator: Sendable {
             rows += p
         }
         var out = Tensor<T>(zeros: [rows, 4])
-        let flatSizes = sizes.flatMap { $0 }, numSizes = sizes.map { Int64($0.count) }
-        let flatRatios = aspectRatios.flatMap { $0 }, numRatios = aspectRatios.map { Int64($0.count) }
-        let hw = featureSizes.flatMap { [Int64($0.height), Int64($0.width)] }
-        try check { err in out.withMutableArray { o in
-            srcnn_anchor_generator(flatSizes, numSizes, flatRatios, numRatios, Int64(sizes.count),
-                                   Int64(imageSize.height), Int64(imageSize.width), hw, o, err)
-        } }
+        let flatSizes = Tensor(sizes.flatMap { $0 }), numSizes = Tensor(sizes.map { Int64($0.count) })
+        let flatRatios = Tensor(aspectRatios.flatMap { $0 }), numRatios = Tensor(aspectRatios.map { Int64($0.count) })
+        let hw = Tensor(featureSizes.flatMap { [Int64($0.height), Int64($0.width)] }, shape: [featureSizes.count, 2])
+        try check { err in
+            flatSizes.withArray { s in numSizes.withArray { ns in flatRatios.withArray { r in numRatios.withArray { nr in
+                hw.withArray { f in out.withMutableArray { o in
+                    srcnn_anchor_generator(s, ns, r, nr, Int64(imageSize.height), Int64(imageSize.width), f, o, err)
+                } }
+            } } } }
+        }
         return out
     }
 }
@@ -66,9 +71,9 @@ public struct BoxCoder: Sendable {
     /// Targets (N, 4) encoding `referenceBoxes` (N, 4) relative to `proposals` (N, 4).
     public func encode<T: FloatElement>(referenceBoxes: Tensor<T>, proposals: Tensor<T>) throws -> Tensor<T> {
         var out = Tensor<T>(zeros: [referenceBoxes.shape.first ?? 0, 4])
-        let w = weightArray
-        try check { err in referenceBoxes.withArray { r in proposals.withArray { p in out.withMutableArray { o in
-            srcnn_box_encode(r, p, w, o, err)
+        let w = Tensor(weightArray)
+        try check { err in referenceBoxes.withArray { r in proposals.withArray { p in w.withArray { w in
+            out.withMutableArray { o in srcnn_box_encode(r, p, w, o, err) }
         } } } }
         return out
     }
@@ -76,10 +81,10 @@ public struct BoxCoder: Sendable {
     /// Boxes (N, 4k) decoded from `relCodes` (N, 4k) relative to `boxes` (N, 4).
     public func decode<T: FloatElement>(relCodes: Tensor<T>, boxes: Tensor<T>) throws -> Tensor<T> {
         var out = Tensor<T>(zeros: relCodes.shape)
-        let w = weightArray
+        let w = Tensor(weightArray)
         let clip = bboxXformClip
-        try check { err in relCodes.withArray { c in boxes.withArray { b in out.withMutableArray { o in
-            srcnn_box_decode(c, b, w, clip, o, err)
+        try check { err in relCodes.withArray { c in boxes.withArray { b in w.withArray { w in
+            out.withMutableArray { o in srcnn_box_decode(c, b, w, clip, o, err) }
         } } } }
         return out
     }

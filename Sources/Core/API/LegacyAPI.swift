@@ -7,9 +7,10 @@ public enum LegacyOps {
         baseSize: Double = 16, ratios: [Double] = [0.5, 1, 2], scales: [Double] = [8, 16, 32]
     ) throws -> Tensor<Double> {
         var out = Tensor<Double>(zeros: [ratios.count * scales.count, 4])
-        try check { err in out.withMutableArray { o in
-            srcnn_legacy_generate_anchors(baseSize, ratios, Int64(ratios.count), scales, Int64(scales.count), o, err)
-        } }
+        let r = Tensor(ratios), s = Tensor(scales)
+        try check { err in r.withArray { r in s.withArray { s in out.withMutableArray { o in
+            srcnn_legacy_generate_anchors(baseSize, r, s, o, err)
+        } } } }
         return out
     }
 

@@ -37,6 +37,11 @@ public struct Tensor<Scalar: TensorElement>: Equatable, Sendable {
     }
 
     /// A zero-filled tensor of `shape`.
+    /// A vector (1-D tensor) of `scalars`.
+    public init(_ scalars: [Scalar]) {
+        self.init(scalars, shape: [scalars.count])
+    }
+
     public init(zeros shape: [Int]) {
         self.init([Scalar](repeating: .zero, count: shape.reduce(1, *)), shape: shape)
     }

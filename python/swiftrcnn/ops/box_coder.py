@@ -19,14 +19,14 @@ from ._array import as_float, as_floats, as_real
 BBOX_XFORM_CLIP = math.log(1000.0 / 16)
 
 
-def _weights(weights) -> tuple[float, float, float, float]:
+def _weights(weights) -> np.ndarray:
     try:
         values = tuple(weights)
     except TypeError:
         raise TypeError(f"weights: expected 4 numbers (wx, wy, ww, wh), got {type(weights).__name__}") from None
     if len(values) != 4:
         raise ValueError(f"weights: expected 4 numbers (wx, wy, ww, wh), got {len(values)}")
-    return tuple(as_real(v, "weights") for v in values)
+    return np.array([as_real(v, "weights") for v in values], np.float64)
 
 
 def _concat(boxes, name: str) -> tuple[np.ndarray, list[int]]:

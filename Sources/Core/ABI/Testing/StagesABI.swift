@@ -112,8 +112,9 @@ func requireThreshold(_ value: Double, _ name: String) throws {
 public func srcnn_rpn_proposals(
     _ names: UnsafePointer<UnsafePointer<CChar>?>?, _ weights: UnsafePointer<srcnn_array>?, _ numWeights: Int64,
     _ features: UnsafePointer<srcnn_array>?, _ numLevels: Int64, _ imageSizes: UnsafePointer<srcnn_array>?,
-    _ batchH: Int64, _ batchW: Int64, _ anchorSizes: UnsafePointer<Double>?, _ numSizes: UnsafePointer<Int64>?,
-    _ aspectRatios: UnsafePointer<Double>?, _ numRatios: UnsafePointer<Int64>?, _ preNMSTopN: Int64,
+    _ batchH: Int64, _ batchW: Int64, _ anchorSizes: UnsafePointer<srcnn_array>?,
+    _ numSizes: UnsafePointer<srcnn_array>?, _ aspectRatios: UnsafePointer<srcnn_array>?,
+    _ numRatios: UnsafePointer<srcnn_array>?, _ preNMSTopN: Int64,
     _ postNMSTopN: Int64, _ nmsThresh: Double, _ scoreThresh: Double, _ boxes: UnsafeMutablePointer<srcnn_array>?,
     _ scores: UnsafeMutablePointer<srcnn_array>?, _ counts: UnsafeMutablePointer<srcnn_array>?,
     _ err: UnsafeMutablePointer<CChar>?
@@ -124,12 +125,10 @@ public func srcnn_rpn_proposals(
         let sizes = try stageImageSizes(imageSizes, images: images)
         try require(batchH >= 1 && batchH <= maxStageImageSide && batchW >= 1 && batchW <= maxStageImageSide,
                     "batch_hw: expected sizes in 1...\(maxStageImageSide), got (\(batchH), \(batchW))")
-        let (sizeCounts, sizeTotal) = try levelCounts(numSizes, levels: levels, "anchor_sizes")
-        let (ratioCounts, ratioTotal) = try levelCounts(numRatios, levels: levels, "aspect_ratios")
-        let allSizes = try positiveFloat32s(try scalars(anchorSizes, sizeTotal, "anchor_sizes"), counts: sizeCounts,
-                                            "anchor_sizes")
-        let allRatios = try positiveFloat32s(try scalars(aspectRatios, ratioTotal, "aspect_ratios"),
-                                             counts: ratioCounts, "aspect_ratios")
+        let (allSizes, sizeCounts, allRatios, ratioCounts) = try anchorLevels(
+            sizes: try ArrayArgument(anchorSizes, "anchor_sizes"), numSizes: try ArrayArgument(numSizes, "anchor_sizes"),
+            aspectRatios: try ArrayArgument(aspectRatios, "aspect_ratios"),
+            numRatios: try ArrayArgument(numRatios, "aspect_ratios"), expectedLevels: levels)
         let perLocation = zip(sizeCounts, ratioCounts).map { $0.multipliedReportingOverflow(by: $1) }
         let a = perLocation[0].partialValue
         try require(perLocation.allSatisfy { !$0.overflow && $0.partialValue == a } && a >= 1
