@@ -47,6 +47,8 @@ let buildSettings: [SwiftSetting] = buildTargetCPU.map { [.unsafeFlags(["-target
 
 let package = Package(
     name: "swiftrcnn",
+    // Linux, and macOS 15 or later: the worker pool's atomics (the Synchronization module) need macOS 15.
+    platforms: [.macOS(.v15)],
     products: [
         // For Swift programs: `import SwiftRCNN`.
         .library(name: "SwiftRCNN", targets: ["SwiftRCNN"]),

@@ -1,5 +1,7 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// Transparent huge pages for large, freshly allocated buffers.
@@ -8,8 +10,9 @@ import Glibc
 /// whose first touch faults in 4 KiB pages one by one; on these maps the faults cost as much as a convolution's
 /// arithmetic. Asking for huge pages on the buffer before it is first written (`madvise(MADV_HUGEPAGE)`, which the
 /// kernel honours when transparent huge pages are in `madvise` or `always` mode) makes that 512 times fewer faults.
-/// The advice is best effort: where it is unsupported nothing changes. `SWIFTRCNN_HUGE_PAGES=0` turns it off (for
-/// hosts where huge-page faults stall on memory compaction); it is read once.
+/// The advice is best effort: where it is unsupported nothing changes, and it is Linux-only (on macOS `advise` does
+/// nothing). `SWIFTRCNN_HUGE_PAGES=0` turns it off (for hosts where huge-page faults stall on memory compaction); it
+/// is read once.
 public enum HugePages {
     /// Whether buffers are advised: false when `SWIFTRCNN_HUGE_PAGES` is "0", "false", "no" or "off".
     public static let enabled: Bool = {
@@ -24,7 +27,7 @@ public enum HugePages {
     /// Advises the whole 2 MiB-aligned huge pages inside `pointer ..< pointer + byteCount`.
     @inlinable
     public static func advise(_ pointer: UnsafeMutableRawPointer, byteCount: Int) {
-        #if os(Linux)
+        #if canImport(Glibc)
         guard byteCount >= minimumBytes, enabled else { return }
         let start = (Int(bitPattern: pointer) + hugePage - 1) / hugePage * hugePage
         let end = (Int(bitPattern: pointer) + byteCount) / hugePage * hugePage

@@ -68,11 +68,19 @@ extension Float: KernelFloat {
     }
 }
 
+// The C library's double functions under names of their own: inside `extension Double` an unqualified `exp` is the
+// member being defined, and qualifying it names the C library's module, which is Glibc on Linux and Darwin on macOS.
+// At top level the plain names resolve to whichever of them was imported.
+@inlinable @inline(__always) func cExp(_ x: Double) -> Double { exp(x) }
+@inlinable @inline(__always) func cLog(_ x: Double) -> Double { log(x) }
+@inlinable @inline(__always) func cLog2(_ x: Double) -> Double { log2(x) }
+@inlinable @inline(__always) func cAtan(_ x: Double) -> Double { atan(x) }
+
 extension Double: KernelFloat {
-    @inlinable @inline(__always) public static func exp(_ x: Double) -> Double { Glibc.exp(x) }
-    @inlinable @inline(__always) public static func log(_ x: Double) -> Double { Glibc.log(x) }
-    @inlinable @inline(__always) public static func log2(_ x: Double) -> Double { Glibc.log2(x) }
-    @inlinable @inline(__always) public static func atan(_ x: Double) -> Double { Glibc.atan(x) }
+    @inlinable @inline(__always) public static func exp(_ x: Double) -> Double { cExp(x) }
+    @inlinable @inline(__always) public static func log(_ x: Double) -> Double { cLog(x) }
+    @inlinable @inline(__always) public static func log2(_ x: Double) -> Double { cLog2(x) }
+    @inlinable @inline(__always) public static func atan(_ x: Double) -> Double { cAtan(x) }
     @inlinable @inline(__always) public static func truncatedInt(_ x: Double) -> Int { Int(x) }
 
     @inlinable @inline(__always)
