@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
+echo "== linters"
+bash scripts/lint.sh
+
 echo "== installing the oracle and test tools"
 "$PY" -m pip install -q --disable-pip-version-check "torch==2.15.0" "torchvision==0.29.2" pytest hypothesis
 # The portable build by default: the library compiled for the architecture's baseline, so the suite runs the

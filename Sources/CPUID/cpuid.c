@@ -63,9 +63,11 @@ void srcnn_cpu_brand(char *out, int capacity) {
     memcpy(brand, regs, 48);
     brand[48] = 0;
     const char *start = brand;
-    while (*start == ' ') start++;
+    while (*start == ' ')
+        start++;
     size_t n = strlen(start);
-    while (n > 0 && start[n - 1] == ' ') n--;
+    while (n > 0 && start[n - 1] == ' ')
+        n--;
     if (n >= (size_t)capacity) n = (size_t)capacity - 1;
     memcpy(out, start, n);
     out[n] = 0;

@@ -30,6 +30,7 @@ func require(_ condition: Bool, _ message: @autoclosure () -> String) throws {
     if !condition { throw SwiftRCNNError.invalidValue(message()) }
 }
 
-/// The largest number of elements any single array the library allocates or accepts may have (2^40, 4 TiB of
-/// floats): beyond it a request is a mistake, and refusing it early beats an allocation failure that aborts.
-let maxElements = 1 << 40
+/// The largest number of elements any single array the library allocates or accepts may have (`SRCNN_MAX_ELEMENTS`,
+/// 2^40, 4 TiB of floats): beyond it a request is a mistake, and refusing it early beats an allocation failure that
+/// aborts.
+let maxElements = Int(SRCNN_MAX_ELEMENTS)

@@ -1,7 +1,6 @@
 """Parity of swiftrcnn.ops box utilities with torchvision.ops.boxes, and their bad-input behaviour."""
 import numpy as np
 import pytest
-import torch
 import torchvision.ops as tvops
 from hypothesis import given, settings, strategies as st
 

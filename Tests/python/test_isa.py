@@ -80,7 +80,8 @@ def test_show_config(capsys):
     for name in swiftrcnn.supported_isas():
         assert f"{name} (supported)" in lines["kernel paths"]
     if os.path.exists("/proc/cpuinfo"):
-        model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "")
+        with open("/proc/cpuinfo") as info:
+            model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "")
         assert lines["CPU"].strip().startswith(model)
         assert ("avx2" in lines["instruction sets"].split()) == (" avx2 " in open("/proc/cpuinfo").read())
     assert "library target CPU" in lines and "python" in lines

@@ -1,7 +1,6 @@
 """Parity of swiftrcnn.ops.Matcher with torchvision.models.detection._utils.Matcher, and bad-input behaviour."""
 import numpy as np
 import pytest
-import torch
 import torchvision.ops as tvops
 from hypothesis import given, settings, strategies as st
 from torchvision.models.detection._utils import Matcher as TVMatcher

@@ -10,7 +10,6 @@ from torchvision.models.detection import fasterrcnn_resnet50_fpn as tv_fasterrcn
 from torchvision.models.detection import maskrcnn_resnet50_fpn as tv_maskrcnn
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
-import swiftrcnn
 from swiftrcnn import models
 
 SMALL = dict(min_size=320, max_size=512)

@@ -2,7 +2,6 @@
 through torch autograd), edge cases, and bad-input behaviour."""
 import numpy as np
 import pytest
-import torch
 import torchvision.ops as tvops
 from hypothesis import given, settings, strategies as st
 

@@ -212,3 +212,17 @@ class TestBadInput:
                               "boxes", "batch index")
         isolated.expect_error(setup + "ops.roi_pool_backward(g, a, (10**5, 3, 10**5, 10**5), b)", MemoryError,
                               "input_shape")
+
+
+@pytest.mark.parametrize("op", ["roi_align", "roi_pool", "ps_roi_align", "ps_roi_pool"])
+def test_every_roi_op_takes_boxes_in_the_same_forms(op):
+    """One conversion for all RoI ops: a (K, 5) array, a plain list of [batch_index, x1, y1, x2, y2] rows and a
+    list of per-image (L, 4) arrays give the same result (roi_align alone accepted the plain rows before)."""
+    from swiftrcnn import ops as sr_ops
+    x = np.random.default_rng(0).random((2, 8, 10, 10), dtype=np.float32)
+    rows = [[1, 1.0, 2.0, 7.0, 8.0], [0, 0.5, 0.5, 4.0, 6.0]]
+    f = getattr(sr_ops, op)
+    expected = f(x, np.array(rows, np.float32), 2)
+    np.testing.assert_array_equal(f(x, rows, 2), expected)
+    per_image = [np.array([rows[1][1:]], np.float32), np.array([rows[0][1:]], np.float32)]
+    np.testing.assert_array_equal(f(x, per_image, 2), expected[::-1])

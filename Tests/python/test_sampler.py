@@ -67,9 +67,9 @@ def test_seed_reproduces_and_differs(rng):
 
 def test_seed_reproduces_across_processes(isolated):
     m = np.arange(-5, 200) % 7 - 1
-    code = (f"m = np.arange(-5, 200) % 7 - 1\n"
-            f"p, n = ops.BalancedPositiveNegativeSampler(40, 0.25, seed=2024)([m, m])\n"
-            f"result = [x.tolist() for x in p + n]")
+    code = ("m = np.arange(-5, 200) % 7 - 1\n"
+            "p, n = ops.BalancedPositiveNegativeSampler(40, 0.25, seed=2024)([m, m])\n"
+            "result = [x.tolist() for x in p + n]")
     kind, out = isolated.run(code)
     assert kind == "ok", out
     p, n = ops.BalancedPositiveNegativeSampler(40, 0.25, seed=2024)([m, m])

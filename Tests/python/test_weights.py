@@ -111,7 +111,7 @@ def detection_checkpoints(tmp_path_factory):
 
 def test_torchvision_checkpoints_without_torch(detection_checkpoints):
     pairs, counts = [], []
-    for name, pth, legacy, npz, shapes in detection_checkpoints:
+    for _name, pth, legacy, npz, shapes in detection_checkpoints:
         converted = pth.with_suffix(".safetensors")
         proc = swiftrcnn_cli("convert", pth, converted)
         assert proc.returncode == 0, proc.stderr
@@ -420,7 +420,7 @@ def test_many_views_of_one_storage_are_bounded(isolated, tmp_path):
     storage = FakeStorage("0", numel)
     for count in [133, 10]:
         views = collections.OrderedDict((f"v{i}", FakeTensor(storage, 0, (numel,), (1,))) for i in range(count))
-        path = write_checkpoint(tmp_path / f"views{count}.pth", views, {"0": bytes(4 * numel)})
+        write_checkpoint(tmp_path / f"views{count}.pth", views, {"0": bytes(4 * numel)})
     run_load(isolated, tmp_path / "views133.pth", ValueError, f"hold {133 * numel} elements, far more than")
     assert len(load_state_dict(tmp_path / "views10.pth")) == 10
 

@@ -7,15 +7,16 @@ Submodules: `swiftrcnn.ops` (torchvision.ops names, arguments and defaults), `sw
 `swiftrcnn.models` (torchvision's Faster / Mask R-CNN builders), `swiftrcnn.weights` (torchvision checkpoints
 without torch).
 """
-from . import _C
+from . import _C as _C
 
 _isa_error = _C.isa_environment_error()
 if _isa_error is not None:
     raise RuntimeError(_isa_error)
 
-from . import ops, weights
-from . import linalg
-from . import models
+# The submodules load after the check above, so a bad SWIFTRCNN_ISA fails with its own message.
+from . import ops, weights  # noqa: E402
+from . import linalg  # noqa: E402
+from . import models  # noqa: E402
 
 __version__ = _C.VERSION
 

@@ -294,6 +294,10 @@ class _Checkpoint:
     def __init__(self):
         self.storages: dict[tuple[str, str], _Storage] = {}
 
+    def blobs(self, keys: set):
+        """Yields (key, bytes) once for each storage key in `keys` (subclasses)."""
+        raise NotImplementedError
+
     def declare(self, storage_type, key, location, numel) -> _Storage:
         if not isinstance(storage_type, _StorageType):
             raise _Malformed(f"storage type is a {type(storage_type).__name__}, not a torch storage type")
@@ -462,9 +466,10 @@ class _LegacyCheckpoint(_Checkpoint):
         if missing:
             raise _Malformed(f"storage '{_shorten(missing[0])}' has no data")
         for key in self.keys:
-            storage = declared.get(key)
-            if storage is None:
+            found = declared.get(key)
+            if found is None:
                 raise _Malformed(f"storage key list names '{_shorten(key)}', which no tensor uses")
+            storage = found
             header = self.file.read(8)
             if len(header) != 8:
                 raise _Malformed(f"the file ends before storage '{_shorten(key)}'")
@@ -514,8 +519,8 @@ def _load_torch(path: str, legacy: bool) -> dict:
         except zipfile.BadZipFile as e:
             raise ValueError(f"not a readable zip archive ({e}); the file is truncated or corrupt") from None
         with zf:
-            checkpoint = _ZipCheckpoint(zf)
-            return checkpoint.arrays(_state_tensors(checkpoint.unpickle()))
+            archive = _ZipCheckpoint(zf)
+            return archive.arrays(_state_tensors(archive.unpickle()))
     except MemoryError:
         raise
     except OSError as e:

@@ -40,11 +40,9 @@ PyObject *ext_raise(int32_t status, const char *message);
 /* Runs `expr` (a call into swiftrcnn.h) with the GIL released, then releases the arrays; on failure returns NULL
    from the calling function with the exception set. Expects `ext_args x`, `char err[SRCNN_ERR_CAPACITY]` and
    `int32_t status` in scope. */
-#define EXT_CALL(expr)          \
-    Py_BEGIN_ALLOW_THREADS      \
-    status = (expr);            \
-    Py_END_ALLOW_THREADS        \
-    ext_args_release(&x);       \
+#define EXT_CALL(expr)                                                                                                 \
+    Py_BEGIN_ALLOW_THREADS status = (expr);                                                                            \
+    Py_END_ALLOW_THREADS ext_args_release(&x);                                                                         \
     if (status != SRCNN_OK) return ext_raise(status, err)
 
 /* The model-handle functions bound by hand (models.c), ending with a {NULL} sentinel. */

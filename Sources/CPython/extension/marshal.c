@@ -21,7 +21,8 @@ typedef struct {
 static void state_release(call_state *s, int n) {
     for (int i = 0; i < n; i++) {
         ext_array_release(&s->single[i]);
-        for (Py_ssize_t j = 0; j < s->list[i].got; j++) ext_array_release(&s->list[i].held[j]);
+        for (Py_ssize_t j = 0; j < s->list[i].got; j++)
+            ext_array_release(&s->list[i].held[j]);
         PyMem_Free(s->list[i].held);
         PyMem_Free(s->list[i].arrays);
         PyMem_Free(s->list[i].strings);
@@ -186,8 +187,10 @@ PyObject *ext_invoke(const ext_op *op, PyObject *args) {
     int expected = 0, counts = 0;
     for (int i = 0; i < op->count; i++) {
         int kind = op->params[i].kind & EXT_KIND_MASK;
-        if (kind == EXT_COUNT) counts++;
-        else if (kind != EXT_LENGTH) expected++;
+        if (kind == EXT_COUNT)
+            counts++;
+        else if (kind != EXT_LENGTH)
+            expected++;
     }
     Py_ssize_t given = PyTuple_GET_SIZE(args);
     if (given != expected) {
@@ -212,10 +215,8 @@ PyObject *ext_invoke(const ext_op *op, PyObject *args) {
     char err[SRCNN_ERR_CAPACITY];
     err[0] = 0;
     int32_t status;
-    Py_BEGIN_ALLOW_THREADS
-    status = op->call(v, err);
-    Py_END_ALLOW_THREADS
-    if (status != SRCNN_OK) {
+    Py_BEGIN_ALLOW_THREADS status = op->call(v, err);
+    Py_END_ALLOW_THREADS if (status != SRCNN_OK) {
         ext_raise(status, err);
         goto done;
     }
@@ -251,7 +252,8 @@ static PyObject *generated_function(PyObject *self, PyObject *args) {
 
 int ext_add_generated(PyObject *module) {
     Py_ssize_t n = 0;
-    while (ext_ops[n].name) n++;
+    while (ext_ops[n].name)
+        n++;
     /* Method definitions must outlive the functions: allocated once per module, never freed. */
     PyMethodDef *defs = PyMem_Calloc((size_t)n + 1, sizeof(PyMethodDef));
     if (!defs) {

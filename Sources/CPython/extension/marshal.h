@@ -9,17 +9,17 @@
 
 /* Parameter kinds (see scripts/gen_bindings.py for the C types they come from). */
 enum {
-    EXT_ARRAY_IN = 1,  /* const srcnn_array *: a buffer                          */
-    EXT_ARRAY_OUT,     /* srcnn_array *: a writable buffer                        */
-    EXT_ARRAY_LIST,    /* SRCNN_LIST(n) const srcnn_array *: a sequence of buffers */
-    EXT_STRING_LIST,   /* SRCNN_LIST(n) const char *const *: a sequence of str     */
+    EXT_ARRAY_IN = 1, /* const srcnn_array *: a buffer                          */
+    EXT_ARRAY_OUT,    /* srcnn_array *: a writable buffer                        */
+    EXT_ARRAY_LIST,   /* SRCNN_LIST(n) const srcnn_array *: a sequence of buffers */
+    EXT_STRING_LIST,  /* SRCNN_LIST(n) const char *const *: a sequence of str     */
     EXT_INT32,
     EXT_INT64,
     EXT_UINT64,
     EXT_DOUBLE,
-    EXT_STRING,        /* const char *: a str                                     */
-    EXT_COUNT,         /* int64_t *: written by the function, returned            */
-    EXT_LENGTH,        /* the length of a list parameter: not passed from Python  */
+    EXT_STRING, /* const char *: a str                                     */
+    EXT_COUNT,  /* int64_t *: written by the function, returned            */
+    EXT_LENGTH, /* the length of a list parameter: not passed from Python  */
     EXT_KIND_MASK = 0xff,
     EXT_OPTIONAL = 0x100 /* a pointer parameter that may be NULL: Python None       */
 };
@@ -47,17 +47,17 @@ typedef union {
 #define EXT_MAX_PARAMS 32
 
 typedef struct {
-    const char *name;            /* Python name: the C name without "srcnn_"                           */
-    const ext_param *params;     /* in the header's order, without `err`                               */
+    const char *name;        /* Python name: the C name without "srcnn_"                           */
+    const ext_param *params; /* in the header's order, without `err`                               */
     int count;
     int32_t (*call)(ext_value *values, char *err);
     const char *doc;
 } ext_op;
 
 typedef struct {
-    const char *name;    /* without "SRCNN_" */
+    const char *name; /* without "SRCNN_" */
     long long value;
-    const char *string;  /* for string constants, else NULL */
+    const char *string; /* for string constants, else NULL */
 } ext_constant;
 
 /* Generated tables (bindings.gen.c), each ending with a NULL name. */

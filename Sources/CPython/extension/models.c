@@ -23,7 +23,8 @@ typedef struct {
 } ext_array_list;
 
 static void ext_array_list_release(ext_array_list *l) {
-    for (Py_ssize_t i = 0; i < l->n; i++) ext_array_release(&l->items[i]);
+    for (Py_ssize_t i = 0; i < l->n; i++)
+        ext_array_release(&l->items[i]);
     PyMem_Free(l->items);
     PyMem_Free(l->arrays);
     memset(l, 0, sizeof(*l));
@@ -103,10 +104,8 @@ static PyObject *py_model_create(PyObject *self, PyObject *args) {
     char err[SRCNN_ERR_CAPACITY];
     int32_t status;
     srcnn_model *model = NULL;
-    Py_BEGIN_ALLOW_THREADS
-    status = srcnn_model_create(&c, cnames, list.arrays, (int64_t)n, &model, err);
-    Py_END_ALLOW_THREADS
-    if (status != SRCNN_OK) {
+    Py_BEGIN_ALLOW_THREADS status = srcnn_model_create(&c, cnames, list.arrays, (int64_t)n, &model, err);
+    Py_END_ALLOW_THREADS if (status != SRCNN_OK) {
         ext_raise(status, err);
         goto done;
     }
@@ -138,10 +137,8 @@ static PyObject *run_model(PyObject *args, model_call call) {
     char err[SRCNN_ERR_CAPACITY];
     int32_t status;
     srcnn_arrays *out = NULL;
-    Py_BEGIN_ALLOW_THREADS
-    status = call(model, list.arrays, (int64_t)list.n, &out, err);
-    Py_END_ALLOW_THREADS
-    ext_array_list_release(&list);
+    Py_BEGIN_ALLOW_THREADS status = call(model, list.arrays, (int64_t)list.n, &out, err);
+    Py_END_ALLOW_THREADS ext_array_list_release(&list);
     Py_DECREF(images);
     if (status != SRCNN_OK) return ext_raise(status, err);
     PyObject *result = PyCapsule_New(out, ARRAYS_CAPSULE, arrays_capsule_free);
@@ -190,7 +187,8 @@ static PyObject *py_arrays_info(PyObject *self, PyObject *args) {
             Py_DECREF(list);
             return NULL;
         }
-        for (int32_t d = 0; d < info.ndim; d++) PyTuple_SET_ITEM(shape, d, PyLong_FromLongLong(info.shape[d]));
+        for (int32_t d = 0; d < info.ndim; d++)
+            PyTuple_SET_ITEM(shape, d, PyLong_FromLongLong(info.shape[d]));
         PyObject *item = Py_BuildValue("(siN)", name, (int)info.dtype, shape);
         if (!item) {
             Py_DECREF(list);
@@ -210,18 +208,20 @@ static PyObject *py_arrays_read(PyObject *self, PyObject *args) {
     srcnn_arrays *arrays = PyCapsule_GetPointer(capsule, ARRAYS_CAPSULE);
     if (!arrays) return NULL;
     ext_args x = {0};
-    if (ext_args_add(&x, o, "out", 1)) { ext_args_release(&x); return NULL; }
+    if (ext_args_add(&x, o, "out", 1)) {
+        ext_args_release(&x);
+        return NULL;
+    }
     char err[SRCNN_ERR_CAPACITY];
     int32_t status;
     EXT_CALL(srcnn_arrays_read(arrays, index, EXT_ARR(x, 0), err));
     Py_RETURN_NONE;
 }
 
-PyMethodDef ext_models_methods[] = {
-    {"model_create", py_model_create, METH_VARARGS, NULL},
-    {"model_transform", py_model_transform, METH_VARARGS, NULL},
-    {"model_features", py_model_features, METH_VARARGS, NULL},
-    {"model_detect", py_model_detect, METH_VARARGS, NULL},
-    {"arrays_info", py_arrays_info, METH_VARARGS, NULL},
-    {"arrays_read", py_arrays_read, METH_VARARGS, NULL},
-    {NULL, NULL, 0, NULL}};
+PyMethodDef ext_models_methods[] = {{"model_create", py_model_create, METH_VARARGS, NULL},
+                                    {"model_transform", py_model_transform, METH_VARARGS, NULL},
+                                    {"model_features", py_model_features, METH_VARARGS, NULL},
+                                    {"model_detect", py_model_detect, METH_VARARGS, NULL},
+                                    {"arrays_info", py_arrays_info, METH_VARARGS, NULL},
+                                    {"arrays_read", py_arrays_read, METH_VARARGS, NULL},
+                                    {NULL, NULL, 0, NULL}};

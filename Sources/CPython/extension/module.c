@@ -21,13 +21,17 @@ int ext_array_get(PyObject *obj, const char *name, int writable, ext_array *a) {
         switch (f[0]) {
         case 'f': dtype = SRCNN_FLOAT32; break;
         case 'd': dtype = SRCNN_FLOAT64; break;
-        case 'q': case 'l': dtype = a->view.itemsize == 8 ? SRCNN_INT64 : 0; break;
-        case 'B': case '?': dtype = a->view.itemsize == 1 ? SRCNN_UINT8 : 0; break;
+        case 'q':
+        case 'l': dtype = a->view.itemsize == 8 ? SRCNN_INT64 : 0; break;
+        case 'B':
+        case '?': dtype = a->view.itemsize == 1 ? SRCNN_UINT8 : 0; break;
         }
     }
     if (dtype == 0) {
-        PyErr_Format(PyExc_TypeError, "%s: unsupported element format '%s' (expected float32, float64, int64 or "
-                     "uint8)", name, a->view.format ? a->view.format : "B");
+        PyErr_Format(PyExc_TypeError,
+                     "%s: unsupported element format '%s' (expected float32, float64, int64 or "
+                     "uint8)",
+                     name, a->view.format ? a->view.format : "B");
         ext_array_release(a);
         return -1;
     }
@@ -39,7 +43,8 @@ int ext_array_get(PyObject *obj, const char *name, int writable, ext_array *a) {
     a->array.data = a->view.buf;
     a->array.ndim = a->view.ndim;
     a->array.dtype = dtype;
-    for (int i = 0; i < a->view.ndim; i++) a->array.shape[i] = (int64_t)a->view.shape[i];
+    for (int i = 0; i < a->view.ndim; i++)
+        a->array.shape[i] = (int64_t)a->view.shape[i];
     return 0;
 }
 
@@ -61,7 +66,8 @@ int ext_args_add(ext_args *args, PyObject *obj, const char *name, int writable) 
 }
 
 void ext_args_release(ext_args *args) {
-    for (int i = 0; i < args->n; i++) ext_array_release(&args->a[i]);
+    for (int i = 0; i < args->n; i++)
+        ext_array_release(&args->a[i]);
     args->n = 0;
 }
 
@@ -78,12 +84,14 @@ PyObject *ext_raise(int32_t status, const char *message) {
 }
 
 static PyObject *ext_num_threads(PyObject *self, PyObject *args) {
-    (void)self; (void)args;
+    (void)self;
+    (void)args;
     return PyLong_FromLong(srcnn_num_threads());
 }
 
 static PyObject *ext_isa(PyObject *self, PyObject *args) {
-    (void)self; (void)args;
+    (void)self;
+    (void)args;
     return PyUnicode_FromString(srcnn_isa());
 }
 
@@ -95,14 +103,16 @@ static PyObject *ext_isa_supported(PyObject *self, PyObject *args) {
 }
 
 static PyObject *ext_isa_environment_error(PyObject *self, PyObject *args) {
-    (void)self; (void)args;
+    (void)self;
+    (void)args;
     char err[SRCNN_ERR_CAPACITY];
     if (!srcnn_isa_environment_error(err)) Py_RETURN_NONE;
     return PyUnicode_FromString(err);
 }
 
 static PyObject *ext_config_report(PyObject *self, PyObject *args) {
-    (void)self; (void)args;
+    (void)self;
+    (void)args;
     int64_t n = srcnn_config_report(NULL, 0);
     char *buffer = PyMem_Malloc((size_t)n + 1);
     if (!buffer) return PyErr_NoMemory();

@@ -48,12 +48,7 @@ typedef enum srcnn_status {
     SRCNN_INTERNAL_ERROR = 4
 } srcnn_status;
 
-typedef enum srcnn_dtype {
-    SRCNN_FLOAT32 = 1,
-    SRCNN_FLOAT64 = 2,
-    SRCNN_INT64 = 3,
-    SRCNN_UINT8 = 4
-} srcnn_dtype;
+typedef enum srcnn_dtype { SRCNN_FLOAT32 = 1, SRCNN_FLOAT64 = 2, SRCNN_INT64 = 3, SRCNN_UINT8 = 4 } srcnn_dtype;
 
 /* A C-contiguous array. `data` may be NULL only when the array has no elements. */
 typedef struct srcnn_array {
@@ -96,22 +91,17 @@ typedef enum srcnn_iou_kind {
     SRCNN_COMPLETE_IOU = 3
 } srcnn_iou_kind;
 
-typedef enum srcnn_box_format {
-    SRCNN_XYXY = 0,
-    SRCNN_XYWH = 1,
-    SRCNN_CXCYWH = 2
-} srcnn_box_format;
+typedef enum srcnn_box_format { SRCNN_XYXY = 0, SRCNN_XYWH = 1, SRCNN_CXCYWH = 2 } srcnn_box_format;
 
 /* boxes (N, 4) -> out (N,). */
 int32_t srcnn_box_area(const srcnn_array *boxes, srcnn_array *out, char *err);
 /* Pairwise IoU of a kind: boxes1 (N, 4), boxes2 (M, 4) -> out (N, M). `eps` is used by distance and complete IoU. */
-int32_t srcnn_box_iou(const srcnn_array *boxes1, const srcnn_array *boxes2, int32_t kind, double eps,
-                      srcnn_array *out, char *err);
+int32_t srcnn_box_iou(const srcnn_array *boxes1, const srcnn_array *boxes2, int32_t kind, double eps, srcnn_array *out,
+                      char *err);
 /* boxes (N, 4) in `in_fmt` -> out (N, 4) in `out_fmt` (srcnn_box_format values). */
 int32_t srcnn_box_convert(const srcnn_array *boxes, int32_t in_fmt, int32_t out_fmt, srcnn_array *out, char *err);
 /* Clamps x to [0, width] and y to [0, height]: boxes (N, 4) -> out (N, 4). */
-int32_t srcnn_clip_boxes_to_image(const srcnn_array *boxes, int64_t height, int64_t width, srcnn_array *out,
-                                  char *err);
+int32_t srcnn_clip_boxes_to_image(const srcnn_array *boxes, int64_t height, int64_t width, srcnn_array *out, char *err);
 /* Indices of boxes whose width and height are both >= min_size: boxes (N, 4) -> keep (N,) int64, *count used. */
 int32_t srcnn_remove_small_boxes(const srcnn_array *boxes, double min_size, srcnn_array *keep, int64_t *count,
                                  char *err);
@@ -143,8 +133,7 @@ int32_t srcnn_soft_nms(const srcnn_array *boxes, const srcnn_array *scores, int3
 
 /* output (K, C, pooled_h, pooled_w). sampling_ratio <= 0 means adaptive: ceil(roi_size / pooled_size) per bin. */
 int32_t srcnn_roi_align(const srcnn_array *input, const srcnn_array *rois, int64_t pooled_h, int64_t pooled_w,
-                        double spatial_scale, int64_t sampling_ratio, int32_t aligned, srcnn_array *output,
-                        char *err);
+                        double spatial_scale, int64_t sampling_ratio, int32_t aligned, srcnn_array *output, char *err);
 /* grad_output (K, C, PH, PW) -> grad_input (N, C, H, W), overwritten (not accumulated into). */
 int32_t srcnn_roi_align_backward(const srcnn_array *grad_output, const srcnn_array *rois, double spatial_scale,
                                  int64_t sampling_ratio, int32_t aligned, srcnn_array *grad_input, char *err);
@@ -170,10 +159,10 @@ int32_t srcnn_ps_roi_pool_backward(const srcnn_array *grad_output, const srcnn_a
    (num_images, 2) int64 (h, w) of the images before padding. Scales are inferred as powers of two from the
    feature sizes, each RoI is pooled from level floor(canonical_level + log2(sqrt(area) / canonical_scale) + 1e-6)
    clamped to the available levels, with aligned = false. output (K, C, pooled_h, pooled_w). */
-int32_t srcnn_multiscale_roi_align(SRCNN_LIST(num_levels) const srcnn_array *features, int64_t num_levels, const srcnn_array *rois,
-                                   const srcnn_array *image_shapes, int64_t pooled_h, int64_t pooled_w,
-                                   int64_t sampling_ratio, int64_t canonical_scale, int64_t canonical_level,
-                                   srcnn_array *output, char *err);
+int32_t srcnn_multiscale_roi_align(SRCNN_LIST(num_levels) const srcnn_array *features, int64_t num_levels,
+                                   const srcnn_array *rois, const srcnn_array *image_shapes, int64_t pooled_h,
+                                   int64_t pooled_w, int64_t sampling_ratio, int64_t canonical_scale,
+                                   int64_t canonical_level, srcnn_array *output, char *err);
 
 /* ---- Anchors ---------------------------------------------------------------------------------------------------- */
 
@@ -181,9 +170,9 @@ int32_t srcnn_multiscale_roi_align(SRCNN_LIST(num_levels) const srcnn_array *fea
    ratios (num_sizes, num_ratios (L,) int64; the values concatenated over levels in `sizes` and `aspect_ratios`,
    float64 vectors), a feature map of feature_hw[l] = (h_l, w_l) ((L, 2) int64) over an (image_h, image_w) padded
    batch. anchors (sum_l h_l * w_l * num_sizes[l] * num_ratios[l], 4). */
-int32_t srcnn_anchor_generator(const srcnn_array *sizes, const srcnn_array *num_sizes,
-                               const srcnn_array *aspect_ratios, const srcnn_array *num_ratios, int64_t image_h,
-                               int64_t image_w, const srcnn_array *feature_hw, srcnn_array *anchors, char *err);
+int32_t srcnn_anchor_generator(const srcnn_array *sizes, const srcnn_array *num_sizes, const srcnn_array *aspect_ratios,
+                               const srcnn_array *num_ratios, int64_t image_h, int64_t image_w,
+                               const srcnn_array *feature_hw, srcnn_array *anchors, char *err);
 
 /* py-faster-rcnn conventions (widths are x2 - x1 + 1). ratios (R,), scales (S,) float64 -> anchors (R * S, 4)
    float64. */
@@ -203,8 +192,8 @@ int32_t srcnn_legacy_nms(const srcnn_array *dets, double threshold, srcnn_array 
 /* ---- Box coding (torchvision.models.detection._utils.BoxCoder) -------------------------------------------------- */
 
 /* reference_boxes, proposals (N, 4) -> targets (N, 4). weights (4,) float64: (wx, wy, ww, wh). */
-int32_t srcnn_box_encode(const srcnn_array *reference_boxes, const srcnn_array *proposals,
-                         const srcnn_array *weights, srcnn_array *targets, char *err);
+int32_t srcnn_box_encode(const srcnn_array *reference_boxes, const srcnn_array *proposals, const srcnn_array *weights,
+                         srcnn_array *targets, char *err);
 /* rel_codes (N, 4k), boxes (N, 4) -> pred_boxes (N, 4k). dw, dh are clamped to bbox_xform_clip before exp. */
 int32_t srcnn_box_decode(const srcnn_array *rel_codes, const srcnn_array *boxes, const srcnn_array *weights,
                          double bbox_xform_clip, srcnn_array *pred_boxes, char *err);
@@ -215,9 +204,8 @@ int32_t srcnn_box_decode(const srcnn_array *rel_codes, const srcnn_array *boxes,
 int32_t srcnn_matcher(const srcnn_array *quality, double high_threshold, double low_threshold,
                       int32_t allow_low_quality_matches, srcnn_array *matches, char *err);
 /* matched_idxs (N,) int64 (>= 1 positive, 0 negative, < 0 ignored) -> pos_mask, neg_mask (N,) uint8. */
-int32_t srcnn_balanced_sampler(const srcnn_array *matched_idxs, int64_t batch_size_per_image,
-                               double positive_fraction, uint64_t seed, srcnn_array *pos_mask, srcnn_array *neg_mask,
-                               char *err);
+int32_t srcnn_balanced_sampler(const srcnn_array *matched_idxs, int64_t batch_size_per_image, double positive_fraction,
+                               uint64_t seed, srcnn_array *pos_mask, srcnn_array *neg_mask, char *err);
 
 /* ---- Masks (torchvision.models.detection.roi_heads.paste_masks_in_image) --------------------------------------- */
 
@@ -286,14 +274,13 @@ int32_t srcnn_model_features(const srcnn_model *model, const srcnn_array *images
 /* The whole model, as torchvision's eval-mode forward: for each image i, "boxes.i" (D_i, 4) float32 in the
    original image's pixels, "labels.i" (D_i,) int64, "scores.i" (D_i,) float32 and, for Mask R-CNN, "masks.i"
    (D_i, 1, H_i, W_i) float32 mask probabilities pasted at the original size. */
-int32_t srcnn_model_detect(const srcnn_model *model, const srcnn_array *images, int64_t num_images,
-                           srcnn_arrays **out, char *err);
+int32_t srcnn_model_detect(const srcnn_model *model, const srcnn_array *images, int64_t num_images, srcnn_arrays **out,
+                           char *err);
 
 /* Number of arrays in a result (0 for NULL). */
 int64_t srcnn_arrays_count(const srcnn_arrays *arrays);
 /* The name (static until srcnn_arrays_free) and the dtype and shape (data NULL) of array `index`. */
-int32_t srcnn_arrays_info(const srcnn_arrays *arrays, int64_t index, const char **name, srcnn_array *info,
-                          char *err);
+int32_t srcnn_arrays_info(const srcnn_arrays *arrays, int64_t index, const char **name, srcnn_array *info, char *err);
 /* Copies array `index` into `out`, which must have exactly its dtype and shape. */
 int32_t srcnn_arrays_read(const srcnn_arrays *arrays, int64_t index, srcnn_array *out, char *err);
 /* Releases a result (NULL is ignored). */
@@ -337,9 +324,8 @@ int32_t srcnn_roi_heads_detect(SRCNN_LIST(num_weights) const char *const *names,
                                int64_t num_classes, int32_t masks, SRCNN_LIST(num_levels) const srcnn_array *features,
                                int64_t num_levels, const srcnn_array *proposals, const srcnn_array *proposal_counts,
                                const srcnn_array *image_sizes, double score_thresh, double nms_thresh,
-                               int64_t detections_per_img, srcnn_array *boxes, srcnn_array *scores,
-                               srcnn_array *labels, SRCNN_OPTIONAL srcnn_array *mask_probs, srcnn_array *counts,
-                               char *err);
+                               int64_t detections_per_img, srcnn_array *boxes, srcnn_array *scores, srcnn_array *labels,
+                               SRCNN_OPTIONAL srcnn_array *mask_probs, srcnn_array *counts, char *err);
 
 #ifdef __cplusplus
 }

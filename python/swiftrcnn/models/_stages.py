@@ -132,7 +132,7 @@ def roi_heads_detect(state_dict, features, proposals, image_sizes, num_classes: 
     for i in range(images):
         n = counts[i]
         r = {"boxes": boxes[i, :n].copy(), "labels": labels[i, :n].copy(), "scores": scores[i, :n].copy()}
-        if masks:
+        if mask_probs is not None:
             r["masks"] = mask_probs[i, :n].copy()
         results.append(r)
     return results

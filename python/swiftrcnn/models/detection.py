@@ -20,7 +20,7 @@ __all__ = ["FasterRCNN", "MaskRCNN", "fasterrcnn_resnet50_fpn", "maskrcnn_resnet
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 # srcnn_dtype codes of the arrays a model call returns.
-_DTYPES = {1: np.dtype(np.float32), 3: np.dtype(np.int64)}
+_DTYPES: dict[int, np.dtype] = {_C.FLOAT32: np.dtype(np.float32), _C.INT64: np.dtype(np.int64)}
 _LEVELS = ("0", "1", "2", "3", "pool")
 
 
@@ -98,7 +98,7 @@ class FasterRCNN:
     `config` holds the builder's arguments. Calls release the GIL and may run concurrently on one model.
     """
 
-    _KIND = 0
+    _KIND = _C.FASTER_RCNN
 
     def __init__(self, weights, config: dict):
         self.config = dict(config)
@@ -146,7 +146,7 @@ class FasterRCNN:
 class MaskRCNN(FasterRCNN):
     """torchvision's `MaskRCNN` (ResNet-50-FPN) in eval mode. Build it with `maskrcnn_resnet50_fpn`."""
 
-    _KIND = 1
+    _KIND = _C.MASK_RCNN
 
 
 def _config(builder: str, num_classes, min_size, max_size, image_mean, image_std, rpn_pre_nms_top_n_test,

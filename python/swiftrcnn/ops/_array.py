@@ -12,6 +12,8 @@ import numbers
 
 import numpy as np
 
+from .. import _C
+
 _FLOAT_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -63,9 +65,9 @@ def rows(a: np.ndarray) -> int:
 
 # Range of the C ABI's integer arguments (int64_t / long long).
 _INT64 = (-(1 << 63), (1 << 63) - 1)
-# The library refuses arrays with more elements than this (maxElements in Sources/Core/Errors.swift); results that
-# large are refused here before numpy tries to allocate them.
-_MAX_ELEMENTS = 1 << 40
+# The library refuses arrays with more elements than this (SRCNN_MAX_ELEMENTS); results that large are refused here
+# before numpy tries to allocate them.
+_MAX_ELEMENTS = _C.MAX_ELEMENTS
 
 
 def as_int(x, name: str) -> int:

@@ -1,9 +1,9 @@
-"""Argument handling shared by the RoI ops (roi_pool, ps_roi_align, ps_roi_pool).
+"""Argument handling shared by the RoI ops (roi_align, roi_pool, ps_roi_align, ps_roi_pool, MultiScaleRoIAlign).
 
-Boxes come in torchvision's two forms: a (K, 5) array of rows [batch_index, x1, y1, x2, y2], or a list (or tuple)
-with one (L, 4) array of [x1, y1, x2, y2] per image, which becomes (K, 5) rows with the list position as the batch
-index. Boxes take the float type of the feature map (or gradient) they are used with. Everything else about them
-(shape, finite values, batch indices) is checked by the library.
+Boxes come in torchvision's two forms: a (K, 5) array of rows [batch_index, x1, y1, x2, y2] (also as a plain list
+of such rows), or a list (or tuple) with one (L, 4) array of [x1, y1, x2, y2] per image, which becomes (K, 5) rows
+with the list position as the batch index. Boxes take the float type of the feature map (or gradient) they are used
+with. Everything else about them (shape, finite values, batch indices) is checked by the library.
 """
 from __future__ import annotations
 
@@ -12,18 +12,28 @@ import numpy as np
 from ._array import as_float, as_int
 
 
-def as_rois(boxes, dtype) -> np.ndarray:
-    """`boxes` as a C-contiguous (K, 5) array of `dtype` (see the module docstring)."""
-    if not isinstance(boxes, (list, tuple)):
-        return as_float(boxes, "boxes", dtype)
-    rows = []
+def convert_boxes_to_roi_format(boxes, dtype) -> np.ndarray:
+    """A list of per-image (L, 4) boxes -> (K, 5) rows [image_index, x1, y1, x2, y2] of `dtype`."""
+    parts = []
     for i, b in enumerate(boxes):
-        name = f"boxes[{i}]"
-        a = as_float(b, name, dtype)
-        if a.ndim != 2 or a.shape[1] != 4:
-            raise ValueError(f"{name}: expected shape (L, 4) rows [x1, y1, x2, y2], got {a.shape}")
-        rows.append(np.concatenate([np.full((a.shape[0], 1), i, dtype), a], axis=1))
-    return np.ascontiguousarray(np.concatenate(rows)) if rows else np.empty((0, 5), dtype)
+        b = as_float(b, f"boxes[{i}]", dtype)
+        if b.ndim != 2 or b.shape[1] != 4:
+            raise ValueError(f"boxes[{i}]: expected shape (L, 4) rows [x1, y1, x2, y2], got {b.shape}")
+        parts.append(np.concatenate([np.full((b.shape[0], 1), i, dtype), b], axis=1))
+    if not parts:
+        return np.empty((0, 5), dtype)
+    return np.ascontiguousarray(np.concatenate(parts, axis=0))
+
+
+def as_rois(boxes, dtype) -> np.ndarray:
+    """`boxes` as a C-contiguous (K, 5) array of `dtype`, for every RoI op and MultiScaleRoIAlign. A list or tuple of
+    2-D arrays is the per-image form; anything else (an array, or a plain list of [batch_index, x1, y1, x2, y2]
+    rows) is the (K, 5) form."""
+    if isinstance(boxes, (list, tuple)) and len(boxes) > 0 and all(np.ndim(b) == 2 for b in boxes):
+        return convert_boxes_to_roi_format(boxes, dtype)
+    if isinstance(boxes, (list, tuple)) and len(boxes) == 0:
+        return np.empty((0, 5), dtype)
+    return as_float(boxes, "boxes", dtype)
 
 
 def as_shape(shape, name: str = "input_shape") -> tuple[int, ...]:

@@ -10,8 +10,8 @@ import numpy as np
 from .. import _C
 from ._array import as_float, as_floats, as_index, as_real, rows
 
-_FORMATS = {"xyxy": 0, "xywh": 1, "cxcywh": 2}
-_IOU, _GIOU, _DIOU, _CIOU = 0, 1, 2, 3
+_FORMATS = {"xyxy": _C.XYXY, "xywh": _C.XYWH, "cxcywh": _C.CXCYWH}
+_IOU, _GIOU, _DIOU, _CIOU = _C.IOU, _C.GENERALIZED_IOU, _C.DISTANCE_IOU, _C.COMPLETE_IOU
 
 
 def _format(fmt, name: str) -> int:
@@ -162,7 +162,7 @@ def soft_nms(boxes, scores, iou_threshold: float = 0.3, sigma: float = 0.5, scor
         (keep, kept_scores): int64 (K,) indices in the order they were selected and their decayed scores (K,)
         (non-increasing), in the float type of the inputs.
     """
-    methods = {"linear": 0, "gaussian": 1}
+    methods = {"linear": _C.SOFT_NMS_LINEAR, "gaussian": _C.SOFT_NMS_GAUSSIAN}
     if method not in methods:
         raise ValueError(f"method: expected 'linear' or 'gaussian', got {method!r}")
     boxes, scores = as_floats({"boxes": boxes, "scores": scores})

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import _C
 from ._array import alloc, as_float, as_index, as_int, float_dtype, pair
-from .roi_align import convert_boxes_to_roi_format
+from ._rois import convert_boxes_to_roi_format
 
 
 class MultiScaleRoIAlign:

@@ -11,27 +11,7 @@ import numpy as np
 
 from .. import _C
 from ._array import alloc, as_float, as_int, as_real, pair
-
-
-def convert_boxes_to_roi_format(boxes, dtype) -> np.ndarray:
-    """A list of per-image (L, 4) boxes -> (K, 5) rows [image_index, x1, y1, x2, y2] of `dtype`."""
-    parts = []
-    for i, b in enumerate(boxes):
-        b = as_float(b, f"boxes[{i}]", dtype)
-        if b.ndim != 2 or b.shape[1] != 4:
-            raise ValueError(f"boxes[{i}]: expected shape (L, 4) in a list of per-image boxes, got {b.shape}")
-        parts.append(np.concatenate([np.full((b.shape[0], 1), i, dtype), b], axis=1))
-    if not parts:
-        return np.empty((0, 5), dtype)
-    return np.ascontiguousarray(np.concatenate(parts, axis=0))
-
-
-def _rois(boxes, dtype) -> np.ndarray:
-    """Either form of `boxes` -> (K, 5). A list or tuple of 2-D arrays is the per-image form; anything else
-    (an array, or a plain list of [batch_index, x1, y1, x2, y2] rows) is taken as the (K, 5) form."""
-    if isinstance(boxes, (list, tuple)) and all(np.ndim(b) == 2 for b in boxes):
-        return convert_boxes_to_roi_format(boxes, dtype)
-    return as_float(boxes, "boxes", dtype)
+from ._rois import as_rois
 
 
 def roi_align(input, boxes, output_size, spatial_scale: float = 1.0, sampling_ratio: int = -1,
@@ -56,7 +36,7 @@ def roi_align(input, boxes, output_size, spatial_scale: float = 1.0, sampling_ra
     """
     ph, pw = pair(output_size, "output_size")
     input = as_float(input, "input")
-    rois = _rois(boxes, input.dtype)
+    rois = as_rois(boxes, input.dtype)
     out = alloc((rois.shape[0] if rois.ndim else 0, input.shape[1] if input.ndim > 1 else 0, ph, pw), input.dtype,
                 "output_size")
     _C.roi_align(input, rois, ph, pw, as_real(spatial_scale, "spatial_scale"), as_int(sampling_ratio,
@@ -78,7 +58,7 @@ def roi_align_backward(grad_output, boxes, input_shape, spatial_scale: float = 1
         (N, C, H, W) grad_input in grad_output's float type.
     """
     grad_output = as_float(grad_output, "grad_output")
-    rois = _rois(boxes, grad_output.dtype)
+    rois = as_rois(boxes, grad_output.dtype)
     try:
         shape = tuple(as_int(d, "input_shape") for d in input_shape)
     except TypeError:
