@@ -69,7 +69,11 @@ class SwiftBuildExt(build_ext):
         for ext in self.extensions:
             dest_dir = Path(self.get_ext_fullpath(ext.name)).parent
             dest_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(self.swift_bin / LIB_FILE, dest_dir / LIB_FILE)
+            # Copied beside and renamed over: a process that has the old library loaded keeps its (unlinked) file,
+            # where overwriting it in place would crash that process.
+            staging = dest_dir / (LIB_FILE + ".new")
+            shutil.copy2(self.swift_bin / LIB_FILE, staging)
+            os.replace(staging, dest_dir / LIB_FILE)
             (dest_dir / "_build_config.json").write_text(json.dumps(self.build_info, indent=1) + "\n")
 
 

@@ -44,15 +44,11 @@ final class WorkerPool: @unchecked Sendable {
     /// Most items of one loop.
     static let maximumItems = itemMask
 
-    /// A worker's sleep: `asleep` says it is (about to be) waiting on `semaphore`, whose post the caller sends after
+    /// A worker's sleep: `asleep` says it is (about to be) waiting on `wake`, which the caller signals after
     /// clearing `asleep`.
     private final class Worker: @unchecked Sendable {
         let asleep = Atomic<Bool>(false)
-        let semaphore: UnsafeMutablePointer<sem_t>
-        init() {
-            semaphore = .allocate(capacity: 1)
-            sem_init(semaphore, 0, 0)
-        }
+        let wake = DispatchSemaphore(value: 0)
     }
 
     /// The process's pool; a child process made by fork gets a new one (its parent's workers do not exist there).
@@ -96,7 +92,7 @@ final class WorkerPool: @unchecked Sendable {
             claim.store(word, ordering: .sequentiallyConsistent)
             for worker in workers.prefix(threads - 1)
             where worker.asleep.exchange(false, ordering: .sequentiallyConsistent) {
-                sem_post(worker.semaphore)
+                worker.wake.signal()
             }
             runItems()
             // Items still running on workers: poll, then let other threads have the core (a worker may be waiting
@@ -146,7 +142,11 @@ final class WorkerPool: @unchecked Sendable {
                 return nil
             }, context)
             if created == 0 {
+                #if canImport(Glibc)
                 pthread_detach(thread)
+                #else
+                if let thread { pthread_detach(thread) }
+                #endif
             } else {
                 // No thread: the loops run with fewer helpers (items are claimed, never assigned).
                 Unmanaged<WorkerStart>.fromOpaque(context).release()
@@ -194,7 +194,7 @@ final class WorkerPool: @unchecked Sendable {
             worker.asleep.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged {
             return
         }
-        // Either no loop was published, or a caller cleared `asleep` and has posted (or will post) the semaphore.
-        while sem_wait(worker.semaphore) != 0 {}
+        // Either no loop was published, or a caller cleared `asleep` and has signalled (or will signal) `wake`.
+        worker.wake.wait()
     }
 }
