@@ -39,6 +39,17 @@ public protocol KernelFloat: BinaryFloatingPoint, SIMDScalar, Sendable, Codable 
     static func kernels(_ isa: ISA) -> KernelTable<Self>
 }
 
+extension KernelFloat {
+    /// `x` rounded toward zero and clamped to `lower...upper`, NaN giving `lower`: an `Int` conversion of a value
+    /// computed from data that cannot trap, whatever the value.
+    @inlinable @inline(__always)
+    public static func clampedInt(_ x: Self, _ lower: Int, _ upper: Int) -> Int {
+        guard x > Self(lower) else { return lower }
+        guard x < Self(upper) else { return upper }
+        return Swift.min(Swift.max(truncatedInt(x), lower), upper)
+    }
+}
+
 extension Float: KernelFloat {
     @inlinable @inline(__always) public static func exp(_ x: Float) -> Float { expf(x) }
     @inlinable @inline(__always) public static func log(_ x: Float) -> Float { logf(x) }

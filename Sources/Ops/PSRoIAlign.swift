@@ -114,8 +114,8 @@ public enum PSRoIAlign {
             count = ay.grid * ax.grid
             // Only grids with both sides positive have samples; those are bounded by the caller's validation.
             let sampled = ay.grid > 0 && ax.grid > 0
-            gridH = sampled ? T.truncatedInt(ay.grid) : 0
-            gridW = sampled ? T.truncatedInt(ax.grid) : 0
+            gridH = sampled ? T.clampedInt(ay.grid, 0, PSRoIAlign.maxSamplesPerBin) : 0
+            gridW = sampled ? T.clampedInt(ax.grid, 0, PSRoIAlign.maxSamplesPerBin) : 0
         }
     }
 
@@ -226,7 +226,7 @@ public enum PSRoIAlign {
                                   into: buffers.ys)
                     let nx = taps(bin: j, start: g.x0, binSize: g.binW, grid: g.gridW, extent: w, stride: 1,
                                   into: buffers.xs)
-                    let image = gradInput + Int(roi[0]) * c * plane
+                    let image = gradInput + T.clampedInt(roi[0], 0, n - 1) * c * plane
                     for co in outs {
                         let grad = gradOutput[(r * outChannels + co) * bins + o] / g.count
                         scatter(grad, into: image + (co * bins + o) * plane, ys: buffers.ys, ny, xs: buffers.xs, nx)

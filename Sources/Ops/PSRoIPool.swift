@@ -202,7 +202,7 @@ public enum PSRoIPool {
                     let (y0, y1, x0, x1) = (e[i], e[ph + i], e[2 * ph + j], e[2 * ph + pw + j])
                     if y1 <= y0 || x1 <= x0 { continue }
                     let area = T((y1 - y0) * (x1 - x0))
-                    let image = gradInput + Int(rois[5 * r]) * c * plane
+                    let image = gradInput + T.clampedInt(rois[5 * r], 0, n - 1) * c * plane
                     for co in outs {
                         let diff = gradOutput[(r * outChannels + co) * bins + o] / area
                         let dst = image + (co * bins + o) * plane

@@ -11,22 +11,27 @@
 ///
 /// Only the pixels that land inside the image are interpolated, and padding is never materialised: its rows read a
 /// zero row and its columns a zero sentinel. Threading: masks are split over `Parallel` threads; each thread writes
-/// its own output planes and owns its scratch buffers. Callers guarantee finite boxes whose expanded coordinates
-/// fit in `Int` with room for `+ 1`, `m >= 1`, `padding >= 0`, `height, width >= 1` (validated at the boundary).
+/// its own output planes and owns its scratch buffers. Callers guarantee `m >= 1`, `padding >= 0`,
+/// `height, width >= 1` (validated at the boundary); boxes may hold any values (see `expandedBox`).
 public enum PasteMasks {
     /// torchvision's box scale for a padded mask, `(m + 2·padding) / m`, computed in `Double` as Python does.
     @inlinable
     public static func boxScale(maskSize m: Int, padding: Int) -> Double { Double(m + 2 * padding) / Double(m) }
 
+    /// Largest magnitude of an expanded box coordinate: beyond it (and for NaN) coordinates saturate, so that the
+    /// integer arithmetic on them cannot overflow.
+    @usableFromInline static let coordinateLimit = 1 << 60
+
     /// The box `b` scaled about its centre by `scale` and truncated toward zero, as torchvision's `expand_boxes`
-    /// followed by `.to(torch.int64)`: (x0, y0, x1, y1).
+    /// followed by `.to(torch.int64)`: (x0, y0, x1, y1), each within ±`coordinateLimit`.
     @inlinable
     public static func expandedBox<T: KernelFloat>(_ b: UnsafePointer<T>, scale: T) -> (Int, Int, Int, Int) {
         let halfW = (b[2] - b[0]) * T(0.5) * scale
         let halfH = (b[3] - b[1]) * T(0.5) * scale
         let cx = (b[2] + b[0]) * T(0.5)
         let cy = (b[3] + b[1]) * T(0.5)
-        return (Int(cx - halfW), Int(cy - halfH), Int(cx + halfW), Int(cy + halfH))
+        func int(_ v: T) -> Int { T.clampedInt(v, -coordinateLimit, coordinateLimit) }
+        return (int(cx - halfW), int(cy - halfH), int(cx + halfW), int(cy + halfH))
     }
 
     /// Source taps of output index `dst` when resizing `inSize` samples to `outSize` (align_corners=False), as

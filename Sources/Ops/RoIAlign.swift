@@ -159,7 +159,7 @@ public enum RoIAlign {
             if l < 0 {
                 (output + r * channels * bins).update(repeating: 0, count: channels * bins)
             } else {
-                groupOfRoI[r] = l * n + Int(rois[5 * r])
+                groupOfRoI[r] = l * n + T.clampedInt(rois[5 * r], 0, n - 1)
             }
         }
         var plan = RoIPlan<T>(groupOfRoI: groupOfRoI, groups: levelCount * n)
@@ -329,7 +329,7 @@ public enum RoIAlign {
         Parallel.forEachChunk(n * channels) { planes in
             (gradInput + planes.lowerBound * planeSize).update(repeating: 0, count: planes.count * planeSize)
         }
-        var plan = RoIPlan<T>(groupOfRoI: (0..<k).map { Int(rois[5 * $0]) }, groups: n)
+        var plan = RoIPlan<T>(groupOfRoI: (0..<k).map { T.clampedInt(rois[5 * $0], 0, n - 1) }, groups: n)
         defer { plan.deallocate() }
         // The plan reads only a level's size and scale.
         let level = Level(data: UnsafePointer(gradInput), height: height, width: width, spatialScale: spatialScale)
@@ -448,7 +448,8 @@ struct RoIPlan<T: KernelFloat> {
             let geo = RoIAlign.geometry(rois + 5 * order[s], spatialScale: level(g).spatialScale, pooledH: pooledH,
                                         pooledW: pooledW, samplingRatio: samplingRatio, aligned: aligned)
             geometry[s] = geo
-            let h = Int(Swift.max(geo.gridH, 0)), w = Int(Swift.max(geo.gridW, 0))
+            let h = T.clampedInt(geo.gridH, 0, RoIAlign.maxSamplesPerAxis)
+            let w = T.clampedInt(geo.gridW, 0, RoIAlign.maxSamplesPerAxis)
             (gridH[s], gridW[s]) = h == 0 || w == 0 ? (0, 0) : (h, w)
         }
         var batchStart = 0

@@ -193,7 +193,7 @@ public enum RoIPool {
                 for r in 0..<k {
                     let e = edges + r * stride
                     let hs = e, he = e + ph, ws = e + 2 * ph, we = e + 2 * ph + pw
-                    let image = input + Int(rois[5 * r]) * c * plane
+                    let image = input + T.clampedInt(rois[5 * r], 0, n - 1) * c * plane
                     let p0 = image + c0 * plane, p1 = image + (c0 + min(1, gc - 1)) * plane
                     let p2 = image + (c0 + min(2, gc - 1)) * plane, p3 = image + (c0 + min(3, gc - 1)) * plane
                     let out = output + (r * c + c0) * bins
@@ -239,14 +239,14 @@ public enum RoIPool {
     ) -> (order: UnsafeMutablePointer<Int>, imageStart: UnsafeMutablePointer<Int>) {
         let imageStart = UnsafeMutablePointer<Int>.allocate(capacity: n + 1)
         imageStart.initialize(repeating: 0, count: n + 1)
-        for r in 0..<k { imageStart[Int(rois[5 * r]) + 1] += 1 }
+        for r in 0..<k { imageStart[T.clampedInt(rois[5 * r], 0, n - 1) + 1] += 1 }
         for b in 0..<n { imageStart[b + 1] += imageStart[b] }
         let order = UnsafeMutablePointer<Int>.allocate(capacity: k)
         let next = UnsafeMutablePointer<Int>.allocate(capacity: n)
         defer { next.deallocate() }
         next.initialize(from: imageStart, count: n)
         for r in 0..<k {
-            let b = Int(rois[5 * r])
+            let b = T.clampedInt(rois[5 * r], 0, n - 1)
             order[next[b]] = r
             next[b] += 1
         }
@@ -276,7 +276,7 @@ public enum RoIPool {
                                                                                  count: channels.count * plane)
             }
             for r in 0..<k {
-                let b = rois.map { Int($0[5 * r]) } ?? 0
+                let b = rois.map { T.clampedInt($0[5 * r], 0, n - 1) } ?? 0
                 for ch in channels {
                     let g = gradOutput + (r * c + ch) * bins
                     let idx = argmax + (r * c + ch) * bins

@@ -5,6 +5,15 @@ import SwiftRCNNOps
 enum DType: Int32 {
     case float32 = 1, float64 = 2, int64 = 3, uint8 = 4
 
+    /// Bytes per element.
+    var size: Int {
+        switch self {
+        case .float32: return 4
+        case .float64, .int64: return 8
+        case .uint8: return 1
+        }
+    }
+
     var name: String {
         switch self {
         case .float32: return "float32"
@@ -18,11 +27,17 @@ enum DType: Int32 {
 /// One array argument of a C ABI call, checked for internal consistency (rank, non-negative dims, a size that
 /// fits, data present) on construction. Every shape and dtype rule of an op is checked through it before any
 /// element is read, so the kernels behind it never see inconsistent sizes.
+///
+/// The caller's memory may change during a call (the Python extension releases the GIL, so another thread can
+/// write into an argument): values that index memory are checked on a `copied()` argument, which the kernel then
+/// reads.
 struct ArrayArgument {
     let name: String
     let shape: [Int]
     let dtype: DType
     let data: UnsafeMutableRawPointer?
+    /// The memory `data` points into when this is a copy.
+    private let storage: ArrayStorage?
 
     init(_ pointer: UnsafePointer<srcnn_array>?, _ name: String) throws {
         guard let a = pointer?.pointee else { throw SwiftRCNNError.invalidValue("\(name): missing array (NULL)") }
@@ -55,7 +70,21 @@ struct ArrayArgument {
         guard total == 0 || a.data != nil else { throw SwiftRCNNError.invalidValue("\(name): data is NULL") }
         self.shape = dims
         self.data = a.data
+        self.storage = nil
     }
+
+    private init(copying other: ArrayArgument) {
+        name = other.name
+        shape = other.shape
+        dtype = other.dtype
+        let storage = ArrayStorage(copying: other.data, byteCount: other.count * other.dtype.size)
+        self.storage = storage
+        data = other.data == nil ? nil : storage.bytes
+    }
+
+    /// This argument with its elements copied into memory of its own, which lives as long as the copy: what is
+    /// checked on it is what a kernel given it reads.
+    func copied() -> ArrayArgument { ArrayArgument(copying: self) }
 
     var count: Int { shape.reduce(1, *) }
     var rank: Int { shape.count }
@@ -113,6 +142,18 @@ struct ArrayArgument {
                 "\(name): contains \(p[i].isNaN ? "NaN" : "an infinite value") at flat index \(i)")
         }
     }
+}
+
+/// The elements of a copied `ArrayArgument`.
+final class ArrayStorage {
+    let bytes: UnsafeMutableRawPointer
+
+    init(copying source: UnsafeMutableRawPointer?, byteCount: Int) {
+        bytes = .allocate(byteCount: Swift.max(byteCount, 1), alignment: 16)
+        if let source, byteCount > 0 { bytes.copyMemory(from: source, byteCount: byteCount) }
+    }
+
+    deinit { bytes.deallocate() }
 }
 
 /// Runs `body` with `Float` or `Double` as `T` according to `dtype`.

@@ -29,6 +29,20 @@ public func srcnn_box_area(
     }
 }
 
+@_cdecl("srcnn_masks_to_boxes")
+public func srcnn_masks_to_boxes(
+    _ masks: UnsafePointer<srcnn_array>?, _ boxes: UnsafeMutablePointer<srcnn_array>?,
+    _ err: UnsafeMutablePointer<CChar>?
+) -> Int32 {
+    abiCall(err) {
+        let m = try ArrayArgument(masks, "masks"), b = try ArrayArgument(boxes, "boxes")
+        try m.expect(dtype: .uint8)
+        try require(m.rank == 3, "masks: expected shape (N, H, W), got \(ArrayArgument.describe(m.shape))")
+        try requireOutput(b, dtype: .float32, shape: [m[0], 4])
+        Boxes.masksToBoxes(m.pointer(UInt8.self), count: m[0], height: m[1], width: m[2], into: b.pointer(Float.self))
+    }
+}
+
 @_cdecl("srcnn_box_iou")
 public func srcnn_box_iou(
     _ boxes1: UnsafePointer<srcnn_array>?, _ boxes2: UnsafePointer<srcnn_array>?, _ kind: Int32, _ eps: Double,
@@ -112,17 +126,21 @@ public func srcnn_remove_small_boxes(
 }
 
 /// Validates the common arguments of the suppression ops: boxes (N, 4) and scores (N,) of one float type, no NaN.
-/// Any IoU threshold is accepted, NaN included: as in torchvision, no IoU exceeds NaN, 1 or more.
-func requireScoredBoxes(_ b: ArrayArgument, _ s: ArrayArgument) throws -> DType {
-    let dtype = try requireBoxes(b)
-    try s.expect(shape: [b[0]], "(N,) with N = \(b[0]) (the number of boxes)")
-    try s.expect(sameFloatTypeAs: b)
+/// Any IoU threshold is accepted, NaN included: as in torchvision, no IoU exceeds NaN, 1 or more. Returns the float
+/// type and the boxes and scores as checked, copies: pass those to the kernel.
+func requireScoredBoxes(_ boxes: ArrayArgument, _ scores: ArrayArgument) throws
+    -> (DType, boxes: ArrayArgument, scores: ArrayArgument)
+{
+    let dtype = try requireBoxes(boxes)
+    try scores.expect(shape: [boxes[0]], "(N,) with N = \(boxes[0]) (the number of boxes)")
+    try scores.expect(sameFloatTypeAs: boxes)
+    let (b, s) = (boxes.copied(), scores.copied())
     func check<T: KernelFloat>(_: T.Type) throws {
         try b.requireNoNaN(T.self)
         try s.requireNoNaN(T.self)
     }
     try dispatchFloat(dtype, float32: { try check(Float.self) }, float64: { try check(Double.self) })
-    return dtype
+    return (dtype, b, s)
 }
 
 @_cdecl("srcnn_nms")
@@ -132,10 +150,10 @@ public func srcnn_nms(
     _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {
-        let b = try ArrayArgument(boxes, "boxes"), s = try ArrayArgument(scores, "scores")
+        let givenBoxes = try ArrayArgument(boxes, "boxes"), givenScores = try ArrayArgument(scores, "scores")
         let k = try ArrayArgument(keep, "keep")
         let count = try outCount(count, "count")
-        let dtype = try requireScoredBoxes(b, s)
+        let (dtype, b, s) = try requireScoredBoxes(givenBoxes, givenScores)
         try requireOutput(k, dtype: .int64, shape: [b[0]])
         func run<T: KernelFloat>(_: T.Type) -> Int {
             NMS.nms(boxes: b.pointer(T.self), scores: s.pointer(T.self), count: b[0], iouThreshold: iouThreshold,
@@ -152,10 +170,10 @@ public func srcnn_batched_nms(
     _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {
-        let b = try ArrayArgument(boxes, "boxes"), s = try ArrayArgument(scores, "scores")
+        let givenBoxes = try ArrayArgument(boxes, "boxes"), givenScores = try ArrayArgument(scores, "scores")
         let c = try ArrayArgument(idxs, "idxs"), k = try ArrayArgument(keep, "keep")
         let count = try outCount(count, "count")
-        let dtype = try requireScoredBoxes(b, s)
+        let (dtype, b, s) = try requireScoredBoxes(givenBoxes, givenScores)
         try c.expect(dtype: .int64)
         try c.expect(shape: [b[0]], "(N,) with N = \(b[0]) (the number of boxes)")
         try requireOutput(k, dtype: .int64, shape: [b[0]])
@@ -175,10 +193,10 @@ public func srcnn_soft_nms(
     _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {
-        let b = try ArrayArgument(boxes, "boxes"), s = try ArrayArgument(scores, "scores")
+        let givenBoxes = try ArrayArgument(boxes, "boxes"), givenScores = try ArrayArgument(scores, "scores")
         let k = try ArrayArgument(keep, "keep"), ks = try ArrayArgument(keptScores, "kept_scores")
         let count = try outCount(count, "count")
-        let dtype = try requireScoredBoxes(b, s)
+        let (dtype, b, s) = try requireScoredBoxes(givenBoxes, givenScores)
         try require(!iouThreshold.isNaN, "iou_threshold: expected a number, got NaN")
         guard let method = SoftNMS.Method(rawValue: method) else {
             throw SwiftRCNNError.invalidValue("method: expected 0 (linear) or 1 (gaussian), got \(method)")

@@ -69,15 +69,16 @@ public func srcnn_paste_masks_in_image(
     _ padding: Int64, _ out: UnsafeMutablePointer<srcnn_array>?, _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {
-        let mk = try ArrayArgument(masks, "masks"), b = try ArrayArgument(boxes, "boxes")
+        let mk = try ArrayArgument(masks, "masks"), given = try ArrayArgument(boxes, "boxes")
         let o = try ArrayArgument(out, "out")
         try mk.expect(shape: [nil, 1, nil, nil], "(N, 1, M, M)")
         try require(mk[2] == mk[3], "masks: expected square masks (N, 1, M, M), got shape "
                     + ArrayArgument.describe(mk.shape))
         try require(mk[3] > 0, "masks: expected a mask size M > 0, got shape \(ArrayArgument.describe(mk.shape))")
         let dtype = try mk.floatType()
-        try b.expect(shape: [mk[0], 4], "(N, 4) with N = \(mk[0]) (the number of masks)")
-        try b.expect(sameFloatTypeAs: mk)
+        try given.expect(shape: [mk[0], 4], "(N, 4) with N = \(mk[0]) (the number of masks)")
+        try given.expect(sameFloatTypeAs: mk)
+        let b = given.copied()  // checked below and pasted from
         try require(imgH > 0 && imgW > 0, "img_shape: expected a positive (height, width), got (\(imgH), \(imgW))")
         let (pixels, overflow) = Int(imgH).multipliedReportingOverflow(by: Int(imgW))
         if overflow || pixels > maxElements {

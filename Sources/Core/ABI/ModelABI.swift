@@ -90,7 +90,7 @@ func weightStore(_ names: UnsafePointer<UnsafePointer<CChar>?>?, _ arrays: Unsaf
     return WeightStore(entries)
 }
 
-/// images[count] as (1, 3, H, W) maps: float32, 3 channels, H, W >= 1, finite.
+/// images[count] as (1, 3, H, W) maps: float32, 3 channels, H, W >= 1, finite (checked on the copies returned).
 func modelImages(_ images: UnsafePointer<srcnn_array>?, count: Int64) throws -> [FeatureMap] {
     try require(count >= 1 && count <= maxImagesPerCall,
                 "images: expected 1...\(maxImagesPerCall) images, got \(count)")
@@ -101,9 +101,13 @@ func modelImages(_ images: UnsafePointer<srcnn_array>?, count: Int64) throws -> 
         try a.expect(shape: [3, nil, nil], "(3, H, W)")
         try require(a[1] >= 1 && a[2] >= 1, "images[\(i)]: expected H, W >= 1, got shape "
                         + ArrayArgument.describe(a.shape))
-        try a.requireNoNaN(Float.self, allowInfinite: false)
-        return FeatureMap(batch: 1, channels: 3, height: a[1], width: a[2],
-                          data: Array(UnsafeBufferPointer(start: a.pointer(Float.self), count: a.count)))
+        let image = FeatureMap(batch: 1, channels: 3, height: a[1], width: a[2],
+                               data: Array(UnsafeBufferPointer(start: a.pointer(Float.self), count: a.count)))
+        if let j = image.data.firstIndex(where: { !$0.isFinite }) {
+            throw SwiftRCNNError.invalidValue(
+                "images[\(i)]: contains \(image.data[j].isNaN ? "NaN" : "an infinite value") at flat index \(j)")
+        }
+        return image
     }
 }
 

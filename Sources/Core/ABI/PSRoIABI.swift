@@ -5,25 +5,26 @@ import SwiftRCNNOps
 // every argument, then the PSRoIAlign / PSRoIPool kernels.
 
 /// Forward arguments shared by both ops: input (N, C, H, W) with C a multiple of PH * PW, rois, scale, output
-/// (K, C / (PH * PW), PH, PW). Returns the float type and pooled size.
+/// (K, C / (PH * PW), PH, PW). Returns the float type, pooled size and the checked copy of the RoIs.
 private func requirePSForward(
-    _ x: ArrayArgument, _ r: ArrayArgument, _ o: ArrayArgument, _ pooledH: Int64, _ pooledW: Int64,
+    _ x: ArrayArgument, _ given: ArrayArgument, _ o: ArrayArgument, _ pooledH: Int64, _ pooledW: Int64,
     _ spatialScale: Double
-) throws -> (DType, Int, Int) {
+) throws -> (DType, Int, Int, ArrayArgument) {
     let dtype = try RoIArguments.requireFeatures(x, shapeName: "input")
     let (ph, pw) = try RoIArguments.requirePooledSize(pooledH, pooledW)
     try RoIArguments.requireSpatialScale(spatialScale)
     let outChannels = try RoIArguments.requirePositionSensitive(channels: x[1], ph, pw, name: "input")
-    try RoIArguments.requireRoIs(r, like: x, batch: x[0])
+    let r = try RoIArguments.requireRoIs(given, like: x, batch: x[0])
     try requireOutput(o, dtype: dtype, shape: [r[0], outChannels, ph, pw])
-    return (dtype, ph, pw)
+    return (dtype, ph, pw, r)
 }
 
 /// Backward arguments shared by both ops: grad_output (K, C / (PH * PW), PH, PW) with PH, PW > 0, grad_input
-/// (N, C, H, W) of the same float type, rois (K, 5). Returns the float type and pooled size.
+/// (N, C, H, W) of the same float type, rois (K, 5). Returns the float type, pooled size and the checked copy of the
+/// RoIs.
 private func requirePSBackward(
-    _ go: ArrayArgument, _ r: ArrayArgument, _ gi: ArrayArgument, _ spatialScale: Double
-) throws -> (DType, Int, Int) {
+    _ go: ArrayArgument, _ given: ArrayArgument, _ gi: ArrayArgument, _ spatialScale: Double
+) throws -> (DType, Int, Int, ArrayArgument) {
     let dtype = try RoIArguments.requireFeatures(go, shapeName: "grad_output")
     _ = try RoIArguments.requireFeatures(gi, shapeName: "input_shape")
     try gi.expect(sameFloatTypeAs: go)
@@ -37,8 +38,8 @@ private func requirePSBackward(
                 "input_shape: expected \(go[1]) * \(ph) * \(pw) channels (grad_output's channels times PH * PW), "
                     + "got \(gi[1])")
     try RoIArguments.requireSpatialScale(spatialScale)
-    try RoIArguments.requireRoIs(r, like: go, batch: gi[0], count: go[0])
-    return (dtype, ph, pw)
+    let r = try RoIArguments.requireRoIs(given, like: go, batch: gi[0], count: go[0])
+    return (dtype, ph, pw, r)
 }
 
 @_cdecl("srcnn_ps_roi_align")
@@ -48,9 +49,9 @@ public func srcnn_ps_roi_align(
     _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {
-        let x = try ArrayArgument(input, "input"), r = try ArrayArgument(rois, "boxes")
+        let x = try ArrayArgument(input, "input"), given = try ArrayArgument(rois, "boxes")
         let o = try ArrayArgument(output, "output")
-        let (dtype, ph, pw) = try requirePSForward(x, r, o, pooledH, pooledW, spatialScale)
+        let (dtype, ph, pw, r) = try requirePSForward(x, given, o, pooledH, pooledW, spatialScale)
         try RoIArguments.requireSamplingGrids(r, dtype: dtype, spatialScale: spatialScale, ph, pw,
                                               samplingRatio: samplingRatio)
         func run<T: KernelFloat>(_: T.Type) {
@@ -69,9 +70,9 @@ public func srcnn_ps_roi_align_backward(
     _ samplingRatio: Int64, _ gradInput: UnsafeMutablePointer<srcnn_array>?, _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {
-        let go = try ArrayArgument(gradOutput, "grad_output"), r = try ArrayArgument(rois, "boxes")
+        let go = try ArrayArgument(gradOutput, "grad_output"), given = try ArrayArgument(rois, "boxes")
         let gi = try ArrayArgument(gradInput, "grad_input")
-        let (dtype, ph, pw) = try requirePSBackward(go, r, gi, spatialScale)
+        let (dtype, ph, pw, r) = try requirePSBackward(go, given, gi, spatialScale)
         try RoIArguments.requireSamplingGrids(r, dtype: dtype, spatialScale: spatialScale, ph, pw,
                                               samplingRatio: samplingRatio)
         func run<T: KernelFloat>(_: T.Type) {
@@ -90,9 +91,9 @@ public func srcnn_ps_roi_pool(
     _ spatialScale: Double, _ output: UnsafeMutablePointer<srcnn_array>?, _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {
-        let x = try ArrayArgument(input, "input"), r = try ArrayArgument(rois, "boxes")
+        let x = try ArrayArgument(input, "input"), given = try ArrayArgument(rois, "boxes")
         let o = try ArrayArgument(output, "output")
-        let (dtype, ph, pw) = try requirePSForward(x, r, o, pooledH, pooledW, spatialScale)
+        let (dtype, ph, pw, r) = try requirePSForward(x, given, o, pooledH, pooledW, spatialScale)
         func run<T: KernelFloat>(_: T.Type) {
             PSRoIPool.forward(input: x.pointer(T.self), batch: x[0], channels: x[1], height: x[2], width: x[3],
                               rois: r.pointer(T.self), roiCount: r[0], pooledHeight: ph, pooledWidth: pw,
@@ -108,9 +109,9 @@ public func srcnn_ps_roi_pool_backward(
     _ gradInput: UnsafeMutablePointer<srcnn_array>?, _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {
-        let go = try ArrayArgument(gradOutput, "grad_output"), r = try ArrayArgument(rois, "boxes")
+        let go = try ArrayArgument(gradOutput, "grad_output"), given = try ArrayArgument(rois, "boxes")
         let gi = try ArrayArgument(gradInput, "grad_input")
-        let (dtype, ph, pw) = try requirePSBackward(go, r, gi, spatialScale)
+        let (dtype, ph, pw, r) = try requirePSBackward(go, given, gi, spatialScale)
         func run<T: KernelFloat>(_: T.Type) {
             PSRoIPool.backward(gradOutput: go.pointer(T.self), rois: r.pointer(T.self), roiCount: r[0],
                                pooledHeight: ph, pooledWidth: pw, spatialScale: T(spatialScale), batch: gi[0],

@@ -58,12 +58,12 @@ public func srcnn_roi_align(
     _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {
-        let x = try ArrayArgument(input, "input"), b = try ArrayArgument(rois, "boxes")
+        let x = try ArrayArgument(input, "input"), given = try ArrayArgument(rois, "boxes")
         let o = try ArrayArgument(output, "output")
         try x.expect(shape: [nil, nil, nil, nil], "(N, C, H, W)")
         let dtype = try x.floatType()
         try RoIArguments.requirePooledSize(pooledH, pooledW)
-        try RoIArguments.requireRoIs(b, like: x, batch: x[0])
+        let b = try RoIArguments.requireRoIs(given, like: x, batch: x[0])
         let (ph, pw, sr) = (Int(pooledH), Int(pooledW), Int(samplingRatio))
         try requireOutput(o, dtype: dtype, shape: [b[0], x[1], ph, pw])
         func run<T: KernelFloat>(_: T.Type) throws {
@@ -85,14 +85,14 @@ public func srcnn_roi_align_backward(
     _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {
-        let go = try ArrayArgument(gradOutput, "grad_output"), b = try ArrayArgument(rois, "boxes")
+        let go = try ArrayArgument(gradOutput, "grad_output"), given = try ArrayArgument(rois, "boxes")
         let gi = try ArrayArgument(gradInput, "grad_input")
         try go.expect(shape: [nil, nil, nil, nil], "(K, C, PH, PW)")
         let dtype = try go.floatType()
         try RoIArguments.requirePooledSize(Int64(go[2]), Int64(go[3]), name: "grad_output (its output size PH, PW)")
         try gi.expect(shape: [nil, go[1], nil, nil], "(N, C, H, W) with C = \(go[1]) (the channels of grad_output)")
         try gi.expect(sameFloatTypeAs: go)
-        try RoIArguments.requireRoIs(b, like: go, batch: gi[0])
+        let b = try RoIArguments.requireRoIs(given, like: go, batch: gi[0])
         try require(b[0] == go[0], "boxes: \(b[0]) RoIs for \(go[0]) rows of grad_output (expected equal)")
         let (ph, pw, sr) = (go[2], go[3], Int(samplingRatio))
         func run<T: KernelFloat>(_: T.Type) throws {
@@ -134,17 +134,18 @@ public func srcnn_multiscale_roi_align(
             maps.append(f)
         }
         let dtype = maps[0].dtype, (batch, channels) = (maps[0][0], maps[0][1])
-        let b = try ArrayArgument(rois, "boxes"), shapes = try ArrayArgument(imageShapes, "image_shapes")
+        let given = try ArrayArgument(rois, "boxes"), shapes = try ArrayArgument(imageShapes, "image_shapes")
         let o = try ArrayArgument(output, "output")
-        try RoIArguments.requireRoIs(b, like: maps[0], batch: batch)
+        let b = try RoIArguments.requireRoIs(given, like: maps[0], batch: batch)
         try shapes.expect(dtype: .int64)
         try shapes.expect(shape: [nil, 2], "(num_images, 2) rows (height, width)")
         try require(shapes[0] > 0, "image_shapes: expected at least one image size")
         let sp = shapes.pointer(Int64.self)
         var maxHeight = 0
         for i in 0..<(2 * shapes[0]) {
-            try require(sp[i] > 0, "image_shapes: expected positive (height, width), got \(sp[i]) in row \(i / 2)")
-            if i % 2 == 0 { maxHeight = max(maxHeight, Int(sp[i])) }
+            let size = sp[i]  // read once: the caller's array may change meanwhile
+            try require(size > 0, "image_shapes: expected positive (height, width), got \(size) in row \(i / 2)")
+            if i % 2 == 0 { maxHeight = max(maxHeight, Int(size)) }
         }
         try RoIArguments.requirePooledSize(pooledH, pooledW)
         try require(canonicalScale > 0, "canonical_scale: expected a positive size, got \(canonicalScale)")

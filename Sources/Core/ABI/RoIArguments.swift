@@ -15,12 +15,13 @@ enum RoIArguments {
     }
 
     /// `rois` (K, 5) rows [batch_index, x1, y1, x2, y2] of `dtype` with K = `count` when given: every value finite,
-    /// every batch index an integer in [0, batch).
-    static func requireRoIs(_ rois: ArrayArgument, like features: ArrayArgument, batch: Int, count: Int? = nil)
-        throws
+    /// every batch index an integer in [0, batch). Returns the RoIs as checked, a copy: pass it to the kernel.
+    static func requireRoIs(_ original: ArrayArgument, like features: ArrayArgument, batch: Int, count: Int? = nil)
+        throws -> ArrayArgument
     {
-        try rois.expect(shape: [count, 5], count.map { "(K, 5) with K = \($0)" } ?? "(K, 5)")
-        try rois.expect(sameFloatTypeAs: features)
+        try original.expect(shape: [count, 5], count.map { "(K, 5) with K = \($0)" } ?? "(K, 5)")
+        try original.expect(sameFloatTypeAs: features)
+        let rois = original.copied()
         func check<T: KernelFloat>(_: T.Type) throws {
             let p = rois.pointer(T.self)
             for r in 0..<rois[0] {
@@ -38,6 +39,7 @@ enum RoIArguments {
             }
         }
         try dispatchFloat(rois.dtype, float32: { try check(Float.self) }, float64: { try check(Double.self) })
+        return rois
     }
 
     /// A pooled size (pooled_h, pooled_w) carried by argument `name`: both > 0 with a product that fits.

@@ -10,12 +10,12 @@ public func srcnn_roi_pool(
     _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {
-        let x = try ArrayArgument(input, "input"), r = try ArrayArgument(rois, "boxes")
+        let x = try ArrayArgument(input, "input"), given = try ArrayArgument(rois, "boxes")
         let o = try ArrayArgument(output, "output"), a = try argmax.map { try ArrayArgument($0, "argmax") }
         let dtype = try RoIArguments.requireFeatures(x, shapeName: "input")
         let (ph, pw) = try RoIArguments.requirePooledSize(pooledH, pooledW)
         try RoIArguments.requireSpatialScale(spatialScale)
-        try RoIArguments.requireRoIs(r, like: x, batch: x[0])
+        let r = try RoIArguments.requireRoIs(given, like: x, batch: x[0])
         let shape = [r[0], x[1], ph, pw]
         try requireOutput(o, dtype: dtype, shape: shape)
         if let a { try requireOutput(a, dtype: .int64, shape: shape) }
@@ -36,9 +36,9 @@ public func srcnn_roi_pool_backward(
     _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {
-        let go = try ArrayArgument(gradOutput, "grad_output"), a = try ArrayArgument(argmax, "argmax")
+        let go = try ArrayArgument(gradOutput, "grad_output"), given = try ArrayArgument(argmax, "argmax")
         let gi = try ArrayArgument(gradInput, "grad_input")
-        let r = try rois.map { try ArrayArgument($0, "boxes") }
+        let givenRoIs = try rois.map { try ArrayArgument($0, "boxes") }
         let dtype = try RoIArguments.requireFeatures(go, shapeName: "grad_output")
         _ = try RoIArguments.requireFeatures(gi, shapeName: "input_shape")
         try gi.expect(sameFloatTypeAs: go)
@@ -46,11 +46,11 @@ public func srcnn_roi_pool_backward(
         try require(go[1] == c,
                     "grad_output: expected shape (K, C, PH, PW) with C = \(c) (the channels of input_shape), got "
                         + ArrayArgument.describe(go.shape))
-        try a.expect(dtype: .int64)
-        try a.expect(shape: go.shape, "\(ArrayArgument.describe(go.shape)) (the shape of grad_output)")
-        if let r {
-            try RoIArguments.requireRoIs(r, like: go, batch: n, count: k)
-        } else {
+        try given.expect(dtype: .int64)
+        try given.expect(shape: go.shape, "\(ArrayArgument.describe(go.shape)) (the shape of grad_output)")
+        let a = given.copied()  // checked below and read by the kernel
+        let r = try givenRoIs.map { try RoIArguments.requireRoIs($0, like: go, batch: n, count: k) }
+        if r == nil {
             try require(n == 1 || (n == 0 && k == 0),
                         "boxes: required when input_shape[0] != 1 (argmax does not say which image a RoI is from), "
                             + "got input_shape[0] = \(n)")
