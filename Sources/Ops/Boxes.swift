@@ -19,6 +19,39 @@ public enum Boxes {
         case cxcywh = 2
     }
 
+    /// The box around the non-zero pixels of each mask (`torchvision.ops.masks_to_boxes`): `masks` (n, height,
+    /// width) -> `out` (n, 4) `(x1, y1, x2, y2)` in pixel indices, inclusive; `(0, 0, 0, 0)` for an empty mask.
+    @inlinable
+    public static func masksToBoxes(
+        _ masks: UnsafePointer<UInt8>, count n: Int, height: Int, width: Int, into out: UnsafeMutablePointer<Float>
+    ) {
+        let plane = height * width
+        Parallel.forEachChunk(n, minItemsPerChunk: max(1, (1 << 16) / max(1, plane))) { range in
+            for i in range {
+                var (x1, y1, x2, y2) = (width, height, -1, -1)
+                let mask = masks + i * plane
+                for y in 0..<height {
+                    let row = mask + y * width
+                    var first = -1, last = -1
+                    for x in 0..<width where row[x] != 0 {
+                        if first < 0 { first = x }
+                        last = x
+                    }
+                    if first < 0 { continue }
+                    if y1 == height { y1 = y }
+                    y2 = y
+                    x1 = min(x1, first)
+                    x2 = max(x2, last)
+                }
+                let box = y2 < 0 ? (0, 0, 0, 0) : (x1, y1, x2, y2)
+                out[4 * i] = Float(box.0)
+                out[4 * i + 1] = Float(box.1)
+                out[4 * i + 2] = Float(box.2)
+                out[4 * i + 3] = Float(box.3)
+            }
+        }
+    }
+
     /// `(x2 - x1) * (y2 - y1)` per box: `boxes` (n, 4) -> `out` (n,).
     @inlinable
     public static func area<T: KernelFloat>(_ boxes: UnsafePointer<T>, count n: Int, into out: UnsafeMutablePointer<T>) {

@@ -3,6 +3,20 @@ import XCTest
 
 /// The box and suppression exports, called through swiftrcnn.h.
 final class BoxesABITests: XCTestCase {
+    func testMasksToBoxes() {
+        // Mask 0: pixels (x 1...2, y 0) and (x 3, y 2); mask 1 empty.
+        var pixels = [UInt8](repeating: 0, count: 2 * 3 * 4)
+        pixels[1] = 1; pixels[2] = 1; pixels[2 * 4 + 3] = 7
+        let masks = Buf<UInt8>(pixels, [2, 3, 4]), boxes = Buf<Float>(zeros: [2, 4], .nan)
+        let err = ErrBuf()
+        var st = masks.with { m in boxes.with { b in CSwiftRCNN.srcnn_masks_to_boxes(m, b, &err.bytes) } }
+        assertStatus(st, SRCNN_OK, err)
+        XCTAssertEqual(boxes.values, [1, 0, 3, 2, 0, 0, 0, 0])
+        let wrong = Buf<Float>(zeros: [3, 4], 0)
+        st = masks.with { m in wrong.with { b in CSwiftRCNN.srcnn_masks_to_boxes(m, b, &err.bytes) } }
+        assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "boxes")
+    }
+
     func testBoxAreaAndIoU() {
         let boxes = Buf<Double>([0, 0, 2, 2, 1, 1, 3, 3], [2, 4])
         let area = Buf<Double>(zeros: [2], 0)

@@ -1,6 +1,7 @@
 """Parity of swiftrcnn.ops box utilities with torchvision.ops.boxes, and their bad-input behaviour."""
 import numpy as np
 import pytest
+import torch
 import torchvision.ops as tvops
 from hypothesis import given, settings, strategies as st
 
@@ -130,3 +131,22 @@ class TestBadInput:
     def test_nan_propagates_without_crash(self, isolated):
         kind, _ = isolated.run("result = ops.box_iou(np.full((2, 4), np.nan), np.ones((2, 4)))")
         assert kind == "ok"
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.bool_, np.float32, np.int64])
+def test_masks_to_boxes_matches_torchvision(dtype):
+    rng = np.random.default_rng(3)
+    masks = np.zeros((6, 13, 17), dtype)
+    masks[0, 2:5, 3:9] = 1
+    masks[1, 7, 16] = 1                     # one pixel in the last column
+    masks[2] = rng.random((13, 17)) > 0.9   # scattered pixels
+    masks[4, :, 0] = 1                      # a single column; masks[3] and masks[5] stay empty
+    masks[5, 12, :] = 0
+    got = ops.masks_to_boxes(masks)
+    expected = tvops.masks_to_boxes(torch.from_numpy(masks)).numpy()
+    assert got.dtype == np.float32 and got.shape == (6, 4)
+    np.testing.assert_array_equal(got, expected)
+    assert ops.masks_to_boxes(np.zeros((0, 5, 5), dtype)).shape == (0, 4)
+    assert ops.masks_to_boxes(np.zeros((3, 0, 5), dtype)).shape == (0, 4)  # no elements: torchvision's (0, 4)
+    with pytest.raises(ValueError, match="masks"):
+        ops.masks_to_boxes(np.ones((4, 4), dtype))

@@ -55,6 +55,14 @@ static const ext_param params_clip_boxes_to_image[] = {
     {"out", EXT_ARRAY_OUT, -1},
 };
 
+static int32_t call_masks_to_boxes(ext_value *v, char *err) {
+    return srcnn_masks_to_boxes(v[0].array, v[1].array, err);
+}
+static const ext_param params_masks_to_boxes[] = {
+    {"masks", EXT_ARRAY_IN, -1},
+    {"boxes", EXT_ARRAY_OUT, -1},
+};
+
 static int32_t call_remove_small_boxes(ext_value *v, char *err) {
     return srcnn_remove_small_boxes(v[0].array, v[1].f64, v[2].array, v[3].count, err);
 }
@@ -412,6 +420,8 @@ const ext_op ext_ops[] = {
      "box_convert(boxes, in_fmt, out_fmt, out)\n--\n\nboxes (N, 4) in `in_fmt` -> out (N, 4) in `out_fmt` (srcnn_box_format values)."},
     {"clip_boxes_to_image", params_clip_boxes_to_image, 4, call_clip_boxes_to_image,
      "clip_boxes_to_image(boxes, height, width, out)\n--\n\nClamps x to [0, width] and y to [0, height]: boxes (N, 4) -> out (N, 4)."},
+    {"masks_to_boxes", params_masks_to_boxes, 2, call_masks_to_boxes,
+     "masks_to_boxes(masks, boxes)\n--\n\nmasks (N, H, W) uint8 -> boxes (N, 4) float32: the (x1, y1, x2, y2) pixel indices (inclusive) around each mask's non-zero pixels, (0, 0, 0, 0) for an empty mask."},
     {"remove_small_boxes", params_remove_small_boxes, 4, call_remove_small_boxes,
      "remove_small_boxes(boxes, min_size, keep) -> count\n--\n\nIndices of boxes whose width and height are both >= min_size: boxes (N, 4) -> keep (N,) int64, *count used."},
     {"nms", params_nms, 5, call_nms,

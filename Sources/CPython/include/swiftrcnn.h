@@ -102,6 +102,9 @@ int32_t srcnn_box_iou(const srcnn_array *boxes1, const srcnn_array *boxes2, int3
 int32_t srcnn_box_convert(const srcnn_array *boxes, int32_t in_fmt, int32_t out_fmt, srcnn_array *out, char *err);
 /* Clamps x to [0, width] and y to [0, height]: boxes (N, 4) -> out (N, 4). */
 int32_t srcnn_clip_boxes_to_image(const srcnn_array *boxes, int64_t height, int64_t width, srcnn_array *out, char *err);
+/* masks (N, H, W) uint8 -> boxes (N, 4) float32: the (x1, y1, x2, y2) pixel indices (inclusive) around each mask's
+   non-zero pixels, (0, 0, 0, 0) for an empty mask. */
+int32_t srcnn_masks_to_boxes(const srcnn_array *masks, srcnn_array *boxes, char *err);
 /* Indices of boxes whose width and height are both >= min_size: boxes (N, 4) -> keep (N,) int64, *count used. */
 int32_t srcnn_remove_small_boxes(const srcnn_array *boxes, double min_size, srcnn_array *keep, int64_t *count,
                                  char *err);

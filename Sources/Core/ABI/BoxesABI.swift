@@ -29,6 +29,20 @@ public func srcnn_box_area(
     }
 }
 
+@_cdecl("srcnn_masks_to_boxes")
+public func srcnn_masks_to_boxes(
+    _ masks: UnsafePointer<srcnn_array>?, _ boxes: UnsafeMutablePointer<srcnn_array>?,
+    _ err: UnsafeMutablePointer<CChar>?
+) -> Int32 {
+    abiCall(err) {
+        let m = try ArrayArgument(masks, "masks"), b = try ArrayArgument(boxes, "boxes")
+        try m.expect(dtype: .uint8)
+        try require(m.rank == 3, "masks: expected shape (N, H, W), got \(ArrayArgument.describe(m.shape))")
+        try requireOutput(b, dtype: .float32, shape: [m[0], 4])
+        Boxes.masksToBoxes(m.pointer(UInt8.self), count: m[0], height: m[1], width: m[2], into: b.pointer(Float.self))
+    }
+}
+
 @_cdecl("srcnn_box_iou")
 public func srcnn_box_iou(
     _ boxes1: UnsafePointer<srcnn_array>?, _ boxes2: UnsafePointer<srcnn_array>?, _ kind: Int32, _ eps: Double,

@@ -13,6 +13,7 @@ from .boxes import (
     complete_box_iou,
     distance_box_iou,
     generalized_box_iou,
+    masks_to_boxes,
     nms,
     remove_small_boxes,
     soft_nms,
@@ -31,7 +32,7 @@ from .poolers import MultiScaleRoIAlign
 __all__ = [
     "AnchorGenerator", "BalancedPositiveNegativeSampler", "BoxCoder", "Matcher", "MultiScaleRoIAlign", "batched_nms",
     "box_area", "box_convert", "box_iou", "clip_boxes_to_image", "complete_box_iou", "distance_box_iou",
-    "generalized_box_iou", "legacy", "nms", "paste_masks_in_image", "ps_roi_align", "ps_roi_align_backward",
-    "ps_roi_pool", "ps_roi_pool_backward", "remove_small_boxes", "roi_align", "roi_align_backward", "roi_pool",
-    "roi_pool_backward", "soft_nms",
+    "generalized_box_iou", "legacy", "masks_to_boxes", "nms", "paste_masks_in_image", "ps_roi_align",
+    "ps_roi_align_backward", "ps_roi_pool", "ps_roi_pool_backward", "remove_small_boxes", "roi_align",
+    "roi_align_backward", "roi_pool", "roi_pool_backward", "soft_nms",
 ]

@@ -48,6 +48,20 @@ def box_area(boxes, fmt: str = "xyxy") -> np.ndarray:
     return out.reshape(boxes.shape[:-1])
 
 
+def masks_to_boxes(masks) -> np.ndarray:
+    """The box around each mask's non-zero pixels: `masks` (N, H, W) of any dtype -> (N, 4) float32
+    (x1, y1, x2, y2) in pixel indices, inclusive; [0, 0, 0, 0] for an empty mask (torchvision.ops.masks_to_boxes)."""
+    m = np.asarray(masks)
+    if m.size == 0:
+        return np.zeros((0, 4), np.float32)
+    if m.ndim != 3:
+        raise ValueError(f"masks: expected shape (N, H, W), got {m.shape}")
+    nonzero = np.ascontiguousarray(m != 0).view(np.uint8)
+    out = np.empty((m.shape[0], 4), np.float32)
+    _C.masks_to_boxes(nonzero, out)
+    return out
+
+
 def _pairwise(kind: int, boxes1, boxes2, eps: float, fmt: str = "xyxy") -> np.ndarray:
     code = _format(fmt, "fmt")
     b1, b2 = as_floats({"boxes1": boxes1, "boxes2": boxes2})
