@@ -53,8 +53,8 @@ ROIS = "b = np.array([[i % 2, 1, 2, 20, 24] for i in range(32)], np.float32)\n"
 FEATURES = "x = np.random.default_rng(0).random((2, 8, 32, 32), dtype=np.float32)\n"
 
 CASES = {
-    "roi_align batch index": (FEATURES + ROIS + "call = lambda: ops.roi_align(x, b, 7, 1.0, 2)", "b", "(slice(None), 0)",
-                              "3e8"),
+    "roi_align batch index": (FEATURES + ROIS + "call = lambda: ops.roi_align(x, b, 7, 1.0, 2)", "b",
+                              "(slice(None), 0)", "3e8"),
     "roi_align huge batch index": (FEATURES + ROIS + "call = lambda: ops.roi_align(x, b, 7, 1.0, -1)", "b",
                                    "(slice(None), 0)", "1e30"),
     "roi_align coordinates": (FEATURES + ROIS + "call = lambda: ops.roi_align(x, b, 7, 1.0, -1)", "b",
