@@ -28,13 +28,13 @@ func kernelModule(_ name: String, folder: String, targetCPU: String?) -> Target 
 }
 
 #if arch(x86_64)
-let kernelModules = [
-    kernelModule("_KernelsGeneric", folder: "generic", targetCPU: "x86-64"),
-    kernelModule("_KernelsAVX2", folder: "avx2", targetCPU: "haswell"),
-    kernelModule("_KernelsAVX512", folder: "avx512", targetCPU: "skylake-avx512"),
-]
+    let kernelModules = [
+        kernelModule("_KernelsGeneric", folder: "generic", targetCPU: "x86-64"),
+        kernelModule("_KernelsAVX2", folder: "avx2", targetCPU: "haswell"),
+        kernelModule("_KernelsAVX512", folder: "avx512", targetCPU: "skylake-avx512"),
+    ]
 #else
-let kernelModules = [kernelModule("_KernelsGeneric", folder: "generic", targetCPU: nil)]
+    let kernelModules = [kernelModule("_KernelsGeneric", folder: "generic", targetCPU: nil)]
 #endif
 
 // MARK: - The build's own target CPU

@@ -33,7 +33,9 @@ public enum BalancedSampler {
     /// Sets `mask[i] = 1` for `k` entries `i` of `items` chosen uniformly without replacement (partial
     /// Fisher–Yates: the first `k` slots of a uniformly shuffled `items`).
     @inlinable
-    static func pick(_ k: Int, of items: inout [Int], rng: inout Xoshiro256StarStar, into mask: UnsafeMutablePointer<UInt8>) {
+    static func pick(
+        _ k: Int, of items: inout [Int], rng: inout Xoshiro256StarStar, into mask: UnsafeMutablePointer<UInt8>
+    ) {
         let count = items.count
         for slot in 0..<k {
             let other = slot + Int(rng.next(below: UInt64(count - slot)))

@@ -54,7 +54,8 @@ public enum Boxes {
 
     /// `(x2 - x1) * (y2 - y1)` per box: `boxes` (n, 4) -> `out` (n,).
     @inlinable
-    public static func area<T: KernelFloat>(_ boxes: UnsafePointer<T>, count n: Int, into out: UnsafeMutablePointer<T>) {
+    public static func area<T: KernelFloat>(_ boxes: UnsafePointer<T>, count n: Int, into out: UnsafeMutablePointer<T>)
+    {
         for i in 0..<n {
             let b = boxes + 4 * i
             out[i] = (b[2] - b[0]) * (b[3] - b[1])

@@ -49,12 +49,14 @@ public enum GEMM {
             for s in range {
                 if byColumns {
                     let lo = nPanels * s / slots * nr, hi = min(n, nPanels * (s + 1) / slots * nr)
-                    kernels.gemmBlock(0, m, lo, hi - lo, k, a, lda, transposeA, b, ldb, transposeB, c, ldc,
-                                      accumulate, bias, addend, relu, nil)
+                    kernels.gemmBlock(
+                        0, m, lo, hi - lo, k, a, lda, transposeA, b, ldb, transposeB, c, ldc,
+                        accumulate, bias, addend, relu, nil)
                 } else {
                     let lo = mPanels * s / slots * mr, hi = min(m, mPanels * (s + 1) / slots * mr)
-                    kernels.gemmBlock(lo, hi - lo, 0, n, k, a, lda, transposeA, b, ldb, transposeB, c, ldc,
-                                      accumulate, bias, addend, relu, nil)
+                    kernels.gemmBlock(
+                        lo, hi - lo, 0, n, k, a, lda, transposeA, b, ldb, transposeB, c, ldc,
+                        accumulate, bias, addend, relu, nil)
                 }
             }
         }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Transparent huge pages for large, freshly allocated buffers.
@@ -28,11 +28,11 @@ public enum HugePages {
     @inlinable
     public static func advise(_ pointer: UnsafeMutableRawPointer, byteCount: Int) {
         #if canImport(Glibc)
-        guard byteCount >= minimumBytes, enabled else { return }
-        let start = (Int(bitPattern: pointer) + hugePage - 1) / hugePage * hugePage
-        let end = (Int(bitPattern: pointer) + byteCount) / hugePage * hugePage
-        guard end > start, let base = UnsafeMutableRawPointer(bitPattern: start) else { return }
-        _ = madvise(base, end - start, Int32(MADV_HUGEPAGE))
+            guard byteCount >= minimumBytes, enabled else { return }
+            let start = (Int(bitPattern: pointer) + hugePage - 1) / hugePage * hugePage
+            let end = (Int(bitPattern: pointer) + byteCount) / hugePage * hugePage
+            guard end > start, let base = UnsafeMutableRawPointer(bitPattern: start) else { return }
+            _ = madvise(base, end - start, Int32(MADV_HUGEPAGE))
         #endif
     }
 

@@ -1,8 +1,8 @@
 import _SwiftRCNNCPUID
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The instruction-set paths the per-CPU kernels (`Sources/Kernels/<isa>`) are compiled for, and which one runs.
@@ -27,9 +27,9 @@ public enum ISA: String, CaseIterable, Sendable, CustomStringConvertible {
         case .generic: return true
         case .avx2, .avx512:
             #if arch(x86_64)
-            return true
+                return true
             #else
-            return false
+                return false
             #endif
         }
     }
@@ -100,20 +100,23 @@ public enum ISA: String, CaseIterable, Sendable, CustomStringConvertible {
     public init(validating name: String) throws(ISAError) {
         let key = name.lowercased()
         guard let isa = ISA(rawValue: key) else {
-            throw ISAError(message: "unknown instruction-set path '\(name)'; expected one of "
-                           + ISA.allCases.map(\.rawValue).joined(separator: ", "))
+            throw ISAError(
+                message: "unknown instruction-set path '\(name)'; expected one of "
+                    + ISA.allCases.map(\.rawValue).joined(separator: ", "))
         }
         guard isa.isBuilt else {
-            throw ISAError(message: "the \(isa) path is not built for this architecture; supported: "
-                           + ISA.supported.map(\.rawValue).joined(separator: ", "))
+            throw ISAError(
+                message: "the \(isa) path is not built for this architecture; supported: "
+                    + ISA.supported.map(\.rawValue).joined(separator: ", "))
         }
         guard isa.isSupported else {
             let missing = CPU.Features.names.filter {
                 isa.requiredFeatures.contains($0.0) && !CPU.features.contains($0.0)
             }.map(\.1)
-            throw ISAError(message: "this CPU (\(CPU.model.isEmpty ? "unknown model" : CPU.model)) lacks "
-                           + missing.joined(separator: ", ") + " needed by the \(isa) path; supported: "
-                           + ISA.supported.map(\.rawValue).joined(separator: ", "))
+            throw ISAError(
+                message: "this CPU (\(CPU.model.isEmpty ? "unknown model" : CPU.model)) lacks "
+                    + missing.joined(separator: ", ") + " needed by the \(isa) path; supported: "
+                    + ISA.supported.map(\.rawValue).joined(separator: ", "))
         }
         self = isa
     }
@@ -171,11 +174,11 @@ public enum CPU {
     /// The architecture this library was built for.
     public static var architecture: String {
         #if arch(x86_64)
-        return "x86_64"
+            return "x86_64"
         #elseif arch(arm64)
-        return "arm64"
+            return "arm64"
         #else
-        return "unknown"
+            return "unknown"
         #endif
     }
 }

@@ -16,8 +16,10 @@ public enum Im2Col {
         public let padH: Int, padW: Int
         public let dilationH: Int, dilationW: Int
 
-        public init(height: Int, width: Int, kernelH: Int, kernelW: Int, strideH: Int, strideW: Int, padH: Int,
-                    padW: Int, dilationH: Int, dilationW: Int) {
+        public init(
+            height: Int, width: Int, kernelH: Int, kernelW: Int, strideH: Int, strideW: Int, padH: Int,
+            padW: Int, dilationH: Int, dilationW: Int
+        ) {
             self.height = height; self.width = width
             self.kernelH = kernelH; self.kernelW = kernelW
             self.strideH = strideH; self.strideW = strideW
@@ -41,8 +43,9 @@ public enum Im2Col {
         let kernels = T.kernels
         Parallel.forEachChunk(channels * g.kernelH * g.kernelW, minItemsPerChunk: max(1, 32768 / max(1, bandWidth))) {
             rows in
-            kernels.im2colRows(input, g.height, g.width, g.kernelH, g.kernelW, g.strideH, g.strideW, g.padH, g.padW,
-                               g.dilationH, g.dilationW, wo, oy0, oy1, rows.lowerBound, rows.upperBound, columns)
+            kernels.im2colRows(
+                input, g.height, g.width, g.kernelH, g.kernelW, g.strideH, g.strideW, g.padH, g.padW,
+                g.dilationH, g.dilationW, wo, oy0, oy1, rows.lowerBound, rows.upperBound, columns)
         }
     }
 }

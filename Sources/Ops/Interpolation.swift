@@ -39,7 +39,9 @@ public enum Interpolation {
     /// capped at the last sample as torch caps it (in `Float` the position of the last outputs can round up to
     /// `inSize` once that reaches 2^23); `i1` the next sample or `i0` itself at the end; weights 1 - λ, λ <= 1.
     @inlinable
-    public static func bilinearTap<T: KernelFloat>(_ dst: Int, inSize: Int, outSize: Int)
+    public static func bilinearTap<T: KernelFloat>(
+        _ dst: Int, inSize: Int, outSize: Int
+    )
         -> (i0: Int, i1: Int, w0: T, w1: T)
     {
         var src = T(inSize) / T(outSize) * (T(dst) + T(0.5)) - T(0.5)

@@ -1,7 +1,7 @@
 import _KernelsGeneric
 #if arch(x86_64)
-import _KernelsAVX2
-import _KernelsAVX512
+    import _KernelsAVX2
+    import _KernelsAVX512
 #endif
 
 /// The entry points and block sizes of one instruction-set path (`Sources/Kernels/<isa>`) for one element type.
@@ -14,29 +14,35 @@ public struct KernelTable<T>: Sendable {
     /// Most Winograd tiles per block (a multiple of `nr`).
     public let winogradTiles: Int
 
-    public typealias GEMMBlock = @Sendable (
-        _ i0: Int, _ rows: Int, _ j0: Int, _ columns: Int, _ k: Int,
-        _ a: UnsafePointer<T>, _ lda: Int, _ transposeA: Bool, _ b: UnsafePointer<T>, _ ldb: Int, _ transposeB: Bool,
-        _ c: UnsafeMutablePointer<T>, _ ldc: Int, _ accumulate: Bool,
-        _ bias: UnsafePointer<T>?, _ addend: UnsafePointer<T>?, _ relu: Bool, _ prepackedA: UnsafePointer<T>?
-    ) -> Void
-    public typealias PrepackA = @Sendable (
-        _ a: UnsafePointer<T>, _ lda: Int, _ transposed: Bool, _ m: Int, _ k: Int, _ into: UnsafeMutablePointer<T>
-    ) -> Void
-    public typealias UnpackA = @Sendable (
-        _ packed: UnsafePointer<T>, _ m: Int, _ k: Int, _ into: UnsafeMutablePointer<T>
-    ) -> Void
-    public typealias WinogradBlock = @Sendable (
-        _ input: UnsafePointer<T>, _ batch: Int, _ channels: Int, _ height: Int, _ width: Int, _ t0: Int, _ t1: Int,
-        _ weights: UnsafePointer<T>, _ outChannels: Int, _ bias: UnsafePointer<T>?, _ relu: Bool,
-        _ output: UnsafeMutablePointer<T>, _ v: UnsafeMutablePointer<T>, _ m: UnsafeMutablePointer<T>, _ ld: Int,
-        _ staging: UnsafeMutablePointer<T>
-    ) -> Void
-    public typealias Im2ColRows = @Sendable (
-        _ input: UnsafePointer<T>, _ height: Int, _ width: Int, _ kernelH: Int, _ kernelW: Int, _ strideH: Int,
-        _ strideW: Int, _ padH: Int, _ padW: Int, _ dilationH: Int, _ dilationW: Int, _ outWidth: Int,
-        _ oy0: Int, _ oy1: Int, _ r0: Int, _ r1: Int, _ columns: UnsafeMutablePointer<T>
-    ) -> Void
+    public typealias GEMMBlock =
+        @Sendable (
+            _ i0: Int, _ rows: Int, _ j0: Int, _ columns: Int, _ k: Int,
+            _ a: UnsafePointer<T>, _ lda: Int, _ transposeA: Bool, _ b: UnsafePointer<T>, _ ldb: Int,
+            _ transposeB: Bool,
+            _ c: UnsafeMutablePointer<T>, _ ldc: Int, _ accumulate: Bool,
+            _ bias: UnsafePointer<T>?, _ addend: UnsafePointer<T>?, _ relu: Bool, _ prepackedA: UnsafePointer<T>?
+        ) -> Void
+    public typealias PrepackA =
+        @Sendable (
+            _ a: UnsafePointer<T>, _ lda: Int, _ transposed: Bool, _ m: Int, _ k: Int, _ into: UnsafeMutablePointer<T>
+        ) -> Void
+    public typealias UnpackA =
+        @Sendable (
+            _ packed: UnsafePointer<T>, _ m: Int, _ k: Int, _ into: UnsafeMutablePointer<T>
+        ) -> Void
+    public typealias WinogradBlock =
+        @Sendable (
+            _ input: UnsafePointer<T>, _ batch: Int, _ channels: Int, _ height: Int, _ width: Int, _ t0: Int, _ t1: Int,
+            _ weights: UnsafePointer<T>, _ outChannels: Int, _ bias: UnsafePointer<T>?, _ relu: Bool,
+            _ output: UnsafeMutablePointer<T>, _ v: UnsafeMutablePointer<T>, _ m: UnsafeMutablePointer<T>, _ ld: Int,
+            _ staging: UnsafeMutablePointer<T>
+        ) -> Void
+    public typealias Im2ColRows =
+        @Sendable (
+            _ input: UnsafePointer<T>, _ height: Int, _ width: Int, _ kernelH: Int, _ kernelW: Int, _ strideH: Int,
+            _ strideW: Int, _ padH: Int, _ padW: Int, _ dilationH: Int, _ dilationW: Int, _ outWidth: Int,
+            _ oy0: Int, _ oy1: Int, _ r0: Int, _ r1: Int, _ columns: UnsafeMutablePointer<T>
+        ) -> Void
 
     /// One thread's rectangle of C = op(A)·op(B) with the epilogue (see `GEMM`).
     public let gemmBlock: GEMMBlock
@@ -63,10 +69,10 @@ extension Float {
         switch isa {
         case .generic: return KernelTable.genericFloat
         #if arch(x86_64)
-        case .avx2: return KernelTable.avx2Float
-        case .avx512: return KernelTable.avx512Float
+            case .avx2: return KernelTable.avx2Float
+            case .avx512: return KernelTable.avx512Float
         #else
-        case .avx2, .avx512: return KernelTable.genericFloat
+            case .avx2, .avx512: return KernelTable.genericFloat
         #endif
         }
     }
@@ -77,10 +83,10 @@ extension Double {
         switch isa {
         case .generic: return KernelTable.genericDouble
         #if arch(x86_64)
-        case .avx2: return KernelTable.avx2Double
-        case .avx512: return KernelTable.avx512Double
+            case .avx2: return KernelTable.avx2Double
+            case .avx512: return KernelTable.avx512Double
         #else
-        case .avx2, .avx512: return KernelTable.genericDouble
+            case .avx2, .avx512: return KernelTable.genericDouble
         #endif
         }
     }
@@ -97,20 +103,20 @@ extension KernelTable where T == Float {
         prepackedCount: _KernelsGeneric.Kernels.prepackedCount, winogradBlock: _KernelsGeneric.Kernels.winogradBlock,
         im2colRows: _KernelsGeneric.Kernels.im2colRows)
     #if arch(x86_64)
-    static let avx2Float = KernelTable(
-        mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.floatNR, kc: _KernelsAVX2.Kernels.kc,
-        lanes: _KernelsAVX2.Kernels.floatLanes, winogradTiles: _KernelsAVX2.Kernels.winogradTiles,
-        gemmBlock: _KernelsAVX2.Kernels.gemmBlock,
-        prepackA: _KernelsAVX2.Kernels.prepackA, unpackA: _KernelsAVX2.Kernels.unpackA,
-        prepackedCount: _KernelsAVX2.Kernels.prepackedCount, winogradBlock: _KernelsAVX2.Kernels.winogradBlock,
-        im2colRows: _KernelsAVX2.Kernels.im2colRows)
-    static let avx512Float = KernelTable(
-        mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.floatNR, kc: _KernelsAVX512.Kernels.kc,
-        lanes: _KernelsAVX512.Kernels.floatLanes, winogradTiles: _KernelsAVX512.Kernels.winogradTiles,
-        gemmBlock: _KernelsAVX512.Kernels.gemmBlock,
-        prepackA: _KernelsAVX512.Kernels.prepackA, unpackA: _KernelsAVX512.Kernels.unpackA,
-        prepackedCount: _KernelsAVX512.Kernels.prepackedCount, winogradBlock: _KernelsAVX512.Kernels.winogradBlock,
-        im2colRows: _KernelsAVX512.Kernels.im2colRows)
+        static let avx2Float = KernelTable(
+            mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.floatNR, kc: _KernelsAVX2.Kernels.kc,
+            lanes: _KernelsAVX2.Kernels.floatLanes, winogradTiles: _KernelsAVX2.Kernels.winogradTiles,
+            gemmBlock: _KernelsAVX2.Kernels.gemmBlock,
+            prepackA: _KernelsAVX2.Kernels.prepackA, unpackA: _KernelsAVX2.Kernels.unpackA,
+            prepackedCount: _KernelsAVX2.Kernels.prepackedCount, winogradBlock: _KernelsAVX2.Kernels.winogradBlock,
+            im2colRows: _KernelsAVX2.Kernels.im2colRows)
+        static let avx512Float = KernelTable(
+            mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.floatNR, kc: _KernelsAVX512.Kernels.kc,
+            lanes: _KernelsAVX512.Kernels.floatLanes, winogradTiles: _KernelsAVX512.Kernels.winogradTiles,
+            gemmBlock: _KernelsAVX512.Kernels.gemmBlock,
+            prepackA: _KernelsAVX512.Kernels.prepackA, unpackA: _KernelsAVX512.Kernels.unpackA,
+            prepackedCount: _KernelsAVX512.Kernels.prepackedCount, winogradBlock: _KernelsAVX512.Kernels.winogradBlock,
+            im2colRows: _KernelsAVX512.Kernels.im2colRows)
     #endif
 }
 
@@ -123,19 +129,19 @@ extension KernelTable where T == Double {
         prepackedCount: _KernelsGeneric.Kernels.prepackedCount, winogradBlock: _KernelsGeneric.Kernels.winogradBlock,
         im2colRows: _KernelsGeneric.Kernels.im2colRows)
     #if arch(x86_64)
-    static let avx2Double = KernelTable(
-        mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.doubleNR, kc: _KernelsAVX2.Kernels.kc,
-        lanes: _KernelsAVX2.Kernels.doubleLanes, winogradTiles: _KernelsAVX2.Kernels.winogradTiles,
-        gemmBlock: _KernelsAVX2.Kernels.gemmBlock,
-        prepackA: _KernelsAVX2.Kernels.prepackA, unpackA: _KernelsAVX2.Kernels.unpackA,
-        prepackedCount: _KernelsAVX2.Kernels.prepackedCount, winogradBlock: _KernelsAVX2.Kernels.winogradBlock,
-        im2colRows: _KernelsAVX2.Kernels.im2colRows)
-    static let avx512Double = KernelTable(
-        mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.doubleNR, kc: _KernelsAVX512.Kernels.kc,
-        lanes: _KernelsAVX512.Kernels.doubleLanes, winogradTiles: _KernelsAVX512.Kernels.winogradTiles,
-        gemmBlock: _KernelsAVX512.Kernels.gemmBlock,
-        prepackA: _KernelsAVX512.Kernels.prepackA, unpackA: _KernelsAVX512.Kernels.unpackA,
-        prepackedCount: _KernelsAVX512.Kernels.prepackedCount, winogradBlock: _KernelsAVX512.Kernels.winogradBlock,
-        im2colRows: _KernelsAVX512.Kernels.im2colRows)
+        static let avx2Double = KernelTable(
+            mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.doubleNR, kc: _KernelsAVX2.Kernels.kc,
+            lanes: _KernelsAVX2.Kernels.doubleLanes, winogradTiles: _KernelsAVX2.Kernels.winogradTiles,
+            gemmBlock: _KernelsAVX2.Kernels.gemmBlock,
+            prepackA: _KernelsAVX2.Kernels.prepackA, unpackA: _KernelsAVX2.Kernels.unpackA,
+            prepackedCount: _KernelsAVX2.Kernels.prepackedCount, winogradBlock: _KernelsAVX2.Kernels.winogradBlock,
+            im2colRows: _KernelsAVX2.Kernels.im2colRows)
+        static let avx512Double = KernelTable(
+            mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.doubleNR, kc: _KernelsAVX512.Kernels.kc,
+            lanes: _KernelsAVX512.Kernels.doubleLanes, winogradTiles: _KernelsAVX512.Kernels.winogradTiles,
+            gemmBlock: _KernelsAVX512.Kernels.gemmBlock,
+            prepackA: _KernelsAVX512.Kernels.prepackA, unpackA: _KernelsAVX512.Kernels.unpackA,
+            prepackedCount: _KernelsAVX512.Kernels.prepackedCount, winogradBlock: _KernelsAVX512.Kernels.winogradBlock,
+            im2colRows: _KernelsAVX512.Kernels.im2colRows)
     #endif
 }

@@ -53,7 +53,9 @@ public enum Matching {
             }
             for k in 0..<width {
                 let v = bestValue[k]
-                matches[lo + k] = v < lowThreshold ? belowLowThreshold
+                matches[lo + k] =
+                    v < lowThreshold
+                    ? belowLowThreshold
                     : (v < highThreshold ? betweenThresholds : bestIndex[k])
             }
             if allowLowQualityMatches {

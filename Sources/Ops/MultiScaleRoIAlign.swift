@@ -42,9 +42,10 @@ public enum MultiScaleRoIAlign {
 
         /// The mapper torchvision builds for maps of these scales (first and last give the level range).
         public init(scales: [Double], canonicalScale: Int, canonicalLevel: Int) {
-            self.init(kMin: MultiScaleRoIAlign.level(ofScale: scales[0]),
-                      kMax: MultiScaleRoIAlign.level(ofScale: scales[scales.count - 1]),
-                      canonicalScale: canonicalScale, canonicalLevel: canonicalLevel)
+            self.init(
+                kMin: MultiScaleRoIAlign.level(ofScale: scales[0]),
+                kMax: MultiScaleRoIAlign.level(ofScale: scales[scales.count - 1]),
+                canonicalScale: canonicalScale, canonicalLevel: canonicalLevel)
         }
 
         /// The level index in `0..<levels` of the RoI `[batch, x1, y1, x2, y2]` at `roi`, or -1 when the formula

@@ -45,7 +45,7 @@ public enum NMS {
             return order.count
         }
         if order.count >= gridMinimumBoxes && iouThreshold >= 0,
-           let grid = GridIndex(boxes: boxes, order: order)
+            let grid = GridIndex(boxes: boxes, order: order)
         {
             return grid.suppress(boxes: boxes, order: order, iouThreshold: iouThreshold, keep: keep)
         }

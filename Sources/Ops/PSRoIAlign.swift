@@ -138,8 +138,9 @@ public enum PSRoIAlign {
         let geometries = UnsafeMutablePointer<Geometry<T>>.allocate(capacity: k)
         defer { geometries.deallocate() }
         for r in 0..<k {
-            geometries[r] = Geometry(rois + 5 * r, scale: spatialScale, pooledHeight: ph, pooledWidth: pw,
-                                     samplingRatio: samplingRatio)
+            geometries[r] = Geometry(
+                rois + 5 * r, scale: spatialScale, pooledHeight: ph, pooledWidth: pw,
+                samplingRatio: samplingRatio)
         }
         let (order, imageStart) = RoIPool.groupByImage(rois: rois, roiCount: k, batch: n)
         defer { order.deallocate(); imageStart.deallocate() }
@@ -148,18 +149,22 @@ public enum PSRoIAlign {
             var buffers = TapBuffers<T>()
             let stage = UnsafeMutablePointer<T>.allocate(capacity: staged * plane)
             defer { buffers.deallocate(); stage.deallocate() }
-            PSRoIPool.forEachStagedGroup(items, input: input, batch: n, channels: c, plane: plane,
-                                         outChannels: outChannels, imageStart: imageStart, stage: stage,
-                                         staged: staged) { o, img, group, planes, step in
+            PSRoIPool.forEachStagedGroup(
+                items, input: input, batch: n, channels: c, plane: plane,
+                outChannels: outChannels, imageStart: imageStart, stage: stage,
+                staged: staged
+            ) { o, img, group, planes, step in
                 let i = o / pw, j = o % pw
                 for s in imageStart[img]..<imageStart[img + 1] {
                     let r = order[s]
                     let g = geometries[r]
                     buffers.reserve(max(g.gridH, g.gridW))
-                    let ny = taps(bin: i, start: g.y0, binSize: g.binH, grid: g.gridH, extent: h, stride: w,
-                                  into: buffers.ys)
-                    let nx = taps(bin: j, start: g.x0, binSize: g.binW, grid: g.gridW, extent: w, stride: 1,
-                                  into: buffers.xs)
+                    let ny = taps(
+                        bin: i, start: g.y0, binSize: g.binH, grid: g.gridH, extent: h, stride: w,
+                        into: buffers.ys)
+                    let nx = taps(
+                        bin: j, start: g.x0, binSize: g.binW, grid: g.gridW, extent: w, stride: 1,
+                        into: buffers.xs)
                     let dst = output + (r * outChannels + group.lowerBound) * bins + o
                     for q in 0..<group.count {
                         dst[q * bins] = binSum(planes + q * step, ys: buffers.ys, ny, xs: buffers.xs, nx) / g.count
@@ -212,20 +217,26 @@ public enum PSRoIAlign {
             defer { buffers.deallocate() }
             PSRoIPool.forEachBinRun(items, outChannels: outChannels) { o, outs in
                 for img in 0..<n {
-                    for co in outs { (gradInput + (img * c + co * bins + o) * plane).initialize(repeating: 0,
-                                                                                                count: plane) }
+                    for co in outs {
+                        (gradInput + (img * c + co * bins + o) * plane).initialize(
+                            repeating: 0,
+                            count: plane)
+                    }
                 }
                 let i = o / pw, j = o % pw
                 for r in 0..<k {
                     let roi = rois + 5 * r
-                    let g = Geometry(roi, scale: spatialScale, pooledHeight: ph, pooledWidth: pw,
-                                     samplingRatio: samplingRatio)
+                    let g = Geometry(
+                        roi, scale: spatialScale, pooledHeight: ph, pooledWidth: pw,
+                        samplingRatio: samplingRatio)
                     if g.gridH == 0 { continue }
                     buffers.reserve(max(g.gridH, g.gridW))
-                    let ny = taps(bin: i, start: g.y0, binSize: g.binH, grid: g.gridH, extent: h, stride: w,
-                                  into: buffers.ys)
-                    let nx = taps(bin: j, start: g.x0, binSize: g.binW, grid: g.gridW, extent: w, stride: 1,
-                                  into: buffers.xs)
+                    let ny = taps(
+                        bin: i, start: g.y0, binSize: g.binH, grid: g.gridH, extent: h, stride: w,
+                        into: buffers.ys)
+                    let nx = taps(
+                        bin: j, start: g.x0, binSize: g.binW, grid: g.gridW, extent: w, stride: 1,
+                        into: buffers.xs)
                     let image = gradInput + T.clampedInt(roi[0], 0, n - 1) * c * plane
                     for co in outs {
                         let grad = gradOutput[(r * outChannels + co) * bins + o] / g.count

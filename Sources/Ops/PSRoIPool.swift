@@ -99,8 +99,9 @@ public enum PSRoIPool {
         if k == 0 || outChannels == 0 { return }
         let plane = h * w
         let stride = 2 * (ph + pw)
-        let edges = RoIPool.allBins(rois: rois, roiCount: k, pooledHeight: ph, pooledWidth: pw,
-                                    spatialScale: spatialScale, inclusiveEnd: false, limitH: h - 1, limitW: w - 1)
+        let edges = RoIPool.allBins(
+            rois: rois, roiCount: k, pooledHeight: ph, pooledWidth: pw,
+            spatialScale: spatialScale, inclusiveEnd: false, limitH: h - 1, limitW: w - 1)
         defer { edges.deallocate() }
         let (order, imageStart) = RoIPool.groupByImage(rois: rois, roiCount: k, batch: n)
         defer { order.deallocate(); imageStart.deallocate() }
@@ -120,8 +121,10 @@ public enum PSRoIPool {
         Parallel.forEachChunk(c, minItemsPerChunk: max(1, 1024 / k)) { items in
             let stage = UnsafeMutablePointer<T>.allocate(capacity: staged * plane)
             defer { stage.deallocate() }
-            forEachStagedGroup(items, input: input, batch: n, channels: c, plane: plane, outChannels: outChannels,
-                               imageStart: imageStart, stage: stage, staged: staged) { o, img, group, planes, step in
+            forEachStagedGroup(
+                items, input: input, batch: n, channels: c, plane: plane, outChannels: outChannels,
+                imageStart: imageStart, stage: stage, staged: staged
+            ) { o, img, group, planes, step in
                 for s in imageStart[img]..<imageStart[img + 1] {
                     let b = boxes + 4 * (o * k + s)
                     let (y0, y1, x0, x1) = (b[0], b[1], b[2], b[3])
@@ -134,8 +137,9 @@ public enum PSRoIPool {
                     var q = 0
                     while q < group.count {
                         let lanes = min(4, group.count - q)
-                        let sums = binSums(planes + q * step + y0 * w + x0, step: step, lanes: lanes,
-                                           rows: y1 - y0, columns: x1 - x0, width: w)
+                        let sums = binSums(
+                            planes + q * step + y0 * w + x0, step: step, lanes: lanes,
+                            rows: y1 - y0, columns: x1 - x0, width: w)
                         dst[q * bins] = sums.0 / area
                         if lanes > 1 { dst[(q + 1) * bins] = sums.1 / area }
                         if lanes > 2 { dst[(q + 2) * bins] = sums.2 / area }
@@ -187,14 +191,18 @@ public enum PSRoIPool {
         let outChannels = c / bins
         let plane = h * w
         let stride = 2 * (ph + pw)
-        let edges = RoIPool.allBins(rois: rois, roiCount: k, pooledHeight: ph, pooledWidth: pw,
-                                    spatialScale: spatialScale, inclusiveEnd: false, limitH: h, limitW: w)
+        let edges = RoIPool.allBins(
+            rois: rois, roiCount: k, pooledHeight: ph, pooledWidth: pw,
+            spatialScale: spatialScale, inclusiveEnd: false, limitH: h, limitW: w)
         defer { edges.deallocate() }
         Parallel.forEachChunk(c, minItemsPerChunk: max(1, 16384 / max(1, k + n * plane))) { items in
             forEachBinRun(items, outChannels: outChannels) { o, outs in
                 for img in 0..<n {
-                    for co in outs { (gradInput + (img * c + co * bins + o) * plane).initialize(repeating: 0,
-                                                                                                count: plane) }
+                    for co in outs {
+                        (gradInput + (img * c + co * bins + o) * plane).initialize(
+                            repeating: 0,
+                            count: plane)
+                    }
                 }
                 let i = o / pw, j = o % pw
                 for r in 0..<k {

@@ -137,9 +137,10 @@ public enum RoIAlign {
     ) {
         var level = Level(data: input, height: height, width: width, spatialScale: spatialScale)
         withUnsafePointer(to: &level) { levels in
-            forward(levels: levels, count: 1, levelOfRoI: nil, batch: n, channels: channels, rois: rois, count: k,
-                    pooledH: pooledH, pooledW: pooledW, samplingRatio: samplingRatio, aligned: aligned,
-                    output: output)
+            forward(
+                levels: levels, count: 1, levelOfRoI: nil, batch: n, channels: channels, rois: rois, count: k,
+                pooledH: pooledH, pooledW: pooledW, samplingRatio: samplingRatio, aligned: aligned,
+                output: output)
         }
     }
 
@@ -166,11 +167,13 @@ public enum RoIAlign {
         defer { plan.deallocate() }
         let tiled = (0..<levelCount).allSatisfy { levels[$0].height * levels[$0].width <= ChannelTile.maxPlane }
         if tiled {
-            forwardTiled(plan: &plan, levels: levels, batch: n, channels: channels, rois: rois, pooledH: pooledH,
-                         pooledW: pooledW, samplingRatio: samplingRatio, aligned: aligned, output: output)
+            forwardTiled(
+                plan: &plan, levels: levels, batch: n, channels: channels, rois: rois, pooledH: pooledH,
+                pooledW: pooledW, samplingRatio: samplingRatio, aligned: aligned, output: output)
         } else {
-            forwardPlanes(plan: &plan, levels: levels, batch: n, channels: channels, rois: rois, pooledH: pooledH,
-                          pooledW: pooledW, samplingRatio: samplingRatio, aligned: aligned, output: output)
+            forwardPlanes(
+                plan: &plan, levels: levels, batch: n, channels: channels, rois: rois, pooledH: pooledH,
+                pooledW: pooledW, samplingRatio: samplingRatio, aligned: aligned, output: output)
         }
     }
 
@@ -199,8 +202,9 @@ public enum RoIAlign {
             let line = UnsafeMutablePointer<SIMD16<T>>.allocate(capacity: level.width)
             let averages = UnsafeMutablePointer<SIMD16<T>>.allocate(capacity: bins)
             defer { tile.deallocate(); line.deallocate(); averages.deallocate() }
-            ChannelTile.fill(tile, from: level.data + ((group % n) * channels + c0) * planeSize, channels: gc,
-                             plane: planeSize)
+            ChannelTile.fill(
+                tile, from: level.data + ((group % n) * channels + c0) * planeSize, channels: gc,
+                plane: planeSize)
             let (rowBounds, rowIndex, rowWeight) = (t.rowBounds, t.rowIndex, t.rowWeight)
             let (columnBounds, columnIndex, columnWeight) = (t.columnBounds, t.columnIndex, t.columnWeight)
             for s in positions {
@@ -422,8 +426,10 @@ struct RoIPlan<T: KernelFloat> {
 
     @inlinable
     func deallocate() {
-        for p in [order, groupStart, gridH, gridW, rowBoundStart, columnBoundStart, rowEntryStart, columnEntryStart,
-                  spanLow, spanHigh, rowBounds, rowIndex, columnBounds, columnIndex] {
+        for p in [
+            order, groupStart, gridH, gridW, rowBoundStart, columnBoundStart, rowEntryStart, columnEntryStart,
+            spanLow, spanHigh, rowBounds, rowIndex, columnBounds, columnIndex,
+        ] {
             p.deallocate()
         }
         rowWeight.deallocate()
@@ -445,8 +451,9 @@ struct RoIPlan<T: KernelFloat> {
         var g = 0
         for s in 0..<count {
             while groupStart[g + 1] <= s { g += 1 }
-            let geo = RoIAlign.geometry(rois + 5 * order[s], spatialScale: level(g).spatialScale, pooledH: pooledH,
-                                        pooledW: pooledW, samplingRatio: samplingRatio, aligned: aligned)
+            let geo = RoIAlign.geometry(
+                rois + 5 * order[s], spatialScale: level(g).spatialScale, pooledH: pooledH,
+                pooledW: pooledW, samplingRatio: samplingRatio, aligned: aligned)
             geometry[s] = geo
             let h = T.clampedInt(geo.gridH, 0, RoIAlign.maxSamplesPerAxis)
             let w = T.clampedInt(geo.gridW, 0, RoIAlign.maxSamplesPerAxis)

@@ -56,10 +56,12 @@ public enum RoIPool {
         let edges = UnsafeMutablePointer<Int>.allocate(capacity: k * stride)
         for r in 0..<k {
             let roi = rois + 5 * r, e = edges + r * stride
-            quantizedBins(from: roi[2], to: roi[4], scale: spatialScale, pooled: ph, inclusiveEnd: inclusiveEnd,
-                          limit: limitH, starts: e, ends: e + ph)
-            quantizedBins(from: roi[1], to: roi[3], scale: spatialScale, pooled: pw, inclusiveEnd: inclusiveEnd,
-                          limit: limitW, starts: e + 2 * ph, ends: e + 2 * ph + pw)
+            quantizedBins(
+                from: roi[2], to: roi[4], scale: spatialScale, pooled: ph, inclusiveEnd: inclusiveEnd,
+                limit: limitH, starts: e, ends: e + ph)
+            quantizedBins(
+                from: roi[1], to: roi[3], scale: spatialScale, pooled: pw, inclusiveEnd: inclusiveEnd,
+                limit: limitW, starts: e + 2 * ph, ends: e + 2 * ph + pw)
         }
         return edges
     }
@@ -79,13 +81,15 @@ public enum RoIPool {
         output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int64>?
     ) {
         if h * w <= ChannelTile.maxPlane {
-            forwardTiled(input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
-                         pooledHeight: ph, pooledWidth: pw, spatialScale: spatialScale, output: output,
-                         argmax: argmax)
+            forwardTiled(
+                input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+                pooledHeight: ph, pooledWidth: pw, spatialScale: spatialScale, output: output,
+                argmax: argmax)
         } else {
-            forwardPlanes(input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
-                          pooledHeight: ph, pooledWidth: pw, spatialScale: spatialScale, output: output,
-                          argmax: argmax)
+            forwardPlanes(
+                input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+                pooledHeight: ph, pooledWidth: pw, spatialScale: spatialScale, output: output,
+                argmax: argmax)
         }
     }
 
@@ -108,8 +112,9 @@ public enum RoIPool {
         let plane = h * w
         let stride = 2 * (ph + pw)
         let lowest = SIMD16<T>(repeating: T(-Float.greatestFiniteMagnitude))
-        let edges = allBins(rois: rois, roiCount: k, pooledHeight: ph, pooledWidth: pw, spatialScale: spatialScale,
-                            inclusiveEnd: true, limitH: h, limitW: w)
+        let edges = allBins(
+            rois: rois, roiCount: k, pooledHeight: ph, pooledWidth: pw, spatialScale: spatialScale,
+            inclusiveEnd: true, limitH: h, limitW: w)
         defer { edges.deallocate() }
         let (order, imageStart) = groupByImage(rois: rois, roiCount: k, batch: n)
         defer { order.deallocate(); imageStart.deallocate() }
@@ -140,8 +145,9 @@ public enum RoIPool {
                             var a = SIMD16<Index>(repeating: -1)
                             for y in hs[i]..<he[i] {
                                 for cell in (y * w + ws[j])..<(y * w + we[j]) {
-                                    T.keepGreater(tile[cell], at: Index(truncatingIfNeeded: cell), maximum: &m,
-                                                  argmax: &a)
+                                    T.keepGreater(
+                                        tile[cell], at: Index(truncatingIfNeeded: cell), maximum: &m,
+                                        argmax: &a)
                                 }
                             }
                             maxima[o] = m
@@ -182,8 +188,9 @@ public enum RoIPool {
         let plane = h * w
         let stride = 2 * (ph + pw)
         let lowest = T(-Float.greatestFiniteMagnitude)
-        let edges = allBins(rois: rois, roiCount: k, pooledHeight: ph, pooledWidth: pw, spatialScale: spatialScale,
-                            inclusiveEnd: true, limitH: h, limitW: w)
+        let edges = allBins(
+            rois: rois, roiCount: k, pooledHeight: ph, pooledWidth: pw, spatialScale: spatialScale,
+            inclusiveEnd: true, limitH: h, limitW: w)
         defer { edges.deallocate() }
         let groups = (c + channelGroup - 1) / channelGroup
         Parallel.forEachChunk(groups, minItemsPerChunk: max(1, 1024 / (k * bins))) { range in
@@ -272,8 +279,9 @@ public enum RoIPool {
         let plane = h * w
         Parallel.forEachChunk(c, minItemsPerChunk: max(1, 16384 / max(1, k * bins + n * plane))) { channels in
             for img in 0..<n {
-                (gradInput + (img * c + channels.lowerBound) * plane).initialize(repeating: 0,
-                                                                                 count: channels.count * plane)
+                (gradInput + (img * c + channels.lowerBound) * plane).initialize(
+                    repeating: 0,
+                    count: channels.count * plane)
             }
             for r in 0..<k {
                 let b = rois.map { T.clampedInt($0[5 * r], 0, n - 1) } ?? 0

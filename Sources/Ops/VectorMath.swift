@@ -55,10 +55,13 @@ public enum VectorMath {
             let r = (xc - n * c1) - n * c2
             // exp(r) = 1 + 2 P(r²) r / (Q(r²) - P(r²) r), a rational approximation (Cephes exp).
             let rr = r * r
-            let px = r * ((1.26177193074810590878e-4 * rr + 3.02994407707441961300e-2) * rr
-                + 9.99999999999999999910e-1)
-            let qx = ((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr
-                + 2.27265548208155028766e-1) * rr + 2.00000000000000000009e0
+            let px =
+                r
+                * ((1.26177193074810590878e-4 * rr + 3.02994407707441961300e-2) * rr
+                    + 9.99999999999999999910e-1)
+            let qx =
+                ((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr
+                    + 2.27265548208155028766e-1) * rr + 2.00000000000000000009e0
             let e = 1 + 2 * (px / (qx - px))
             let ni = Int64(bitPattern: shifted.bitPattern) &- Int64(bitPattern: roundingMagic.bitPattern)
             let n1 = ni >> 1, n2 = ni &- (ni >> 1)

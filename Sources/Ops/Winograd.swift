@@ -29,7 +29,9 @@ public enum Winograd {
     public static let components = 16
 
     /// Whether a convolution can run here: 3 × 3, stride 1, padding 1, dilation 1, one group.
-    public static func applies(kernelH: Int, kernelW: Int, stride: Int, padding: Int, dilation: Int, groups: Int)
+    public static func applies(
+        kernelH: Int, kernelW: Int, stride: Int, padding: Int, dilation: Int, groups: Int
+    )
         -> Bool
     {
         kernelH == 3 && kernelW == 3 && stride == 1 && padding == 1 && dilation == 1 && groups == 1
@@ -99,8 +101,9 @@ public enum Winograd {
                 source.unpackA(u + e * sourceCount, outChannels, channels, plain)
                 kernels.prepackA(plain, channels, false, outChannels, channels, repacked + e * packedCount)
             }
-            convolve(input, batch: batch, channels: channels, height: height, width: width, weights: repacked,
-                     packedFor: ISA.current, outChannels: outChannels, bias: bias, relu: relu, into: output)
+            convolve(
+                input, batch: batch, channels: channels, height: height, width: width, weights: repacked,
+                packedFor: ISA.current, outChannels: outChannels, bias: bias, relu: relu, into: output)
             return
         }
         let tiles = batch * ((height + 1) / 2) * ((width + 1) / 2)
@@ -124,8 +127,9 @@ public enum Winograd {
             let m = v + vCount, staging = m + mCount
             for block in range {
                 let t0 = block * blockTiles, t1 = min(tiles, t0 + blockTiles)
-                kernels.winogradBlock(input, batch, channels, height, width, t0, t1, u, outChannels, bias, relu,
-                                      output, v, m, ld, staging)
+                kernels.winogradBlock(
+                    input, batch, channels, height, width, t0, t1, u, outChannels, bias, relu,
+                    output, v, m, ld, staging)
             }
         }
     }

@@ -2,9 +2,9 @@ import Dispatch
 import Synchronization
 import _SwiftRCNNCPUID
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The threads behind `Parallel.forEachChunk`: `numThreads - 1` workers that, after each parallel loop, keep
@@ -131,21 +131,23 @@ final class WorkerPool: @unchecked Sendable {
             workers.append(worker)
             let context = Unmanaged.passRetained(WorkerStart(pool: self, worker: worker, index: index)).toOpaque()
             #if canImport(Glibc)
-            var thread = pthread_t()
+                var thread = pthread_t()
             #else
-            var thread: pthread_t?
+                var thread: pthread_t?
             #endif
-            let created = pthread_create(&thread, nil, { raw in
-                guard let raw else { return nil }
-                let start = Unmanaged<WorkerStart>.fromOpaque(raw).takeRetainedValue()
-                start.pool.workerLoop(start.worker, index: start.index)
-                return nil
-            }, context)
+            let created = pthread_create(
+                &thread, nil,
+                { raw in
+                    guard let raw else { return nil }
+                    let start = Unmanaged<WorkerStart>.fromOpaque(raw).takeRetainedValue()
+                    start.pool.workerLoop(start.worker, index: start.index)
+                    return nil
+                }, context)
             if created == 0 {
                 #if canImport(Glibc)
-                pthread_detach(thread)
+                    pthread_detach(thread)
                 #else
-                if let thread { pthread_detach(thread) }
+                    if let thread { pthread_detach(thread) }
                 #endif
             } else {
                 // No thread: the loops run with fewer helpers (items are claimed, never assigned).
@@ -191,7 +193,8 @@ final class WorkerPool: @unchecked Sendable {
     private func sleep(_ worker: Worker, unlessPast seen: Int) {
         worker.asleep.store(true, ordering: .sequentiallyConsistent)
         if claim.load(ordering: .sequentiallyConsistent) >> (2 * Self.itemBits) != seen,
-            worker.asleep.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged {
+            worker.asleep.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged
+        {
             return
         }
         // Either no loop was published, or a caller cleared `asleep` and has signalled (or will signal) `wake`.

@@ -52,8 +52,10 @@ final class ErrBuf {
 }
 
 /// Asserts `status` is `expected` and, for failures, that the message mentions `fragment`.
-func assertStatus(_ status: Int32, _ expected: srcnn_status, _ err: ErrBuf, mentions fragment: String = "",
-                  file: StaticString = #filePath, line: UInt = #line) {
+func assertStatus(
+    _ status: Int32, _ expected: srcnn_status, _ err: ErrBuf, mentions fragment: String = "",
+    file: StaticString = #filePath, line: UInt = #line
+) {
     XCTAssertEqual(status, Int32(expected.rawValue), "message: \(err.message)", file: file, line: line)
     if expected != SRCNN_OK && !fragment.isEmpty {
         XCTAssertTrue(err.message.contains(fragment), "\(err.message) lacks \(fragment)", file: file, line: line)

@@ -12,15 +12,27 @@ final class AnchorsABITests: XCTestCase {
         let featureHW = Buf<Int64>([2, 2, 1, 1], [2, 2])
         let anchors = Buf<Float>(zeros: [6, 4], .nan)
         func generate(_ out: Buf<Float>, sizes: UnsafeMutablePointer<srcnn_array>?) -> Int32 {
-            numSizes.with { ns in ratios.with { r in numRatios.with { nr in featureHW.with { f in out.with { a in
-                CSwiftRCNN.srcnn_anchor_generator(sizes, ns, r, nr, 8, 8, f, a, &err.bytes)
-            } } } } }
+            numSizes.with { ns in
+                ratios.with { r in
+                    numRatios.with { nr in
+                        featureHW.with { f in
+                            out.with { a in
+                                CSwiftRCNN.srcnn_anchor_generator(sizes, ns, r, nr, 8, 8, f, a, &err.bytes)
+                            }
+                        }
+                    }
+                }
+            }
         }
         func generate(_ out: Buf<Float>) -> Int32 { sizes.with { s in generate(out, sizes: s) } }
         var st = generate(anchors)
         assertStatus(st, SRCNN_OK, err)
-        XCTAssertEqual(anchors.values, [-16, -16, 16, 16, -12, -16, 20, 16, -16, -12, 16, 20, -12, -12, 20, 20,
-                                        -8, -8, 8, 8, -32, -32, 32, 32])
+        XCTAssertEqual(
+            anchors.values,
+            [
+                -16, -16, 16, 16, -12, -16, 20, 16, -16, -12, 16, 20, -12, -12, 20, 20,
+                -8, -8, 8, 8, -32, -32, 32, 32,
+            ])
         // A negative size, a zero-sized feature map and a wrong output shape name their arguments.
         sizes.values[0] = -32
         st = generate(anchors)
@@ -44,9 +56,13 @@ final class AnchorsABITests: XCTestCase {
         let ratios = Buf<Double>([0.5, 1, 2], [3]), scales = Buf<Double>([8, 16, 32], [3])
         let anchors = Buf<Double>(zeros: [9, 4], .nan)
         func generate<T>(_ base: Double, _ out: Buf<T>) -> Int32 {
-            ratios.with { r in scales.with { s in out.with { a in
-                CSwiftRCNN.srcnn_legacy_generate_anchors(base, r, s, a, &err.bytes)
-            } } }
+            ratios.with { r in
+                scales.with { s in
+                    out.with { a in
+                        CSwiftRCNN.srcnn_legacy_generate_anchors(base, r, s, a, &err.bytes)
+                    }
+                }
+            }
         }
         var st = generate(16, anchors)
         assertStatus(st, SRCNN_OK, err)
@@ -64,19 +80,34 @@ final class AnchorsABITests: XCTestCase {
         let ex = Buf<Double>([0, 0, 9, 9], [1, 4])
         let gt = Buf<Double>([0, 0, 19, 9], [1, 4])
         let targets = Buf<Double>(zeros: [1, 4], .nan)
-        var st = ex.with { e in gt.with { g in targets.with { t in
-            CSwiftRCNN.srcnn_legacy_bbox_transform(e, g, t, &err.bytes) } } }
+        var st = ex.with { e in
+            gt.with { g in
+                targets.with { t in
+                    CSwiftRCNN.srcnn_legacy_bbox_transform(e, g, t, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         XCTAssertEqual(targets.values, [0.5, 0, log(2.0), 0])
 
         let pred = Buf<Double>(zeros: [1, 4], .nan)
-        st = ex.with { e in targets.with { t in pred.with { p in
-            CSwiftRCNN.srcnn_legacy_bbox_transform_inv(e, t, p, &err.bytes) } } }
+        st = ex.with { e in
+            targets.with { t in
+                pred.with { p in
+                    CSwiftRCNN.srcnn_legacy_bbox_transform_inv(e, t, p, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         XCTAssertEqual(pred.values, gt.values)
         let odd = Buf<Double>(zeros: [1, 6], 0), oddOut = Buf<Double>(zeros: [1, 6], 0)
-        st = ex.with { e in odd.with { t in oddOut.with { p in
-            CSwiftRCNN.srcnn_legacy_bbox_transform_inv(e, t, p, &err.bytes) } } }
+        st = ex.with { e in
+            odd.with { t in
+                oddOut.with { p in
+                    CSwiftRCNN.srcnn_legacy_bbox_transform_inv(e, t, p, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "deltas")
     }
 
@@ -110,27 +141,52 @@ final class AnchorsABITests: XCTestCase {
         let proposals = Buf<Double>([0, 0, 10, 10], [1, 4])
         let weights = Buf<Double>([10, 10, 5, 5], [4])
         let targets = Buf<Double>(zeros: [1, 4], .nan)
-        var st = reference.with { r in proposals.with { p in targets.with { t in
-            weights.with { w in CSwiftRCNN.srcnn_box_encode(r, p, w, t, &err.bytes) } } } }
+        var st = reference.with { r in
+            proposals.with { p in
+                targets.with { t in
+                    weights.with { w in CSwiftRCNN.srcnn_box_encode(r, p, w, t, &err.bytes) }
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         XCTAssertEqual(targets.values[0], 7, accuracy: 1e-14)
         XCTAssertEqual(targets.values[2], 5 * log(2.0), accuracy: 1e-14)
 
         let pred = Buf<Double>(zeros: [1, 4], .nan)
-        st = targets.with { c in proposals.with { b in pred.with { p in
-            weights.with { w in CSwiftRCNN.srcnn_box_decode(c, b, w, log(1000.0 / 16), p, &err.bytes) } } } }
+        st = targets.with { c in
+            proposals.with { b in
+                pred.with { p in
+                    weights.with { w in CSwiftRCNN.srcnn_box_decode(c, b, w, log(1000.0 / 16), p, &err.bytes) }
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         for (p, r) in zip(pred.values, reference.values) { XCTAssertEqual(p, r, accuracy: 1e-12) }
 
-        st = targets.with { c in proposals.with { b in pred.with { p in
-            weights.with { w in CSwiftRCNN.srcnn_box_decode(c, b, w, .infinity, p, &err.bytes) } } } }
+        st = targets.with { c in
+            proposals.with { b in
+                pred.with { p in
+                    weights.with { w in CSwiftRCNN.srcnn_box_decode(c, b, w, .infinity, p, &err.bytes) }
+                }
+            }
+        }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "bbox_xform_clip")
         weights.values[1] = 0
-        st = reference.with { r in proposals.with { p in targets.with { t in
-            weights.with { w in CSwiftRCNN.srcnn_box_encode(r, p, w, t, &err.bytes) } } } }
+        st = reference.with { r in
+            proposals.with { p in
+                targets.with { t in
+                    weights.with { w in CSwiftRCNN.srcnn_box_encode(r, p, w, t, &err.bytes) }
+                }
+            }
+        }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "weights")
-        st = reference.with { r in proposals.with { p in targets.with { t in
-            CSwiftRCNN.srcnn_box_encode(r, p, nil, t, &err.bytes) } } }
+        st = reference.with { r in
+            proposals.with { p in
+                targets.with { t in
+                    CSwiftRCNN.srcnn_box_encode(r, p, nil, t, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "weights")
     }
 }

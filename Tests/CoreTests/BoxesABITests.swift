@@ -26,8 +26,13 @@ final class BoxesABITests: XCTestCase {
         XCTAssertEqual(area.values, [4, 4])
 
         let iou = Buf<Double>(zeros: [2, 2], 0)
-        let st2 = boxes.with { b in iou.with { o in CSwiftRCNN.srcnn_box_iou(b, b, Int32(SRCNN_IOU.rawValue), 0, o,
-                                                                                 &err.bytes) } }
+        let st2 = boxes.with { b in
+            iou.with { o in
+                CSwiftRCNN.srcnn_box_iou(
+                    b, b, Int32(SRCNN_IOU.rawValue), 0, o,
+                    &err.bytes)
+            }
+        }
         assertStatus(st2, SRCNN_OK, err)
         // Intersection 1, union 4 + 4 - 1.
         XCTAssertEqual(iou.values, [1, 1.0 / 7, 1.0 / 7, 1])
@@ -37,8 +42,11 @@ final class BoxesABITests: XCTestCase {
         let err = ErrBuf()
         let boxes = Buf<Float>([-1, 2, 5, 30], [1, 4])
         let out = Buf<Float>(zeros: [1, 4], 0)
-        var st = boxes.with { b in out.with { o in
-            CSwiftRCNN.srcnn_box_convert(b, Int32(SRCNN_XYXY.rawValue), Int32(SRCNN_CXCYWH.rawValue), o, &err.bytes) } }
+        var st = boxes.with { b in
+            out.with { o in
+                CSwiftRCNN.srcnn_box_convert(b, Int32(SRCNN_XYXY.rawValue), Int32(SRCNN_CXCYWH.rawValue), o, &err.bytes)
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         XCTAssertEqual(out.values, [2, 16, 6, 28])
         st = boxes.with { b in out.with { o in CSwiftRCNN.srcnn_clip_boxes_to_image(b, 20, 4, o, &err.bytes) } }
@@ -57,21 +65,41 @@ final class BoxesABITests: XCTestCase {
         let scores = Buf<Float>([0.5, 0.9, 0.7], [3])
         let keep = Buf<Int64>(zeros: [3], -1)
         var count: Int64 = 0
-        var st = boxes.with { b in scores.with { s in keep.with { k in
-            CSwiftRCNN.srcnn_nms(b, s, 0.5, k, &count, &err.bytes) } } }
+        var st = boxes.with { b in
+            scores.with { s in
+                keep.with { k in
+                    CSwiftRCNN.srcnn_nms(b, s, 0.5, k, &count, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         XCTAssertEqual(Array(keep.values.prefix(Int(count))), [1, 2])  // box 0 overlaps box 1 with IoU 81/119
 
         let idxs = Buf<Int64>([0, 1, 1], [3])
-        st = boxes.with { b in scores.with { s in idxs.with { c in keep.with { k in
-            CSwiftRCNN.srcnn_batched_nms(b, s, c, 0.5, k, &count, &err.bytes) } } } }
+        st = boxes.with { b in
+            scores.with { s in
+                idxs.with { c in
+                    keep.with { k in
+                        CSwiftRCNN.srcnn_batched_nms(b, s, c, 0.5, k, &count, &err.bytes)
+                    }
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         XCTAssertEqual(Array(keep.values.prefix(Int(count))), [1, 2, 0])
 
         let kept = Buf<Float>(zeros: [3], 0)
-        st = boxes.with { b in scores.with { s in keep.with { k in kept.with { ks in
-            CSwiftRCNN.srcnn_soft_nms(b, s, Int32(SRCNN_SOFT_NMS_LINEAR.rawValue), 0.5, 0.5, 0.001, k, ks, &count,
-                                      &err.bytes) } } } }
+        st = boxes.with { b in
+            scores.with { s in
+                keep.with { k in
+                    kept.with { ks in
+                        CSwiftRCNN.srcnn_soft_nms(
+                            b, s, Int32(SRCNN_SOFT_NMS_LINEAR.rawValue), 0.5, 0.5, 0.001, k, ks, &count,
+                            &err.bytes)
+                    }
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         XCTAssertEqual(Array(keep.values.prefix(Int(count))), [1, 2, 0])
         XCTAssertEqual(kept.values[2], 0.5 * (1 - 81.0 / 119.0), accuracy: 1e-6)
@@ -83,13 +111,23 @@ final class BoxesABITests: XCTestCase {
         let scores = Buf<Float>([1, 1], [2])
         let keep = Buf<Int64>(zeros: [2], 0)
         var count: Int64 = 0
-        var st = boxes.with { b in scores.with { s in keep.with { k in
-            CSwiftRCNN.srcnn_nms(b, s, 0.5, k, &count, &err.bytes) } } }
+        var st = boxes.with { b in
+            scores.with { s in
+                keep.with { k in
+                    CSwiftRCNN.srcnn_nms(b, s, 0.5, k, &count, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "boxes")
         let doubles = Buf<Double>([1, 1], [2])
         let finite = Buf<Float>(zeros: [2, 4], 0)
-        st = finite.with { b in doubles.with { s in keep.with { k in
-            CSwiftRCNN.srcnn_nms(b, s, 0.5, k, &count, &err.bytes) } } }
+        st = finite.with { b in
+            doubles.with { s in
+                keep.with { k in
+                    CSwiftRCNN.srcnn_nms(b, s, 0.5, k, &count, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_TYPE_ERROR, err, mentions: "scores")
         st = finite.with { b in CSwiftRCNN.srcnn_nms(b, nil, 0.5, nil, &count, &err.bytes) }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "scores")

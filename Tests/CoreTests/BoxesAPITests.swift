@@ -84,8 +84,9 @@ final class RoIAPITests: XCTestCase {
         let out = try roiAlign(input, rois: rois, pooledHeight: 2, pooledWidth: 2, samplingRatio: 2, aligned: true)
         XCTAssertEqual(out.shape, [1, 1, 2, 2])
         for v in out.scalars { XCTAssertEqual(v, 3, accuracy: 1e-12) }
-        let grad = try roiAlignBackward(Tensor<Double>([1, 1, 1, 1], shape: [1, 1, 2, 2]), rois: rois,
-                                        inputShape: [1, 1, 8, 8], samplingRatio: 2, aligned: true)
+        let grad = try roiAlignBackward(
+            Tensor<Double>([1, 1, 1, 1], shape: [1, 1, 2, 2]), rois: rois,
+            inputShape: [1, 1, 8, 8], samplingRatio: 2, aligned: true)
         XCTAssertEqual(grad.scalars.reduce(0, +), 4, accuracy: 1e-12)
     }
 
@@ -95,10 +96,14 @@ final class RoIAPITests: XCTestCase {
         let (out, argmax) = try roiPool(input, rois: rois, pooledHeight: 1, pooledWidth: 1)
         XCTAssertEqual(out.scalars, [15])
         XCTAssertEqual(argmax.scalars, [15])
-        let grad = try roiPoolBackward(Tensor<Float>([2], shape: [1, 1, 1, 1]), argmax: argmax, inputShape: [1, 1, 4, 4])
+        let grad = try roiPoolBackward(
+            Tensor<Float>([2], shape: [1, 1, 1, 1]), argmax: argmax, inputShape: [1, 1, 4, 4])
         XCTAssertEqual(grad.scalars[15], 2)
-        XCTAssertThrowsError(try roiPool(input, rois: Tensor<Float>([1, 0, 0, 3, 3], shape: [1, 5]), pooledHeight: 1,
-                                         pooledWidth: 1)) { error in
+        XCTAssertThrowsError(
+            try roiPool(
+                input, rois: Tensor<Float>([1, 0, 0, 3, 3], shape: [1, 5]), pooledHeight: 1,
+                pooledWidth: 1)
+        ) { error in
             XCTAssertTrue("\(error)".contains("boxes"), "\(error)")
         }
     }
@@ -108,8 +113,9 @@ final class RoIAPITests: XCTestCase {
         let p2 = Tensor<Float>([Float](repeating: 1, count: 256), shape: [1, 1, 16, 16])
         let p3 = Tensor<Float>([Float](repeating: 2, count: 64), shape: [1, 1, 8, 8])
         let rois = Tensor<Float>([0, 4, 4, 20, 20], shape: [1, 5])
-        let out = try multiScaleRoIAlign(features: [p2, p3], rois: rois, imageShapes: [(64, 64)], pooledHeight: 2,
-                                         pooledWidth: 2, samplingRatio: 2)
+        let out = try multiScaleRoIAlign(
+            features: [p2, p3], rois: rois, imageShapes: [(64, 64)], pooledHeight: 2,
+            pooledWidth: 2, samplingRatio: 2)
         XCTAssertEqual(out.scalars, [1, 1, 1, 1])
     }
 }

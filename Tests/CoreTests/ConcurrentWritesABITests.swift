@@ -30,8 +30,10 @@ final class ConcurrentWritesABITests: XCTestCase {
     }
 
     /// Calls `body` repeatedly for `seconds` while a `Flipper` writes into `values`; returns (calls, failed calls).
-    func race<T>(_ values: UnsafeMutablePointer<T>, at indices: [Int], bad: T, seconds: Double = 0.5,
-                 _ body: () -> Int32) -> (Int, Int) {
+    func race<T>(
+        _ values: UnsafeMutablePointer<T>, at indices: [Int], bad: T, seconds: Double = 0.5,
+        _ body: () -> Int32
+    ) -> (Int, Int) {
         let flipper = Flipper(values, at: indices, bad: bad)
         let group = DispatchGroup()
         DispatchQueue.global().async(group: group) { flipper.run() }
@@ -56,8 +58,13 @@ final class ConcurrentWritesABITests: XCTestCase {
         argmax.initialize(repeating: 5, count: k * c * 4)
         var a = makeArray(argmax, [k, c, 2, 2], SRCNN_INT64)
         let (calls, failures) = race(argmax, at: Array(stride(from: 0, to: k * c * 4, by: 3)), bad: 1 << 40) {
-            grad.with { g in rois.with { r in gradInput.with { gi in
-                CSwiftRCNN.srcnn_roi_pool_backward(g, r, &a, gi, &err.bytes) } } }
+            grad.with { g in
+                rois.with { r in
+                    gradInput.with { gi in
+                        CSwiftRCNN.srcnn_roi_pool_backward(g, r, &a, gi, &err.bytes)
+                    }
+                }
+            }
         }
         XCTAssertGreaterThan(calls, failures)
     }
@@ -71,8 +78,11 @@ final class ConcurrentWritesABITests: XCTestCase {
         for r in 0..<k { (rois + 5 * r).initialize(from: [Float(r % n), 1, 1, 12, 12], count: 5) }
         var b = makeArray(rois, [k, 5], SRCNN_FLOAT32)
         let (calls, failures) = race(rois, at: (0..<k).map { 5 * $0 }, bad: 3e8) {
-            input.with { x in output.with { o in
-                CSwiftRCNN.srcnn_roi_align(x, &b, 3, 3, 1.0, 2, 0, o, &err.bytes) } }
+            input.with { x in
+                output.with { o in
+                    CSwiftRCNN.srcnn_roi_align(x, &b, 3, 3, 1.0, 2, 0, o, &err.bytes)
+                }
+            }
         }
         XCTAssertGreaterThan(calls, failures)
     }
@@ -86,8 +96,11 @@ final class ConcurrentWritesABITests: XCTestCase {
         for r in 0..<k { (boxes + 4 * r).initialize(from: [2, 3, 20, 25], count: 4) }
         var b = makeArray(boxes, [k, 4], SRCNN_FLOAT32)
         let (calls, failures) = race(boxes, at: (0..<k).map { 4 * $0 + 2 }, bad: 1e30) {
-            masks.with { mk in out.with { o in
-                CSwiftRCNN.srcnn_paste_masks_in_image(mk, &b, Int64(h), Int64(w), 1, o, &err.bytes) } }
+            masks.with { mk in
+                out.with { o in
+                    CSwiftRCNN.srcnn_paste_masks_in_image(mk, &b, Int64(h), Int64(w), 1, o, &err.bytes)
+                }
+            }
         }
         XCTAssertGreaterThan(calls, failures)
     }

@@ -6,8 +6,11 @@ final class DetectionABITests: XCTestCase {
     func testMatcher() {
         let err = ErrBuf()
         // Column maxima: 0.9 (gt 0) >= high, 0.4 (gt 1) between, 0.25 (gt 1) below low.
-        let q = Buf<Float>([0.9, 0.1, 0.2,
-                            0.3, 0.4, 0.25], [2, 3])
+        let q = Buf<Float>(
+            [
+                0.9, 0.1, 0.2,
+                0.3, 0.4, 0.25,
+            ], [2, 3])
         let matches = Buf<Int64>(zeros: [3], 99)
         var st = q.with { a in matches.with { o in CSwiftRCNN.srcnn_matcher(a, 0.7, 0.3, 0, o, &err.bytes) } }
         assertStatus(st, SRCNN_OK, err)
@@ -43,22 +46,42 @@ final class DetectionABITests: XCTestCase {
         let err = ErrBuf()
         let idx = Buf<Int64>([1, 0, 0, -1, 2, 0, 0, 3], [8])
         let pos = Buf<UInt8>(zeros: [8], 9), neg = Buf<UInt8>(zeros: [8], 9)
-        var st = idx.with { i in pos.with { p in neg.with { n in
-            CSwiftRCNN.srcnn_balanced_sampler(i, 4, 0.5, 77, p, n, &err.bytes) } } }
+        var st = idx.with { i in
+            pos.with { p in
+                neg.with { n in
+                    CSwiftRCNN.srcnn_balanced_sampler(i, 4, 0.5, 77, p, n, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         XCTAssertEqual(pos.values.reduce(0) { $0 + Int($1) }, 2)
         XCTAssertEqual(neg.values.reduce(0) { $0 + Int($1) }, 2)
         XCTAssertEqual(pos.values[3], 0)
         XCTAssertEqual(neg.values[3], 0)
-        st = idx.with { i in pos.with { p in neg.with { n in
-            CSwiftRCNN.srcnn_balanced_sampler(i, 4, 1.5, 77, p, n, &err.bytes) } } }
+        st = idx.with { i in
+            pos.with { p in
+                neg.with { n in
+                    CSwiftRCNN.srcnn_balanced_sampler(i, 4, 1.5, 77, p, n, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "positive_fraction")
-        st = idx.with { i in pos.with { p in neg.with { n in
-            CSwiftRCNN.srcnn_balanced_sampler(i, -4, 0.5, 77, p, n, &err.bytes) } } }
+        st = idx.with { i in
+            pos.with { p in
+                neg.with { n in
+                    CSwiftRCNN.srcnn_balanced_sampler(i, -4, 0.5, 77, p, n, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "batch_size_per_image")
         let floats = Buf<Double>([1, 0], [2])
-        st = floats.with { i in pos.with { p in neg.with { n in
-            CSwiftRCNN.srcnn_balanced_sampler(i, 4, 0.5, 77, p, n, &err.bytes) } } }
+        st = floats.with { i in
+            pos.with { p in
+                neg.with { n in
+                    CSwiftRCNN.srcnn_balanced_sampler(i, 4, 0.5, 77, p, n, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_TYPE_ERROR, err, mentions: "matched_idxs")
     }
 
@@ -67,30 +90,64 @@ final class DetectionABITests: XCTestCase {
         let masks = Buf<Float>([1, 2, 3, 4], [1, 1, 2, 2])
         let boxes = Buf<Float>([1, 1, 2, 2], [1, 4])
         let out = Buf<Float>(zeros: [1, 1, 3, 4], -1)
-        var st = masks.with { m in boxes.with { b in out.with { o in
-            CSwiftRCNN.srcnn_paste_masks_in_image(m, b, 3, 4, 0, o, &err.bytes) } } }
+        var st = masks.with { m in
+            boxes.with { b in
+                out.with { o in
+                    CSwiftRCNN.srcnn_paste_masks_in_image(m, b, 3, 4, 0, o, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
-        XCTAssertEqual(out.values, [0, 0, 0, 0,
-                                    0, 1, 2, 0,
-                                    0, 3, 4, 0])
+        XCTAssertEqual(
+            out.values,
+            [
+                0, 0, 0, 0,
+                0, 1, 2, 0,
+                0, 3, 4, 0,
+            ])
         let nanBox = Buf<Float>([1, .nan, 2, 2], [1, 4])
-        st = masks.with { m in nanBox.with { b in out.with { o in
-            CSwiftRCNN.srcnn_paste_masks_in_image(m, b, 3, 4, 0, o, &err.bytes) } } }
+        st = masks.with { m in
+            nanBox.with { b in
+                out.with { o in
+                    CSwiftRCNN.srcnn_paste_masks_in_image(m, b, 3, 4, 0, o, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "boxes")
-        st = masks.with { m in boxes.with { b in out.with { o in
-            CSwiftRCNN.srcnn_paste_masks_in_image(m, b, 3, 4, -1, o, &err.bytes) } } }
+        st = masks.with { m in
+            boxes.with { b in
+                out.with { o in
+                    CSwiftRCNN.srcnn_paste_masks_in_image(m, b, 3, 4, -1, o, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "padding")
-        st = masks.with { m in boxes.with { b in out.with { o in
-            CSwiftRCNN.srcnn_paste_masks_in_image(m, b, 0, 4, 1, o, &err.bytes) } } }
+        st = masks.with { m in
+            boxes.with { b in
+                out.with { o in
+                    CSwiftRCNN.srcnn_paste_masks_in_image(m, b, 0, 4, 1, o, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "img_shape")
         let noMasks = Buf<Float>([], [0, 1, 2, 2]), noBoxes = Buf<Float>([], [0, 4])
         let noOut = Buf<Float>([], [0, 1, 1 << 40, 1 << 40])
-        st = noMasks.with { m in noBoxes.with { b in noOut.with { o in
-            CSwiftRCNN.srcnn_paste_masks_in_image(m, b, 1 << 40, 1 << 40, 1, o, &err.bytes) } } }
+        st = noMasks.with { m in
+            noBoxes.with { b in
+                noOut.with { o in
+                    CSwiftRCNN.srcnn_paste_masks_in_image(m, b, 1 << 40, 1 << 40, 1, o, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_MEMORY_ERROR, err, mentions: "img_shape")
         let doubles = Buf<Double>([1, 1, 2, 2], [1, 4])
-        st = masks.with { m in doubles.with { b in out.with { o in
-            CSwiftRCNN.srcnn_paste_masks_in_image(m, b, 3, 4, 0, o, &err.bytes) } } }
+        st = masks.with { m in
+            doubles.with { b in
+                out.with { o in
+                    CSwiftRCNN.srcnn_paste_masks_in_image(m, b, 3, 4, 0, o, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_TYPE_ERROR, err, mentions: "boxes")
     }
 }

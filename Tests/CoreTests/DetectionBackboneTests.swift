@@ -43,8 +43,9 @@ final class DetectionBackboneTests: XCTestCase {
     func testTransformRejects() {
         let t = GeneralizedRCNNTransform(minSize: 320, maxSize: 512, imageMean: [0, 0, 0], imageStd: [1, 1, 1])
         XCTAssertThrowsError(try t([])) { XCTAssertTrue("\($0)".contains("at least one image")) }
-        let fourChannels = FeatureMap(batch: 1, channels: 4, height: 2, width: 2,
-                                      data: [Float](repeating: 0, count: 16))
+        let fourChannels = FeatureMap(
+            batch: 1, channels: 4, height: 2, width: 2,
+            data: [Float](repeating: 0, count: 16))
         XCTAssertThrowsError(try t([image(2, 2, [Float](repeating: 0, count: 12)), fourChannels])) {
             XCTAssertTrue("\($0)".contains("images[1]: expected shape (3, H, W)"), "\($0)")
         }
@@ -52,8 +53,9 @@ final class DetectionBackboneTests: XCTestCase {
         XCTAssertThrowsError(try t([image(1, 5000, [Float](repeating: 0, count: 15000))])) {
             XCTAssertTrue("\($0)".contains("resizes to 0 x 512"), "\($0)")
         }
-        let huge = GeneralizedRCNNTransform(minSize: Double(1 << 15), maxSize: Double(1 << 15), imageMean: [0, 0, 0],
-                                            imageStd: [1, 1, 1])
+        let huge = GeneralizedRCNNTransform(
+            minSize: Double(1 << 15), maxSize: Double(1 << 15), imageMean: [0, 0, 0],
+            imageStd: [1, 1, 1])
         XCTAssertThrowsError(try huge([image(1, 1, [0, 0, 0])])) { error in
             guard case SwiftRCNNError.tooLarge = error else { return XCTFail("\(error)") }
         }
@@ -77,11 +79,13 @@ final class DetectionBackboneTests: XCTestCase {
         entries["backbone.body.bn1.num_batches_tracked"] = WeightStore.Entry(shape: [], values: [0])
         var bad = WeightStore(entries)
         XCTAssertThrowsError(try DetectionModel(config: config, weights: &bad)) { error in
-            XCTAssertEqual("\(error)", "weights: 2 mis-shaped, 1 unexpected, 1 missing. shape mismatches: "
-                + "backbone.body.layer1.0.downsample.1.running_var: expected shape [256], got [255]; "
-                + "backbone.fpn.layer_blocks.3.0.weight: expected shape [256, 256, 3, 3], got [256, 256, 1, 1]. "
-                + "unexpected keys: rpn.head.extra.bias. "
-                + "missing keys: backbone.body.layer3.2.conv2.weight (expected shape [256, 256, 3, 3])")
+            XCTAssertEqual(
+                "\(error)",
+                "weights: 2 mis-shaped, 1 unexpected, 1 missing. shape mismatches: "
+                    + "backbone.body.layer1.0.downsample.1.running_var: expected shape [256], got [255]; "
+                    + "backbone.fpn.layer_blocks.3.0.weight: expected shape [256, 256, 3, 3], got [256, 256, 1, 1]. "
+                    + "unexpected keys: rpn.head.extra.bias. "
+                    + "missing keys: backbone.body.layer3.2.conv2.weight (expected shape [256, 256, 3, 3])")
         }
     }
 
@@ -103,8 +107,12 @@ final class DetectionBackboneTests: XCTestCase {
         // A 32 x 64 image keeps its size (scale 1); the levels are at strides 4, 8, 16, 32 and 64.
         let (levels, sizes) = try model.features([image(32, 64, (0..<6144).map { Float($0 % 7) / 7 })])
         XCTAssertTrue(sizes.count == 1 && sizes[0] == (32, 64))
-        XCTAssertEqual(levels.map(\.shape), [[1, 256, 8, 16], [1, 256, 4, 8], [1, 256, 2, 4], [1, 256, 1, 2],
-                                             [1, 256, 1, 1]])
+        XCTAssertEqual(
+            levels.map(\.shape),
+            [
+                [1, 256, 8, 16], [1, 256, 4, 8], [1, 256, 2, 4], [1, 256, 1, 2],
+                [1, 256, 1, 1],
+            ])
         for (level, offset) in zip(levels, handCheckedLevelOffsets) {
             for c in 0..<256 {
                 let plane = level.data[(c * level.plane)..<((c + 1) * level.plane)]

@@ -24,14 +24,18 @@ final class DetectionStagesABITests: XCTestCase {
 
     /// Zero RPN weights for C = 2 channels and 3 anchors, plus a key of another prefix.
     func rpnWeights() -> [(String, Buf<Float>)] {
-        [("rpn.head.conv.0.0.weight", zeros([2, 2, 3, 3])), ("rpn.head.conv.0.0.bias", zeros([2])),
-         ("rpn.head.cls_logits.weight", zeros([3, 2, 1, 1])), ("rpn.head.cls_logits.bias", zeros([3])),
-         ("rpn.head.bbox_pred.weight", zeros([12, 2, 1, 1])), ("rpn.head.bbox_pred.bias", zeros([12])),
-         ("backbone.other", zeros([1]))]
+        [
+            ("rpn.head.conv.0.0.weight", zeros([2, 2, 3, 3])), ("rpn.head.conv.0.0.bias", zeros([2])),
+            ("rpn.head.cls_logits.weight", zeros([3, 2, 1, 1])), ("rpn.head.cls_logits.bias", zeros([3])),
+            ("rpn.head.bbox_pred.weight", zeros([12, 2, 1, 1])), ("rpn.head.bbox_pred.bias", zeros([12])),
+            ("backbone.other", zeros([1])),
+        ]
     }
 
-    func runRPN(_ weights: [(String, Buf<Float>)], post: Int = 10, boxes: Buf<Float>, scores: Buf<Float>,
-                counts: Buf<Int64>, err: ErrBuf) -> Int32 {
+    func runRPN(
+        _ weights: [(String, Buf<Float>)], post: Int = 10, boxes: Buf<Float>, scores: Buf<Float>,
+        counts: Buf<Int64>, err: ErrBuf
+    ) -> Int32 {
         let features = [zeros([1, 2, 4, 4]), zeros([1, 2, 2, 2])]
         let sizes = Buf<Int64>([32, 32], [1, 2])
         let anchorSizes = Buf<Double>([32, 64], [2]), ratios = Buf<Double>([0.5, 1, 2, 0.5, 1, 2], [6])
@@ -39,12 +43,25 @@ final class DetectionStagesABITests: XCTestCase {
         return withNames(weights.map(\.0)) { names in
             withArrays(weights.map(\.1)) { w in
                 withArrays(features) { f in
-                    anchorSizes.with { az in numSizes.with { ns in ratios.with { r in numRatios.with { nr in
-                        sizes.with { s in boxes.with { b in scores.with { sc in counts.with { c in
-                            CSwiftRCNN.srcnn_rpn_proposals(names, w, Int64(weights.count), f, 2, s, 32, 32, az, ns,
-                                                           r, nr, 1000, Int64(post), 0.7, 0, b, sc, c, &err.bytes)
-                        } } } }
-                    } } } }
+                    anchorSizes.with { az in
+                        numSizes.with { ns in
+                            ratios.with { r in
+                                numRatios.with { nr in
+                                    sizes.with { s in
+                                        boxes.with { b in
+                                            scores.with { sc in
+                                                counts.with { c in
+                                                    CSwiftRCNN.srcnn_rpn_proposals(
+                                                        names, w, Int64(weights.count), f, 2, s, 32, 32, az, ns,
+                                                        r, nr, 1000, Int64(post), 0.7, 0, b, sc, c, &err.bytes)
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -78,12 +95,23 @@ final class DetectionStagesABITests: XCTestCase {
             double.with { w in
                 let f = zeros([1, 2, 4, 4]), s = Buf<Int64>([32, 32], [1, 2])
                 let one = Buf<Double>([1], [1]), count = Buf<Int64>([1], [1])
-                return f.with { fp in s.with { sp in boxes.with { b in scores.with { sc in counts.with { c in
-                    one.with { o in count.with { n in
-                        CSwiftRCNN.srcnn_rpn_proposals(names, w, 1, fp, 1, sp, 32, 32, o, n, o, n, 10, 10, 0.7, 0, b,
-                                                       sc, c, &err.bytes)
-                    } }
-                } } } } }
+                return f.with { fp in
+                    s.with { sp in
+                        boxes.with { b in
+                            scores.with { sc in
+                                counts.with { c in
+                                    one.with { o in
+                                        count.with { n in
+                                            CSwiftRCNN.srcnn_rpn_proposals(
+                                                names, w, 1, fp, 1, sp, 32, 32, o, n, o, n, 10, 10, 0.7, 0, b,
+                                                sc, c, &err.bytes)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
         assertStatus(st, SRCNN_TYPE_ERROR, err, mentions: "weights['rpn.head.cls_logits.bias']: expected dtype float32")
@@ -93,18 +121,22 @@ final class DetectionStagesABITests: XCTestCase {
 
     /// Zero RoI-head weights for C = 1 channel, R = 2, K = 3 classes, with a one-layer mask head of 2 channels.
     func roiWeights(masks: Bool) -> [(String, Buf<Float>)] {
-        var w = [("roi_heads.box_head.fc6.weight", zeros([2, 49])), ("roi_heads.box_head.fc6.bias", zeros([2])),
-                 ("roi_heads.box_head.fc7.weight", zeros([2, 2])), ("roi_heads.box_head.fc7.bias", zeros([2])),
-                 ("roi_heads.box_predictor.cls_score.weight", zeros([3, 2])),
-                 ("roi_heads.box_predictor.cls_score.bias", zeros([3])),
-                 ("roi_heads.box_predictor.bbox_pred.weight", zeros([12, 2])),
-                 ("roi_heads.box_predictor.bbox_pred.bias", zeros([12]))]
+        var w = [
+            ("roi_heads.box_head.fc6.weight", zeros([2, 49])), ("roi_heads.box_head.fc6.bias", zeros([2])),
+            ("roi_heads.box_head.fc7.weight", zeros([2, 2])), ("roi_heads.box_head.fc7.bias", zeros([2])),
+            ("roi_heads.box_predictor.cls_score.weight", zeros([3, 2])),
+            ("roi_heads.box_predictor.cls_score.bias", zeros([3])),
+            ("roi_heads.box_predictor.bbox_pred.weight", zeros([12, 2])),
+            ("roi_heads.box_predictor.bbox_pred.bias", zeros([12])),
+        ]
         if masks {
-            w += [("roi_heads.mask_head.0.0.weight", zeros([2, 1, 3, 3])), ("roi_heads.mask_head.0.0.bias", zeros([2])),
-                  ("roi_heads.mask_predictor.conv5_mask.weight", zeros([2, 2, 2, 2])),
-                  ("roi_heads.mask_predictor.conv5_mask.bias", zeros([2])),
-                  ("roi_heads.mask_predictor.mask_fcn_logits.weight", zeros([3, 2, 1, 1])),
-                  ("roi_heads.mask_predictor.mask_fcn_logits.bias", zeros([3]))]
+            w += [
+                ("roi_heads.mask_head.0.0.weight", zeros([2, 1, 3, 3])), ("roi_heads.mask_head.0.0.bias", zeros([2])),
+                ("roi_heads.mask_predictor.conv5_mask.weight", zeros([2, 2, 2, 2])),
+                ("roi_heads.mask_predictor.conv5_mask.bias", zeros([2])),
+                ("roi_heads.mask_predictor.mask_fcn_logits.weight", zeros([3, 2, 1, 1])),
+                ("roi_heads.mask_predictor.mask_fcn_logits.bias", zeros([3])),
+            ]
         }
         return w
     }
@@ -120,12 +152,25 @@ final class DetectionStagesABITests: XCTestCase {
         let st = withNames(weights.map(\.0)) { names in
             withArrays(weights.map(\.1)) { w in
                 withArrays(features) { f in
-                    proposals.with { p in proposalCounts.with { pc in sizes.with { s in boxes.with { b in
-                        scores.with { sc in labels.with { l in masks.with { m in counts.with { c in
-                            CSwiftRCNN.srcnn_roi_heads_detect(names, w, Int64(weights.count), 3, 1, f, 1, p, pc, s,
-                                                              0.05, 0.5, 5, b, sc, l, m, c, &err.bytes)
-                        } } } }
-                    } } } }
+                    proposals.with { p in
+                        proposalCounts.with { pc in
+                            sizes.with { s in
+                                boxes.with { b in
+                                    scores.with { sc in
+                                        labels.with { l in
+                                            masks.with { m in
+                                                counts.with { c in
+                                                    CSwiftRCNN.srcnn_roi_heads_detect(
+                                                        names, w, Int64(weights.count), 3, 1, f, 1, p, pc, s,
+                                                        0.05, 0.5, 5, b, sc, l, m, c, &err.bytes)
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -146,18 +191,31 @@ final class DetectionStagesABITests: XCTestCase {
         let sizes = Buf<Int64>([32, 32], [1, 2])
         let boxes = zeros([1, 5, 4]), scores = zeros([1, 5]), labels = Buf<Int64>(zeros: [1, 5], 0)
         let counts = Buf<Int64>(zeros: [1], 0)
-        func run(_ weights: [(String, Buf<Float>)], _ proposals: Buf<Float>, _ proposalCounts: Buf<Int64>,
-                 numClasses: Int64 = 3) -> Int32 {
+        func run(
+            _ weights: [(String, Buf<Float>)], _ proposals: Buf<Float>, _ proposalCounts: Buf<Int64>,
+            numClasses: Int64 = 3
+        ) -> Int32 {
             withNames(weights.map(\.0)) { names in
                 withArrays(weights.map(\.1)) { w in
                     withArrays(features) { f in
-                        proposals.with { p in proposalCounts.with { pc in sizes.with { s in boxes.with { b in
-                            scores.with { sc in labels.with { l in counts.with { c in
-                                CSwiftRCNN.srcnn_roi_heads_detect(names, w, Int64(weights.count), numClasses, 0, f, 1,
-                                                                  p, pc, s, 0.05, 0.5, 5, b, sc, l, nil, c,
-                                                                  &err.bytes)
-                            } } }
-                        } } } }
+                        proposals.with { p in
+                            proposalCounts.with { pc in
+                                sizes.with { s in
+                                    boxes.with { b in
+                                        scores.with { sc in
+                                            labels.with { l in
+                                                counts.with { c in
+                                                    CSwiftRCNN.srcnn_roi_heads_detect(
+                                                        names, w, Int64(weights.count), numClasses, 0, f, 1,
+                                                        p, pc, s, 0.05, 0.5, 5, b, sc, l, nil, c,
+                                                        &err.bytes)
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -10,15 +10,25 @@ final class LinalgABITests: XCTestCase {
         let b = Buf<Double>([7, 8, 9, 10, 11, 12], [3, 2]), bt = Buf<Double>([7, 9, 11, 8, 10, 12], [2, 3])
         for (ta, tb) in [(0, 0), (1, 0), (0, 1), (1, 1)] as [(Int32, Int32)] {
             let out = Buf<Double>(zeros: [2, 2], -1)
-            let st = (ta == 1 ? at : a).with { x in (tb == 1 ? bt : b).with { y in out.with { o in
-                CSwiftRCNN.srcnn_matmul(x, y, ta, tb, o, &err.bytes) } } }
+            let st = (ta == 1 ? at : a).with { x in
+                (tb == 1 ? bt : b).with { y in
+                    out.with { o in
+                        CSwiftRCNN.srcnn_matmul(x, y, ta, tb, o, &err.bytes)
+                    }
+                }
+            }
             assertStatus(st, SRCNN_OK, err)
             XCTAssertEqual(out.values, [58, 64, 139, 154], "transposes \(ta) \(tb)")
         }
         // Float, k = 0: zeros.
         let empty = Buf<Float>([], [2, 0]), none = Buf<Float>([], [0, 3]), out = Buf<Float>(zeros: [2, 3], 5)
-        let st = empty.with { x in none.with { y in out.with { o in
-            CSwiftRCNN.srcnn_matmul(x, y, 0, 0, o, &err.bytes) } } }
+        let st = empty.with { x in
+            none.with { y in
+                out.with { o in
+                    CSwiftRCNN.srcnn_matmul(x, y, 0, 0, o, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         XCTAssertEqual(out.values, [0, 0, 0, 0, 0, 0])
     }

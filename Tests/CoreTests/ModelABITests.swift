@@ -22,8 +22,10 @@ final class ModelABITests: XCTestCase {
     }
 
     /// Calls srcnn_model_create with `entries` as the state dict (float32 arrays, or float64 where listed).
-    func create(_ config: srcnn_model_config, _ entries: [(String, WeightStore.Entry)], float64: Set<String> = [],
-                _ model: inout OpaquePointer?, _ err: ErrBuf) -> Int32 {
+    func create(
+        _ config: srcnn_model_config, _ entries: [(String, WeightStore.Entry)], float64: Set<String> = [],
+        _ model: inout OpaquePointer?, _ err: ErrBuf
+    ) -> Int32 {
         var buffers = [UnsafeMutableRawPointer]()
         defer { buffers.forEach { $0.deallocate() } }
         var arrays = [srcnn_array]()
@@ -32,8 +34,9 @@ final class ModelABITests: XCTestCase {
             let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, e.values.count * (wide ? 8 : 4)), alignment: 8)
             buffers.append(p)
             if wide {
-                p.bindMemory(to: Double.self, capacity: e.values.count).initialize(from: e.values.map(Double.init),
-                                                                                   count: e.values.count)
+                p.bindMemory(to: Double.self, capacity: e.values.count).initialize(
+                    from: e.values.map(Double.init),
+                    count: e.values.count)
             } else {
                 p.bindMemory(to: Float.self, capacity: e.values.count).initialize(from: e.values, count: e.values.count)
             }
@@ -102,8 +105,12 @@ final class ModelABITests: XCTestCase {
         arrays = readAll(result)
         CSwiftRCNN.srcnn_arrays_free(result)
         XCTAssertEqual(arrays.map(\.0), ["0", "1", "2", "3", "pool", "image_sizes"])
-        XCTAssertEqual(arrays.map(\.2), [[1, 256, 8, 16], [1, 256, 4, 8], [1, 256, 2, 4], [1, 256, 1, 2],
-                                         [1, 256, 1, 1], [1, 2]])
+        XCTAssertEqual(
+            arrays.map(\.2),
+            [
+                [1, 256, 8, 16], [1, 256, 4, 8], [1, 256, 2, 4], [1, 256, 1, 2],
+                [1, 256, 1, 1], [1, 2],
+            ])
         for (level, offset) in zip(arrays, handCheckedLevelOffsets) {
             let plane = level.3.count / 256
             XCTAssertEqual(level.3, (0..<level.3.count).map { Double(offset) + Double($0 / plane) })
@@ -123,12 +130,14 @@ final class ModelABITests: XCTestCase {
         config.rpn_score_thresh = .nan
         assertStatus(create(config, [], &model, err), SRCNN_VALUE_ERROR, err, mentions: "rpn_score_thresh")
         let e = WeightStore.Entry(shape: [1], values: [0])
-        assertStatus(create(defaultConfig(), [("a", e), ("a", e)], &model, err), SRCNN_VALUE_ERROR, err,
-                     mentions: "'a' appears twice")
+        assertStatus(
+            create(defaultConfig(), [("a", e), ("a", e)], &model, err), SRCNN_VALUE_ERROR, err,
+            mentions: "'a' appears twice")
         // A whole model (backbone 281 keys, heads 14) missing: counted, and the first few named, within the error buffer.
-        assertStatus(create(defaultConfig(), [("extra", e)], &model, err), SRCNN_VALUE_ERROR, err,
-                     mentions: "weights: 1 unexpected, 295 missing. unexpected keys: extra. missing keys: "
-                        + "backbone.body.bn1.bias (expected shape [64]), ")
+        assertStatus(
+            create(defaultConfig(), [("extra", e)], &model, err), SRCNN_VALUE_ERROR, err,
+            mentions: "weights: 1 unexpected, 295 missing. unexpected keys: extra. missing keys: "
+                + "backbone.body.bn1.bias (expected shape [64]), ")
         XCTAssertTrue(err.message.hasSuffix(", ... (295 in all)"), err.message)
         var c = defaultConfig()
         let st = CSwiftRCNN.srcnn_model_create(&c, nil, nil, 1, &model, &err.bytes)
@@ -148,15 +157,17 @@ final class ModelABITests: XCTestCase {
         func run(_ image: Buf<Float>, count: Int64 = 1) -> Int32 {
             image.with { CSwiftRCNN.srcnn_model_features(model, $0, count, &result, &err.bytes) }
         }
-        assertStatus(run(Buf<Float>(zeros: [2, 8, 8], 0)), SRCNN_VALUE_ERROR, err,
-                     mentions: "images[0]: expected shape (3, H, W), got (2, 8, 8)")
+        assertStatus(
+            run(Buf<Float>(zeros: [2, 8, 8], 0)), SRCNN_VALUE_ERROR, err,
+            mentions: "images[0]: expected shape (3, H, W), got (2, 8, 8)")
         var nan = Buf<Float>(zeros: [3, 8, 8], 0)
         nan.values[70] = .nan
         assertStatus(run(nan), SRCNN_VALUE_ERROR, err, mentions: "images[0]: contains NaN at flat index 70")
         nan = Buf<Float>(zeros: [3, 8, 8], 0)
         assertStatus(run(nan, count: 0), SRCNN_VALUE_ERROR, err, mentions: "images: expected 1...")
-        assertStatus(CSwiftRCNN.srcnn_model_features(nil, nil, 1, &result, &err.bytes), SRCNN_VALUE_ERROR, err,
-                     mentions: "model")
+        assertStatus(
+            CSwiftRCNN.srcnn_model_features(nil, nil, 1, &result, &err.bytes), SRCNN_VALUE_ERROR, err,
+            mentions: "model")
         let doubles = Buf<Double>(zeros: [3, 8, 8], 0)
         let st = doubles.with { CSwiftRCNN.srcnn_model_transform(model, $0, 1, &result, &err.bytes) }
         assertStatus(st, SRCNN_TYPE_ERROR, err, mentions: "images[0]: expected dtype float32")
@@ -165,8 +176,9 @@ final class ModelABITests: XCTestCase {
         defer { CSwiftRCNN.srcnn_arrays_free(result) }
         var name: UnsafePointer<CChar>? = nil
         var info = srcnn_array()
-        assertStatus(CSwiftRCNN.srcnn_arrays_info(result, 6, &name, &info, &err.bytes), SRCNN_VALUE_ERROR, err,
-                     mentions: "index: expected 0...5, got 6")
+        assertStatus(
+            CSwiftRCNN.srcnn_arrays_info(result, 6, &name, &info, &err.bytes), SRCNN_VALUE_ERROR, err,
+            mentions: "index: expected 0...5, got 6")
         let wrong = Buf<Float>(zeros: [1, 256, 8, 9], 0)
         let st2 = wrong.with { CSwiftRCNN.srcnn_arrays_read(result, 0, $0, &err.bytes) }
         assertStatus(st2, SRCNN_VALUE_ERROR, err, mentions: "out: expected shape (1, 256, 8, 8)")

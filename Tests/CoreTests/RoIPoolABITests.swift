@@ -10,24 +10,50 @@ final class RoIPoolABITests: XCTestCase {
         let err = ErrBuf()
         let rois = Buf<Double>([0, 0, 0, 1, 1], [1, 5])
         let out = Buf<Double>(zeros: [1, 4, 1, 1], .nan), argmax = Buf<Int64>(zeros: [1, 4, 1, 1], 0)
-        var st = features.with { x in rois.with { r in out.with { o in argmax.with { a in
-            CSwiftRCNN.srcnn_roi_pool(x, r, 1, 1, 1.0, o, a, &err.bytes) } } } }
+        var st = features.with { x in
+            rois.with { r in
+                out.with { o in
+                    argmax.with { a in
+                        CSwiftRCNN.srcnn_roi_pool(x, r, 1, 1, 1.0, o, a, &err.bytes)
+                    }
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         XCTAssertEqual(out.values, [3, 13, 23, 33])
         XCTAssertEqual(argmax.values, [3, 3, 3, 3])
         // argmax may be NULL.
         let maxima = Buf<Double>(zeros: [1, 4, 1, 1], .nan)
-        st = features.with { x in rois.with { r in maxima.with { o in
-            CSwiftRCNN.srcnn_roi_pool(x, r, 1, 1, 1.0, o, nil, &err.bytes) } } }
+        st = features.with { x in
+            rois.with { r in
+                maxima.with { o in
+                    CSwiftRCNN.srcnn_roi_pool(x, r, 1, 1, 1.0, o, nil, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         XCTAssertEqual(maxima.values, [3, 13, 23, 33])
 
         let badBatch = Buf<Double>([1, 0, 0, 1, 1], [1, 5])
-        st = features.with { x in badBatch.with { r in out.with { o in argmax.with { a in
-            CSwiftRCNN.srcnn_roi_pool(x, r, 1, 1, 1.0, o, a, &err.bytes) } } } }
+        st = features.with { x in
+            badBatch.with { r in
+                out.with { o in
+                    argmax.with { a in
+                        CSwiftRCNN.srcnn_roi_pool(x, r, 1, 1, 1.0, o, a, &err.bytes)
+                    }
+                }
+            }
+        }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "boxes")
-        st = features.with { x in rois.with { r in out.with { o in argmax.with { a in
-            CSwiftRCNN.srcnn_roi_pool(x, r, 0, 1, 1.0, o, a, &err.bytes) } } } }
+        st = features.with { x in
+            rois.with { r in
+                out.with { o in
+                    argmax.with { a in
+                        CSwiftRCNN.srcnn_roi_pool(x, r, 0, 1, 1.0, o, a, &err.bytes)
+                    }
+                }
+            }
+        }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "output_size")
     }
 
@@ -36,24 +62,46 @@ final class RoIPoolABITests: XCTestCase {
         let grad = Buf<Float>([1, 2], [2, 1, 1, 1]), argmax = Buf<Int64>([3, 3], [2, 1, 1, 1])
         let gradInput = Buf<Float>(zeros: [1, 1, 2, 2], .nan)
         // A single image: rois may be NULL.
-        var st = grad.with { g in argmax.with { a in gradInput.with { gi in
-            CSwiftRCNN.srcnn_roi_pool_backward(g, nil, a, gi, &err.bytes) } } }
+        var st = grad.with { g in
+            argmax.with { a in
+                gradInput.with { gi in
+                    CSwiftRCNN.srcnn_roi_pool_backward(g, nil, a, gi, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         XCTAssertEqual(gradInput.values, [0, 0, 0, 3])
 
         let twoImages = Buf<Float>(zeros: [2, 1, 2, 2], 0)
-        st = grad.with { g in argmax.with { a in twoImages.with { gi in
-            CSwiftRCNN.srcnn_roi_pool_backward(g, nil, a, gi, &err.bytes) } } }
+        st = grad.with { g in
+            argmax.with { a in
+                twoImages.with { gi in
+                    CSwiftRCNN.srcnn_roi_pool_backward(g, nil, a, gi, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "boxes")
         let rois = Buf<Float>([1, 0, 0, 1, 1, 0, 0, 0, 1, 1], [2, 5])
-        st = grad.with { g in rois.with { r in argmax.with { a in twoImages.with { gi in
-            CSwiftRCNN.srcnn_roi_pool_backward(g, r, a, gi, &err.bytes) } } } }
+        st = grad.with { g in
+            rois.with { r in
+                argmax.with { a in
+                    twoImages.with { gi in
+                        CSwiftRCNN.srcnn_roi_pool_backward(g, r, a, gi, &err.bytes)
+                    }
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         XCTAssertEqual(twoImages.values, [0, 0, 0, 2, 0, 0, 0, 1])
 
         let outOfPlane = Buf<Int64>([4, 3], [2, 1, 1, 1])
-        st = grad.with { g in outOfPlane.with { a in gradInput.with { gi in
-            CSwiftRCNN.srcnn_roi_pool_backward(g, nil, a, gi, &err.bytes) } } }
+        st = grad.with { g in
+            outOfPlane.with { a in
+                gradInput.with { gi in
+                    CSwiftRCNN.srcnn_roi_pool_backward(g, nil, a, gi, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "argmax")
     }
 
@@ -62,17 +110,32 @@ final class RoIPoolABITests: XCTestCase {
         // Box 0...2 -> -0.5...1.5 in 2 x 2 bins of one sample each, at the cell centres (0, 0) ... (1, 1).
         let rois = Buf<Double>([0, 0, 0, 2, 2], [1, 5])
         let out = Buf<Double>(zeros: [1, 1, 2, 2], .nan)
-        var st = features.with { x in rois.with { r in out.with { o in
-            CSwiftRCNN.srcnn_ps_roi_align(x, r, 2, 2, 1.0, 1, o, &err.bytes) } } }
+        var st = features.with { x in
+            rois.with { r in
+                out.with { o in
+                    CSwiftRCNN.srcnn_ps_roi_align(x, r, 2, 2, 1.0, 1, o, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         XCTAssertEqual(out.values, [0, 11, 22, 33])
 
         let threeByOne = Buf<Double>(zeros: [1, 0, 3, 1], 0)
-        st = features.with { x in rois.with { r in threeByOne.with { o in
-            CSwiftRCNN.srcnn_ps_roi_align(x, r, 3, 1, 1.0, 1, o, &err.bytes) } } }
+        st = features.with { x in
+            rois.with { r in
+                threeByOne.with { o in
+                    CSwiftRCNN.srcnn_ps_roi_align(x, r, 3, 1, 1.0, 1, o, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "input")
-        st = features.with { x in rois.with { r in out.with { o in
-            CSwiftRCNN.srcnn_ps_roi_align(x, r, 2, 2, 1.0, 100_000, o, &err.bytes) } } }
+        st = features.with { x in
+            rois.with { r in
+                out.with { o in
+                    CSwiftRCNN.srcnn_ps_roi_align(x, r, 2, 2, 1.0, 100_000, o, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "sampling_ratio")
     }
 
@@ -81,15 +144,25 @@ final class RoIPoolABITests: XCTestCase {
         let rois = Buf<Double>([0, 0, 0, 2, 2], [1, 5])
         let grad = Buf<Double>([1, 2, 3, 4], [1, 1, 2, 2])
         let gradInput = Buf<Double>(zeros: [1, 4, 2, 2], .nan)
-        var st = grad.with { g in rois.with { r in gradInput.with { gi in
-            CSwiftRCNN.srcnn_ps_roi_align_backward(g, r, 1.0, 1, gi, &err.bytes) } } }
+        var st = grad.with { g in
+            rois.with { r in
+                gradInput.with { gi in
+                    CSwiftRCNN.srcnn_ps_roi_align_backward(g, r, 1.0, 1, gi, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         // Bin (i, j) samples cell (i, j) of channel 2i + j.
-        XCTAssertEqual(gradInput.values, [1, 0, 0, 0,  0, 2, 0, 0,  0, 0, 3, 0,  0, 0, 0, 4])
+        XCTAssertEqual(gradInput.values, [1, 0, 0, 0, 0, 2, 0, 0, 0, 0, 3, 0, 0, 0, 0, 4])
 
         let huge = Buf<Double>([0, 0, 0, 1e12, 1e12], [1, 5])
-        st = grad.with { g in huge.with { r in gradInput.with { gi in
-            CSwiftRCNN.srcnn_ps_roi_align_backward(g, r, 1.0, -1, gi, &err.bytes) } } }
+        st = grad.with { g in
+            huge.with { r in
+                gradInput.with { gi in
+                    CSwiftRCNN.srcnn_ps_roi_align_backward(g, r, 1.0, -1, gi, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "sampling grid")
     }
 
@@ -101,19 +174,34 @@ final class RoIPoolABITests: XCTestCase {
         let map = Buf<Double>(values, [1, 4, 3, 3])
         let rois = Buf<Double>([0, 0, 0, 2, 2], [1, 5])
         let out = Buf<Double>(zeros: [1, 1, 2, 2], .nan)
-        var st = map.with { x in rois.with { r in out.with { o in
-            CSwiftRCNN.srcnn_ps_roi_pool(x, r, 2, 2, 1.0, o, &err.bytes) } } }
+        var st = map.with { x in
+            rois.with { r in
+                out.with { o in
+                    CSwiftRCNN.srcnn_ps_roi_pool(x, r, 2, 2, 1.0, o, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         XCTAssertEqual(out.values, [1, 12, 24, 35])
         // On the 2 x 2 map edges clamp to h - 1 = 1: only bin (0, 0) is non-empty, and it holds cell 0 = 0.
-        st = features.with { x in rois.with { r in out.with { o in
-            CSwiftRCNN.srcnn_ps_roi_pool(x, r, 2, 2, 1.0, o, &err.bytes) } } }
+        st = features.with { x in
+            rois.with { r in
+                out.with { o in
+                    CSwiftRCNN.srcnn_ps_roi_pool(x, r, 2, 2, 1.0, o, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         XCTAssertEqual(out.values, [0, 0, 0, 0])
 
         let floatRoIs = Buf<Float>([0, 0, 0, 2, 2], [1, 5])
-        st = features.with { x in floatRoIs.with { r in out.with { o in
-            CSwiftRCNN.srcnn_ps_roi_pool(x, r, 2, 2, 1.0, o, &err.bytes) } } }
+        st = features.with { x in
+            floatRoIs.with { r in
+                out.with { o in
+                    CSwiftRCNN.srcnn_ps_roi_pool(x, r, 2, 2, 1.0, o, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_TYPE_ERROR, err, mentions: "boxes")
     }
 
@@ -122,15 +210,25 @@ final class RoIPoolABITests: XCTestCase {
         let rois = Buf<Double>([0, 0, 0, 2, 2], [1, 5])
         let grad = Buf<Double>([1, 2, 3, 4], [1, 1, 2, 2])
         let gradInput = Buf<Double>(zeros: [1, 4, 2, 2], .nan)
-        var st = grad.with { g in rois.with { r in gradInput.with { gi in
-            CSwiftRCNN.srcnn_ps_roi_pool_backward(g, r, 1.0, gi, &err.bytes) } } }
+        var st = grad.with { g in
+            rois.with { r in
+                gradInput.with { gi in
+                    CSwiftRCNN.srcnn_ps_roi_pool_backward(g, r, 1.0, gi, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_OK, err)
         // The backward pass clamps to h = 2: bin (i, j) is cell (i, j) of channel 2i + j.
-        XCTAssertEqual(gradInput.values, [1, 0, 0, 0,  0, 2, 0, 0,  0, 0, 3, 0,  0, 0, 0, 4])
+        XCTAssertEqual(gradInput.values, [1, 0, 0, 0, 0, 2, 0, 0, 0, 0, 3, 0, 0, 0, 0, 4])
 
         let wrongChannels = Buf<Double>(zeros: [1, 3, 2, 2], 0)
-        st = grad.with { g in rois.with { r in wrongChannels.with { gi in
-            CSwiftRCNN.srcnn_ps_roi_pool_backward(g, r, 1.0, gi, &err.bytes) } } }
+        st = grad.with { g in
+            rois.with { r in
+                wrongChannels.with { gi in
+                    CSwiftRCNN.srcnn_ps_roi_pool_backward(g, r, 1.0, gi, &err.bytes)
+                }
+            }
+        }
         assertStatus(st, SRCNN_VALUE_ERROR, err, mentions: "input_shape")
     }
 }

@@ -19,10 +19,10 @@ final class AnchorsTests: XCTestCase {
         let ratios: [Float] = [0.5, 4]
         var out = [Float](repeating: 0, count: 16)
         Anchors.cellAnchors(sizes: sizes, count: 2, ratios: ratios, count: 2, into: &out)
-        XCTAssertEqual(Array(out[0..<4]), [-91, -45, 91, 45])    // (0.5, 128)
-        XCTAssertEqual(Array(out[4..<8]), [-7, -4, 7, 4])        // (0.5, 10): w = 14.14, h = 7.07
-        XCTAssertEqual(Array(out[8..<12]), [-32, -128, 32, 128]) // (4, 128): w = 64, h = 256
-        XCTAssertEqual(Array(out[12..<16]), [-2, -10, 2, 10])    // (4, 10)
+        XCTAssertEqual(Array(out[0..<4]), [-91, -45, 91, 45])  // (0.5, 128)
+        XCTAssertEqual(Array(out[4..<8]), [-7, -4, 7, 4])  // (0.5, 10): w = 14.14, h = 7.07
+        XCTAssertEqual(Array(out[8..<12]), [-32, -128, 32, 128])  // (4, 128): w = 64, h = 256
+        XCTAssertEqual(Array(out[12..<16]), [-2, -10, 2, 10])  // (4, 10)
     }
 
     func testGridIsLocationMajor() {

@@ -5,8 +5,9 @@ import XCTest
 final class BalancedSamplerTests: XCTestCase {
     func sample(_ idx: [Int64], batch: Int, fraction: Double, seed: UInt64) -> ([UInt8], [UInt8]) {
         var pos = [UInt8](repeating: 7, count: idx.count), neg = [UInt8](repeating: 7, count: idx.count)
-        BalancedSampler.sample(matchedIdxs: idx, count: idx.count, batchSizePerImage: batch, positiveFraction: fraction,
-                               seed: seed, positive: &pos, negative: &neg)
+        BalancedSampler.sample(
+            matchedIdxs: idx, count: idx.count, batchSizePerImage: batch, positiveFraction: fraction,
+            seed: seed, positive: &pos, negative: &neg)
         return (pos, neg)
     }
 
@@ -33,8 +34,10 @@ final class BalancedSamplerTests: XCTestCase {
 
     func testSeeding() {
         let idx = (0..<200).map { Int64($0 % 3) }
-        XCTAssertTrue(sample(idx, batch: 40, fraction: 0.25, seed: 5) == sample(idx, batch: 40, fraction: 0.25, seed: 5))
-        XCTAssertFalse(sample(idx, batch: 40, fraction: 0.25, seed: 5) == sample(idx, batch: 40, fraction: 0.25, seed: 6))
+        XCTAssertTrue(
+            sample(idx, batch: 40, fraction: 0.25, seed: 5) == sample(idx, batch: 40, fraction: 0.25, seed: 5))
+        XCTAssertFalse(
+            sample(idx, batch: 40, fraction: 0.25, seed: 5) == sample(idx, batch: 40, fraction: 0.25, seed: 6))
     }
 
     func testBoundedDrawsCoverTheRange() {

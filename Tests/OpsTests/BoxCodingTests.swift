@@ -24,8 +24,9 @@ final class BoxCodingTests: XCTestCase {
         // Two groups per row: the encoding of the reference, then a code whose dw exceeds the clamp.
         let codes: [Double] = [7, 4, 5 * log(2.0), 0, 0, 0, 50, -50]
         var pred = [Double](repeating: 0, count: 8)
-        BoxCoding.decode(codes: codes, boxes: proposal, count: 1, groups: 2, weights: (10, 10, 5, 5),
-                        xformClip: log(4.0), into: &pred)
+        BoxCoding.decode(
+            codes: codes, boxes: proposal, count: 1, groups: 2, weights: (10, 10, 5, 5),
+            xformClip: log(4.0), into: &pred)
         for (p, r) in zip(pred[0..<4], reference) { XCTAssertEqual(p, r, accuracy: 1e-12) }
         // dw = 10 -> clamped to log 4: width 40 around x = 5. dh = -10: height 10 e^-10 around y = 5.
         XCTAssertEqual(pred[4], -15, accuracy: 1e-12)
@@ -37,8 +38,9 @@ final class BoxCodingTests: XCTestCase {
         let codes: [Float] = [.nan, 0, 0, .nan]
         let boxes: [Float] = [0, 0, 10, 10]
         var pred = [Float](repeating: 0, count: 4)
-        BoxCoding.decode(codes: codes, boxes: boxes, count: 1, groups: 1, weights: (1, 1, 1, 1), xformClip: 4,
-                        into: &pred)
+        BoxCoding.decode(
+            codes: codes, boxes: boxes, count: 1, groups: 1, weights: (1, 1, 1, 1), xformClip: 4,
+            into: &pred)
         XCTAssertTrue(pred[0].isNaN && pred[2].isNaN && pred[1].isNaN && pred[3].isNaN)
     }
 }

@@ -77,8 +77,9 @@ final class BoxGuardPageTests: XCTestCase {
                         let g1 = GuardedBuffer(b1, guardAfter: guardAfter)
                         let g2 = GuardedBuffer(b2, guardAfter: guardAfter)
                         let out = GuardedBuffer([T](repeating: -7, count: n * m), guardAfter: guardAfter)
-                        Boxes.pairwiseIoU(kind, g1.pointer, count: n, g2.pointer, count: m, eps: 1e-7,
-                                          into: out.pointer)
+                        Boxes.pairwiseIoU(
+                            kind, g1.pointer, count: n, g2.pointer, count: m, eps: 1e-7,
+                            into: out.pointer)
                         XCTAssertTrue(sameValues(out.array, want), "\((T.self, n, m, kind, withNaN))")
                     }
                 }
@@ -103,8 +104,9 @@ final class BoxGuardPageTests: XCTestCase {
                 let gr = GuardedBuffer(reference, guardAfter: guardAfter)
                 let gp = GuardedBuffer(proposals, guardAfter: guardAfter)
                 let out = GuardedBuffer([T](repeating: -7, count: 4 * n), guardAfter: guardAfter)
-                BoxCoding.encode(reference: gr.pointer, proposals: gp.pointer, count: n, weights: weights,
-                                 into: out.pointer)
+                BoxCoding.encode(
+                    reference: gr.pointer, proposals: gp.pointer, count: n, weights: weights,
+                    into: out.pointer)
                 XCTAssertTrue(sameValues(out.array, want), "encode \(n)")
             }
         }
@@ -117,13 +119,15 @@ final class BoxGuardPageTests: XCTestCase {
                 codes[4 * i + 2] = v
             }
             var want = [T](repeating: -7, count: 4 * n * k)
-            BoxCoding.decode(codes: codes, boxes: b, count: n, groups: k, weights: weights, xformClip: 4.135,
-                             into: &want)
+            BoxCoding.decode(
+                codes: codes, boxes: b, count: n, groups: k, weights: weights, xformClip: 4.135,
+                into: &want)
             for guardAfter in [true, false] {
                 let gc = GuardedBuffer(codes, guardAfter: guardAfter), gb = GuardedBuffer(b, guardAfter: guardAfter)
                 let out = GuardedBuffer([T](repeating: -7, count: 4 * n * k), guardAfter: guardAfter)
-                BoxCoding.decode(codes: gc.pointer, boxes: gb.pointer, count: n, groups: k, weights: weights,
-                                 xformClip: 4.135, into: out.pointer)
+                BoxCoding.decode(
+                    codes: gc.pointer, boxes: gb.pointer, count: n, groups: k, weights: weights,
+                    xformClip: 4.135, into: out.pointer)
                 XCTAssertTrue(sameValues(out.array, want), "decode \((n, k))")
             }
         }
@@ -144,34 +148,42 @@ final class BoxGuardPageTests: XCTestCase {
             for threshold in [0.5, 0.0, 0.9, -0.1] {
                 var keep = [Int64](repeating: -7, count: n), keepBatched = keep
                 let kept = NMS.nms(boxes: b, scores: scores, count: n, iouThreshold: threshold, keep: &keep)
-                let keptBatched = NMS.batchedNMS(boxes: b, scores: scores, idxs: idxs, count: n,
-                                                 iouThreshold: threshold, keep: &keepBatched)
+                let keptBatched = NMS.batchedNMS(
+                    boxes: b, scores: scores, idxs: idxs, count: n,
+                    iouThreshold: threshold, keep: &keepBatched)
                 for guardAfter in [true, false] {
                     let gb = GuardedBuffer(b, guardAfter: guardAfter)
                     let gs = GuardedBuffer(scores, guardAfter: guardAfter)
                     let gi = GuardedBuffer(idxs, guardAfter: guardAfter)
                     let gk = GuardedBuffer([Int64](repeating: -7, count: n), guardAfter: guardAfter)
-                    XCTAssertEqual(NMS.nms(boxes: gb.pointer, scores: gs.pointer, count: n, iouThreshold: threshold,
-                                           keep: gk.pointer), kept)
+                    XCTAssertEqual(
+                        NMS.nms(
+                            boxes: gb.pointer, scores: gs.pointer, count: n, iouThreshold: threshold,
+                            keep: gk.pointer), kept)
                     XCTAssertEqual(gk.array, keep, "nms \((n, threshold))")
                     let gkb = GuardedBuffer([Int64](repeating: -7, count: n), guardAfter: guardAfter)
-                    XCTAssertEqual(NMS.batchedNMS(boxes: gb.pointer, scores: gs.pointer, idxs: gi.pointer, count: n,
-                                                  iouThreshold: threshold, keep: gkb.pointer), keptBatched)
+                    XCTAssertEqual(
+                        NMS.batchedNMS(
+                            boxes: gb.pointer, scores: gs.pointer, idxs: gi.pointer, count: n,
+                            iouThreshold: threshold, keep: gkb.pointer), keptBatched)
                     XCTAssertEqual(gkb.array, keepBatched, "batched \((n, threshold))")
                 }
             }
             for method in [SoftNMS.Method.linear, .gaussian] {
                 var keep = [Int64](repeating: -7, count: n), keptScores = [T](repeating: -7, count: n)
-                let kept = SoftNMS.run(boxes: b, scores: scores, count: n, method: method, iouThreshold: 0.3,
-                                       sigma: 0.5, scoreThreshold: 0.001, keep: &keep, keptScores: &keptScores)
+                let kept = SoftNMS.run(
+                    boxes: b, scores: scores, count: n, method: method, iouThreshold: 0.3,
+                    sigma: 0.5, scoreThreshold: 0.001, keep: &keep, keptScores: &keptScores)
                 for guardAfter in [true, false] {
                     let gb = GuardedBuffer(b, guardAfter: guardAfter)
                     let gs = GuardedBuffer(scores, guardAfter: guardAfter)
                     let gk = GuardedBuffer([Int64](repeating: -7, count: n), guardAfter: guardAfter)
                     let gks = GuardedBuffer([T](repeating: -7, count: n), guardAfter: guardAfter)
-                    XCTAssertEqual(SoftNMS.run(boxes: gb.pointer, scores: gs.pointer, count: n, method: method,
-                                               iouThreshold: 0.3, sigma: 0.5, scoreThreshold: 0.001,
-                                               keep: gk.pointer, keptScores: gks.pointer), kept)
+                    XCTAssertEqual(
+                        SoftNMS.run(
+                            boxes: gb.pointer, scores: gs.pointer, count: n, method: method,
+                            iouThreshold: 0.3, sigma: 0.5, scoreThreshold: 0.001,
+                            keep: gk.pointer, keptScores: gks.pointer), kept)
                     XCTAssertEqual(gk.array, keep, "soft \((n, method))")
                     XCTAssertEqual(gks.array, keptScores, "soft \((n, method))")
                 }
@@ -228,13 +240,15 @@ final class BoxGuardPageTests: XCTestCase {
             let quality: [Float] = guardValues(m * n).map { ($0 + 1) / 2 }
             for allowLow in [false, true] {
                 var want = [Int64](repeating: -7, count: n)
-                Matching.match(quality: quality, groundTruths: m, predictions: n, highThreshold: 0.7,
-                               lowThreshold: 0.3, allowLowQualityMatches: allowLow, matches: &want)
+                Matching.match(
+                    quality: quality, groundTruths: m, predictions: n, highThreshold: 0.7,
+                    lowThreshold: 0.3, allowLowQualityMatches: allowLow, matches: &want)
                 for guardAfter in [true, false] {
                     let gq = GuardedBuffer(quality, guardAfter: guardAfter)
                     let out = GuardedBuffer([Int64](repeating: -7, count: n), guardAfter: guardAfter)
-                    Matching.match(quality: gq.pointer, groundTruths: m, predictions: n, highThreshold: 0.7,
-                                   lowThreshold: 0.3, allowLowQualityMatches: allowLow, matches: out.pointer)
+                    Matching.match(
+                        quality: gq.pointer, groundTruths: m, predictions: n, highThreshold: 0.7,
+                        lowThreshold: 0.3, allowLowQualityMatches: allowLow, matches: out.pointer)
                     XCTAssertEqual(out.array, want, "\((m, n, allowLow))")
                 }
             }
@@ -246,15 +260,17 @@ final class BoxGuardPageTests: XCTestCase {
             let matched = (0..<n).map { Int64($0 * 7 % 5) - 2 }
             for (batch, fraction) in [(0, 0.5), (1, 0.25), (16, 0.25), (512, 1.0), (8, 0.0)] {
                 var positive = [UInt8](repeating: 7, count: n), negative = positive
-                BalancedSampler.sample(matchedIdxs: matched, count: n, batchSizePerImage: batch,
-                                       positiveFraction: fraction, seed: 42, positive: &positive, negative: &negative)
+                BalancedSampler.sample(
+                    matchedIdxs: matched, count: n, batchSizePerImage: batch,
+                    positiveFraction: fraction, seed: 42, positive: &positive, negative: &negative)
                 for guardAfter in [true, false] {
                     let gm = GuardedBuffer(matched, guardAfter: guardAfter)
                     let gp = GuardedBuffer([UInt8](repeating: 7, count: n), guardAfter: guardAfter)
                     let gn = GuardedBuffer([UInt8](repeating: 7, count: n), guardAfter: guardAfter)
-                    BalancedSampler.sample(matchedIdxs: gm.pointer, count: n, batchSizePerImage: batch,
-                                           positiveFraction: fraction, seed: 42, positive: gp.pointer,
-                                           negative: gn.pointer)
+                    BalancedSampler.sample(
+                        matchedIdxs: gm.pointer, count: n, batchSizePerImage: batch,
+                        positiveFraction: fraction, seed: 42, positive: gp.pointer,
+                        negative: gn.pointer)
                     XCTAssertEqual(gp.array, positive, "\((n, batch, fraction))")
                     XCTAssertEqual(gn.array, negative, "\((n, batch, fraction))")
                 }
@@ -271,8 +287,9 @@ final class BoxGuardPageTests: XCTestCase {
         for guardAfter in [true, false] {
             let gr = GuardedBuffer(ratios, guardAfter: guardAfter), gs = GuardedBuffer(scales, guardAfter: guardAfter)
             let out = GuardedBuffer([Double](repeating: -7, count: 36), guardAfter: guardAfter)
-            Legacy.generateAnchors(baseSize: 16, ratios: gr.pointer, count: 3, scales: gs.pointer, count: 3,
-                                   into: out.pointer)
+            Legacy.generateAnchors(
+                baseSize: 16, ratios: gr.pointer, count: 3, scales: gs.pointer, count: 3,
+                into: out.pointer)
             XCTAssertEqual(out.array, anchors)
         }
         for n in counts {

@@ -9,10 +9,15 @@ final class BoxesTests: XCTestCase {
         let b: [Double] = [1, 1, 3, 3]
         var out = [Double](repeating: 0, count: 1)
         func pair(_ kind: Boxes.IoUKind, eps: Double = 0) -> Double {
-            a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer {
-                Boxes.pairwiseIoU(kind, pa.baseAddress!, count: 1, pb.baseAddress!, count: 1, eps: eps,
-                                  into: $0.baseAddress!)
-            } } }
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    out.withUnsafeMutableBufferPointer {
+                        Boxes.pairwiseIoU(
+                            kind, pa.baseAddress!, count: 1, pb.baseAddress!, count: 1, eps: eps,
+                            into: $0.baseAddress!)
+                    }
+                }
+            }
             return out[0]
         }
         XCTAssertEqual(pair(.iou), 1.0 / 7)
@@ -58,8 +63,9 @@ final class BoxesTests: XCTestCase {
                 let k = NMS.nms(boxes: boxes, scores: scores, count: count, iouThreshold: t, keep: &keep)
                 XCTAssertEqual(Array(keep.prefix(k)), (0..<Int64(count)).map { $0 }, "n = \(n), t = \(t)")
                 let idxs = [Int64](repeating: 0, count: count)
-                let kb = NMS.batchedNMS(boxes: boxes, scores: scores, idxs: idxs, count: count, iouThreshold: t,
-                                        keep: &keep)
+                let kb = NMS.batchedNMS(
+                    boxes: boxes, scores: scores, idxs: idxs, count: count, iouThreshold: t,
+                    keep: &keep)
                 XCTAssertEqual(kb, count, "n = \(n), t = \(t)")
             }
             for t in [-0.5, -Double.infinity] {
@@ -82,8 +88,10 @@ final class BoxesTests: XCTestCase {
             let (x, y) = (Float.random(in: 0..<1000, using: &generator), Float.random(in: 0..<1000, using: &generator))
             bulk += [x, y, x + .random(in: 5..<50, using: &generator), y + .random(in: 5..<50, using: &generator)]
         }
-        let outliers: [[Float]] = [[1e37, 1e37, 1e38, 1e38], [1e38, 1e38, 1.000001e38, 1.000001e38],
-                                   [1e20, 1e20, 2e20, 2e20]]
+        let outliers: [[Float]] = [
+            [1e37, 1e37, 1e38, 1e38], [1e38, 1e38, 1.000001e38, 1.000001e38],
+            [1e20, 1e20, 2e20, 2e20],
+        ]
         let scores = (0..<(n + outliers.count)).map { _ in Float.random(in: 0..<1, using: &generator) }
         for t in [0.0, 0.5] {
             var keepBulk = [Int64](repeating: -1, count: n)
@@ -106,8 +114,9 @@ final class BoxesTests: XCTestCase {
         let scores: [Double] = [0.9, 0.8]
         var keep = [Int64](repeating: -1, count: 2)
         var kept = [Double](repeating: 0, count: 2)
-        let n = SoftNMS.run(boxes: boxes, scores: scores, count: 2, method: .gaussian, iouThreshold: 0.3, sigma: 0.5,
-                            scoreThreshold: 0.001, keep: &keep, keptScores: &kept)
+        let n = SoftNMS.run(
+            boxes: boxes, scores: scores, count: 2, method: .gaussian, iouThreshold: 0.3, sigma: 0.5,
+            scoreThreshold: 0.001, keep: &keep, keptScores: &kept)
         XCTAssertEqual(n, 2)
         XCTAssertEqual(keep, [0, 1])
         // IoU = 50 / 100 = 0.5: 0.8 * exp(-0.25 / 0.5).

@@ -15,8 +15,9 @@ final class GEMMTests: XCTestCase {
             // Aᵀ·Bᵀ with A stored (3, 2) and B stored (2, 3): the same numbers read the other way.
             let at: [Float] = [1, 4, 2, 5, 3, 6]
             let bt: [Float] = [7, 9, 11, 8, 10, 12]
-            GEMM.multiply(m: 2, n: 2, k: 3, a: at, lda: 2, transposeA: true, b: bt, ldb: 3, transposeB: true, c: &c,
-                          ldc: 2, accumulate: true)
+            GEMM.multiply(
+                m: 2, n: 2, k: 3, a: at, lda: 2, transposeA: true, b: bt, ldb: 3, transposeB: true, c: &c,
+                ldc: 2, accumulate: true)
             XCTAssertEqual(c, [116, 128, 278, 308])
         }
     }
@@ -36,8 +37,10 @@ final class GEMMTests: XCTestCase {
     /// 128) edges, with row strides wider than the rows.
     func testSizesAcrossTilesAndBlocks() {
         forEachISA { isa in
-            let sizes = [(1, 1, 1), (8, 32, 7), (7, 31, 3), (9, 33, 257), (129, 40, 20), (3, 2050, 5), (17, 65, 641),
-                     (6, 16, 385), (13, 17, 769), (97, 9, 40)]
+            let sizes = [
+                (1, 1, 1), (8, 32, 7), (7, 31, 3), (9, 33, 257), (129, 40, 20), (3, 2050, 5), (17, 65, 641),
+                (6, 16, 385), (13, 17, 769), (97, 9, 40),
+            ]
             for (m, n, k) in sizes {
                 for (ta, tb) in [(false, false), (true, true), (false, true)] {
                     check(Float.self, m: m, n: n, k: k, transposeA: ta, transposeB: tb, pad: 3)
@@ -108,9 +111,11 @@ final class GEMMTests: XCTestCase {
                         var c = [Float](repeating: 1000, count: m * ldc)
                         bias.withUnsafeBufferPointer { bp in
                             addend.withUnsafeBufferPointer { ap in
-                                GEMM.multiply(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: &c, ldc: ldc,
-                                              epilogue: GEMMEpilogue(bias: bp.baseAddress, addend: ap.baseAddress,
-                                                                     relu: relu))
+                                GEMM.multiply(
+                                    m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: &c, ldc: ldc,
+                                    epilogue: GEMMEpilogue(
+                                        bias: bp.baseAddress, addend: ap.baseAddress,
+                                        relu: relu))
                             }
                         }
                         for i in 0..<m {
@@ -162,9 +167,11 @@ final class GEMMTests: XCTestCase {
                 expected[i * ldc + j] = s
             }
         }
-        GEMM.multiply(m: m, n: n, k: k, a: a, lda: lda, transposeA: transposeA, b: b, ldb: ldb,
-                      transposeB: transposeB, c: &c, ldc: ldc, accumulate: accumulate)
-        XCTAssertEqual(c, expected, "\(T.self) m \(m) n \(n) k \(k) transposes \(transposeA) \(transposeB)",
-                       file: file, line: line)
+        GEMM.multiply(
+            m: m, n: n, k: k, a: a, lda: lda, transposeA: transposeA, b: b, ldb: ldb,
+            transposeB: transposeB, c: &c, ldc: ldc, accumulate: accumulate)
+        XCTAssertEqual(
+            c, expected, "\(T.self) m \(m) n \(n) k \(k) transposes \(transposeA) \(transposeB)",
+            file: file, line: line)
     }
 }

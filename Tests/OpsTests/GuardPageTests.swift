@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import SwiftRCNNOps
 import XCTest
@@ -67,8 +67,9 @@ final class GuardPageTests: XCTestCase {
             for guardAfter in [true, false] {
                 let input = GuardedBuffer(x, guardAfter: guardAfter)
                 let output = GuardedBuffer([Float](repeating: 0, count: want.count), guardAfter: guardAfter)
-                MaxPool2d.forward(input.pointer, planes: 2, height: h, width: w, kernel: 3, stride: 2, padding: 1,
-                                  into: output.pointer)
+                MaxPool2d.forward(
+                    input.pointer, planes: 2, height: h, width: w, kernel: 3, stride: 2, padding: 1,
+                    into: output.pointer)
                 XCTAssertEqual(output.array, want, "\((h, w))")
             }
         }
@@ -76,9 +77,12 @@ final class GuardPageTests: XCTestCase {
 
     func testIm2Col() {
         forEachISA { isa in
-            for (h, w, k, s, p) in [(5, 64, 3, 2, 1), (4, 66, 7, 2, 3), (3, 33, 1, 2, 0), (6, 40, 3, 1, 1), (2, 31, 3, 2, 1)] {
-                let g = Im2Col.Geometry(height: h, width: w, kernelH: k, kernelW: k, strideH: s, strideW: s, padH: p,
-                                        padW: p, dilationH: 1, dilationW: 1)
+            for (h, w, k, s, p) in [
+                (5, 64, 3, 2, 1), (4, 66, 7, 2, 3), (3, 33, 1, 2, 0), (6, 40, 3, 1, 1), (2, 31, 3, 2, 1),
+            ] {
+                let g = Im2Col.Geometry(
+                    height: h, width: w, kernelH: k, kernelW: k, strideH: s, strideW: s, padH: p,
+                    padW: p, dilationH: 1, dilationW: 1)
                 let x = values(2 * h * w), n = 2 * k * k * g.outHeight * g.outWidth
                 var want = [Float](repeating: 0, count: n)
                 Im2Col.fill(x, channels: 2, geometry: g, rows: 0, g.outHeight, into: &want)
@@ -94,18 +98,22 @@ final class GuardPageTests: XCTestCase {
 
     func testWinograd() {
         forEachISA { isa in
-            for (n, c, k, h, w) in [(1, 3, 4, 14, 14), (2, 2, 3, 5, 34), (1, 2, 2, 7, 35), (1, 1, 9, 3, 64), (3, 2, 2, 1, 1)] {
+            for (n, c, k, h, w) in [
+                (1, 3, 4, 14, 14), (2, 2, 3, 5, 34), (1, 2, 2, 7, 35), (1, 1, 9, 3, 64), (3, 2, 2, 1, 1),
+            ] {
                 let x = values(n * c * h * w), g = values(k * c * 9)
                 var u = [Float](repeating: 0, count: Winograd.weightCount(outChannels: k, inChannels: c))
                 Winograd.transformWeights(g, outChannels: k, inChannels: c, into: &u)
                 var want = [Float](repeating: 0, count: n * k * h * w)
-                Winograd.convolve(x, batch: n, channels: c, height: h, width: w, weights: u, outChannels: k, bias: nil,
-                                  relu: true, into: &want)
+                Winograd.convolve(
+                    x, batch: n, channels: c, height: h, width: w, weights: u, outChannels: k, bias: nil,
+                    relu: true, into: &want)
                 for guardAfter in [true, false] {
                     let input = GuardedBuffer(x, guardAfter: guardAfter)
                     let output = GuardedBuffer([Float](repeating: 0, count: want.count), guardAfter: guardAfter)
-                    Winograd.convolve(input.pointer, batch: n, channels: c, height: h, width: w, weights: u,
-                                      outChannels: k, bias: nil, relu: true, into: output.pointer)
+                    Winograd.convolve(
+                        input.pointer, batch: n, channels: c, height: h, width: w, weights: u,
+                        outChannels: k, bias: nil, relu: true, into: output.pointer)
                     XCTAssertEqual(output.array, want, "\((n, c, k, h, w))")
                 }
             }
@@ -137,8 +145,9 @@ final class GuardPageTests: XCTestCase {
                 for guardAfter in [true, false] {
                     let input = GuardedBuffer(x, guardAfter: guardAfter)
                     let output = GuardedBuffer([Float](repeating: -7, count: want.count), guardAfter: guardAfter)
-                    MaxPool2d.forward(input.pointer, planes: 2, height: h, width: w, kernel: k, stride: st,
-                                      padding: p, into: output.pointer)
+                    MaxPool2d.forward(
+                        input.pointer, planes: 2, height: h, width: w, kernel: k, stride: st,
+                        padding: p, into: output.pointer)
                     XCTAssertEqual(output.array, want, "\((h, w, k, st, p))")
                 }
             }
@@ -148,10 +157,13 @@ final class GuardPageTests: XCTestCase {
     func testIm2ColOtherGeometries() {
         forEachISA { isa in
             // (h, w, kh, kw, stride, pad, dilation), and a band of rows that is not the whole output.
-            for (h, w, kh, kw, s, p, d) in [(5, 40, 3, 1, 2, 0, 2), (4, 35, 1, 5, 3, 2, 1), (7, 66, 3, 3, 2, 2, 2),
-                                            (1, 1, 1, 1, 1, 0, 1), (3, 17, 2, 2, 2, 0, 1)] {
-                let g = Im2Col.Geometry(height: h, width: w, kernelH: kh, kernelW: kw, strideH: s, strideW: s, padH: p,
-                                        padW: p, dilationH: d, dilationW: d)
+            for (h, w, kh, kw, s, p, d) in [
+                (5, 40, 3, 1, 2, 0, 2), (4, 35, 1, 5, 3, 2, 1), (7, 66, 3, 3, 2, 2, 2),
+                (1, 1, 1, 1, 1, 0, 1), (3, 17, 2, 2, 2, 0, 1),
+            ] {
+                let g = Im2Col.Geometry(
+                    height: h, width: w, kernelH: kh, kernelW: kw, strideH: s, strideW: s, padH: p,
+                    padW: p, dilationH: d, dilationW: d)
                 for (oy0, oy1) in [(0, g.outHeight), (g.outHeight / 2, g.outHeight)] {
                     let x = values(3 * h * w), n = 3 * kh * kw * (oy1 - oy0) * g.outWidth
                     var want = [Float](repeating: -7, count: n)
@@ -183,10 +195,13 @@ final class GuardPageTests: XCTestCase {
                     var want = c
                     bias.withUnsafeBufferPointer { bp in
                         addend.withUnsafeBufferPointer { ap in
-                            GEMM.multiply(m: m, n: n, k: k, a: a, lda: lda, transposeA: ta, b: b, ldb: ldb,
-                                          transposeB: tb, c: &want, ldc: ldc, accumulate: accumulate,
-                                          epilogue: epilogue ? GEMMEpilogue(bias: bp.baseAddress,
-                                                                            addend: ap.baseAddress, relu: true) : nil)
+                            GEMM.multiply(
+                                m: m, n: n, k: k, a: a, lda: lda, transposeA: ta, b: b, ldb: ldb,
+                                transposeB: tb, c: &want, ldc: ldc, accumulate: accumulate,
+                                epilogue: epilogue
+                                    ? GEMMEpilogue(
+                                        bias: bp.baseAddress,
+                                        addend: ap.baseAddress, relu: true) : nil)
                         }
                     }
                     for guardAfter in [true, false] {
@@ -194,10 +209,13 @@ final class GuardPageTests: XCTestCase {
                         let gb = GuardedBuffer(b, guardAfter: guardAfter), gc = GuardedBuffer(c, guardAfter: guardAfter)
                         let gbias = GuardedBuffer(bias, guardAfter: guardAfter)
                         let gadd = GuardedBuffer(addend, guardAfter: guardAfter)
-                        GEMM.multiply(m: m, n: n, k: k, a: ga.pointer, lda: lda, transposeA: ta, b: gb.pointer,
-                                      ldb: ldb, transposeB: tb, c: gc.pointer, ldc: ldc, accumulate: accumulate,
-                                      epilogue: epilogue ? GEMMEpilogue(bias: gbias.pointer, addend: gadd.pointer,
-                                                                        relu: true) : nil)
+                        GEMM.multiply(
+                            m: m, n: n, k: k, a: ga.pointer, lda: lda, transposeA: ta, b: gb.pointer,
+                            ldb: ldb, transposeB: tb, c: gc.pointer, ldc: ldc, accumulate: accumulate,
+                            epilogue: epilogue
+                                ? GEMMEpilogue(
+                                    bias: gbias.pointer, addend: gadd.pointer,
+                                    relu: true) : nil)
                         XCTAssertEqual(gc.array, want, label)
                     }
                 }
@@ -229,15 +247,18 @@ final class GuardPageTests: XCTestCase {
 
     /// Winograd with guarded filters, transformed weights and bias, in both element types.
     func checkWinograd<T: KernelFloat>(_: T.Type) {
-        for (n, c, k, h, w) in [(1, 3, 4, 14, 14), (2, 2, 3, 5, 34), (1, 2, 9, 7, 35), (3, 2, 2, 1, 1),
-                                (1, 1, 1, 2, 33)] {
+        for (n, c, k, h, w) in [
+            (1, 3, 4, 14, 14), (2, 2, 3, 5, 34), (1, 2, 9, 7, 35), (3, 2, 2, 1, 1),
+            (1, 1, 1, 2, 33),
+        ] {
             let x: [T] = guardValues(n * c * h * w), g: [T] = guardValues(k * c * 9, seed: 1)
             let bias: [T] = guardValues(k, seed: 2)
             var u = [T](repeating: -7, count: Winograd.weightCount(outChannels: k, inChannels: c))
             Winograd.transformWeights(g, outChannels: k, inChannels: c, into: &u)
             var want = [T](repeating: -7, count: n * k * h * w)
-            Winograd.convolve(x, batch: n, channels: c, height: h, width: w, weights: u, outChannels: k, bias: bias,
-                              relu: false, into: &want)
+            Winograd.convolve(
+                x, batch: n, channels: c, height: h, width: w, weights: u, outChannels: k, bias: bias,
+                relu: false, into: &want)
             for guardAfter in [true, false] {
                 let gg = GuardedBuffer(g, guardAfter: guardAfter)
                 let gu = GuardedBuffer([T](repeating: -7, count: u.count), guardAfter: guardAfter)
@@ -245,8 +266,9 @@ final class GuardPageTests: XCTestCase {
                 XCTAssertEqual(gu.array, u, "\((T.self, n, c, k, h, w))")
                 let gx = GuardedBuffer(x, guardAfter: guardAfter), gb = GuardedBuffer(bias, guardAfter: guardAfter)
                 let out = GuardedBuffer([T](repeating: -7, count: want.count), guardAfter: guardAfter)
-                Winograd.convolve(gx.pointer, batch: n, channels: c, height: h, width: w, weights: gu.pointer,
-                                  outChannels: k, bias: gb.pointer, relu: false, into: out.pointer)
+                Winograd.convolve(
+                    gx.pointer, batch: n, channels: c, height: h, width: w, weights: gu.pointer,
+                    outChannels: k, bias: gb.pointer, relu: false, into: out.pointer)
                 XCTAssertEqual(out.array, want, "\((T.self, n, c, k, h, w))")
             }
         }
@@ -259,35 +281,43 @@ final class GuardPageTests: XCTestCase {
         }
     }
 
-    func checkInterpolation<T: KernelFloat>(_: T.Type, planes: Int, height h: Int, width w: Int, outHeight ho: Int,
-                                            outWidth wo: Int) {
+    func checkInterpolation<T: KernelFloat>(
+        _: T.Type, planes: Int, height h: Int, width w: Int, outHeight ho: Int,
+        outWidth wo: Int
+    ) {
         let label = "\((T.self, planes, h, w, ho, wo))"
         let x: [T] = guardValues(planes * h * w), base: [T] = guardValues(planes * ho * wo, seed: 3)
         var nearest = [T](repeating: -7, count: base.count), sum = base, bilinear = nearest
         Interpolation.nearest(x, planes: planes, height: h, width: w, outHeight: ho, outWidth: wo, into: &nearest)
-        Interpolation.nearest(x, planes: planes, height: h, width: w, outHeight: ho, outWidth: wo, into: &sum,
-                              accumulate: true)
+        Interpolation.nearest(
+            x, planes: planes, height: h, width: w, outHeight: ho, outWidth: wo, into: &sum,
+            accumulate: true)
         Interpolation.bilinear(x, planes: planes, height: h, width: w, outHeight: ho, outWidth: wo, into: &bilinear)
         for guardAfter in [true, false] {
             let gx = GuardedBuffer(x, guardAfter: guardAfter)
             let out = GuardedBuffer([T](repeating: -7, count: base.count), guardAfter: guardAfter)
-            Interpolation.nearest(gx.pointer, planes: planes, height: h, width: w, outHeight: ho, outWidth: wo,
-                                  into: out.pointer)
+            Interpolation.nearest(
+                gx.pointer, planes: planes, height: h, width: w, outHeight: ho, outWidth: wo,
+                into: out.pointer)
             XCTAssertEqual(out.array, nearest, "nearest \(label)")
             let acc = GuardedBuffer(base, guardAfter: guardAfter)
-            Interpolation.nearest(gx.pointer, planes: planes, height: h, width: w, outHeight: ho, outWidth: wo,
-                                  into: acc.pointer, accumulate: true)
+            Interpolation.nearest(
+                gx.pointer, planes: planes, height: h, width: w, outHeight: ho, outWidth: wo,
+                into: acc.pointer, accumulate: true)
             XCTAssertEqual(acc.array, sum, "accumulate \(label)")
             let bil = GuardedBuffer([T](repeating: -7, count: base.count), guardAfter: guardAfter)
-            Interpolation.bilinear(gx.pointer, planes: planes, height: h, width: w, outHeight: ho, outWidth: wo,
-                                   into: bil.pointer)
+            Interpolation.bilinear(
+                gx.pointer, planes: planes, height: h, width: w, outHeight: ho, outWidth: wo,
+                into: bil.pointer)
             XCTAssertEqual(bil.array, bilinear, "bilinear \(label)")
         }
     }
 
     func testInterpolation() {
-        for (h, w, ho, wo) in [(1, 1, 1, 1), (1, 1, 17, 33), (15, 16, 1, 1), (16, 17, 33, 31), (33, 31, 16, 15),
-                               (2, 3, 4, 6), (5, 7, 5, 7), (3, 33, 7, 65)] {
+        for (h, w, ho, wo) in [
+            (1, 1, 1, 1), (1, 1, 17, 33), (15, 16, 1, 1), (16, 17, 33, 31), (33, 31, 16, 15),
+            (2, 3, 4, 6), (5, 7, 5, 7), (3, 33, 7, 65),
+        ] {
             checkInterpolation(Float.self, planes: 3, height: h, width: w, outHeight: ho, outWidth: wo)
             checkInterpolation(Double.self, planes: 1, height: h, width: w, outHeight: ho, outWidth: wo)
         }
@@ -297,8 +327,9 @@ final class GuardPageTests: XCTestCase {
     /// the input size, one sample past the row (a guarded run of this size takes seconds in a debug build).
     func testBilinearTapOfALongAxisStaysInside() {
         let (size, out) = (8_388_638, 5_592_426)
-        let last: (i0: Int, i1: Int, w0: Float, w1: Float) = Interpolation.bilinearTap(out - 1, inSize: size,
-                                                                                      outSize: out)
+        let last: (i0: Int, i1: Int, w0: Float, w1: Float) = Interpolation.bilinearTap(
+            out - 1, inSize: size,
+            outSize: out)
         XCTAssertTrue(last == (size - 1, size - 1, 0, 1), "\(last)")
     }
 
@@ -306,19 +337,23 @@ final class GuardPageTests: XCTestCase {
         // Boxes over the whole image, at its far corner, across each border, outside, tiny, empty, inverted, far
         // larger than the image and inside it.
         let (W, H) = (T(width), T(height))
-        let boxes: [T] = [0, 0, W, H, W - 2, H - 2, W, H, W - 1, H - 1, W + 5, H + 3, -4, -3, 2, 1,
-                          W + 2, H + 2, W + 9, H + 9, -9, -9, -3, -3, 1, 1, 1.2, 1.1, 2, 2, 2, 2, 3, 3, 1, 1,
-                          -40, -30, W + 50, H + 60, 0.3 * W, 0.2 * H, 0.7 * W, 0.9 * H]
+        let boxes: [T] = [
+            0, 0, W, H, W - 2, H - 2, W, H, W - 1, H - 1, W + 5, H + 3, -4, -3, 2, 1,
+            W + 2, H + 2, W + 9, H + 9, -9, -9, -3, -3, 1, 1, 1.2, 1.1, 2, 2, 2, 2, 3, 3, 1, 1,
+            -40, -30, W + 50, H + 60, 0.3 * W, 0.2 * H, 0.7 * W, 0.9 * H,
+        ]
         let n = boxes.count / 4
         let masks: [T] = guardValues(n * m * m)
         var want = [T](repeating: -7, count: n * height * width)
-        PasteMasks.paste(masks: masks, boxes: boxes, count: n, maskSize: m, padding: padding, height: height,
-                         width: width, into: &want)
+        PasteMasks.paste(
+            masks: masks, boxes: boxes, count: n, maskSize: m, padding: padding, height: height,
+            width: width, into: &want)
         for guardAfter in [true, false] {
             let gm = GuardedBuffer(masks, guardAfter: guardAfter), gb = GuardedBuffer(boxes, guardAfter: guardAfter)
             let out = GuardedBuffer([T](repeating: -7, count: want.count), guardAfter: guardAfter)
-            PasteMasks.paste(masks: gm.pointer, boxes: gb.pointer, count: n, maskSize: m, padding: padding,
-                             height: height, width: width, into: out.pointer)
+            PasteMasks.paste(
+                masks: gm.pointer, boxes: gb.pointer, count: n, maskSize: m, padding: padding,
+                height: height, width: width, into: out.pointer)
             XCTAssertEqual(out.array, want, "\((T.self, m, padding, height, width))")
         }
     }
@@ -336,8 +371,10 @@ final class GuardPageTests: XCTestCase {
 
     func testVectorMathExp() {
         // Both range ends and non-finite values first, then ordinary ones.
-        let special: [Double] = [0, -0.0, 1, -1, 88.7, 88.8, -104, -103, .infinity, -.infinity, .nan, 1e-30, 709.7,
-                                 709.8, -745, -746]
+        let special: [Double] = [
+            0, -0.0, 1, -1, 88.7, 88.8, -104, -103, .infinity, -.infinity, .nan, 1e-30, 709.7,
+            709.8, -745, -746,
+        ]
         for count in [0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 1000] {
             let x = (0..<count).map { $0 < special.count ? special[$0] : Double($0 % 200) - 100.37 }
             var wantFloat = x.map { Float($0) }, wantDouble = x

@@ -31,8 +31,9 @@ final class HostileValuesTests: XCTestCase {
                 var boxes: [Float] = [1, 1, 5, 5]
                 boxes[corner] = Float(v)
                 var out = [Float](repeating: .nan, count: 8 * 8)
-                PasteMasks.paste(masks: masks, boxes: boxes, count: 1, maskSize: 4, padding: 1, height: 8, width: 8,
-                                 into: &out)
+                PasteMasks.paste(
+                    masks: masks, boxes: boxes, count: 1, maskSize: 4, padding: 1, height: 8, width: 8,
+                    into: &out)
                 XCTAssertTrue(out.allSatisfy { $0 >= 0 && $0 <= 1 }, "corner \(corner) = \(v)")
             }
         }
@@ -53,26 +54,34 @@ final class HostileValuesTests: XCTestCase {
                 let ones = [Float](repeating: 1, count: k * c * 4)
                 let context = "column \(column) = \(v)"
                 // Pooled 1 x 1 with adaptive sampling: a huge side asks for the largest grid, not a trap.
-                RoIAlign.forward(input: input, batch: n, channels: c, height: h, width: w, rois: rois, count: k,
-                                 spatialScale: 1, pooledH: 1, pooledW: 1, samplingRatio: -1, aligned: false,
-                                 output: &out)
-                RoIAlign.backward(gradOutput: ones, rois: rois, count: k, spatialScale: 1, pooledH: 1, pooledW: 1,
-                                  samplingRatio: -1, aligned: true, gradInput: &grad, batch: n, channels: c,
-                                  height: h, width: w)
-                RoIPool.forward(input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
-                                pooledHeight: 2, pooledWidth: 2, spatialScale: 1, output: &out, argmax: &argmax)
+                RoIAlign.forward(
+                    input: input, batch: n, channels: c, height: h, width: w, rois: rois, count: k,
+                    spatialScale: 1, pooledH: 1, pooledW: 1, samplingRatio: -1, aligned: false,
+                    output: &out)
+                RoIAlign.backward(
+                    gradOutput: ones, rois: rois, count: k, spatialScale: 1, pooledH: 1, pooledW: 1,
+                    samplingRatio: -1, aligned: true, gradInput: &grad, batch: n, channels: c,
+                    height: h, width: w)
+                RoIPool.forward(
+                    input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+                    pooledHeight: 2, pooledWidth: 2, spatialScale: 1, output: &out, argmax: &argmax)
                 XCTAssertTrue(argmax.allSatisfy { $0 >= -1 && $0 < h * w }, context)
-                RoIPool.backward(gradOutput: ones, argmax: argmax, rois: rois, roiCount: k, pooledHeight: 2,
-                                 pooledWidth: 2, batch: n, channels: c, height: h, width: w, gradInput: &grad)
-                PSRoIPool.forward(input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
-                                  pooledHeight: 2, pooledWidth: 2, spatialScale: 1, output: &out)
-                PSRoIPool.backward(gradOutput: ones, rois: rois, roiCount: k, pooledHeight: 2, pooledWidth: 2,
-                                   spatialScale: 1, batch: n, channels: c, height: h, width: w, gradInput: &grad)
-                PSRoIAlign.forward(input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
-                                   pooledHeight: 1, pooledWidth: 1, spatialScale: 1, samplingRatio: -1, output: &out)
-                PSRoIAlign.backward(gradOutput: ones, rois: rois, roiCount: k, pooledHeight: 1, pooledWidth: 1,
-                                    spatialScale: 1, samplingRatio: -1, batch: n, channels: c, height: h, width: w,
-                                    gradInput: &grad)
+                RoIPool.backward(
+                    gradOutput: ones, argmax: argmax, rois: rois, roiCount: k, pooledHeight: 2,
+                    pooledWidth: 2, batch: n, channels: c, height: h, width: w, gradInput: &grad)
+                PSRoIPool.forward(
+                    input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+                    pooledHeight: 2, pooledWidth: 2, spatialScale: 1, output: &out)
+                PSRoIPool.backward(
+                    gradOutput: ones, rois: rois, roiCount: k, pooledHeight: 2, pooledWidth: 2,
+                    spatialScale: 1, batch: n, channels: c, height: h, width: w, gradInput: &grad)
+                PSRoIAlign.forward(
+                    input: input, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+                    pooledHeight: 1, pooledWidth: 1, spatialScale: 1, samplingRatio: -1, output: &out)
+                PSRoIAlign.backward(
+                    gradOutput: ones, rois: rois, roiCount: k, pooledHeight: 1, pooledWidth: 1,
+                    spatialScale: 1, samplingRatio: -1, batch: n, channels: c, height: h, width: w,
+                    gradInput: &grad)
             }
         }
     }

@@ -8,9 +8,9 @@ final class ISATests: XCTestCase {
         XCTAssertTrue(ISA.supported.contains(ISA.best))
         XCTAssertTrue(ISA.current.isSupported)
         #if arch(x86_64)
-        XCTAssertFalse(CPU.model.isEmpty, "x86-64 CPUs report a brand string")
-        XCTAssertTrue(CPU.features.contains(.sse42) || ISA.best == .generic)
-        if CPU.features.isSuperset(of: [.avx2, .fma]) { XCTAssertNotEqual(ISA.best, .generic) }
+            XCTAssertFalse(CPU.model.isEmpty, "x86-64 CPUs report a brand string")
+            XCTAssertTrue(CPU.features.contains(.sse42) || ISA.best == .generic)
+            if CPU.features.isSuperset(of: [.avx2, .fma]) { XCTAssertNotEqual(ISA.best, .generic) }
         #endif
         for isa in ISA.allCases {
             XCTAssertEqual(isa.isSupported, ISA.supported.contains(isa))
@@ -78,10 +78,12 @@ final class ISATests: XCTestCase {
                 var native = [Float](repeating: 0, count: Winograd.weightCount(outChannels: k, inChannels: c))
                 Winograd.transformWeights(g, outChannels: k, inChannels: c, into: &native)
                 var want = [Float](repeating: .nan, count: batch * k * h * w), got = want
-                Winograd.convolve(x, batch: batch, channels: c, height: h, width: w, weights: native,
-                                  outChannels: k, bias: nil, relu: false, into: &want)
-                Winograd.convolve(x, batch: batch, channels: c, height: h, width: w, weights: u, packedFor: source,
-                                  outChannels: k, bias: nil, relu: false, into: &got)
+                Winograd.convolve(
+                    x, batch: batch, channels: c, height: h, width: w, weights: native,
+                    outChannels: k, bias: nil, relu: false, into: &want)
+                Winograd.convolve(
+                    x, batch: batch, channels: c, height: h, width: w, weights: u, packedFor: source,
+                    outChannels: k, bias: nil, relu: false, into: &got)
                 XCTAssertEqual(got, want, "packed for \(source), run on \(isa)")
             }
         }

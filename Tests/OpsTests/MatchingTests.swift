@@ -13,8 +13,9 @@ final class MatchingTests: XCTestCase {
 
     func match<T: KernelFloat>(_ q: [T], m: Int, n: Int, high: T, low: T, allow: Bool) -> [Int64] {
         var out = [Int64](repeating: 99, count: n)
-        Matching.match(quality: q, groundTruths: m, predictions: n, highThreshold: high, lowThreshold: low,
-                      allowLowQualityMatches: allow, matches: &out)
+        Matching.match(
+            quality: q, groundTruths: m, predictions: n, highThreshold: high, lowThreshold: low,
+            allowLowQualityMatches: allow, matches: &out)
         return out
     }
 

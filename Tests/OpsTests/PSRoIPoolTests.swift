@@ -9,8 +9,9 @@ final class PSRoIPoolTests: XCTestCase {
     func testEachBinReadsItsOwnChannel() {
         // Box 0...2 rounds to start 0, end 2, size 2 (no end cell): bins of one cell at (i, j).
         var out = [Double](repeating: .nan, count: 4)
-        PSRoIPool.forward(input: input, batch: 1, channels: 4, height: 4, width: 4, rois: [0, 0, 0, 2, 2],
-                          roiCount: 1, pooledHeight: 2, pooledWidth: 2, spatialScale: 1, output: &out)
+        PSRoIPool.forward(
+            input: input, batch: 1, channels: 4, height: 4, width: 4, rois: [0, 0, 0, 2, 2],
+            roiCount: 1, pooledHeight: 2, pooledWidth: 2, spatialScale: 1, output: &out)
         XCTAssertEqual(out, [0, 101, 204, 305])
         XCTAssertEqual(PSRoIPool.inputChannel(1, 0, 1, pooledHeight: 2, pooledWidth: 2), 5)
     }
@@ -19,16 +20,19 @@ final class PSRoIPoolTests: XCTestCase {
         // One output channel from four; box 1...5 at scale 0.5 -> start 1 (round 0.5 away from zero), end 3, size 2.
         // Pooled 1 x 1 with one input channel: cells [1, 3) x [1, 3) of channel 0: (5 + 6 + 9 + 10) / 4 = 7.5.
         var out = [Double](repeating: .nan, count: 1)
-        PSRoIPool.forward(input: input, batch: 1, channels: 1, height: 4, width: 4, rois: [0, 1, 1, 5, 5],
-                          roiCount: 1, pooledHeight: 1, pooledWidth: 1, spatialScale: 0.5, output: &out)
+        PSRoIPool.forward(
+            input: input, batch: 1, channels: 1, height: 4, width: 4, rois: [0, 1, 1, 5, 5],
+            roiCount: 1, pooledHeight: 1, pooledWidth: 1, spatialScale: 0.5, output: &out)
         XCTAssertEqual(out, [7.5])
         // Box 0...8: size 8, but edges clamp to 3 = h - 1, so rows and columns 0...2 are averaged: mean 5.
-        PSRoIPool.forward(input: input, batch: 1, channels: 1, height: 4, width: 4, rois: [0, 0, 0, 8, 8],
-                          roiCount: 1, pooledHeight: 1, pooledWidth: 1, spatialScale: 1, output: &out)
+        PSRoIPool.forward(
+            input: input, batch: 1, channels: 1, height: 4, width: 4, rois: [0, 0, 0, 8, 8],
+            roiCount: 1, pooledHeight: 1, pooledWidth: 1, spatialScale: 1, output: &out)
         XCTAssertEqual(out, [5])
         // Box 3...8: starts at 3 = h - 1, so the bin is empty.
-        PSRoIPool.forward(input: input, batch: 1, channels: 1, height: 4, width: 4, rois: [0, 3, 3, 8, 8],
-                          roiCount: 1, pooledHeight: 1, pooledWidth: 1, spatialScale: 1, output: &out)
+        PSRoIPool.forward(
+            input: input, batch: 1, channels: 1, height: 4, width: 4, rois: [0, 3, 3, 8, 8],
+            roiCount: 1, pooledHeight: 1, pooledWidth: 1, spatialScale: 1, output: &out)
         XCTAssertEqual(out, [0])
     }
 
@@ -52,9 +56,10 @@ final class PSRoIPoolTests: XCTestCase {
         // Integer boxes with even sides at scale 1: bin (i, j) is rows y1 + [i, i + 1) * height / 2, likewise x.
         let boxes: [[Int]] = [[1, 3, 4, 27, 14], [0, 15, 2, 27, 20], [1, 0, 0, 12, 8], [0, 6, 6, 8, 10]]
         var out = [Float](repeating: .nan, count: boxes.count * outChannels * ph * pw)
-        PSRoIPool.forward(input: input, batch: n, channels: c, height: h, width: w,
-                          rois: boxes.flatMap { $0.map(Float.init) }, roiCount: boxes.count, pooledHeight: ph,
-                          pooledWidth: pw, spatialScale: 1, output: &out)
+        PSRoIPool.forward(
+            input: input, batch: n, channels: c, height: h, width: w,
+            rois: boxes.flatMap { $0.map(Float.init) }, roiCount: boxes.count, pooledHeight: ph,
+            pooledWidth: pw, spatialScale: 1, output: &out)
         for (r, box) in boxes.enumerated() {
             let (binH, binW) = ((box[4] - box[2]) / ph, (box[3] - box[1]) / pw)
             for co in 0..<outChannels {
@@ -73,13 +78,15 @@ final class PSRoIPoolTests: XCTestCase {
     func testBackwardSpreadsOverBinAndClampsToMapSize() {
         // Box 0...2 in a 1 x 1 pool: cells [0, 2) x [0, 2), each gets 8 / 4.
         var grad = [Double](repeating: .nan, count: 9)
-        PSRoIPool.backward(gradOutput: [8], rois: [0, 0, 0, 2, 2], roiCount: 1, pooledHeight: 1, pooledWidth: 1,
-                           spatialScale: 1, batch: 1, channels: 1, height: 3, width: 3, gradInput: &grad)
+        PSRoIPool.backward(
+            gradOutput: [8], rois: [0, 0, 0, 2, 2], roiCount: 1, pooledHeight: 1, pooledWidth: 1,
+            spatialScale: 1, batch: 1, channels: 1, height: 3, width: 3, gradInput: &grad)
         XCTAssertEqual(grad, [2, 2, 0, 2, 2, 0, 0, 0, 0])
         // Box 2...9: empty in the forward pass (start 2 = h - 1) but torchvision's backward clamps to h: the last
         // cell gets the whole gradient.
-        PSRoIPool.backward(gradOutput: [8], rois: [0, 2, 2, 9, 9], roiCount: 1, pooledHeight: 1, pooledWidth: 1,
-                           spatialScale: 1, batch: 1, channels: 1, height: 3, width: 3, gradInput: &grad)
+        PSRoIPool.backward(
+            gradOutput: [8], rois: [0, 2, 2, 9, 9], roiCount: 1, pooledHeight: 1, pooledWidth: 1,
+            spatialScale: 1, batch: 1, channels: 1, height: 3, width: 3, gradInput: &grad)
         XCTAssertEqual(grad, [0, 0, 0, 0, 0, 0, 0, 0, 8])
     }
 }

@@ -6,8 +6,9 @@ final class PasteMasksTests: XCTestCase {
     func paste(_ masks: [Double], m: Int, boxes: [Double], padding: Int, height: Int, width: Int) -> [Double] {
         let n = boxes.count / 4
         var out = [Double](repeating: .nan, count: n * height * width)
-        PasteMasks.paste(masks: masks, boxes: boxes, count: n, maskSize: m, padding: padding, height: height,
-                         width: width, into: &out)
+        PasteMasks.paste(
+            masks: masks, boxes: boxes, count: n, maskSize: m, padding: padding, height: height,
+            width: width, into: &out)
         return out
     }
 
@@ -40,10 +41,14 @@ final class PasteMasksTests: XCTestCase {
     func testSameSizePasteIsACopy() {
         // Mask 2x2 without padding into box (1, 1, 2, 2): a 2x2 window at (1, 1) of a 4x4 image.
         let out = paste([1, 2, 3, 4], m: 2, boxes: [1, 1, 2, 2], padding: 0, height: 4, width: 4)
-        XCTAssertEqual(out, [0, 0, 0, 0,
-                             0, 1, 2, 0,
-                             0, 3, 4, 0,
-                             0, 0, 0, 0])
+        XCTAssertEqual(
+            out,
+            [
+                0, 0, 0, 0,
+                0, 1, 2, 0,
+                0, 3, 4, 0,
+                0, 0, 0, 0,
+            ])
     }
 
     func testClippedAtTheImageBorder() {

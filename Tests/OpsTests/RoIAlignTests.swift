@@ -6,24 +6,31 @@ final class RoIAlignTests: XCTestCase {
     /// A 4 x 4 map with value 4y + x at row y, column x: bilinear interpolation reproduces it exactly inside.
     let ramp: [Double] = (0..<16).map(Double.init)
 
-    func forward(_ map: [Double], n: Int = 1, channels: Int = 1, height: Int = 4, width: Int = 4, _ rois: [Double],
-                 pooled: (Int, Int) = (1, 1), scale: Double = 1, samplingRatio: Int = 1, aligned: Bool = false)
-        -> [Double] {
+    func forward(
+        _ map: [Double], n: Int = 1, channels: Int = 1, height: Int = 4, width: Int = 4, _ rois: [Double],
+        pooled: (Int, Int) = (1, 1), scale: Double = 1, samplingRatio: Int = 1, aligned: Bool = false
+    )
+        -> [Double]
+    {
         let k = rois.count / 5
         var out = [Double](repeating: .nan, count: k * channels * pooled.0 * pooled.1)
-        RoIAlign.forward(input: map, batch: n, channels: channels, height: height, width: width, rois: rois,
-                         count: k, spatialScale: scale, pooledH: pooled.0, pooledW: pooled.1,
-                         samplingRatio: samplingRatio, aligned: aligned, output: &out)
+        RoIAlign.forward(
+            input: map, batch: n, channels: channels, height: height, width: width, rois: rois,
+            count: k, spatialScale: scale, pooledH: pooled.0, pooledW: pooled.1,
+            samplingRatio: samplingRatio, aligned: aligned, output: &out)
         return out
     }
 
-    func backward(_ grad: [Double], _ rois: [Double], n: Int = 1, channels: Int = 1, height: Int = 4,
-                  width: Int = 4, pooled: (Int, Int) = (1, 1), scale: Double = 1, samplingRatio: Int = 1,
-                  aligned: Bool = false) -> [Double] {
+    func backward(
+        _ grad: [Double], _ rois: [Double], n: Int = 1, channels: Int = 1, height: Int = 4,
+        width: Int = 4, pooled: (Int, Int) = (1, 1), scale: Double = 1, samplingRatio: Int = 1,
+        aligned: Bool = false
+    ) -> [Double] {
         var gradInput = [Double](repeating: .nan, count: n * channels * height * width)
-        RoIAlign.backward(gradOutput: grad, rois: rois, count: rois.count / 5, spatialScale: scale,
-                          pooledH: pooled.0, pooledW: pooled.1, samplingRatio: samplingRatio, aligned: aligned,
-                          gradInput: &gradInput, batch: n, channels: channels, height: height, width: width)
+        RoIAlign.backward(
+            gradOutput: grad, rois: rois, count: rois.count / 5, spatialScale: scale,
+            pooledH: pooled.0, pooledW: pooled.1, samplingRatio: samplingRatio, aligned: aligned,
+            gradInput: &gradInput, batch: n, channels: channels, height: height, width: width)
         return gradInput
     }
 
@@ -33,8 +40,9 @@ final class RoIAlignTests: XCTestCase {
         let g = RoIAlign.geometry(roi, spatialScale: 0.5, pooledH: 2, pooledW: 2, samplingRatio: -1, aligned: false)
         XCTAssertEqual([g.startX, g.startY, g.binW, g.binH, g.gridW, g.gridH], [1, 2, 0.5, 1.5, 1, 2])
         // Aligned: shifted by half a pixel, sizes kept (here negative for the inverted x side).
-        let a = RoIAlign.geometry([0, 4, 0, 2, 8] as [Double], spatialScale: 1, pooledH: 2, pooledW: 1,
-                                  samplingRatio: 3, aligned: true)
+        let a = RoIAlign.geometry(
+            [0, 4, 0, 2, 8] as [Double], spatialScale: 1, pooledH: 2, pooledW: 1,
+            samplingRatio: 3, aligned: true)
         XCTAssertEqual([a.startX, a.startY, a.binW, a.binH, a.gridW, a.gridH], [3.5, -0.5, -2, 4, 3, 3])
         XCTAssertEqual(a.sampleRowsAndColumns(pooledH: 2, pooledW: 1).rows, 6)
     }
@@ -69,8 +77,9 @@ final class RoIAlignTests: XCTestCase {
 
     func testInvertedAlignedAdaptiveTakesNoSamples() {
         XCTAssertEqual(forward(ramp, [0, 3, 3, 1, 1], pooled: (2, 2), samplingRatio: -1, aligned: true), [0, 0, 0, 0])
-        XCTAssertEqual(backward([1, 1, 1, 1], [0, 3, 3, 1, 1], pooled: (2, 2), samplingRatio: -1, aligned: true),
-                       [Double](repeating: 0, count: 16))
+        XCTAssertEqual(
+            backward([1, 1, 1, 1], [0, 3, 3, 1, 1], pooled: (2, 2), samplingRatio: -1, aligned: true),
+            [Double](repeating: 0, count: 16))
     }
 
     func testBatchIndexAndChannels() {
@@ -99,15 +108,19 @@ final class RoIAlignTests: XCTestCase {
         var rois = [Double]()
         for i in 0..<k {
             let x1 = Double.random(in: -3...9, using: &rng), y1 = Double.random(in: -3...7, using: &rng)
-            rois += [Double(i % n), x1, y1, x1 + Double.random(in: -2...8, using: &rng),
-                     y1 + Double.random(in: 0...6, using: &rng)]
+            rois += [
+                Double(i % n), x1, y1, x1 + Double.random(in: -2...8, using: &rng),
+                y1 + Double.random(in: 0...6, using: &rng),
+            ]
         }
         for (sr, aligned) in [(-1, false), (2, true), (3, false), (0, true)] {
-            let y = forward(x, n: n, channels: c, height: h, width: w, rois, pooled: (2, 3), scale: 0.9,
-                            samplingRatio: sr, aligned: aligned)
+            let y = forward(
+                x, n: n, channels: c, height: h, width: w, rois, pooled: (2, 3), scale: 0.9,
+                samplingRatio: sr, aligned: aligned)
             let g = y.map { _ in Double.random(in: -1...1, using: &rng) }
-            let gx = backward(g, rois, n: n, channels: c, height: h, width: w, pooled: (2, 3), scale: 0.9,
-                              samplingRatio: sr, aligned: aligned)
+            let gx = backward(
+                g, rois, n: n, channels: c, height: h, width: w, pooled: (2, 3), scale: 0.9,
+                samplingRatio: sr, aligned: aligned)
             let lhs = zip(y, g).reduce(0) { $0 + $1.0 * $1.1 }
             let rhs = zip(x, gx).reduce(0) { $0 + $1.0 * $1.1 }
             XCTAssertEqual(lhs, rhs, accuracy: 1e-10, "sampling_ratio \(sr), aligned \(aligned)")
@@ -123,8 +136,9 @@ final class RoIAlignTests: XCTestCase {
         for i in 0..<200 { rois += [0, Double(i % 5) - 1, -3000, Double(i % 4) + 1, 4000] }
         let all = forward(map, height: h, width: w, rois, pooled: (7, 1), samplingRatio: -1)
         for i in 0..<200 {
-            let one = forward(map, height: h, width: w, Array(rois[(5 * i)..<(5 * i + 5)]), pooled: (7, 1),
-                              samplingRatio: -1)
+            let one = forward(
+                map, height: h, width: w, Array(rois[(5 * i)..<(5 * i + 5)]), pooled: (7, 1),
+                samplingRatio: -1)
             XCTAssertEqual(Array(all[(7 * i)..<(7 * i + 7)]), one)
         }
     }
@@ -133,9 +147,10 @@ final class RoIAlignTests: XCTestCase {
         let rois: [Double] = [0, 0.3, 0.7, 3.2, 2.9]
         let d = forward(ramp, rois, pooled: (2, 2), samplingRatio: 2)
         var out = [Float](repeating: 0, count: 4)
-        RoIAlign.forward(input: ramp.map(Float.init), batch: 1, channels: 1, height: 4, width: 4,
-                         rois: rois.map(Float.init), count: 1, spatialScale: 1, pooledH: 2, pooledW: 2,
-                         samplingRatio: 2, aligned: false, output: &out)
+        RoIAlign.forward(
+            input: ramp.map(Float.init), batch: 1, channels: 1, height: 4, width: 4,
+            rois: rois.map(Float.init), count: 1, spatialScale: 1, pooledH: 2, pooledW: 2,
+            samplingRatio: 2, aligned: false, output: &out)
         for i in 0..<4 { XCTAssertEqual(Double(out[i]), d[i], accuracy: 1e-5) }
     }
 
@@ -157,16 +172,18 @@ final class RoIAlignTests: XCTestCase {
         }
         let (H, W) = (Double(h), Double(w))
         let boxes: [[Double]] = [[1, 0.1 * W, 0.2 * H, 0.7 * W, 0.9 * H], [0, 0.5 * W, 0.05 * H, 0.95 * W, 0.5 * H]]
-        let out = forward(map, n: n, channels: c, height: h, width: w, boxes.flatMap { $0 }, pooled: (2, 3),
-                          samplingRatio: 2, aligned: true)
+        let out = forward(
+            map, n: n, channels: c, height: h, width: w, boxes.flatMap { $0 }, pooled: (2, 3),
+            samplingRatio: 2, aligned: true)
         for (r, box) in boxes.enumerated() {
             for ci in 0..<c {
                 for i in 0..<2 {
                     for j in 0..<3 {
                         let y = box[2] - 0.5 + (Double(i) + 0.5) * (box[4] - box[2]) / 2
                         let x = box[1] - 0.5 + (Double(j) + 0.5) * (box[3] - box[1]) / 3
-                        XCTAssertEqual(out[((r * c + ci) * 2 + i) * 3 + j],
-                                       1000 * box[0] + Double(10 * ci) + 0.5 * y + 0.25 * x, accuracy: 1e-9)
+                        XCTAssertEqual(
+                            out[((r * c + ci) * 2 + i) * 3 + j],
+                            1000 * box[0] + Double(10 * ci) + 0.5 * y + 0.25 * x, accuracy: 1e-9)
                     }
                 }
             }
@@ -176,14 +193,19 @@ final class RoIAlignTests: XCTestCase {
     func testMultiLevelForward() {
         let fine = ramp, coarse: [Double] = [100, 200, 300, 400]
         var out = [Double](repeating: .nan, count: 3)
-        fine.withUnsafeBufferPointer { f in coarse.withUnsafeBufferPointer { c in
-            let levels = [RoIAlign.Level(data: f.baseAddress!, height: 4, width: 4, spatialScale: 1),
-                          RoIAlign.Level(data: c.baseAddress!, height: 2, width: 2, spatialScale: 0.5)]
-            let rois: [Double] = [0, 0, 0, 2, 2, 0, 0, 0, 2, 2, 0, 0, 0, 2, 2]
-            let levelOfRoI = [1, 0, -1]
-            RoIAlign.forward(levels: levels, count: 2, levelOfRoI: levelOfRoI, batch: 1, channels: 1, rois: rois,
-                             count: 3, pooledH: 1, pooledW: 1, samplingRatio: 1, aligned: false, output: &out)
-        } }
+        fine.withUnsafeBufferPointer { f in
+            coarse.withUnsafeBufferPointer { c in
+                let levels = [
+                    RoIAlign.Level(data: f.baseAddress!, height: 4, width: 4, spatialScale: 1),
+                    RoIAlign.Level(data: c.baseAddress!, height: 2, width: 2, spatialScale: 0.5),
+                ]
+                let rois: [Double] = [0, 0, 0, 2, 2, 0, 0, 0, 2, 2, 0, 0, 0, 2, 2]
+                let levelOfRoI = [1, 0, -1]
+                RoIAlign.forward(
+                    levels: levels, count: 2, levelOfRoI: levelOfRoI, batch: 1, channels: 1, rois: rois,
+                    count: 3, pooledH: 1, pooledW: 1, samplingRatio: 1, aligned: false, output: &out)
+            }
+        }
         // Level 1 samples its own (0.5, 0.5): the mean of all four values; level 0 samples (1, 1); -1 is zero.
         XCTAssertEqual(out, [250, 5, 0])
     }
@@ -195,8 +217,9 @@ final class RoIAlignTests: XCTestCase {
         XCTAssertEqual(MultiScaleRoIAlign.level(ofScale: 0.25), 2)
         XCTAssertEqual(MultiScaleRoIAlign.level(ofScale: 2), -1)
 
-        let mapper = MultiScaleRoIAlign.LevelMapper(scales: [0.25, 0.125, 0.0625, 0.03125], canonicalScale: 224,
-                                                    canonicalLevel: 4)
+        let mapper = MultiScaleRoIAlign.LevelMapper(
+            scales: [0.25, 0.125, 0.0625, 0.03125], canonicalScale: 224,
+            canonicalLevel: 4)
         XCTAssertEqual([mapper.kMin, mapper.kMax], [2, 5])
         func level(_ box: [Double]) -> Int { mapper.levelIndex([0] + box, levels: 4) }
         XCTAssertEqual(level([0, 0, 224, 224]), 2)  // canonical size -> level 4

@@ -27,8 +27,10 @@ final class RoIGuardPageTests: XCTestCase {
     /// sampling limits with adaptive sampling).
     func boxesOnALargeMap<T: KernelFloat>(height h: Int, width w: Int) -> [T] {
         let (W, H) = (T(w), T(h))
-        return [0, W - 3, H - 3, W, H, 1, W - 1, H - 1, W + 2, H + 2, 0, -2, -2, 3, 3, 1, W - 40, H - 40, W + 1, H + 1,
-                0, W / 2 - 5, H / 2 - 5, W / 2 + 5, H / 2 + 5]
+        return [
+            0, W - 3, H - 3, W, H, 1, W - 1, H - 1, W + 2, H + 2, 0, -2, -2, 3, 3, 1, W - 40, H - 40, W + 1, H + 1,
+            0, W / 2 - 5, H / 2 - 5, W / 2 + 5, H / 2 + 5,
+        ]
     }
 
     // MARK: RoIAlign
@@ -41,25 +43,29 @@ final class RoIGuardPageTests: XCTestCase {
         let label = "\(T.self) \((n, c, h, w)) pooled \(pooled) aligned \(aligned) ratio \(ratio)"
         let x: [T] = guardValues(n * c * h * w), gradOutput: [T] = guardValues(k * c * ph * pw, seed: 1)
         var want = [T](repeating: -7, count: k * c * ph * pw)
-        RoIAlign.forward(input: x, batch: n, channels: c, height: h, width: w, rois: rois, count: k,
-                         spatialScale: scale, pooledH: ph, pooledW: pw, samplingRatio: ratio, aligned: aligned,
-                         output: &want)
+        RoIAlign.forward(
+            input: x, batch: n, channels: c, height: h, width: w, rois: rois, count: k,
+            spatialScale: scale, pooledH: ph, pooledW: pw, samplingRatio: ratio, aligned: aligned,
+            output: &want)
         var wantGrad = [T](repeating: -7, count: x.count)
-        RoIAlign.backward(gradOutput: gradOutput, rois: rois, count: k, spatialScale: scale, pooledH: ph,
-                          pooledW: pw, samplingRatio: ratio, aligned: aligned, gradInput: &wantGrad, batch: n,
-                          channels: c, height: h, width: w)
+        RoIAlign.backward(
+            gradOutput: gradOutput, rois: rois, count: k, spatialScale: scale, pooledH: ph,
+            pooledW: pw, samplingRatio: ratio, aligned: aligned, gradInput: &wantGrad, batch: n,
+            channels: c, height: h, width: w)
         for guardAfter in [true, false] {
             let gx = GuardedBuffer(x, guardAfter: guardAfter), gr = GuardedBuffer(rois, guardAfter: guardAfter)
             let out = GuardedBuffer([T](repeating: -7, count: want.count), guardAfter: guardAfter)
-            RoIAlign.forward(input: gx.pointer, batch: n, channels: c, height: h, width: w, rois: gr.pointer,
-                             count: k, spatialScale: scale, pooledH: ph, pooledW: pw, samplingRatio: ratio,
-                             aligned: aligned, output: out.pointer)
+            RoIAlign.forward(
+                input: gx.pointer, batch: n, channels: c, height: h, width: w, rois: gr.pointer,
+                count: k, spatialScale: scale, pooledH: ph, pooledW: pw, samplingRatio: ratio,
+                aligned: aligned, output: out.pointer)
             XCTAssertTrue(sameValues(out.array, want), "forward \(label)")
             let go = GuardedBuffer(gradOutput, guardAfter: guardAfter)
             let gi = GuardedBuffer([T](repeating: -7, count: x.count), guardAfter: guardAfter)
-            RoIAlign.backward(gradOutput: go.pointer, rois: gr.pointer, count: k, spatialScale: scale, pooledH: ph,
-                              pooledW: pw, samplingRatio: ratio, aligned: aligned, gradInput: gi.pointer, batch: n,
-                              channels: c, height: h, width: w)
+            RoIAlign.backward(
+                gradOutput: go.pointer, rois: gr.pointer, count: k, spatialScale: scale, pooledH: ph,
+                pooledW: pw, samplingRatio: ratio, aligned: aligned, gradInput: gi.pointer, batch: n,
+                channels: c, height: h, width: w)
             XCTAssertTrue(sameValues(gi.array, wantGrad), "backward \(label)")
         }
     }
@@ -69,8 +75,9 @@ final class RoIGuardPageTests: XCTestCase {
             let rois: [T] = boxes(height: h, width: w, scale: 0.5)
             for pooled in pooledSizes {
                 for (aligned, ratio) in [(false, 0), (true, 2), (true, 0)] {
-                    checkRoIAlign(type, batch: 2, channels: c, height: h, width: w, rois: rois, scale: 0.5,
-                                  pooled: pooled, aligned: aligned, ratio: ratio)
+                    checkRoIAlign(
+                        type, batch: 2, channels: c, height: h, width: w, rois: rois, scale: 0.5,
+                        pooled: pooled, aligned: aligned, ratio: ratio)
                 }
             }
         }
@@ -84,8 +91,9 @@ final class RoIGuardPageTests: XCTestCase {
         for (h, w) in [(1, ChannelTile.maxPlane + 1), (ChannelTile.maxPlane + 1, 1)] {
             let rois: [Float] = boxesOnALargeMap(height: h, width: w)
             for (aligned, ratio) in [(false, 0), (true, 2)] {
-                checkRoIAlign(Float.self, batch: 2, channels: 2, height: h, width: w, rois: rois, scale: 1,
-                              pooled: (2, 3), aligned: aligned, ratio: ratio)
+                checkRoIAlign(
+                    Float.self, batch: 2, channels: 2, height: h, width: w, rois: rois, scale: 1,
+                    pooled: (2, 3), aligned: aligned, ratio: ratio)
             }
         }
     }
@@ -121,19 +129,22 @@ final class RoIGuardPageTests: XCTestCase {
             XCTAssertEqual(mapped, levelOfRoI)
             let gl = GuardedBuffer(mapped, guardAfter: guardAfter)
             let gd = data.map { GuardedBuffer($0, guardAfter: guardAfter) }
-            let gLevels = GuardedBuffer(zip(gd, sizes).map { d, s in
-                RoIAlign.Level(data: UnsafePointer(d.pointer), height: s.0, width: s.1, spatialScale: s.2)
-            }, guardAfter: guardAfter)
+            let gLevels = GuardedBuffer(
+                zip(gd, sizes).map { d, s in
+                    RoIAlign.Level(data: UnsafePointer(d.pointer), height: s.0, width: s.1, spatialScale: s.2)
+                }, guardAfter: guardAfter)
             for (ph, pw) in pooledSizes {
                 let label = "\(T.self) channels \(c) untiled \(untiled) pooled \((ph, pw))"
                 var want = [T](repeating: -7, count: k * c * ph * pw)
-                RoIAlign.forward(levels: levels, count: levels.count, levelOfRoI: levelOfRoI, batch: n, channels: c,
-                                 rois: rois, count: k, pooledH: ph, pooledW: pw, samplingRatio: 0, aligned: false,
-                                 output: &want)
+                RoIAlign.forward(
+                    levels: levels, count: levels.count, levelOfRoI: levelOfRoI, batch: n, channels: c,
+                    rois: rois, count: k, pooledH: ph, pooledW: pw, samplingRatio: 0, aligned: false,
+                    output: &want)
                 let out = GuardedBuffer([T](repeating: -7, count: want.count), guardAfter: guardAfter)
-                RoIAlign.forward(levels: gLevels.pointer, count: gLevels.count, levelOfRoI: gl.pointer, batch: n,
-                                 channels: c, rois: gr.pointer, count: k, pooledH: ph, pooledW: pw,
-                                 samplingRatio: 0, aligned: false, output: out.pointer)
+                RoIAlign.forward(
+                    levels: gLevels.pointer, count: gLevels.count, levelOfRoI: gl.pointer, batch: n,
+                    channels: c, rois: gr.pointer, count: k, pooledH: ph, pooledW: pw,
+                    samplingRatio: 0, aligned: false, output: out.pointer)
                 XCTAssertTrue(sameValues(out.array, want), label)
             }
             withExtendedLifetime(gd) {}
@@ -157,15 +168,33 @@ final class RoIGuardPageTests: XCTestCase {
         typealias Forward = (UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>, UnsafeMutablePointer<Int64>?)
             -> Void
         let paths: [(String, Forward)] = [
-            ("forward", { RoIPool.forward(input: $0, batch: n, channels: c, height: h, width: w, rois: $1, roiCount: k,
-                                          pooledHeight: ph, pooledWidth: pw, spatialScale: scale, output: $2,
-                                          argmax: $3) }),
-            ("tiled", { RoIPool.forwardTiled(input: $0, batch: n, channels: c, height: h, width: w, rois: $1,
-                                             roiCount: k, pooledHeight: ph, pooledWidth: pw, spatialScale: scale,
-                                             output: $2, argmax: $3) }),
-            ("planes", { RoIPool.forwardPlanes(input: $0, batch: n, channels: c, height: h, width: w, rois: $1,
-                                               roiCount: k, pooledHeight: ph, pooledWidth: pw, spatialScale: scale,
-                                               output: $2, argmax: $3) }),
+            (
+                "forward",
+                {
+                    RoIPool.forward(
+                        input: $0, batch: n, channels: c, height: h, width: w, rois: $1, roiCount: k,
+                        pooledHeight: ph, pooledWidth: pw, spatialScale: scale, output: $2,
+                        argmax: $3)
+                }
+            ),
+            (
+                "tiled",
+                {
+                    RoIPool.forwardTiled(
+                        input: $0, batch: n, channels: c, height: h, width: w, rois: $1,
+                        roiCount: k, pooledHeight: ph, pooledWidth: pw, spatialScale: scale,
+                        output: $2, argmax: $3)
+                }
+            ),
+            (
+                "planes",
+                {
+                    RoIPool.forwardPlanes(
+                        input: $0, batch: n, channels: c, height: h, width: w, rois: $1,
+                        roiCount: k, pooledHeight: ph, pooledWidth: pw, spatialScale: scale,
+                        output: $2, argmax: $3)
+                }
+            ),
         ]
         for (name, forward) in paths {
             var want = [T](repeating: -7, count: k * c * ph * pw)
@@ -184,22 +213,25 @@ final class RoIGuardPageTests: XCTestCase {
             }
         }
         var argmax = [Int64](repeating: -7, count: k * c * ph * pw), out = [T](repeating: 0, count: argmax.count)
-        RoIPool.forward(input: x, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
-                        pooledHeight: ph, pooledWidth: pw, spatialScale: scale, output: &out, argmax: &argmax)
+        RoIPool.forward(
+            input: x, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+            pooledHeight: ph, pooledWidth: pw, spatialScale: scale, output: &out, argmax: &argmax)
         for withRoIs in [true, false] {
             var want = [T](repeating: -7, count: x.count)
             rois.withUnsafeBufferPointer { r in
-                RoIPool.backward(gradOutput: gradOutput, argmax: argmax, rois: withRoIs ? r.baseAddress : nil,
-                                 roiCount: k, pooledHeight: ph, pooledWidth: pw, batch: n, channels: c, height: h,
-                                 width: w, gradInput: &want)
+                RoIPool.backward(
+                    gradOutput: gradOutput, argmax: argmax, rois: withRoIs ? r.baseAddress : nil,
+                    roiCount: k, pooledHeight: ph, pooledWidth: pw, batch: n, channels: c, height: h,
+                    width: w, gradInput: &want)
             }
             for guardAfter in [true, false] {
                 let go = GuardedBuffer(gradOutput, guardAfter: guardAfter)
                 let ga = GuardedBuffer(argmax, guardAfter: guardAfter), gr = GuardedBuffer(rois, guardAfter: guardAfter)
                 let gi = GuardedBuffer([T](repeating: -7, count: x.count), guardAfter: guardAfter)
-                RoIPool.backward(gradOutput: go.pointer, argmax: ga.pointer, rois: withRoIs ? gr.pointer : nil,
-                                 roiCount: k, pooledHeight: ph, pooledWidth: pw, batch: n, channels: c, height: h,
-                                 width: w, gradInput: gi.pointer)
+                RoIPool.backward(
+                    gradOutput: go.pointer, argmax: ga.pointer, rois: withRoIs ? gr.pointer : nil,
+                    roiCount: k, pooledHeight: ph, pooledWidth: pw, batch: n, channels: c, height: h,
+                    width: w, gradInput: gi.pointer)
                 XCTAssertTrue(sameValues(gi.array, want), "backward rois \(withRoIs) \(label)")
             }
         }
@@ -209,8 +241,9 @@ final class RoIGuardPageTests: XCTestCase {
         for (c, h, w) in maps + [(4, 3, 3), (5, 2, 6)] {
             for (scale, pooled) in [(0.5, (1, 1)), (1.0, (2, 3)), (0.5, (7, 7))] {
                 let rois: [Float] = boxes(height: h, width: w, scale: scale)
-                checkRoIPool(Float.self, batch: 2, channels: c, height: h, width: w, rois: rois, scale: Float(scale),
-                             pooled: pooled)
+                checkRoIPool(
+                    Float.self, batch: 2, channels: c, height: h, width: w, rois: rois, scale: Float(scale),
+                    pooled: pooled)
             }
         }
         let rois: [Double] = boxes(height: 5, width: 33, scale: 0.5)
@@ -219,16 +252,20 @@ final class RoIGuardPageTests: XCTestCase {
 
     func testQuantizedBins() {
         for pooled in [1, 2, 7, 16, 17] {
-            for (lo, hi, inclusiveEnd, limit) in [(-3.4, 40.6, true, 33), (2.5, 2.5, false, 32), (9.0, 1.0, true, 0),
-                                                  (-1e12, 1e12, false, 7)] {
+            for (lo, hi, inclusiveEnd, limit) in [
+                (-3.4, 40.6, true, 33), (2.5, 2.5, false, 32), (9.0, 1.0, true, 0),
+                (-1e12, 1e12, false, 7),
+            ] {
                 var starts = [Int](repeating: -7, count: pooled), ends = starts
-                RoIPool.quantizedBins(from: lo, to: hi, scale: 0.5, pooled: pooled, inclusiveEnd: inclusiveEnd,
-                                      limit: limit, starts: &starts, ends: &ends)
+                RoIPool.quantizedBins(
+                    from: lo, to: hi, scale: 0.5, pooled: pooled, inclusiveEnd: inclusiveEnd,
+                    limit: limit, starts: &starts, ends: &ends)
                 for guardAfter in [true, false] {
                     let gs = GuardedBuffer([Int](repeating: -7, count: pooled), guardAfter: guardAfter)
                     let ge = GuardedBuffer([Int](repeating: -7, count: pooled), guardAfter: guardAfter)
-                    RoIPool.quantizedBins(from: lo, to: hi, scale: 0.5, pooled: pooled, inclusiveEnd: inclusiveEnd,
-                                          limit: limit, starts: gs.pointer, ends: ge.pointer)
+                    RoIPool.quantizedBins(
+                        from: lo, to: hi, scale: 0.5, pooled: pooled, inclusiveEnd: inclusiveEnd,
+                        limit: limit, starts: gs.pointer, ends: ge.pointer)
                     XCTAssertEqual(gs.array, starts, "\((pooled, lo, hi))")
                     XCTAssertEqual(ge.array, ends, "\((pooled, lo, hi))")
                 }
@@ -246,24 +283,28 @@ final class RoIGuardPageTests: XCTestCase {
         let label = "\(T.self) \((n, c, h, w)) pooled \(pooled) ratio \(ratio)"
         let x: [T] = guardValues(n * c * h * w), gradOutput: [T] = guardValues(k * outChannels * ph * pw, seed: 1)
         var want = [T](repeating: -7, count: gradOutput.count)
-        PSRoIAlign.forward(input: x, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
-                           pooledHeight: ph, pooledWidth: pw, spatialScale: scale, samplingRatio: ratio, output: &want)
+        PSRoIAlign.forward(
+            input: x, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+            pooledHeight: ph, pooledWidth: pw, spatialScale: scale, samplingRatio: ratio, output: &want)
         var wantGrad = [T](repeating: -7, count: x.count)
-        PSRoIAlign.backward(gradOutput: gradOutput, rois: rois, roiCount: k, pooledHeight: ph, pooledWidth: pw,
-                            spatialScale: scale, samplingRatio: ratio, batch: n, channels: c, height: h, width: w,
-                            gradInput: &wantGrad)
+        PSRoIAlign.backward(
+            gradOutput: gradOutput, rois: rois, roiCount: k, pooledHeight: ph, pooledWidth: pw,
+            spatialScale: scale, samplingRatio: ratio, batch: n, channels: c, height: h, width: w,
+            gradInput: &wantGrad)
         for guardAfter in [true, false] {
             let gx = GuardedBuffer(x, guardAfter: guardAfter), gr = GuardedBuffer(rois, guardAfter: guardAfter)
             let out = GuardedBuffer([T](repeating: -7, count: want.count), guardAfter: guardAfter)
-            PSRoIAlign.forward(input: gx.pointer, batch: n, channels: c, height: h, width: w, rois: gr.pointer,
-                               roiCount: k, pooledHeight: ph, pooledWidth: pw, spatialScale: scale,
-                               samplingRatio: ratio, output: out.pointer)
+            PSRoIAlign.forward(
+                input: gx.pointer, batch: n, channels: c, height: h, width: w, rois: gr.pointer,
+                roiCount: k, pooledHeight: ph, pooledWidth: pw, spatialScale: scale,
+                samplingRatio: ratio, output: out.pointer)
             XCTAssertTrue(sameValues(out.array, want), "forward \(label)")
             let go = GuardedBuffer(gradOutput, guardAfter: guardAfter)
             let gi = GuardedBuffer([T](repeating: -7, count: x.count), guardAfter: guardAfter)
-            PSRoIAlign.backward(gradOutput: go.pointer, rois: gr.pointer, roiCount: k, pooledHeight: ph,
-                                pooledWidth: pw, spatialScale: scale, samplingRatio: ratio, batch: n, channels: c,
-                                height: h, width: w, gradInput: gi.pointer)
+            PSRoIAlign.backward(
+                gradOutput: go.pointer, rois: gr.pointer, roiCount: k, pooledHeight: ph,
+                pooledWidth: pw, spatialScale: scale, samplingRatio: ratio, batch: n, channels: c,
+                height: h, width: w, gradInput: gi.pointer)
             XCTAssertTrue(sameValues(gi.array, wantGrad), "backward \(label)")
         }
     }
@@ -276,22 +317,26 @@ final class RoIGuardPageTests: XCTestCase {
         let label = "\(T.self) \((n, c, h, w)) pooled \(pooled)"
         let x: [T] = guardValues(n * c * h * w), gradOutput: [T] = guardValues(k * outChannels * ph * pw, seed: 1)
         var want = [T](repeating: -7, count: gradOutput.count)
-        PSRoIPool.forward(input: x, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
-                          pooledHeight: ph, pooledWidth: pw, spatialScale: scale, output: &want)
+        PSRoIPool.forward(
+            input: x, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+            pooledHeight: ph, pooledWidth: pw, spatialScale: scale, output: &want)
         var wantGrad = [T](repeating: -7, count: x.count)
-        PSRoIPool.backward(gradOutput: gradOutput, rois: rois, roiCount: k, pooledHeight: ph, pooledWidth: pw,
-                           spatialScale: scale, batch: n, channels: c, height: h, width: w, gradInput: &wantGrad)
+        PSRoIPool.backward(
+            gradOutput: gradOutput, rois: rois, roiCount: k, pooledHeight: ph, pooledWidth: pw,
+            spatialScale: scale, batch: n, channels: c, height: h, width: w, gradInput: &wantGrad)
         for guardAfter in [true, false] {
             let gx = GuardedBuffer(x, guardAfter: guardAfter), gr = GuardedBuffer(rois, guardAfter: guardAfter)
             let out = GuardedBuffer([T](repeating: -7, count: want.count), guardAfter: guardAfter)
-            PSRoIPool.forward(input: gx.pointer, batch: n, channels: c, height: h, width: w, rois: gr.pointer,
-                              roiCount: k, pooledHeight: ph, pooledWidth: pw, spatialScale: scale, output: out.pointer)
+            PSRoIPool.forward(
+                input: gx.pointer, batch: n, channels: c, height: h, width: w, rois: gr.pointer,
+                roiCount: k, pooledHeight: ph, pooledWidth: pw, spatialScale: scale, output: out.pointer)
             XCTAssertTrue(sameValues(out.array, want), "forward \(label)")
             let go = GuardedBuffer(gradOutput, guardAfter: guardAfter)
             let gi = GuardedBuffer([T](repeating: -7, count: x.count), guardAfter: guardAfter)
-            PSRoIPool.backward(gradOutput: go.pointer, rois: gr.pointer, roiCount: k, pooledHeight: ph,
-                               pooledWidth: pw, spatialScale: scale, batch: n, channels: c, height: h, width: w,
-                               gradInput: gi.pointer)
+            PSRoIPool.backward(
+                gradOutput: go.pointer, rois: gr.pointer, roiCount: k, pooledHeight: ph,
+                pooledWidth: pw, spatialScale: scale, batch: n, channels: c, height: h, width: w,
+                gradInput: gi.pointer)
             XCTAssertTrue(sameValues(gi.array, wantGrad), "backward \(label)")
         }
     }
@@ -304,27 +349,31 @@ final class RoIGuardPageTests: XCTestCase {
             let rois: [Float] = boxes(height: h, width: w, scale: 0.5)
             for pooled in pooledSizes {
                 for ratio in [0, 2] {
-                    checkPSRoIAlign(Float.self, batch: 2, outChannels: oc, height: h, width: w, rois: rois,
-                                    scale: 0.5, pooled: pooled, ratio: ratio)
+                    checkPSRoIAlign(
+                        Float.self, batch: 2, outChannels: oc, height: h, width: w, rois: rois,
+                        scale: 0.5, pooled: pooled, ratio: ratio)
                 }
             }
         }
         let rois: [Double] = boxes(height: 5, width: 33, scale: 0.5)
-        checkPSRoIAlign(Double.self, batch: 2, outChannels: 3, height: 5, width: 33, rois: rois, scale: 0.5,
-                        pooled: (2, 3), ratio: 0)
+        checkPSRoIAlign(
+            Double.self, batch: 2, outChannels: 3, height: 5, width: 33, rois: rois, scale: 0.5,
+            pooled: (2, 3), ratio: 0)
     }
 
     func testPSRoIPool() {
         for (oc, h, w) in psMaps {
             for (scale, pooled) in [(0.5, (1, 1)), (1.0, (2, 3)), (0.5, (7, 7))] {
                 let rois: [Float] = boxes(height: h, width: w, scale: scale)
-                checkPSRoIPool(Float.self, batch: 2, outChannels: oc, height: h, width: w, rois: rois,
-                               scale: Float(scale), pooled: pooled)
+                checkPSRoIPool(
+                    Float.self, batch: 2, outChannels: oc, height: h, width: w, rois: rois,
+                    scale: Float(scale), pooled: pooled)
             }
         }
         let rois: [Double] = boxes(height: 5, width: 33, scale: 0.5)
-        checkPSRoIPool(Double.self, batch: 2, outChannels: 3, height: 5, width: 33, rois: rois, scale: 0.5,
-                       pooled: (2, 3))
+        checkPSRoIPool(
+            Double.self, batch: 2, outChannels: 3, height: 5, width: 33, rois: rois, scale: 0.5,
+            pooled: (2, 3))
     }
 
     /// Planes of more than 2^18 cells are read in place; planes of more than 2^17 are staged one at a time.
@@ -332,11 +381,13 @@ final class RoIGuardPageTests: XCTestCase {
         for (oc, h, w) in [(1, 1, (1 << 18) + 1), (1, (1 << 18) + 1, 1), (3, 2, (1 << 16) + 1)] {
             let rois: [Float] = boxesOnALargeMap(height: h, width: w)
             for ratio in [0, 2] {
-                checkPSRoIAlign(Float.self, batch: 2, outChannels: oc, height: h, width: w, rois: rois, scale: 1,
-                                pooled: (1, 2), ratio: ratio)
+                checkPSRoIAlign(
+                    Float.self, batch: 2, outChannels: oc, height: h, width: w, rois: rois, scale: 1,
+                    pooled: (1, 2), ratio: ratio)
             }
-            checkPSRoIPool(Float.self, batch: 2, outChannels: oc, height: h, width: w, rois: rois, scale: 1,
-                           pooled: (2, 1))
+            checkPSRoIPool(
+                Float.self, batch: 2, outChannels: oc, height: h, width: w, rois: rois, scale: 1,
+                pooled: (2, 1))
         }
     }
 
@@ -353,8 +404,9 @@ final class RoIGuardPageTests: XCTestCase {
                 XCTAssertEqual(back, src)
                 for guardAfter in [true, false] {
                     let gs = GuardedBuffer(src, guardAfter: guardAfter)
-                    let gt = GuardedBuffer([SIMD16<Float>](repeating: SIMD16(repeating: -7), count: plane),
-                                           guardAfter: guardAfter)
+                    let gt = GuardedBuffer(
+                        [SIMD16<Float>](repeating: SIMD16(repeating: -7), count: plane),
+                        guardAfter: guardAfter)
                     ChannelTile.fill(gt.pointer, from: gs.pointer, channels: channels, plane: plane)
                     XCTAssertEqual(gt.array, tile, "\((plane, channels))")
                     let gb = GuardedBuffer([Float](repeating: -7, count: back.count), guardAfter: guardAfter)

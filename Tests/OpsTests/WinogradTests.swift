@@ -4,19 +4,31 @@ import XCTest
 /// Winograd F(2x2, 3x3) in Double against the direct 3 x 3 sum (padding 1), where the transforms' rounding is far
 /// below the tolerance: checks the tile numbering, borders, lane groups and blocks exactly.
 final class WinogradTests: XCTestCase {
-    func direct(_ x: [Double], batch: Int, c: Int, h: Int, w: Int, _ g: [Double], k: Int, bias: [Double]?)
+    func direct(
+        _ x: [Double], batch: Int, c: Int, h: Int, w: Int, _ g: [Double], k: Int, bias: [Double]?
+    )
         -> [Double]
     {
         var out = [Double](repeating: 0, count: batch * k * h * w)
-        for n in 0..<batch { for o in 0..<k { for y in 0..<h { for xo in 0..<w {
-            var acc = bias?[o] ?? 0
-            for i in 0..<c { for ky in 0..<3 { for kx in 0..<3 {
-                let iy = y + ky - 1, ix = xo + kx - 1
-                guard iy >= 0 && iy < h && ix >= 0 && ix < w else { continue }
-                acc += x[((n * c + i) * h + iy) * w + ix] * g[((o * c + i) * 3 + ky) * 3 + kx]
-            } } }
-            out[((n * k + o) * h + y) * w + xo] = acc
-        } } } }
+        for n in 0..<batch {
+            for o in 0..<k {
+                for y in 0..<h {
+                    for xo in 0..<w {
+                        var acc = bias?[o] ?? 0
+                        for i in 0..<c {
+                            for ky in 0..<3 {
+                                for kx in 0..<3 {
+                                    let iy = y + ky - 1, ix = xo + kx - 1
+                                    guard iy >= 0 && iy < h && ix >= 0 && ix < w else { continue }
+                                    acc += x[((n * c + i) * h + iy) * w + ix] * g[((o * c + i) * 3 + ky) * 3 + kx]
+                                }
+                            }
+                        }
+                        out[((n * k + o) * h + y) * w + xo] = acc
+                    }
+                }
+            }
+        }
         return out
     }
 
@@ -31,15 +43,18 @@ final class WinogradTests: XCTestCase {
             }
             // (batch, in, out, H, W): 1 x 1 maps, widths below, at and beyond a lane group (16 tiles = 32 columns),
             // and more tiles than one block (256).
-            for (batch, c, k, h, w) in [(1, 1, 1, 1, 1), (2, 3, 2, 5, 4), (1, 2, 3, 3, 64), (3, 4, 5, 17, 35),
-                                        (1, 2, 2, 40, 50), (2, 1, 9, 2, 33)] {
+            for (batch, c, k, h, w) in [
+                (1, 1, 1, 1, 1), (2, 3, 2, 5, 4), (1, 2, 3, 3, 64), (3, 4, 5, 17, 35),
+                (1, 2, 2, 40, 50), (2, 1, 9, 2, 33),
+            ] {
                 let x = random(batch * c * h * w), g = random(k * c * 9), b = random(k)
                 var u = [Double](repeating: .nan, count: Winograd.weightCount(outChannels: k, inChannels: c))
                 Winograd.transformWeights(g, outChannels: k, inChannels: c, into: &u)
                 for relu in [false, true] {
                     var y = [Double](repeating: .nan, count: batch * k * h * w)
-                    Winograd.convolve(x, batch: batch, channels: c, height: h, width: w, weights: u, outChannels: k,
-                                      bias: relu ? nil : b, relu: relu, into: &y)
+                    Winograd.convolve(
+                        x, batch: batch, channels: c, height: h, width: w, weights: u, outChannels: k,
+                        bias: relu ? nil : b, relu: relu, into: &y)
                     let want = direct(x, batch: batch, c: c, h: h, w: w, g, k: k, bias: relu ? nil : b)
                     for (got, e) in zip(y, want) {
                         XCTAssertEqual(got, relu ? max(e, 0) : e, accuracy: 1e-12, "\((batch, c, k, h, w, relu))")
@@ -63,8 +78,9 @@ final class WinogradTests: XCTestCase {
             for threads in [1, 2, 3] {
                 Parallel.numThreads = threads
                 var y = [Float](repeating: .nan, count: batch * k * h * w)
-                Winograd.convolve(x, batch: batch, channels: c, height: h, width: w, weights: u, outChannels: k,
-                                  bias: nil, relu: false, into: &y)
+                Winograd.convolve(
+                    x, batch: batch, channels: c, height: h, width: w, weights: u, outChannels: k,
+                    bias: nil, relu: false, into: &y)
                 results.append(y)
             }
             XCTAssertEqual(results[0], results[1])
@@ -95,17 +111,21 @@ final class MaxPoolTests: XCTestCase {
             let ho = (h - 1) / 2 + 1, wo = (w - 1) / 2 + 1
             var out = [Float](repeating: 0, count: 2 * ho * wo)
             MaxPool2d.forward(x, planes: 2, height: h, width: w, kernel: 3, stride: 2, padding: 1, into: &out)
-            for p in 0..<2 { for oy in 0..<ho { for ox in 0..<wo {
-                var m = -Float.infinity, nan = false
-                for y in max(0, 2 * oy - 1)..<min(h, 2 * oy + 2) {
-                    for xi in max(0, 2 * ox - 1)..<min(w, 2 * ox + 2) {
-                        let v = x[(p * h + y) * w + xi]
-                        if v.isNaN { nan = true } else { m = max(m, v) }
+            for p in 0..<2 {
+                for oy in 0..<ho {
+                    for ox in 0..<wo {
+                        var m = -Float.infinity, nan = false
+                        for y in max(0, 2 * oy - 1)..<min(h, 2 * oy + 2) {
+                            for xi in max(0, 2 * ox - 1)..<min(w, 2 * ox + 2) {
+                                let v = x[(p * h + y) * w + xi]
+                                if v.isNaN { nan = true } else { m = max(m, v) }
+                            }
+                        }
+                        let got = out[(p * ho + oy) * wo + ox]
+                        if nan { XCTAssertTrue(got.isNaN, "\((h, w, p, oy, ox))") } else { XCTAssertEqual(got, m) }
                     }
                 }
-                let got = out[(p * ho + oy) * wo + ox]
-                if nan { XCTAssertTrue(got.isNaN, "\((h, w, p, oy, ox))") } else { XCTAssertEqual(got, m) }
-            } } }
+            }
         }
     }
 }

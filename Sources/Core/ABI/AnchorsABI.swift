@@ -31,8 +31,9 @@ func levelCounts(_ counts: ArrayArgument, levels: Int, of values: [Double], _ na
         result.append(Int(c))
         left -= c
     }
-    try require(result.count == levels && left == 0,
-                "\(name): the per-level counts do not match the \(values.count) values given")
+    try require(
+        result.count == levels && left == 0,
+        "\(name): the per-level counts do not match the \(values.count) values given")
     return result
 }
 
@@ -47,15 +48,18 @@ func anchorLevels(
     let levels = numSizes.rank == 1 ? numSizes[0] : 0
     try require(levels >= 1, "\(sizes.name): expected at least one level (one tuple of sizes per feature map)")
     if let expectedLevels {
-        try require(levels == expectedLevels,
-                    "\(sizes.name): expected \(expectedLevels) levels (one per feature map), got \(levels)")
+        try require(
+            levels == expectedLevels,
+            "\(sizes.name): expected \(expectedLevels) levels (one per feature map), got \(levels)")
     }
     let sizeValues = try vector(sizes, Double.self, .float64)
     let ratioValues = try vector(aspectRatios, Double.self, .float64)
     let sizeCounts = try levelCounts(numSizes, levels: levels, of: sizeValues, sizes.name)
     let ratioCounts = try levelCounts(numRatios, levels: levels, of: ratioValues, aspectRatios.name)
-    return (try positiveFloat32s(sizeValues, counts: sizeCounts, sizes.name), sizeCounts,
-            try positiveFloat32s(ratioValues, counts: ratioCounts, aspectRatios.name), ratioCounts)
+    return (
+        try positiveFloat32s(sizeValues, counts: sizeCounts, sizes.name), sizeCounts,
+        try positiveFloat32s(ratioValues, counts: ratioCounts, aspectRatios.name), ratioCounts
+    )
 }
 
 /// `values` (grouped by level as `counts` says) as `Float`, each finite and > 0 as a `Float` (torchvision builds
@@ -91,8 +95,9 @@ public func srcnn_anchor_generator(
             aspectRatios: try ArrayArgument(aspectRatios, "aspect_ratios"),
             numRatios: try ArrayArgument(numRatios, "aspect_ratios"))
         let levels = sizeCounts.count
-        try require(imageH >= 1 && imageH <= maxAnchorImageSide && imageW >= 1 && imageW <= maxAnchorImageSide,
-                    "batch_hw: expected image sizes in 1...\(maxAnchorImageSide), got (\(imageH), \(imageW))")
+        try require(
+            imageH >= 1 && imageH <= maxAnchorImageSide && imageW >= 1 && imageW <= maxAnchorImageSide,
+            "batch_hw: expected image sizes in 1...\(maxAnchorImageSide), got (\(imageH), \(imageW))")
         let hwArgument = try ArrayArgument(featureHW, "feature_hw")
         try hwArgument.expect(dtype: .int64)
         try hwArgument.expect(shape: [levels, 2], "(\(levels), 2) (one (h, w) pair per level)")
@@ -123,15 +128,17 @@ public func srcnn_anchor_generator(
             let levelSizes = Array(allSizes[sizeStart..<(sizeStart + sizeCounts[l])])
             let levelRatios = Array(allRatios[ratioStart..<(ratioStart + ratioCounts[l])])
             var cell = [Float](repeating: 0, count: 4 * a)
-            Anchors.cellAnchors(sizes: levelSizes, count: levelSizes.count, ratios: levelRatios,
-                                count: levelRatios.count, into: &cell)
+            Anchors.cellAnchors(
+                sizes: levelSizes, count: levelSizes.count, ratios: levelRatios,
+                count: levelRatios.count, into: &cell)
             let (h, w) = (Int(hw[2 * l]), Int(hw[2 * l + 1]))
             // torchvision's strides: integer division of the padded image size by the feature size (0 when the
             // feature map is larger than the image, which puts every anchor of the level at the origin).
             let strideY = Int(imageH) / h, strideX = Int(imageW) / w
             func run<T: KernelFloat>(_: T.Type) {
-                Anchors.grid(cell: cell, count: a, height: h, width: w, strideY: strideY, strideX: strideX,
-                             into: out.pointer(T.self) + 4 * row)
+                Anchors.grid(
+                    cell: cell, count: a, height: h, width: w, strideY: strideY, strideX: strideX,
+                    into: out.pointer(T.self) + 4 * row)
             }
             dispatchFloat(dtype, float32: { run(Float.self) }, float64: { run(Double.self) })
             sizeStart += sizeCounts[l]

@@ -42,8 +42,9 @@ public func srcnn_box_encode(
         try requireRowBoxes(p, matching: r)
         try requireOutput(t, dtype: dtype, shape: r.shape)
         func run<T: KernelFloat>(_: T.Type) throws {
-            BoxCoding.encode(reference: r.pointer(T.self), proposals: p.pointer(T.self), count: r[0],
-                            weights: try boxCoderWeights(weights, T.self), into: t.pointer(T.self))
+            BoxCoding.encode(
+                reference: r.pointer(T.self), proposals: p.pointer(T.self), count: r[0],
+                weights: try boxCoderWeights(weights, T.self), into: t.pointer(T.self))
         }
         try dispatchFloat(dtype, float32: { try run(Float.self) }, float64: { try run(Double.self) })
     }
@@ -63,9 +64,10 @@ public func srcnn_box_decode(
         try require(bboxXformClip.isFinite, "bbox_xform_clip: expected a finite number, got \(bboxXformClip)")
         try requireOutput(o, dtype: dtype, shape: c.shape)
         func run<T: KernelFloat>(_: T.Type) throws {
-            BoxCoding.decode(codes: c.pointer(T.self), boxes: b.pointer(T.self), count: c[0], groups: k,
-                            weights: try boxCoderWeights(weights, T.self), xformClip: T(bboxXformClip),
-                            into: o.pointer(T.self))
+            BoxCoding.decode(
+                codes: c.pointer(T.self), boxes: b.pointer(T.self), count: c[0], groups: k,
+                weights: try boxCoderWeights(weights, T.self), xformClip: T(bboxXformClip),
+                into: o.pointer(T.self))
         }
         try dispatchFloat(dtype, float32: { try run(Float.self) }, float64: { try run(Double.self) })
     }

@@ -60,8 +60,9 @@ public func srcnn_box_iou(
         try require(eps.isFinite, "eps: expected a finite number, got \(eps)")
         try requireOutput(o, dtype: dtype, shape: [a[0], b[0]])
         func run<T: KernelFloat>(_: T.Type) {
-            Boxes.pairwiseIoU(kind, a.pointer(T.self), count: a[0], b.pointer(T.self), count: b[0], eps: T(eps),
-                              into: o.pointer(T.self))
+            Boxes.pairwiseIoU(
+                kind, a.pointer(T.self), count: a[0], b.pointer(T.self), count: b[0], eps: T(eps),
+                into: o.pointer(T.self))
         }
         dispatchFloat(dtype, float32: { run(Float.self) }, float64: { run(Double.self) })
     }
@@ -100,8 +101,9 @@ public func srcnn_clip_boxes_to_image(
         try require(height >= 0 && width >= 0, "size: expected non-negative (height, width), got (\(height), \(width))")
         try requireOutput(o, dtype: dtype, shape: b.shape)
         func run<T: KernelFloat>(_: T.Type) {
-            Boxes.clipToImage(b.pointer(T.self), count: b[0], height: T(height), width: T(width),
-                              into: o.pointer(T.self))
+            Boxes.clipToImage(
+                b.pointer(T.self), count: b[0], height: T(height), width: T(width),
+                into: o.pointer(T.self))
         }
         dispatchFloat(dtype, float32: { run(Float.self) }, float64: { run(Double.self) })
     }
@@ -128,7 +130,9 @@ public func srcnn_remove_small_boxes(
 /// Validates the common arguments of the suppression ops: boxes (N, 4) and scores (N,) of one float type, no NaN.
 /// Any IoU threshold is accepted, NaN included: as in torchvision, no IoU exceeds NaN, 1 or more. Returns the float
 /// type and the boxes and scores as checked, copies: pass those to the kernel.
-func requireScoredBoxes(_ boxes: ArrayArgument, _ scores: ArrayArgument) throws
+func requireScoredBoxes(
+    _ boxes: ArrayArgument, _ scores: ArrayArgument
+) throws
     -> (DType, boxes: ArrayArgument, scores: ArrayArgument)
 {
     let dtype = try requireBoxes(boxes)
@@ -156,8 +160,9 @@ public func srcnn_nms(
         let (dtype, b, s) = try requireScoredBoxes(givenBoxes, givenScores)
         try requireOutput(k, dtype: .int64, shape: [b[0]])
         func run<T: KernelFloat>(_: T.Type) -> Int {
-            NMS.nms(boxes: b.pointer(T.self), scores: s.pointer(T.self), count: b[0], iouThreshold: iouThreshold,
-                    keep: k.pointer(Int64.self))
+            NMS.nms(
+                boxes: b.pointer(T.self), scores: s.pointer(T.self), count: b[0], iouThreshold: iouThreshold,
+                keep: k.pointer(Int64.self))
         }
         count.pointee = Int64(dispatchFloat(dtype, float32: { run(Float.self) }, float64: { run(Double.self) }))
     }
@@ -178,8 +183,9 @@ public func srcnn_batched_nms(
         try c.expect(shape: [b[0]], "(N,) with N = \(b[0]) (the number of boxes)")
         try requireOutput(k, dtype: .int64, shape: [b[0]])
         func run<T: KernelFloat>(_: T.Type) -> Int {
-            NMS.batchedNMS(boxes: b.pointer(T.self), scores: s.pointer(T.self), idxs: c.pointer(Int64.self),
-                           count: b[0], iouThreshold: iouThreshold, keep: k.pointer(Int64.self))
+            NMS.batchedNMS(
+                boxes: b.pointer(T.self), scores: s.pointer(T.self), idxs: c.pointer(Int64.self),
+                count: b[0], iouThreshold: iouThreshold, keep: k.pointer(Int64.self))
         }
         count.pointee = Int64(dispatchFloat(dtype, float32: { run(Float.self) }, float64: { run(Double.self) }))
     }
@@ -206,9 +212,10 @@ public func srcnn_soft_nms(
         try requireOutput(k, dtype: .int64, shape: [b[0]])
         try requireOutput(ks, dtype: dtype, shape: [b[0]])
         func run<T: KernelFloat>(_: T.Type) -> Int {
-            SoftNMS.run(boxes: b.pointer(T.self), scores: s.pointer(T.self), count: b[0], method: method,
-                        iouThreshold: iouThreshold, sigma: sigma, scoreThreshold: scoreThreshold,
-                        keep: k.pointer(Int64.self), keptScores: ks.pointer(T.self))
+            SoftNMS.run(
+                boxes: b.pointer(T.self), scores: s.pointer(T.self), count: b[0], method: method,
+                iouThreshold: iouThreshold, sigma: sigma, scoreThreshold: scoreThreshold,
+                keep: k.pointer(Int64.self), keptScores: ks.pointer(T.self))
         }
         count.pointee = Int64(dispatchFloat(dtype, float32: { run(Float.self) }, float64: { run(Double.self) }))
     }

@@ -29,8 +29,9 @@ public func srcnn_legacy_generate_anchors(
         }
         try requireOutput(out, dtype: .float64, shape: [n, 4])
         if n == 0 { return }
-        Legacy.generateAnchors(baseSize: baseSize, ratios: r, count: r.count, scales: s, count: s.count,
-                               into: out.pointer(Double.self))
+        Legacy.generateAnchors(
+            baseSize: baseSize, ratios: r, count: r.count, scales: s, count: s.count,
+            into: out.pointer(Double.self))
     }
 }
 
@@ -64,8 +65,9 @@ public func srcnn_legacy_bbox_transform_inv(
         try requireRowBoxes(b, matching: d)
         try requireOutput(o, dtype: dtype, shape: d.shape)
         func run<T: KernelFloat>(_: T.Type) {
-            Legacy.bboxTransformInv(boxes: b.pointer(T.self), deltas: d.pointer(T.self), count: d[0], groups: k,
-                                    into: o.pointer(T.self))
+            Legacy.bboxTransformInv(
+                boxes: b.pointer(T.self), deltas: d.pointer(T.self), count: d[0], groups: k,
+                into: o.pointer(T.self))
         }
         dispatchFloat(dtype, float32: { run(Float.self) }, float64: { run(Double.self) })
     }
@@ -79,12 +81,14 @@ public func srcnn_legacy_clip_boxes(
     abiCall(err) {
         let b = try ArrayArgument(boxes, "boxes"), o = try ArrayArgument(out, "out")
         let (dtype, _) = try requireBoxGroups(b)
-        try require(imH > 0 && imH.isFinite && imW > 0 && imW.isFinite,
-                    "im_shape: expected a finite (height, width) > 0, got (\(imH), \(imW))")
+        try require(
+            imH > 0 && imH.isFinite && imW > 0 && imW.isFinite,
+            "im_shape: expected a finite (height, width) > 0, got (\(imH), \(imW))")
         try requireOutput(o, dtype: dtype, shape: b.shape)
         func run<T: KernelFloat>(_: T.Type) {
-            Legacy.clipBoxes(b.pointer(T.self), values: b.count, maxY: T(imH - 1), maxX: T(imW - 1),
-                             into: o.pointer(T.self))
+            Legacy.clipBoxes(
+                b.pointer(T.self), values: b.count, maxY: T(imH - 1), maxX: T(imW - 1),
+                into: o.pointer(T.self))
         }
         dispatchFloat(dtype, float32: { run(Float.self) }, float64: { run(Double.self) })
     }
@@ -104,10 +108,13 @@ public func srcnn_legacy_nms(
         try requireOutput(k, dtype: .int64, shape: [d[0]])
         func run<T: KernelFloat>(_: T.Type) throws -> Int {
             try d.requireNoNaN(T.self)
-            return Legacy.nms(dets: d.pointer(T.self), count: d[0], threshold: T(threshold),
-                              keep: k.pointer(Int64.self))
+            return Legacy.nms(
+                dets: d.pointer(T.self), count: d[0], threshold: T(threshold),
+                keep: k.pointer(Int64.self))
         }
-        count.pointee = Int64(try dispatchFloat(dtype, float32: { try run(Float.self) },
-                                                float64: { try run(Double.self) }))
+        count.pointee = Int64(
+            try dispatchFloat(
+                dtype, float32: { try run(Float.self) },
+                float64: { try run(Double.self) }))
     }
 }

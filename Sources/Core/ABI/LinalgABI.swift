@@ -30,15 +30,18 @@ public func srcnn_matmul(
         try y.expect(sameFloatTypeAs: x)
         let (m, k) = ta ? (x[1], x[0]) : (x[0], x[1])
         let (k2, n) = tb ? (y[1], y[0]) : (y[0], y[1])
-        try require(k == k2, "a and b: inner dimensions differ: op(a) is \(ArrayArgument.describe([m, k])), "
-                    + "op(b) is \(ArrayArgument.describe([k2, n]))")
+        try require(
+            k == k2,
+            "a and b: inner dimensions differ: op(a) is \(ArrayArgument.describe([m, k])), "
+                + "op(b) is \(ArrayArgument.describe([k2, n]))")
         try requireOutput(o, dtype: dtype, shape: [m, n])
         let size = dtype == .float32 ? MemoryLayout<Float>.stride : MemoryLayout<Double>.stride
         try requireDisjoint(o, x, elementSize: size)
         try requireDisjoint(o, y, elementSize: size)
         func run<T: KernelFloat>(_: T.Type) {
-            GEMM.multiply(m: m, n: n, k: k, a: x.pointer(T.self), lda: x[1], transposeA: ta,
-                          b: y.pointer(T.self), ldb: y[1], transposeB: tb, c: o.pointer(T.self), ldc: n)
+            GEMM.multiply(
+                m: m, n: n, k: k, a: x.pointer(T.self), lda: x[1], transposeA: ta,
+                b: y.pointer(T.self), ldb: y[1], transposeB: tb, c: o.pointer(T.self), ldc: n)
         }
         dispatchFloat(dtype, float32: { run(Float.self) }, float64: { run(Double.self) })
     }

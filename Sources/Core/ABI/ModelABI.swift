@@ -70,10 +70,13 @@ func modelConfig(_ c: srcnn_model_config) throws -> DetectionModel.Config {
 }
 
 /// The state dict as a `WeightStore`: names must be distinct, arrays float32.
-func weightStore(_ names: UnsafePointer<UnsafePointer<CChar>?>?, _ arrays: UnsafePointer<srcnn_array>?,
-                 count: Int64) throws -> WeightStore {
-    try require(count >= 0 && count <= maxWeightEntries,
-                "weights: expected 0...\(maxWeightEntries) entries, got \(count)")
+func weightStore(
+    _ names: UnsafePointer<UnsafePointer<CChar>?>?, _ arrays: UnsafePointer<srcnn_array>?,
+    count: Int64
+) throws -> WeightStore {
+    try require(
+        count >= 0 && count <= maxWeightEntries,
+        "weights: expected 0...\(maxWeightEntries) entries, got \(count)")
     guard count == 0 || (names != nil && arrays != nil) else {
         throw SwiftRCNNError.invalidValue("weights: names or arrays is NULL")
     }
@@ -92,17 +95,21 @@ func weightStore(_ names: UnsafePointer<UnsafePointer<CChar>?>?, _ arrays: Unsaf
 
 /// images[count] as (1, 3, H, W) maps: float32, 3 channels, H, W >= 1, finite (checked on the copies returned).
 func modelImages(_ images: UnsafePointer<srcnn_array>?, count: Int64) throws -> [FeatureMap] {
-    try require(count >= 1 && count <= maxImagesPerCall,
-                "images: expected 1...\(maxImagesPerCall) images, got \(count)")
+    try require(
+        count >= 1 && count <= maxImagesPerCall,
+        "images: expected 1...\(maxImagesPerCall) images, got \(count)")
     guard let images else { throw SwiftRCNNError.invalidValue("images: missing array list (NULL)") }
     return try (0..<Int(count)).map { i in
         let a = try ArrayArgument(images[i], "images[\(i)]")
         try a.expect(dtype: .float32)
         try a.expect(shape: [3, nil, nil], "(3, H, W)")
-        try require(a[1] >= 1 && a[2] >= 1, "images[\(i)]: expected H, W >= 1, got shape "
-                        + ArrayArgument.describe(a.shape))
-        let image = FeatureMap(batch: 1, channels: 3, height: a[1], width: a[2],
-                               data: Array(UnsafeBufferPointer(start: a.pointer(Float.self), count: a.count)))
+        try require(
+            a[1] >= 1 && a[2] >= 1,
+            "images[\(i)]: expected H, W >= 1, got shape "
+                + ArrayArgument.describe(a.shape))
+        let image = FeatureMap(
+            batch: 1, channels: 3, height: a[1], width: a[2],
+            data: Array(UnsafeBufferPointer(start: a.pointer(Float.self), count: a.count)))
         if let j = image.data.firstIndex(where: { !$0.isFinite }) {
             throw SwiftRCNNError.invalidValue(
                 "images[\(i)]: contains \(image.data[j].isNaN ? "NaN" : "an infinite value") at flat index \(j)")
@@ -222,8 +229,9 @@ public func srcnn_arrays_count(_ arrays: OpaquePointer?) -> Int64 {
 /// The item at `index`, or an error naming the valid range.
 func namedItem(_ arrays: OpaquePointer?, _ index: Int64) throws -> NamedArrays.Item {
     let a = try namedArrays(arrays)
-    try require(index >= 0 && index < a.items.count,
-                "index: expected 0...\(a.items.count - 1), got \(index)")
+    try require(
+        index >= 0 && index < a.items.count,
+        "index: expected 0...\(a.items.count - 1), got \(index)")
     return a.items[Int(index)]
 }
 

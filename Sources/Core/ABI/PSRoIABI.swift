@@ -28,15 +28,17 @@ private func requirePSBackward(
     let dtype = try RoIArguments.requireFeatures(go, shapeName: "grad_output")
     _ = try RoIArguments.requireFeatures(gi, shapeName: "input_shape")
     try gi.expect(sameFloatTypeAs: go)
-    try require(go[2] > 0 && go[3] > 0,
-                "grad_output: expected shape (K, C / (PH * PW), PH, PW) with PH, PW > 0, got "
-                    + ArrayArgument.describe(go.shape))
+    try require(
+        go[2] > 0 && go[3] > 0,
+        "grad_output: expected shape (K, C / (PH * PW), PH, PW) with PH, PW > 0, got "
+            + ArrayArgument.describe(go.shape))
     let (ph, pw) = (go[2], go[3])
     let (bins, o1) = ph.multipliedReportingOverflow(by: pw)
     let (channels, o2) = go[1].multipliedReportingOverflow(by: bins)
-    try require(!o1 && !o2 && gi[1] == channels,
-                "input_shape: expected \(go[1]) * \(ph) * \(pw) channels (grad_output's channels times PH * PW), "
-                    + "got \(gi[1])")
+    try require(
+        !o1 && !o2 && gi[1] == channels,
+        "input_shape: expected \(go[1]) * \(ph) * \(pw) channels (grad_output's channels times PH * PW), "
+            + "got \(gi[1])")
     try RoIArguments.requireSpatialScale(spatialScale)
     let r = try RoIArguments.requireRoIs(given, like: go, batch: gi[0], count: go[0])
     return (dtype, ph, pw, r)
@@ -52,13 +54,15 @@ public func srcnn_ps_roi_align(
         let x = try ArrayArgument(input, "input"), given = try ArrayArgument(rois, "boxes")
         let o = try ArrayArgument(output, "output")
         let (dtype, ph, pw, r) = try requirePSForward(x, given, o, pooledH, pooledW, spatialScale)
-        try RoIArguments.requireSamplingGrids(r, dtype: dtype, spatialScale: spatialScale, ph, pw,
-                                              samplingRatio: samplingRatio)
+        try RoIArguments.requireSamplingGrids(
+            r, dtype: dtype, spatialScale: spatialScale, ph, pw,
+            samplingRatio: samplingRatio)
         func run<T: KernelFloat>(_: T.Type) {
-            PSRoIAlign.forward(input: x.pointer(T.self), batch: x[0], channels: x[1], height: x[2], width: x[3],
-                               rois: r.pointer(T.self), roiCount: r[0], pooledHeight: ph, pooledWidth: pw,
-                               spatialScale: T(spatialScale), samplingRatio: Int(samplingRatio),
-                               output: o.pointer(T.self))
+            PSRoIAlign.forward(
+                input: x.pointer(T.self), batch: x[0], channels: x[1], height: x[2], width: x[3],
+                rois: r.pointer(T.self), roiCount: r[0], pooledHeight: ph, pooledWidth: pw,
+                spatialScale: T(spatialScale), samplingRatio: Int(samplingRatio),
+                output: o.pointer(T.self))
         }
         dispatchFloat(dtype, float32: { run(Float.self) }, float64: { run(Double.self) })
     }
@@ -73,13 +77,15 @@ public func srcnn_ps_roi_align_backward(
         let go = try ArrayArgument(gradOutput, "grad_output"), given = try ArrayArgument(rois, "boxes")
         let gi = try ArrayArgument(gradInput, "grad_input")
         let (dtype, ph, pw, r) = try requirePSBackward(go, given, gi, spatialScale)
-        try RoIArguments.requireSamplingGrids(r, dtype: dtype, spatialScale: spatialScale, ph, pw,
-                                              samplingRatio: samplingRatio)
+        try RoIArguments.requireSamplingGrids(
+            r, dtype: dtype, spatialScale: spatialScale, ph, pw,
+            samplingRatio: samplingRatio)
         func run<T: KernelFloat>(_: T.Type) {
-            PSRoIAlign.backward(gradOutput: go.pointer(T.self), rois: r.pointer(T.self), roiCount: r[0],
-                                pooledHeight: ph, pooledWidth: pw, spatialScale: T(spatialScale),
-                                samplingRatio: Int(samplingRatio), batch: gi[0], channels: gi[1], height: gi[2],
-                                width: gi[3], gradInput: gi.pointer(T.self))
+            PSRoIAlign.backward(
+                gradOutput: go.pointer(T.self), rois: r.pointer(T.self), roiCount: r[0],
+                pooledHeight: ph, pooledWidth: pw, spatialScale: T(spatialScale),
+                samplingRatio: Int(samplingRatio), batch: gi[0], channels: gi[1], height: gi[2],
+                width: gi[3], gradInput: gi.pointer(T.self))
         }
         dispatchFloat(dtype, float32: { run(Float.self) }, float64: { run(Double.self) })
     }
@@ -95,9 +101,10 @@ public func srcnn_ps_roi_pool(
         let o = try ArrayArgument(output, "output")
         let (dtype, ph, pw, r) = try requirePSForward(x, given, o, pooledH, pooledW, spatialScale)
         func run<T: KernelFloat>(_: T.Type) {
-            PSRoIPool.forward(input: x.pointer(T.self), batch: x[0], channels: x[1], height: x[2], width: x[3],
-                              rois: r.pointer(T.self), roiCount: r[0], pooledHeight: ph, pooledWidth: pw,
-                              spatialScale: T(spatialScale), output: o.pointer(T.self))
+            PSRoIPool.forward(
+                input: x.pointer(T.self), batch: x[0], channels: x[1], height: x[2], width: x[3],
+                rois: r.pointer(T.self), roiCount: r[0], pooledHeight: ph, pooledWidth: pw,
+                spatialScale: T(spatialScale), output: o.pointer(T.self))
         }
         dispatchFloat(dtype, float32: { run(Float.self) }, float64: { run(Double.self) })
     }
@@ -113,9 +120,10 @@ public func srcnn_ps_roi_pool_backward(
         let gi = try ArrayArgument(gradInput, "grad_input")
         let (dtype, ph, pw, r) = try requirePSBackward(go, given, gi, spatialScale)
         func run<T: KernelFloat>(_: T.Type) {
-            PSRoIPool.backward(gradOutput: go.pointer(T.self), rois: r.pointer(T.self), roiCount: r[0],
-                               pooledHeight: ph, pooledWidth: pw, spatialScale: T(spatialScale), batch: gi[0],
-                               channels: gi[1], height: gi[2], width: gi[3], gradInput: gi.pointer(T.self))
+            PSRoIPool.backward(
+                gradOutput: go.pointer(T.self), rois: r.pointer(T.self), roiCount: r[0],
+                pooledHeight: ph, pooledWidth: pw, spatialScale: T(spatialScale), batch: gi[0],
+                channels: gi[1], height: gi[2], width: gi[3], gradInput: gi.pointer(T.self))
         }
         dispatchFloat(dtype, float32: { run(Float.self) }, float64: { run(Double.self) })
     }

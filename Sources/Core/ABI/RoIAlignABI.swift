@@ -17,31 +17,36 @@ func validateRoIAlignSampling<T: KernelFloat>(
     let axisLimit = Double(RoIAlign.maxSamplesPerAxis), roiLimit = Double(RoIAlign.maxSamplesPerRoI)
     if samplingRatio > 0 {
         let rows = Double(pooledH) * Double(samplingRatio), columns = Double(pooledW) * Double(samplingRatio)
-        try require(rows <= axisLimit && columns <= axisLimit && rows * columns <= roiLimit,
-                     "sampling_ratio: \(samplingRatio) with output size (\(pooledH), \(pooledW)) needs "
-                     + "\(rows) x \(columns) samples per RoI; the limit is \(RoIAlign.maxSamplesPerAxis) per axis "
-                     + "and \(RoIAlign.maxSamplesPerRoI) in all")
+        try require(
+            rows <= axisLimit && columns <= axisLimit && rows * columns <= roiLimit,
+            "sampling_ratio: \(samplingRatio) with output size (\(pooledH), \(pooledW)) needs "
+                + "\(rows) x \(columns) samples per RoI; the limit is \(RoIAlign.maxSamplesPerAxis) per axis "
+                + "and \(RoIAlign.maxSamplesPerRoI) in all")
     }
     let p = rois.pointer(T.self)
     var total = 0.0
     for r in 0..<rois[0] {
         guard let (s, width) = map(r) else { continue }
-        let g = RoIAlign.geometry(p + 5 * r, spatialScale: s, pooledH: pooledH, pooledW: pooledW,
-                                  samplingRatio: samplingRatio, aligned: aligned)
-        try require(g.isFinite,
-                     "\(rois.name): RoI \(r) overflows \(T.self) once multiplied by spatial_scale \(s)")
+        let g = RoIAlign.geometry(
+            p + 5 * r, spatialScale: s, pooledH: pooledH, pooledW: pooledW,
+            samplingRatio: samplingRatio, aligned: aligned)
+        try require(
+            g.isFinite,
+            "\(rois.name): RoI \(r) overflows \(T.self) once multiplied by spatial_scale \(s)")
         let (rows, columns) = g.sampleRowsAndColumns(pooledH: pooledH, pooledW: pooledW)
-        try require(rows <= axisLimit && columns <= axisLimit && rows * columns <= roiLimit,
-                    "\(rois.name): RoI \(r) would take \(rows) x \(columns) bilinear samples with adaptive "
-                    + "sampling_ratio (\(samplingRatio)); the limit is \(RoIAlign.maxSamplesPerAxis) per axis and "
-                    + "\(RoIAlign.maxSamplesPerRoI) per RoI. Are the boxes in the wrong units? A positive "
-                    + "sampling_ratio bounds the work")
+        try require(
+            rows <= axisLimit && columns <= axisLimit && rows * columns <= roiLimit,
+            "\(rois.name): RoI \(r) would take \(rows) x \(columns) bilinear samples with adaptive "
+                + "sampling_ratio (\(samplingRatio)); the limit is \(RoIAlign.maxSamplesPerAxis) per axis and "
+                + "\(RoIAlign.maxSamplesPerRoI) per RoI. Are the boxes in the wrong units? A positive "
+                + "sampling_ratio bounds the work")
         total += g.cost(pooledH: pooledH, pooledW: pooledW, width: width)
     }
-    try require(total * Double(channels) <= Double(RoIAlign.maxTotalWork),
-                "\(rois.name): the RoIs need \(total) map reads per channel, which times \(channels) channels "
-                + "exceeds the limit of \(RoIAlign.maxTotalWork) per call; use fewer or smaller boxes or a smaller "
-                + "sampling_ratio")
+    try require(
+        total * Double(channels) <= Double(RoIAlign.maxTotalWork),
+        "\(rois.name): the RoIs need \(total) map reads per channel, which times \(channels) channels "
+            + "exceeds the limit of \(RoIAlign.maxTotalWork) per call; use fewer or smaller boxes or a smaller "
+            + "sampling_ratio")
 }
 
 /// Checks spatial_scale: finite and positive in the element type.
@@ -68,11 +73,13 @@ public func srcnn_roi_align(
         try requireOutput(o, dtype: dtype, shape: [b[0], x[1], ph, pw])
         func run<T: KernelFloat>(_: T.Type) throws {
             let s = try validateSpatialScale(spatialScale, T.self)
-            try validateRoIAlignSampling(b, channels: x[1], pooledH: ph, pooledW: pw, samplingRatio: sr,
-                                         aligned: aligned != 0, map: { _ in (s, x[3]) })
-            RoIAlign.forward(input: x.pointer(T.self), batch: x[0], channels: x[1], height: x[2], width: x[3],
-                             rois: b.pointer(T.self), count: b[0], spatialScale: s, pooledH: ph, pooledW: pw,
-                             samplingRatio: sr, aligned: aligned != 0, output: o.pointer(T.self))
+            try validateRoIAlignSampling(
+                b, channels: x[1], pooledH: ph, pooledW: pw, samplingRatio: sr,
+                aligned: aligned != 0, map: { _ in (s, x[3]) })
+            RoIAlign.forward(
+                input: x.pointer(T.self), batch: x[0], channels: x[1], height: x[2], width: x[3],
+                rois: b.pointer(T.self), count: b[0], spatialScale: s, pooledH: ph, pooledW: pw,
+                samplingRatio: sr, aligned: aligned != 0, output: o.pointer(T.self))
         }
         try dispatchFloat(dtype, float32: { try run(Float.self) }, float64: { try run(Double.self) })
     }
@@ -97,12 +104,14 @@ public func srcnn_roi_align_backward(
         let (ph, pw, sr) = (go[2], go[3], Int(samplingRatio))
         func run<T: KernelFloat>(_: T.Type) throws {
             let s = try validateSpatialScale(spatialScale, T.self)
-            try validateRoIAlignSampling(b, channels: go[1], pooledH: ph, pooledW: pw, samplingRatio: sr,
-                                         aligned: aligned != 0, map: { _ in (s, gi[3]) })
-            RoIAlign.backward(gradOutput: go.pointer(T.self), rois: b.pointer(T.self), count: b[0], spatialScale: s,
-                              pooledH: ph, pooledW: pw, samplingRatio: sr, aligned: aligned != 0,
-                              gradInput: gi.pointer(T.self), batch: gi[0], channels: gi[1], height: gi[2],
-                              width: gi[3])
+            try validateRoIAlignSampling(
+                b, channels: go[1], pooledH: ph, pooledW: pw, samplingRatio: sr,
+                aligned: aligned != 0, map: { _ in (s, gi[3]) })
+            RoIAlign.backward(
+                gradOutput: go.pointer(T.self), rois: b.pointer(T.self), count: b[0], spatialScale: s,
+                pooledH: ph, pooledW: pw, samplingRatio: sr, aligned: aligned != 0,
+                gradInput: gi.pointer(T.self), batch: gi[0], channels: gi[1], height: gi[2],
+                width: gi[3])
         }
         try dispatchFloat(dtype, float32: { try run(Float.self) }, float64: { try run(Double.self) })
     }
@@ -116,8 +125,9 @@ public func srcnn_multiscale_roi_align(
     _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {
-        try require(numLevels >= 1 && numLevels <= maxMultiScaleLevels,
-                    "features: expected 1...\(maxMultiScaleLevels) feature maps, got \(numLevels)")
+        try require(
+            numLevels >= 1 && numLevels <= maxMultiScaleLevels,
+            "features: expected 1...\(maxMultiScaleLevels) feature maps, got \(numLevels)")
         guard let features else { throw SwiftRCNNError.invalidValue("features: missing array list (NULL)") }
         var maps = [ArrayArgument]()
         for l in 0..<Int(numLevels) {
@@ -127,8 +137,9 @@ public func srcnn_multiscale_roi_align(
                 _ = try f.floatType()
             } else {
                 try f.expect(sameFloatTypeAs: maps[0])
-                try f.expect(shape: [maps[0][0], maps[0][1], nil, nil],
-                             "(\(maps[0][0]), \(maps[0][1]), H, W) (the batch size and channels of features[0])")
+                try f.expect(
+                    shape: [maps[0][0], maps[0][1], nil, nil],
+                    "(\(maps[0][0]), \(maps[0][1]), H, W) (the batch size and channels of features[0])")
             }
             try require(f[2] > 0, "features[\(l)]: has height 0; its scale cannot be inferred")
             maps.append(f)
@@ -156,29 +167,34 @@ public func srcnn_multiscale_roi_align(
         func run<T: KernelFloat>(_: T.Type) throws {
             var levelOfRoI = [Int](repeating: 0, count: b[0])
             if maps.count > 1 {
-                let mapper = MultiScaleRoIAlign.LevelMapper(scales: scales, canonicalScale: Int(canonicalScale),
-                                                            canonicalLevel: Int(canonicalLevel))
+                let mapper = MultiScaleRoIAlign.LevelMapper(
+                    scales: scales, canonicalScale: Int(canonicalScale),
+                    canonicalLevel: Int(canonicalLevel))
                 let p = b.pointer(T.self)
                 for r in 0..<b[0] { levelOfRoI[r] = mapper.levelIndex(p + 5 * r, levels: maps.count) }
             }
             var levels = [RoIAlign.Level<T>]()
             for (l, f) in maps.enumerated() {
                 let s = T(scales[l])
-                try require(s.isFinite && s > 0,
-                            "features[\(l)]: inferred scale \(scales[l]) is not usable in \(T.self)")
+                try require(
+                    s.isFinite && s > 0,
+                    "features[\(l)]: inferred scale \(scales[l]) is not usable in \(T.self)")
                 levels.append(RoIAlign.Level(data: f.pointer(T.self), height: f[2], width: f[3], spatialScale: s))
             }
-            try validateRoIAlignSampling(b, channels: channels, pooledH: ph, pooledW: pw, samplingRatio: sr,
-                                         aligned: false, map: { r in
-                let l = levelOfRoI[r]
-                return l >= 0 ? (levels[l].spatialScale, levels[l].width) : nil
-            })
+            try validateRoIAlignSampling(
+                b, channels: channels, pooledH: ph, pooledW: pw, samplingRatio: sr,
+                aligned: false,
+                map: { r in
+                    let l = levelOfRoI[r]
+                    return l >= 0 ? (levels[l].spatialScale, levels[l].width) : nil
+                })
             levels.withUnsafeBufferPointer { lv in
                 levelOfRoI.withUnsafeBufferPointer { lr in
-                    RoIAlign.forward(levels: lv.baseAddress!, count: lv.count, levelOfRoI: lr.baseAddress,
-                                     batch: batch, channels: channels, rois: b.pointer(T.self), count: b[0],
-                                     pooledH: ph, pooledW: pw, samplingRatio: sr, aligned: false,
-                                     output: o.pointer(T.self))
+                    RoIAlign.forward(
+                        levels: lv.baseAddress!, count: lv.count, levelOfRoI: lr.baseAddress,
+                        batch: batch, channels: channels, rois: b.pointer(T.self), count: b[0],
+                        pooledH: ph, pooledW: pw, samplingRatio: sr, aligned: false,
+                        output: o.pointer(T.self))
                 }
             }
         }

@@ -16,7 +16,9 @@ enum RoIArguments {
 
     /// `rois` (K, 5) rows [batch_index, x1, y1, x2, y2] of `dtype` with K = `count` when given: every value finite,
     /// every batch index an integer in [0, batch). Returns the RoIs as checked, a copy: pass it to the kernel.
-    static func requireRoIs(_ original: ArrayArgument, like features: ArrayArgument, batch: Int, count: Int? = nil)
+    static func requireRoIs(
+        _ original: ArrayArgument, like features: ArrayArgument, batch: Int, count: Int? = nil
+    )
         throws -> ArrayArgument
     {
         try original.expect(shape: [count, 5], count.map { "(K, 5) with K = \($0)" } ?? "(K, 5)")
@@ -61,8 +63,9 @@ enum RoIArguments {
     /// number of output channels.
     static func requirePositionSensitive(channels: Int, _ ph: Int, _ pw: Int, name: String) throws -> Int {
         let bins = ph * pw
-        try require(channels % bins == 0,
-                    "\(name): \(channels) channels is not a multiple of output_size height * width = \(ph) * \(pw)")
+        try require(
+            channels % bins == 0,
+            "\(name): \(channels) channels is not a multiple of output_size height * width = \(ph) * \(pw)")
         return channels / bins
     }
 
@@ -73,9 +76,10 @@ enum RoIArguments {
     ) throws {
         let cap = PSRoIAlign.maxSamplesPerBin
         if samplingRatio > 0 {
-            try require(samplingRatio <= Int64(cap) && samplingRatio * samplingRatio <= Int64(cap),
-                        "sampling_ratio: at most \(cap) sampling points per bin are supported, got "
-                            + "\(samplingRatio) x \(samplingRatio)")
+            try require(
+                samplingRatio <= Int64(cap) && samplingRatio * samplingRatio <= Int64(cap),
+                "sampling_ratio: at most \(cap) sampling points per bin are supported, got "
+                    + "\(samplingRatio) x \(samplingRatio)")
         }
         func check<T: KernelFloat>(_: T.Type) throws {
             let p = rois.pointer(T.self)

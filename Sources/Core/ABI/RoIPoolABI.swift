@@ -20,10 +20,11 @@ public func srcnn_roi_pool(
         try requireOutput(o, dtype: dtype, shape: shape)
         if let a { try requireOutput(a, dtype: .int64, shape: shape) }
         func run<T: KernelFloat>(_: T.Type) {
-            RoIPool.forward(input: x.pointer(T.self), batch: x[0], channels: x[1], height: x[2], width: x[3],
-                            rois: r.pointer(T.self), roiCount: r[0], pooledHeight: ph, pooledWidth: pw,
-                            spatialScale: T(spatialScale), output: o.pointer(T.self),
-                            argmax: a?.pointer(Int64.self))
+            RoIPool.forward(
+                input: x.pointer(T.self), batch: x[0], channels: x[1], height: x[2], width: x[3],
+                rois: r.pointer(T.self), roiCount: r[0], pooledHeight: ph, pooledWidth: pw,
+                spatialScale: T(spatialScale), output: o.pointer(T.self),
+                argmax: a?.pointer(Int64.self))
         }
         dispatchFloat(dtype, float32: { run(Float.self) }, float64: { run(Double.self) })
     }
@@ -43,17 +44,19 @@ public func srcnn_roi_pool_backward(
         _ = try RoIArguments.requireFeatures(gi, shapeName: "input_shape")
         try gi.expect(sameFloatTypeAs: go)
         let (k, n, c, h, w) = (go[0], gi[0], gi[1], gi[2], gi[3])
-        try require(go[1] == c,
-                    "grad_output: expected shape (K, C, PH, PW) with C = \(c) (the channels of input_shape), got "
-                        + ArrayArgument.describe(go.shape))
+        try require(
+            go[1] == c,
+            "grad_output: expected shape (K, C, PH, PW) with C = \(c) (the channels of input_shape), got "
+                + ArrayArgument.describe(go.shape))
         try given.expect(dtype: .int64)
         try given.expect(shape: go.shape, "\(ArrayArgument.describe(go.shape)) (the shape of grad_output)")
         let a = given.copied()  // checked below and read by the kernel
         let r = try givenRoIs.map { try RoIArguments.requireRoIs($0, like: go, batch: n, count: k) }
         if r == nil {
-            try require(n == 1 || (n == 0 && k == 0),
-                        "boxes: required when input_shape[0] != 1 (argmax does not say which image a RoI is from), "
-                            + "got input_shape[0] = \(n)")
+            try require(
+                n == 1 || (n == 0 && k == 0),
+                "boxes: required when input_shape[0] != 1 (argmax does not say which image a RoI is from), "
+                    + "got input_shape[0] = \(n)")
         }
         // H * W can only overflow when input_shape has no elements; then argmax has none either.
         let (plane, overflow) = h.multipliedReportingOverflow(by: w)
@@ -66,9 +69,10 @@ public func srcnn_roi_pool_backward(
         }
         func run<T: KernelFloat>(_: T.Type) {
             let boxes = r.map { UnsafePointer($0.pointer(T.self)) }
-            RoIPool.backward(gradOutput: go.pointer(T.self), argmax: idx, rois: boxes, roiCount: k,
-                             pooledHeight: go[2], pooledWidth: go[3], batch: n, channels: c, height: h, width: w,
-                             gradInput: gi.pointer(T.self))
+            RoIPool.backward(
+                gradOutput: go.pointer(T.self), argmax: idx, rois: boxes, roiCount: k,
+                pooledHeight: go[2], pooledWidth: go[3], batch: n, channels: c, height: h, width: w,
+                gradInput: gi.pointer(T.self))
         }
         dispatchFloat(dtype, float32: { run(Float.self) }, float64: { run(Double.self) })
     }

@@ -29,13 +29,14 @@ public func srcnn_set_num_threads(_ n: Int32, _ err: UnsafeMutablePointer<CChar>
     }
 }
 
-private let isaNames: [ISA: UnsafeMutablePointer<CChar>] = Dictionary(uniqueKeysWithValues: ISA.allCases.map {
-    isa in
-    let bytes = Array(isa.rawValue.utf8CString)
-    let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count)
-    p.initialize(from: bytes, count: bytes.count)
-    return (isa, p)
-})
+private let isaNames: [ISA: UnsafeMutablePointer<CChar>] = Dictionary(
+    uniqueKeysWithValues: ISA.allCases.map {
+        isa in
+        let bytes = Array(isa.rawValue.utf8CString)
+        let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count)
+        p.initialize(from: bytes, count: bytes.count)
+        return (isa, p)
+    })
 
 @_cdecl("srcnn_isa")
 public func srcnn_isa() -> UnsafePointer<CChar> {

@@ -1,8 +1,8 @@
 import CSwiftRCNN
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // Swift API of anchor generation and box coding: torchvision's AnchorGenerator and BoxCoder, and the
@@ -42,11 +42,20 @@ public struct AnchorGenerator: Sendable {
         let flatRatios = Tensor(aspectRatios.flatMap { $0 }), numRatios = Tensor(aspectRatios.map { Int64($0.count) })
         let hw = Tensor(featureSizes.flatMap { [Int64($0.height), Int64($0.width)] }, shape: [featureSizes.count, 2])
         try check { err in
-            flatSizes.withArray { s in numSizes.withArray { ns in flatRatios.withArray { r in numRatios.withArray { nr in
-                hw.withArray { f in out.withMutableArray { o in
-                    srcnn_anchor_generator(s, ns, r, nr, Int64(imageSize.height), Int64(imageSize.width), f, o, err)
-                } }
-            } } } }
+            flatSizes.withArray { s in
+                numSizes.withArray { ns in
+                    flatRatios.withArray { r in
+                        numRatios.withArray { nr in
+                            hw.withArray { f in
+                                out.withMutableArray { o in
+                                    srcnn_anchor_generator(
+                                        s, ns, r, nr, Int64(imageSize.height), Int64(imageSize.width), f, o, err)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
         return out
     }
@@ -72,9 +81,15 @@ public struct BoxCoder: Sendable {
     public func encode<T: FloatElement>(referenceBoxes: Tensor<T>, proposals: Tensor<T>) throws -> Tensor<T> {
         var out = Tensor<T>(zeros: [referenceBoxes.shape.first ?? 0, 4])
         let w = Tensor(weightArray)
-        try check { err in referenceBoxes.withArray { r in proposals.withArray { p in w.withArray { w in
-            out.withMutableArray { o in srcnn_box_encode(r, p, w, o, err) }
-        } } } }
+        try check { err in
+            referenceBoxes.withArray { r in
+                proposals.withArray { p in
+                    w.withArray { w in
+                        out.withMutableArray { o in srcnn_box_encode(r, p, w, o, err) }
+                    }
+                }
+            }
+        }
         return out
     }
 
@@ -83,9 +98,15 @@ public struct BoxCoder: Sendable {
         var out = Tensor<T>(zeros: relCodes.shape)
         let w = Tensor(weightArray)
         let clip = bboxXformClip
-        try check { err in relCodes.withArray { c in boxes.withArray { b in w.withArray { w in
-            out.withMutableArray { o in srcnn_box_decode(c, b, w, clip, o, err) }
-        } } } }
+        try check { err in
+            relCodes.withArray { c in
+                boxes.withArray { b in
+                    w.withArray { w in
+                        out.withMutableArray { o in srcnn_box_decode(c, b, w, clip, o, err) }
+                    }
+                }
+            }
+        }
         return out
     }
 }

@@ -17,9 +17,13 @@ private func pairwise<T: FloatElement>(
 ) throws -> Tensor<T> {
     var out = Tensor<T>(zeros: [boxes1.shape.first ?? 0, boxes2.shape.first ?? 0])
     try check { err in
-        boxes1.withArray { a in boxes2.withArray { b in out.withMutableArray { o in
-            srcnn_box_iou(a, b, Int32(kind.rawValue), eps, o, err)
-        } } }
+        boxes1.withArray { a in
+            boxes2.withArray { b in
+                out.withMutableArray { o in
+                    srcnn_box_iou(a, b, Int32(kind.rawValue), eps, o, err)
+                }
+            }
+        }
     }
     return out
 }
@@ -35,21 +39,27 @@ public func generalizedBoxIoU<T: FloatElement>(_ boxes1: Tensor<T>, _ boxes2: Te
 }
 
 /// Pairwise distance IoU: (N, 4), (M, 4) -> (N, M).
-public func distanceBoxIoU<T: FloatElement>(_ boxes1: Tensor<T>, _ boxes2: Tensor<T>, eps: Double = 1e-7) throws
+public func distanceBoxIoU<T: FloatElement>(
+    _ boxes1: Tensor<T>, _ boxes2: Tensor<T>, eps: Double = 1e-7
+) throws
     -> Tensor<T>
 {
     try pairwise(SRCNN_DISTANCE_IOU, boxes1, boxes2, eps: eps)
 }
 
 /// Pairwise complete IoU: (N, 4), (M, 4) -> (N, M).
-public func completeBoxIoU<T: FloatElement>(_ boxes1: Tensor<T>, _ boxes2: Tensor<T>, eps: Double = 1e-7) throws
+public func completeBoxIoU<T: FloatElement>(
+    _ boxes1: Tensor<T>, _ boxes2: Tensor<T>, eps: Double = 1e-7
+) throws
     -> Tensor<T>
 {
     try pairwise(SRCNN_COMPLETE_IOU, boxes1, boxes2, eps: eps)
 }
 
 /// Converts (N, 4) boxes between formats.
-public func boxConvert<T: FloatElement>(_ boxes: Tensor<T>, from: Boxes.Format, to: Boxes.Format) throws
+public func boxConvert<T: FloatElement>(
+    _ boxes: Tensor<T>, from: Boxes.Format, to: Boxes.Format
+) throws
     -> Tensor<T>
 {
     var out = Tensor<T>(zeros: boxes.shape)
@@ -63,9 +73,11 @@ public func boxConvert<T: FloatElement>(_ boxes: Tensor<T>, from: Boxes.Format, 
 public func clipBoxesToImage<T: FloatElement>(_ boxes: Tensor<T>, height: Int, width: Int) throws -> Tensor<T> {
     var out = Tensor<T>(zeros: boxes.shape)
     try check { err in
-        boxes.withArray { b in out.withMutableArray { o in
-            srcnn_clip_boxes_to_image(b, Int64(height), Int64(width), o, err)
-        } }
+        boxes.withArray { b in
+            out.withMutableArray { o in
+                srcnn_clip_boxes_to_image(b, Int64(height), Int64(width), o, err)
+            }
+        }
     }
     return out
 }
@@ -86,9 +98,13 @@ public func nms<T: FloatElement>(boxes: Tensor<T>, scores: Tensor<T>, iouThresho
     var keep = Tensor<Int64>(zeros: [boxes.shape.first ?? 0])
     var count: Int64 = 0
     try check { err in
-        boxes.withArray { b in scores.withArray { s in keep.withMutableArray { k in
-            srcnn_nms(b, s, iouThreshold, k, &count, err)
-        } } }
+        boxes.withArray { b in
+            scores.withArray { s in
+                keep.withMutableArray { k in
+                    srcnn_nms(b, s, iouThreshold, k, &count, err)
+                }
+            }
+        }
     }
     keep.keepRows(Int(count))
     return keep
@@ -101,9 +117,15 @@ public func batchedNMS<T: FloatElement>(
     var keep = Tensor<Int64>(zeros: [boxes.shape.first ?? 0])
     var count: Int64 = 0
     try check { err in
-        boxes.withArray { b in scores.withArray { s in idxs.withArray { c in keep.withMutableArray { k in
-            srcnn_batched_nms(b, s, c, iouThreshold, k, &count, err)
-        } } } }
+        boxes.withArray { b in
+            scores.withArray { s in
+                idxs.withArray { c in
+                    keep.withMutableArray { k in
+                        srcnn_batched_nms(b, s, c, iouThreshold, k, &count, err)
+                    }
+                }
+            }
+        }
     }
     keep.keepRows(Int(count))
     return keep
@@ -119,9 +141,15 @@ public func softNMS<T: FloatElement>(
     var kept = Tensor<T>(zeros: [n])
     var count: Int64 = 0
     try check { err in
-        boxes.withArray { b in scores.withArray { s in keep.withMutableArray { k in kept.withMutableArray { ks in
-            srcnn_soft_nms(b, s, method.rawValue, iouThreshold, sigma, scoreThreshold, k, ks, &count, err)
-        } } } }
+        boxes.withArray { b in
+            scores.withArray { s in
+                keep.withMutableArray { k in
+                    kept.withMutableArray { ks in
+                        srcnn_soft_nms(b, s, method.rawValue, iouThreshold, sigma, scoreThreshold, k, ks, &count, err)
+                    }
+                }
+            }
+        }
     }
     keep.keepRows(Int(count))
     kept.keepRows(Int(count))

@@ -36,8 +36,11 @@ public enum Configuration {
             ("GEMM tile (float32)", "\(float.mr) x \(float.nr), depth blocks of \(float.kc)"),
             ("threads", "\(Parallel.numThreads)"),
             ("library target CPU", buildTargetCPU),
-            ("kernel target CPUs", ISA.allCases.filter(\.isBuilt).map { "\($0)=\($0.compilerTargetCPU)" }
-                .joined(separator: ", ")),
+            (
+                "kernel target CPUs",
+                ISA.allCases.filter(\.isBuilt).map { "\($0)=\($0.compilerTargetCPU)" }
+                    .joined(separator: ", ")
+            ),
             ("huge pages", HugePages.enabled ? "advised for large buffers" : "off (SWIFTRCNN_HUGE_PAGES)"),
         ]
         let width = lines.map(\.0.count).max() ?? 0

@@ -23,9 +23,13 @@ public struct Matcher: Sendable {
     /// `quality` (M ground truths, N predictions) -> (N,) ground-truth index or a negative code.
     public func callAsFunction<T: FloatElement>(_ quality: Tensor<T>) throws -> Tensor<Int64> {
         var matches = Tensor<Int64>(zeros: [quality.shape.count == 2 ? quality.shape[1] : 0])
-        try check { err in quality.withArray { q in matches.withMutableArray { m in
-            srcnn_matcher(q, highThreshold, lowThreshold, allowLowQualityMatches ? 1 : 0, m, err)
-        } } }
+        try check { err in
+            quality.withArray { q in
+                matches.withMutableArray { m in
+                    srcnn_matcher(q, highThreshold, lowThreshold, allowLowQualityMatches ? 1 : 0, m, err)
+                }
+            }
+        }
         return matches
     }
 }
@@ -44,7 +48,9 @@ public struct BalancedPositiveNegativeSampler: Sendable {
 
     /// For each image's matched indices (>= 1 positive, 0 negative, < 0 ignored): masks of the sampled
     /// positives and negatives. Successive calls draw new samples; a sampler built with the same seed replays.
-    public mutating func sample(_ matchedIdxs: [Tensor<Int64>]) throws
+    public mutating func sample(
+        _ matchedIdxs: [Tensor<Int64>]
+    ) throws
         -> (positive: [Tensor<UInt8>], negative: [Tensor<UInt8>])
     {
         var positive = [Tensor<UInt8>](), negative = [Tensor<UInt8>]()
@@ -52,9 +58,15 @@ public struct BalancedPositiveNegativeSampler: Sendable {
             let n = matched.shape.first ?? 0
             var pos = Tensor<UInt8>(zeros: [n]), neg = Tensor<UInt8>(zeros: [n])
             let seed = generator.next()
-            try check { err in matched.withArray { m in pos.withMutableArray { p in neg.withMutableArray { q in
-                srcnn_balanced_sampler(m, Int64(batchSizePerImage), positiveFraction, seed, p, q, err)
-            } } } }
+            try check { err in
+                matched.withArray { m in
+                    pos.withMutableArray { p in
+                        neg.withMutableArray { q in
+                            srcnn_balanced_sampler(m, Int64(batchSizePerImage), positiveFraction, seed, p, q, err)
+                        }
+                    }
+                }
+            }
             positive.append(pos)
             negative.append(neg)
         }
@@ -76,8 +88,14 @@ public func pasteMasksInImage<T: FloatElement>(
         throw SwiftRCNNError.tooLarge("img_shape: (\(height), \(width)) for \(n) masks is too large")
     }
     var out = Tensor<T>(zeros: [n, 1, height, width])
-    try check { err in masks.withArray { m in boxes.withArray { b in out.withMutableArray { o in
-        srcnn_paste_masks_in_image(m, b, Int64(height), Int64(width), Int64(padding), o, err)
-    } } } }
+    try check { err in
+        masks.withArray { m in
+            boxes.withArray { b in
+                out.withMutableArray { o in
+                    srcnn_paste_masks_in_image(m, b, Int64(height), Int64(width), Int64(padding), o, err)
+                }
+            }
+        }
+    }
     return out
 }

@@ -9,10 +9,17 @@ public func roiAlign<T: FloatElement>(
     samplingRatio: Int = -1, aligned: Bool = false
 ) throws -> Tensor<T> {
     var out = Tensor<T>(zeros: try roiOutputShape(input, rois, pooledHeight, pooledWidth, channels: nil))
-    try check { err in input.withArray { x in rois.withArray { r in out.withMutableArray { o in
-        srcnn_roi_align(x, r, Int64(pooledHeight), Int64(pooledWidth), spatialScale, Int64(samplingRatio),
+    try check { err in
+        input.withArray { x in
+            rois.withArray { r in
+                out.withMutableArray { o in
+                    srcnn_roi_align(
+                        x, r, Int64(pooledHeight), Int64(pooledWidth), spatialScale, Int64(samplingRatio),
                         aligned ? 1 : 0, o, err)
-    } } } }
+                }
+            }
+        }
+    }
     return out
 }
 
@@ -22,9 +29,15 @@ public func roiAlignBackward<T: FloatElement>(
     aligned: Bool = false
 ) throws -> Tensor<T> {
     var grad = Tensor<T>(zeros: try validShape(inputShape, rank: 4, "input_shape"))
-    try check { err in gradOutput.withArray { g in rois.withArray { r in grad.withMutableArray { gi in
-        srcnn_roi_align_backward(g, r, spatialScale, Int64(samplingRatio), aligned ? 1 : 0, gi, err)
-    } } } }
+    try check { err in
+        gradOutput.withArray { g in
+            rois.withArray { r in
+                grad.withMutableArray { gi in
+                    srcnn_roi_align_backward(g, r, spatialScale, Int64(samplingRatio), aligned ? 1 : 0, gi, err)
+                }
+            }
+        }
+    }
     return grad
 }
 
@@ -35,11 +48,17 @@ public func roiPool<T: FloatElement>(
     let shape = try roiOutputShape(input, rois, pooledHeight, pooledWidth, channels: nil)
     var out = Tensor<T>(zeros: shape)
     var argmax = Tensor<Int64>(zeros: shape)
-    try check { err in input.withArray { x in rois.withArray { r in out.withMutableArray { o in
-        argmax.withMutableArray { a in
-            srcnn_roi_pool(x, r, Int64(pooledHeight), Int64(pooledWidth), spatialScale, o, a, err)
+    try check { err in
+        input.withArray { x in
+            rois.withArray { r in
+                out.withMutableArray { o in
+                    argmax.withMutableArray { a in
+                        srcnn_roi_pool(x, r, Int64(pooledHeight), Int64(pooledWidth), spatialScale, o, a, err)
+                    }
+                }
+            }
         }
-    } } } }
+    }
     return (out, argmax)
 }
 
@@ -48,12 +67,18 @@ public func roiPoolBackward<T: FloatElement>(
     _ gradOutput: Tensor<T>, argmax: Tensor<Int64>, inputShape: [Int], rois: Tensor<T>? = nil
 ) throws -> Tensor<T> {
     var grad = Tensor<T>(zeros: try validShape(inputShape, rank: 4, "input_shape"))
-    try check { err in gradOutput.withArray { g in argmax.withArray { a in grad.withMutableArray { gi in
-        if let rois {
-            return rois.withArray { r in srcnn_roi_pool_backward(g, r, a, gi, err) }
+    try check { err in
+        gradOutput.withArray { g in
+            argmax.withArray { a in
+                grad.withMutableArray { gi in
+                    if let rois {
+                        return rois.withArray { r in srcnn_roi_pool_backward(g, r, a, gi, err) }
+                    }
+                    return srcnn_roi_pool_backward(g, nil, a, gi, err)
+                }
+            }
         }
-        return srcnn_roi_pool_backward(g, nil, a, gi, err)
-    } } } }
+    }
     return grad
 }
 
@@ -63,9 +88,16 @@ public func psRoIAlign<T: FloatElement>(
     samplingRatio: Int = -1
 ) throws -> Tensor<T> {
     var out = Tensor<T>(zeros: try roiOutputShape(input, rois, pooledHeight, pooledWidth, channels: .positionSensitive))
-    try check { err in input.withArray { x in rois.withArray { r in out.withMutableArray { o in
-        srcnn_ps_roi_align(x, r, Int64(pooledHeight), Int64(pooledWidth), spatialScale, Int64(samplingRatio), o, err)
-    } } } }
+    try check { err in
+        input.withArray { x in
+            rois.withArray { r in
+                out.withMutableArray { o in
+                    srcnn_ps_roi_align(
+                        x, r, Int64(pooledHeight), Int64(pooledWidth), spatialScale, Int64(samplingRatio), o, err)
+                }
+            }
+        }
+    }
     return out
 }
 
@@ -74,9 +106,15 @@ public func psRoIAlignBackward<T: FloatElement>(
     _ gradOutput: Tensor<T>, rois: Tensor<T>, inputShape: [Int], spatialScale: Double = 1, samplingRatio: Int = -1
 ) throws -> Tensor<T> {
     var grad = Tensor<T>(zeros: try validShape(inputShape, rank: 4, "input_shape"))
-    try check { err in gradOutput.withArray { g in rois.withArray { r in grad.withMutableArray { gi in
-        srcnn_ps_roi_align_backward(g, r, spatialScale, Int64(samplingRatio), gi, err)
-    } } } }
+    try check { err in
+        gradOutput.withArray { g in
+            rois.withArray { r in
+                grad.withMutableArray { gi in
+                    srcnn_ps_roi_align_backward(g, r, spatialScale, Int64(samplingRatio), gi, err)
+                }
+            }
+        }
+    }
     return grad
 }
 
@@ -85,9 +123,15 @@ public func psRoIPool<T: FloatElement>(
     _ input: Tensor<T>, rois: Tensor<T>, pooledHeight: Int, pooledWidth: Int, spatialScale: Double = 1
 ) throws -> Tensor<T> {
     var out = Tensor<T>(zeros: try roiOutputShape(input, rois, pooledHeight, pooledWidth, channels: .positionSensitive))
-    try check { err in input.withArray { x in rois.withArray { r in out.withMutableArray { o in
-        srcnn_ps_roi_pool(x, r, Int64(pooledHeight), Int64(pooledWidth), spatialScale, o, err)
-    } } } }
+    try check { err in
+        input.withArray { x in
+            rois.withArray { r in
+                out.withMutableArray { o in
+                    srcnn_ps_roi_pool(x, r, Int64(pooledHeight), Int64(pooledWidth), spatialScale, o, err)
+                }
+            }
+        }
+    }
     return out
 }
 
@@ -96,9 +140,15 @@ public func psRoIPoolBackward<T: FloatElement>(
     _ gradOutput: Tensor<T>, rois: Tensor<T>, inputShape: [Int], spatialScale: Double = 1
 ) throws -> Tensor<T> {
     var grad = Tensor<T>(zeros: try validShape(inputShape, rank: 4, "input_shape"))
-    try check { err in gradOutput.withArray { g in rois.withArray { r in grad.withMutableArray { gi in
-        srcnn_ps_roi_pool_backward(g, r, spatialScale, gi, err)
-    } } } }
+    try check { err in
+        gradOutput.withArray { g in
+            rois.withArray { r in
+                grad.withMutableArray { gi in
+                    srcnn_ps_roi_pool_backward(g, r, spatialScale, gi, err)
+                }
+            }
+        }
+    }
     return grad
 }
 
@@ -122,10 +172,15 @@ public func multiScaleRoIAlign<T: FloatElement>(
     }
     try check { err in
         describeAll(0) {
-            rois.withArray { r in shapes.withArray { s in out.withMutableArray { o in
-                srcnn_multiscale_roi_align(levels, Int64(levels.count), r, s, Int64(pooledHeight), Int64(pooledWidth),
-                                           Int64(samplingRatio), Int64(canonicalScale), Int64(canonicalLevel), o, err)
-            } } }
+            rois.withArray { r in
+                shapes.withArray { s in
+                    out.withMutableArray { o in
+                        srcnn_multiscale_roi_align(
+                            levels, Int64(levels.count), r, s, Int64(pooledHeight), Int64(pooledWidth),
+                            Int64(samplingRatio), Int64(canonicalScale), Int64(canonicalLevel), o, err)
+                    }
+                }
+            }
         }
     }
     return out
@@ -135,7 +190,9 @@ enum RoIChannels { case positionSensitive }
 
 /// Output shape of a RoI op, or an error naming the argument when the inputs cannot give one. Full validation
 /// happens in the C ABI; this only needs enough to size the output.
-func roiOutputShape<T>(_ input: Tensor<T>, _ rois: Tensor<T>, _ ph: Int, _ pw: Int, channels: RoIChannels?) throws
+func roiOutputShape<T>(
+    _ input: Tensor<T>, _ rois: Tensor<T>, _ ph: Int, _ pw: Int, channels: RoIChannels?
+) throws
     -> [Int]
 {
     guard input.shape.count == 4 else {

@@ -30,8 +30,9 @@ public struct Tensor<Scalar: TensorElement>: Equatable, Sendable {
 
     /// A tensor over `scalars` with `shape`; the element count must match (a programming error otherwise).
     public init(_ scalars: [Scalar], shape: [Int]) {
-        precondition(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == scalars.count,
-                     "Tensor: \(scalars.count) scalars do not fill shape \(shape)")
+        precondition(
+            shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == scalars.count,
+            "Tensor: \(scalars.count) scalars do not fill shape \(shape)")
         self.shape = shape
         self.scalars = scalars
     }

@@ -37,8 +37,9 @@ extension DetectionModel {
                 if n > 0 {
                     masks.withUnsafeBufferPointer { mp in
                         d.boxes.withUnsafeBufferPointer { bp in
-                            PasteMasks.paste(masks: mp.baseAddress!, boxes: bp.baseAddress!, count: n, maskSize: m,
-                                             padding: 1, height: h, width: w, into: out.baseAddress!)
+                            PasteMasks.paste(
+                                masks: mp.baseAddress!, boxes: bp.baseAddress!, count: n, maskSize: m,
+                                padding: 1, height: h, width: w, into: out.baseAddress!)
                         }
                     }
                 }

@@ -30,24 +30,32 @@ public final class DetectionModel: Sendable {
 
         /// Throws `invalidValue` naming the first argument out of its range.
         public func validate() throws {
-            try require(numClasses >= 1 && numClasses <= Self.maxClasses,
-                        "num_classes: expected an int in [1, \(Self.maxClasses)], got \(numClasses)")
-            try require(minSize >= 1 && minSize <= Self.maxSide,
-                        "min_size: expected a number in [1, \(Int(Self.maxSide))], got \(minSize)")
-            try require(maxSize >= 1 && maxSize <= Self.maxSide,
-                        "max_size: expected a number in [1, \(Int(Self.maxSide))], got \(maxSize)")
-            try require(imageMean.count == 3 && imageMean.allSatisfy(\.isFinite),
-                        "image_mean: expected 3 finite numbers, got \(imageMean)")
-            try require(imageStd.count == 3 && imageStd.allSatisfy { $0.isFinite && $0 != 0 },
-                        "image_std: expected 3 finite non-zero numbers, got \(imageStd)")
-            try require(rpnPreNMSTopN >= 0,
-                        "rpn_pre_nms_top_n_test: expected an int >= 0, got \(rpnPreNMSTopN)")
-            try require(rpnPostNMSTopN >= 0,
-                        "rpn_post_nms_top_n_test: expected an int >= 0, got \(rpnPostNMSTopN)")
+            try require(
+                numClasses >= 1 && numClasses <= Self.maxClasses,
+                "num_classes: expected an int in [1, \(Self.maxClasses)], got \(numClasses)")
+            try require(
+                minSize >= 1 && minSize <= Self.maxSide,
+                "min_size: expected a number in [1, \(Int(Self.maxSide))], got \(minSize)")
+            try require(
+                maxSize >= 1 && maxSize <= Self.maxSide,
+                "max_size: expected a number in [1, \(Int(Self.maxSide))], got \(maxSize)")
+            try require(
+                imageMean.count == 3 && imageMean.allSatisfy(\.isFinite),
+                "image_mean: expected 3 finite numbers, got \(imageMean)")
+            try require(
+                imageStd.count == 3 && imageStd.allSatisfy { $0.isFinite && $0 != 0 },
+                "image_std: expected 3 finite non-zero numbers, got \(imageStd)")
+            try require(
+                rpnPreNMSTopN >= 0,
+                "rpn_pre_nms_top_n_test: expected an int >= 0, got \(rpnPreNMSTopN)")
+            try require(
+                rpnPostNMSTopN >= 0,
+                "rpn_post_nms_top_n_test: expected an int >= 0, got \(rpnPostNMSTopN)")
             try require(!rpnScoreThresh.isNaN, "rpn_score_thresh: expected a number, got NaN")
             try require(!boxScoreThresh.isNaN, "box_score_thresh: expected a number, got NaN")
-            try require(boxDetectionsPerImage >= 0,
-                        "box_detections_per_img: expected an int >= 0, got \(boxDetectionsPerImage)")
+            try require(
+                boxDetectionsPerImage >= 0,
+                "box_detections_per_img: expected an int >= 0, got \(boxDetectionsPerImage)")
         }
     }
 
@@ -62,18 +70,21 @@ public final class DetectionModel: Sendable {
     public init(config: Config, weights: inout WeightStore) throws {
         try config.validate()
         self.config = config
-        transform = GeneralizedRCNNTransform(minSize: config.minSize, maxSize: config.maxSize,
-                                             imageMean: config.imageMean, imageStd: config.imageStd)
+        transform = GeneralizedRCNNTransform(
+            minSize: config.minSize, maxSize: config.maxSize,
+            imageMean: config.imageMean, imageStd: config.imageStd)
         backbone = ResNet50FPN(weights: &weights, prefix: TorchvisionKeys.backbone)
         rpn = RegionProposalNetwork(
             weights: &weights,
-            config: RPNConfig(preNMSTopN: config.rpnPreNMSTopN, postNMSTopN: config.rpnPostNMSTopN,
-                              nmsThresh: config.rpnNMSThresh, scoreThresh: config.rpnScoreThresh),
+            config: RPNConfig(
+                preNMSTopN: config.rpnPreNMSTopN, postNMSTopN: config.rpnPostNMSTopN,
+                nmsThresh: config.rpnNMSThresh, scoreThresh: config.rpnScoreThresh),
             prefix: TorchvisionKeys.rpn)
         roiHeads = RoIHeads(
             weights: &weights, numClasses: config.numClasses,
-            config: RoIHeadsConfig(scoreThresh: config.boxScoreThresh, nmsThresh: config.boxNMSThresh,
-                                   detectionsPerImage: config.boxDetectionsPerImage),
+            config: RoIHeadsConfig(
+                scoreThresh: config.boxScoreThresh, nmsThresh: config.boxNMSThresh,
+                detectionsPerImage: config.boxDetectionsPerImage),
             masks: config.kind == .maskRCNN, prefix: TorchvisionKeys.roiHeads)
         try weights.finish()
     }

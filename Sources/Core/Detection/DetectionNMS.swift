@@ -15,15 +15,18 @@ enum DetectionNMS {
     static let vanillaMinimumElements = 4000
 
     /// Indices of the kept boxes among `boxes` (n, 4), `scores` (n,), `categories` (n,).
-    static func batched(boxes: UnsafePointer<Float>, scores: UnsafePointer<Float>, categories: UnsafePointer<Int64>,
-                        count n: Int, iouThreshold: Double) -> [Int] {
+    static func batched(
+        boxes: UnsafePointer<Float>, scores: UnsafePointer<Float>, categories: UnsafePointer<Int64>,
+        count n: Int, iouThreshold: Double
+    ) -> [Int] {
         if n == 0 { return [] }
         var keep = [Int64](repeating: 0, count: n)
         let kept: Int
         if 4 * n > vanillaMinimumElements {
             kept = keep.withUnsafeMutableBufferPointer {
-                NMS.batchedNMS(boxes: boxes, scores: scores, idxs: categories, count: n, iouThreshold: iouThreshold,
-                               keep: $0.baseAddress!)
+                NMS.batchedNMS(
+                    boxes: boxes, scores: scores, idxs: categories, count: n, iouThreshold: iouThreshold,
+                    keep: $0.baseAddress!)
             }
         } else {
             var maxCoordinate = boxes[0]
@@ -36,8 +39,9 @@ enum DetectionNMS {
             }
             kept = shifted.withUnsafeBufferPointer { sb in
                 keep.withUnsafeMutableBufferPointer {
-                    NMS.nms(boxes: sb.baseAddress!, scores: scores, count: n, iouThreshold: iouThreshold,
-                            keep: $0.baseAddress!)
+                    NMS.nms(
+                        boxes: sb.baseAddress!, scores: scores, count: n, iouThreshold: iouThreshold,
+                        keep: $0.baseAddress!)
                 }
             }
         }

@@ -17,14 +17,16 @@ public struct FeaturePyramidNetwork: Sendable {
         let c = Self.outChannels
         inner = inChannels.enumerated().map { i, n in
             let keys = TorchvisionKeys.FPN.inner(prefix, i)
-            return Conv2d(weight: weights.take(keys.convWeight(in: n, out: c, kernel: 1)),
-                          bias: weights.take(keys.bias(c)), inChannels: n, outChannels: c, kernel: (1, 1))
+            return Conv2d(
+                weight: weights.take(keys.convWeight(in: n, out: c, kernel: 1)),
+                bias: weights.take(keys.bias(c)), inChannels: n, outChannels: c, kernel: (1, 1))
         }
         layer = inChannels.indices.map { i in
             let keys = TorchvisionKeys.FPN.output(prefix, i)
-            return Conv2d(weight: weights.take(keys.convWeight(in: c, out: c, kernel: 3)),
-                          bias: weights.take(keys.bias(c)), inChannels: c, outChannels: c, kernel: (3, 3),
-                          padding: 1)
+            return Conv2d(
+                weight: weights.take(keys.convWeight(in: c, out: c, kernel: 3)),
+                bias: weights.take(keys.bias(c)), inChannels: c, outChannels: c, kernel: (3, 3),
+                padding: 1)
         }
     }
 
@@ -50,9 +52,10 @@ public struct FeaturePyramidNetwork: Sendable {
         let (h, w) = (target.height, target.width)
         top.data.withUnsafeBufferPointer { src in
             target.data.withUnsafeMutableBufferPointer { dst in
-                Interpolation.nearest(src.baseAddress!, planes: top.batch * top.channels, height: top.height,
-                                      width: top.width, outHeight: h, outWidth: w, into: dst.baseAddress!,
-                                      accumulate: true)
+                Interpolation.nearest(
+                    src.baseAddress!, planes: top.batch * top.channels, height: top.height,
+                    width: top.width, outHeight: h, outWidth: w, into: dst.baseAddress!,
+                    accumulate: true)
             }
         }
     }
@@ -62,8 +65,9 @@ public struct FeaturePyramidNetwork: Sendable {
         let ho = (x.height - 1) / 2 + 1, wo = (x.width - 1) / 2 + 1
         return x.data.withUnsafeBufferPointer { src in
             FeatureMap(batch: x.batch, channels: x.channels, height: ho, width: wo) { out in
-                MaxPool2d.forward(src.baseAddress!, planes: x.batch * x.channels, height: x.height, width: x.width,
-                                  kernel: 1, stride: 2, padding: 0, into: out.baseAddress!)
+                MaxPool2d.forward(
+                    src.baseAddress!, planes: x.batch * x.channels, height: x.height, width: x.width,
+                    kernel: 1, stride: 2, padding: 0, into: out.baseAddress!)
             }
         }
     }
@@ -80,8 +84,9 @@ public struct ResNet50FPN: Sendable {
 
     public init(weights: inout WeightStore, prefix: String = TorchvisionKeys.backbone) {
         body = ResNet50(weights: &weights, prefix: TorchvisionKeys.Backbone.body(prefix))
-        fpn = FeaturePyramidNetwork(weights: &weights, prefix: TorchvisionKeys.Backbone.fpn(prefix),
-                                    inChannels: ResNet50.outChannels)
+        fpn = FeaturePyramidNetwork(
+            weights: &weights, prefix: TorchvisionKeys.Backbone.fpn(prefix),
+            inChannels: ResNet50.outChannels)
     }
 
     /// The FPN levels "0", "1", "2", "3", "pool" (256 channels each), in that order.

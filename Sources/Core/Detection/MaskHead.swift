@@ -14,8 +14,9 @@ extension RoIHeads {
             for i in detections.indices { detections[i].masks = [] }
             return
         }
-        var x = RoIHeads.pool(features, boxes: detections.map(\.boxes), imageSizes: imageSizes,
-                              size: config.maskPoolSize, samplingRatio: config.samplingRatio)
+        var x = RoIHeads.pool(
+            features, boxes: detections.map(\.boxes), imageSizes: imageSizes,
+            size: config.maskPoolSize, samplingRatio: config.samplingRatio)
         for conv in maskConvs {
             x = conv.winogradWeights != nil ? conv(x) : RoIHeads.convolveSmallMaps(conv, x)
         }
@@ -61,11 +62,14 @@ extension RoIHeads {
     /// by side form one (C·9) × (images·H·W) matrix, so each product is wide enough for the GEMM to run at full
     /// speed (one image of 14 x 14 gives only 196 columns). Same values as `conv(x)`, up to summation order.
     /// `columnElements` bounds the im2col buffer (at least one image is done at a time).
-    public static func convolveSmallMaps(_ conv: Conv2d, _ x: FeatureMap,
-                                         columnElements: Int = smallMapColumnElements) -> FeatureMap {
-        precondition(conv.kernelH == 3 && conv.kernelW == 3 && conv.stride == 1 && conv.padding == 1
-                     && conv.dilation == 1 && conv.groups == 1 && conv.inChannels == x.channels,
-                     "convolveSmallMaps: expects a 3x3, stride 1, padding 1 convolution of the input's channels")
+    public static func convolveSmallMaps(
+        _ conv: Conv2d, _ x: FeatureMap,
+        columnElements: Int = smallMapColumnElements
+    ) -> FeatureMap {
+        precondition(
+            conv.kernelH == 3 && conv.kernelW == 3 && conv.stride == 1 && conv.padding == 1
+                && conv.dilation == 1 && conv.groups == 1 && conv.inChannels == x.channels,
+            "convolveSmallMaps: expects a 3x3, stride 1, padding 1 convolution of the input's channels")
         let (h, w, plane) = (x.height, x.width, x.plane)
         let k = x.channels * 9, outChannels = conv.outChannels
         let chunk = max(1, min(x.batch, columnElements / max(1, k * plane)))
@@ -103,8 +107,9 @@ extension RoIHeads {
                         for oc in 0..<outChannels {
                             (products + oc * n).update(repeating: conv.bias?[oc] ?? 0, count: n)
                         }
-                        GEMM.multiply(m: outChannels, n: n, k: k, a: wb.baseAddress!, lda: k, b: columns, ldb: n,
-                                      c: products, ldc: n, accumulate: true)
+                        GEMM.multiply(
+                            m: outChannels, n: n, k: k, a: wb.baseAddress!, lda: k, b: columns, ldb: n,
+                            c: products, ldc: n, accumulate: true)
                         // (out channel, image, pixel) -> (image, out channel, pixel), with the fused ReLU.
                         let relu = conv.relu
                         Parallel.forEachChunk(outChannels, minItemsPerChunk: 8) { channels in

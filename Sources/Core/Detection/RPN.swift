@@ -17,9 +17,11 @@ public struct RPNConfig: Sendable {
     /// Channels of the feature maps (the FPN's out_channels).
     public var inChannels: Int
 
-    public init(preNMSTopN: Int = 1000, postNMSTopN: Int = 1000, nmsThresh: Double = 0.7, scoreThresh: Double = 0.0,
-                anchorSizes: [[Float]] = [[32], [64], [128], [256], [512]],
-                aspectRatios: [[Float]] = Array(repeating: [0.5, 1, 2], count: 5), inChannels: Int = 256) {
+    public init(
+        preNMSTopN: Int = 1000, postNMSTopN: Int = 1000, nmsThresh: Double = 0.7, scoreThresh: Double = 0.0,
+        anchorSizes: [[Float]] = [[32], [64], [128], [256], [512]],
+        aspectRatios: [[Float]] = Array(repeating: [0.5, 1, 2], count: 5), inChannels: Int = 256
+    ) {
         self.preNMSTopN = preNMSTopN
         self.postNMSTopN = postNMSTopN
         self.nmsThresh = nmsThresh
@@ -62,20 +64,24 @@ public struct RegionProposalNetwork: Sendable {
     static let boxXformClip = Float(Double.log(1000.0 / 16))
 
     public init(weights: inout WeightStore, config: RPNConfig, prefix: String = TorchvisionKeys.rpn) {
-        precondition(config.anchorSizes.count == config.aspectRatios.count && !config.anchorSizes.isEmpty,
-                     "RPNConfig: one list of sizes and one of aspect ratios per level")
+        precondition(
+            config.anchorSizes.count == config.aspectRatios.count && !config.anchorSizes.isEmpty,
+            "RPNConfig: one list of sizes and one of aspect ratios per level")
         let counts = zip(config.anchorSizes, config.aspectRatios).map { $0.count * $1.count }
-        precondition(counts.allSatisfy { $0 == counts[0] && $0 > 0 },
-                     "RPNConfig: every level needs the same (positive) number of anchors per location")
+        precondition(
+            counts.allSatisfy { $0 == counts[0] && $0 > 0 },
+            "RPNConfig: every level needs the same (positive) number of anchors per location")
         self.config = config
         let c = config.inChannels, a = counts[0]
         numAnchors = a
         typealias Keys = TorchvisionKeys.RPNHead
         let convKeys = Keys.conv(prefix), logitKeys = Keys.clsLogits(prefix), deltaKeys = Keys.bboxPred(prefix)
-        conv = Conv2d(weight: weights.take(convKeys.convWeight(in: c, out: c, kernel: 3)),
-                      bias: weights.take(convKeys.bias(c)), inChannels: c, outChannels: c,
-                      kernel: (3, 3), padding: 1, relu: true)
-        let w = weights.take(logitKeys.convWeight(in: c, out: a, kernel: 1))
+        conv = Conv2d(
+            weight: weights.take(convKeys.convWeight(in: c, out: c, kernel: 3)),
+            bias: weights.take(convKeys.bias(c)), inChannels: c, outChannels: c,
+            kernel: (3, 3), padding: 1, relu: true)
+        let w =
+            weights.take(logitKeys.convWeight(in: c, out: a, kernel: 1))
             + weights.take(deltaKeys.convWeight(in: c, out: 4 * a, kernel: 1))
         let b = weights.take(logitKeys.bias(a)) + weights.take(deltaKeys.bias(4 * a))
         predictor = Conv2d(weight: w, bias: b, inChannels: c, outChannels: 5 * a, kernel: (1, 1))
@@ -84,8 +90,9 @@ public struct RegionProposalNetwork: Sendable {
             sizes.withUnsafeBufferPointer { s in
                 ratios.withUnsafeBufferPointer { r in
                     cell.withUnsafeMutableBufferPointer { o in
-                        Anchors.cellAnchors(sizes: s.baseAddress!, count: s.count, ratios: r.baseAddress!,
-                                            count: r.count, into: o.baseAddress!)
+                        Anchors.cellAnchors(
+                            sizes: s.baseAddress!, count: s.count, ratios: r.baseAddress!,
+                            count: r.count, into: o.baseAddress!)
                     }
                 }
             }
@@ -103,7 +110,9 @@ public struct RegionProposalNetwork: Sendable {
     ///
     /// `features`: one map (N, C, H_l, W_l) per level; `batchHW`: the padded batch's (height, width), from which the
     /// anchor strides are `batchHW / (H_l, W_l)` (integer division); `imageSizes`: each image's (height, width).
-    public func proposals(features: [FeatureMap], batchHW: (Int, Int), imageSizes: [(Int, Int)])
+    public func proposals(
+        features: [FeatureMap], batchHW: (Int, Int), imageSizes: [(Int, Int)]
+    )
         -> [(boxes: [Float], scores: [Float])]
     {
         precondition(features.count == cellAnchors.count, "RPN: expected \(cellAnchors.count) feature levels")
@@ -128,8 +137,9 @@ public struct RegionProposalNetwork: Sendable {
                     for item in items {
                         let (n, l) = (item / levels, item % levels)
                         let slot = n * perImage + levelStart[l]
-                        selectAndDecode(head: heads[l], image: n, anchors: anchors[l], count: topN[l],
-                                        boxes: bp + 4 * slot, logits: lp + slot)
+                        selectAndDecode(
+                            head: heads[l], image: n, anchors: anchors[l], count: topN[l],
+                            boxes: bp + 4 * slot, logits: lp + slot)
                     }
                 }
             }
@@ -142,9 +152,10 @@ public struct RegionProposalNetwork: Sendable {
             let out = out
             Parallel.forEachChunk(images) { range in
                 for n in range {
-                    out[n] = filter(boxes: Array(boxes[(4 * n * perImage)..<(4 * (n + 1) * perImage)]),
-                                    logits: Array(logits[(n * perImage)..<((n + 1) * perImage)]),
-                                    levels: levelOf, imageSize: imageSizes[n])
+                    out[n] = filter(
+                        boxes: Array(boxes[(4 * n * perImage)..<(4 * (n + 1) * perImage)]),
+                        logits: Array(logits[(n * perImage)..<((n + 1) * perImage)]),
+                        levels: levelOf, imageSize: imageSizes[n])
                 }
             }
         }
@@ -156,17 +167,20 @@ public struct RegionProposalNetwork: Sendable {
         let count = map.plane * numAnchors * 4
         return [Float](unsafeUninitializedCapacity: count) { out, initialized in
             cellAnchors[l].withUnsafeBufferPointer { cell in
-                Anchors.grid(cell: cell.baseAddress!, count: numAnchors, height: map.height, width: map.width,
-                             strideY: batchHW.0 / map.height, strideX: batchHW.1 / map.width,
-                             into: out.baseAddress!)
+                Anchors.grid(
+                    cell: cell.baseAddress!, count: numAnchors, height: map.height, width: map.width,
+                    strideY: batchHW.0 / map.height, strideX: batchHW.1 / map.width,
+                    into: out.baseAddress!)
             }
             initialized = count
         }
     }
 
     /// The `count` largest logits of image `n` in `head` (5A, H, W), in decreasing order, with their decoded boxes.
-    func selectAndDecode(head: FeatureMap, image n: Int, anchors: [Float], count k: Int,
-                         boxes: UnsafeMutablePointer<Float>, logits: UnsafeMutablePointer<Float>) {
+    func selectAndDecode(
+        head: FeatureMap, image n: Int, anchors: [Float], count k: Int,
+        boxes: UnsafeMutablePointer<Float>, logits: UnsafeMutablePointer<Float>
+    ) {
         if k == 0 { return }
         let a = numAnchors, plane = head.plane
         head.data.withUnsafeBufferPointer { hb in
@@ -183,21 +197,25 @@ public struct RegionProposalNetwork: Sendable {
                     chosen[4 * j + c] = anchors[4 * i + c]
                 }
             }
-            BoxCoding.decode(codes: codes, boxes: chosen, count: k, groups: 1, weights: (1, 1, 1, 1),
-                             xformClip: RegionProposalNetwork.boxXformClip, into: boxes)
+            BoxCoding.decode(
+                codes: codes, boxes: chosen, count: k, groups: 1, weights: (1, 1, 1, 1),
+                xformClip: RegionProposalNetwork.boxXformClip, into: boxes)
         }
     }
 
     /// One image's `filter_proposals` after the top-n selection: `boxes` (M, 4), `logits` (M,), `levels` (M,).
-    func filter(boxes: [Float], logits: [Float], levels: [Int64], imageSize: (Int, Int))
+    func filter(
+        boxes: [Float], logits: [Float], levels: [Int64], imageSize: (Int, Int)
+    )
         -> (boxes: [Float], scores: [Float])
     {
         let m = logits.count
         var clipped = [Float](repeating: 0, count: 4 * m)
         boxes.withUnsafeBufferPointer { b in
             clipped.withUnsafeMutableBufferPointer { o in
-                Boxes.clipToImage(b.baseAddress!, count: m, height: Float(imageSize.0), width: Float(imageSize.1),
-                                  into: o.baseAddress!)
+                Boxes.clipToImage(
+                    b.baseAddress!, count: m, height: Float(imageSize.0), width: Float(imageSize.1),
+                    into: o.baseAddress!)
             }
         }
         // Small boxes, then low scores (NaN boxes and NaN scores fail both tests, as in torch).
@@ -222,8 +240,9 @@ public struct RegionProposalNetwork: Sendable {
         let order = keptBoxes.withUnsafeBufferPointer { b in
             keptScores.withUnsafeBufferPointer { s in
                 keptLevels.withUnsafeBufferPointer { c in
-                    DetectionNMS.batched(boxes: b.baseAddress!, scores: s.baseAddress!, categories: c.baseAddress!,
-                                         count: keptScores.count, iouThreshold: config.nmsThresh)
+                    DetectionNMS.batched(
+                        boxes: b.baseAddress!, scores: s.baseAddress!, categories: c.baseAddress!,
+                        count: keptScores.count, iouThreshold: config.nmsThresh)
                 }
             }
         }

@@ -16,10 +16,13 @@ func convolutionWithBatchNorm(
     let mean = weights.take(norm.runningMean)
     let variance = weights.take(norm.runningVar)
     // The filters are transformed for Winograd (where it applies) once, after folding.
-    return Conv2d(weight: w, bias: nil, inChannels: inChannels, outChannels: outChannels, kernel: (kernel, kernel),
-                  stride: stride, padding: padding, relu: relu, winograd: false)
-        .foldingBatchNorm(gamma: gamma, beta: beta, mean: mean, variance: variance, eps: batchNormEps,
-                          winograd: true)
+    return Conv2d(
+        weight: w, bias: nil, inChannels: inChannels, outChannels: outChannels, kernel: (kernel, kernel),
+        stride: stride, padding: padding, relu: relu, winograd: false
+    )
+    .foldingBatchNorm(
+        gamma: gamma, beta: beta, mean: mean, variance: variance, eps: batchNormEps,
+        winograd: true)
 }
 
 /// torchvision's ResNet `Bottleneck` (v1.5: the stride is on the 3x3 convolution) with its batch norms folded:
@@ -33,15 +36,20 @@ struct Bottleneck: Sendable {
     init(_ weights: inout WeightStore, prefix: String, inChannels: Int, width: Int, stride: Int, downsample: Bool) {
         typealias Keys = TorchvisionKeys.ResNet
         let out = width * ResNet50.expansion
-        conv1 = convolutionWithBatchNorm(&weights, Keys.conv(prefix, 1), inChannels: inChannels, outChannels: width,
-                                         kernel: 1, relu: true)
-        conv2 = convolutionWithBatchNorm(&weights, Keys.conv(prefix, 2), inChannels: width, outChannels: width,
-                                         kernel: 3, stride: stride, padding: 1, relu: true)
-        conv3 = convolutionWithBatchNorm(&weights, Keys.conv(prefix, 3), inChannels: width, outChannels: out,
-                                         kernel: 1, relu: true)
-        self.downsample = downsample
-            ? convolutionWithBatchNorm(&weights, Keys.downsample(prefix), inChannels: inChannels, outChannels: out,
-                                       kernel: 1, stride: stride, relu: false)
+        conv1 = convolutionWithBatchNorm(
+            &weights, Keys.conv(prefix, 1), inChannels: inChannels, outChannels: width,
+            kernel: 1, relu: true)
+        conv2 = convolutionWithBatchNorm(
+            &weights, Keys.conv(prefix, 2), inChannels: width, outChannels: width,
+            kernel: 3, stride: stride, padding: 1, relu: true)
+        conv3 = convolutionWithBatchNorm(
+            &weights, Keys.conv(prefix, 3), inChannels: width, outChannels: out,
+            kernel: 1, relu: true)
+        self.downsample =
+            downsample
+            ? convolutionWithBatchNorm(
+                &weights, Keys.downsample(prefix), inChannels: inChannels, outChannels: out,
+                kernel: 1, stride: stride, relu: false)
             : nil
     }
 
@@ -71,8 +79,9 @@ public struct ResNet50: Sendable {
 
     /// `prefix` is the state-dict prefix of the body, e.g. "backbone.body.".
     public init(weights: inout WeightStore, prefix: String) {
-        stem = convolutionWithBatchNorm(&weights, TorchvisionKeys.ResNet.stem(prefix), inChannels: 3,
-                                        outChannels: 64, kernel: 7, stride: 2, padding: 3, relu: true)
+        stem = convolutionWithBatchNorm(
+            &weights, TorchvisionKeys.ResNet.stem(prefix), inChannels: 3,
+            outChannels: 64, kernel: 7, stride: 2, padding: 3, relu: true)
         var inChannels = 64
         var layers = [[Bottleneck]]()
         for (l, (count, width)) in zip(Self.blocks, Self.widths).enumerated() {
@@ -80,9 +89,11 @@ public struct ResNet50: Sendable {
             for b in 0..<count {
                 // The first block of every layer but the first halves the resolution; each first block changes
                 // the channel count, so it has a downsample branch.
-                layer.append(Bottleneck(&weights, prefix: TorchvisionKeys.ResNet.block(prefix, layer: l, index: b),
-                                        inChannels: inChannels, width: width, stride: b == 0 && l > 0 ? 2 : 1,
-                                        downsample: b == 0))
+                layer.append(
+                    Bottleneck(
+                        &weights, prefix: TorchvisionKeys.ResNet.block(prefix, layer: l, index: b),
+                        inChannels: inChannels, width: width, stride: b == 0 && l > 0 ? 2 : 1,
+                        downsample: b == 0))
                 inChannels = width * Self.expansion
             }
             layers.append(layer)
@@ -108,8 +119,9 @@ public struct ResNet50: Sendable {
         let ho = (x.height + 2 * p - k) / s + 1, wo = (x.width + 2 * p - k) / s + 1
         return x.data.withUnsafeBufferPointer { src in
             FeatureMap(batch: x.batch, channels: x.channels, height: ho, width: wo) { out in
-                MaxPool2d.forward(src.baseAddress!, planes: x.batch * x.channels, height: x.height, width: x.width,
-                                  kernel: k, stride: s, padding: p, into: out.baseAddress!)
+                MaxPool2d.forward(
+                    src.baseAddress!, planes: x.batch * x.channels, height: x.height, width: x.width,
+                    kernel: k, stride: s, padding: p, into: out.baseAddress!)
             }
         }
     }

@@ -20,10 +20,12 @@ public struct RoIHeadsConfig: Sendable {
     /// Channels of each of MaskRCNNHeads' 3x3 convolutions and of conv5_mask.
     public var maskLayers: [Int]
 
-    public init(scoreThresh: Double = 0.05, nmsThresh: Double = 0.5, detectionsPerImage: Int = 100,
-                boxWeights: (Float, Float, Float, Float) = (10, 10, 5, 5), inChannels: Int = 256,
-                representationSize: Int = 1024, boxPoolSize: Int = 7, maskPoolSize: Int = 14, samplingRatio: Int = 2,
-                maskLayers: [Int] = [256, 256, 256, 256]) {
+    public init(
+        scoreThresh: Double = 0.05, nmsThresh: Double = 0.5, detectionsPerImage: Int = 100,
+        boxWeights: (Float, Float, Float, Float) = (10, 10, 5, 5), inChannels: Int = 256,
+        representationSize: Int = 1024, boxPoolSize: Int = 7, maskPoolSize: Int = 14, samplingRatio: Int = 2,
+        maskLayers: [Int] = [256, 256, 256, 256]
+    ) {
         self.scoreThresh = scoreThresh
         self.nmsThresh = nmsThresh
         self.detectionsPerImage = detectionsPerImage
@@ -65,8 +67,10 @@ public struct RoIHeads: Sendable {
     /// torchvision's `BoxCoder` clamp on dw and dh: log(1000 / 16).
     static let boxXformClip = Float(Double.log(1000.0 / 16))
 
-    public init(weights: inout WeightStore, numClasses: Int, config: RoIHeadsConfig, masks: Bool,
-                prefix: String = TorchvisionKeys.roiHeads) {
+    public init(
+        weights: inout WeightStore, numClasses: Int, config: RoIHeadsConfig, masks: Bool,
+        prefix: String = TorchvisionKeys.roiHeads
+    ) {
         precondition(numClasses >= 1, "RoIHeads: numClasses must be >= 1")
         self.config = config
         self.numClasses = numClasses
@@ -77,15 +81,19 @@ public struct RoIHeads: Sendable {
         typealias Mask = TorchvisionKeys.MaskHead
         let fc6Keys = Box.fc6(prefix), fc7Keys = Box.fc7(prefix)
         let clsKeys = Box.clsScore(prefix), bboxKeys = Box.bboxPred(prefix)
-        fc6 = Linear(weight: weights.take(fc6Keys.linearWeight(in: pooled, out: r)),
-                     bias: weights.take(fc6Keys.bias(r)), inFeatures: pooled, outFeatures: r, relu: true)
-        fc7 = Linear(weight: weights.take(fc7Keys.linearWeight(in: r, out: r)),
-                     bias: weights.take(fc7Keys.bias(r)), inFeatures: r, outFeatures: r, relu: true)
-        clsScore = Linear(weight: weights.take(clsKeys.linearWeight(in: r, out: numClasses)),
-                          bias: weights.take(clsKeys.bias(numClasses)), inFeatures: r, outFeatures: numClasses)
-        bboxPred = Linear(weight: weights.take(bboxKeys.linearWeight(in: r, out: 4 * numClasses)),
-                          bias: weights.take(bboxKeys.bias(4 * numClasses)), inFeatures: r,
-                          outFeatures: 4 * numClasses)
+        fc6 = Linear(
+            weight: weights.take(fc6Keys.linearWeight(in: pooled, out: r)),
+            bias: weights.take(fc6Keys.bias(r)), inFeatures: pooled, outFeatures: r, relu: true)
+        fc7 = Linear(
+            weight: weights.take(fc7Keys.linearWeight(in: r, out: r)),
+            bias: weights.take(fc7Keys.bias(r)), inFeatures: r, outFeatures: r, relu: true)
+        clsScore = Linear(
+            weight: weights.take(clsKeys.linearWeight(in: r, out: numClasses)),
+            bias: weights.take(clsKeys.bias(numClasses)), inFeatures: r, outFeatures: numClasses)
+        bboxPred = Linear(
+            weight: weights.take(bboxKeys.linearWeight(in: r, out: 4 * numClasses)),
+            bias: weights.take(bboxKeys.bias(4 * numClasses)), inFeatures: r,
+            outFeatures: 4 * numClasses)
         guard masks else {
             maskConvs = []
             maskUpsample = nil
@@ -97,9 +105,11 @@ public struct RoIHeads: Sendable {
         var channels = c
         for (i, out) in config.maskLayers.enumerated() {
             let keys = Mask.layer(prefix, i)
-            convs.append(Conv2d(weight: weights.take(keys.convWeight(in: channels, out: out, kernel: 3)),
-                                bias: weights.take(keys.bias(out)), inChannels: channels,
-                                outChannels: out, kernel: (3, 3), padding: 1, relu: true))
+            convs.append(
+                Conv2d(
+                    weight: weights.take(keys.convWeight(in: channels, out: out, kernel: 3)),
+                    bias: weights.take(keys.bias(out)), inChannels: channels,
+                    outChannels: out, kernel: (3, 3), padding: 1, relu: true))
             channels = out
         }
         maskConvs = convs
@@ -116,7 +126,9 @@ public struct RoIHeads: Sendable {
     /// `features`: the maps to pool from (N, C, H_l, W_l), finest first (torchvision: FPN levels "0" ... "3");
     /// `proposals`: (P_i, 4) flat per image; `imageSizes`: each image's (height, width) after resizing, which also
     /// give the levels' scales (as torchvision, from the largest image height).
-    public func callAsFunction(features: [FeatureMap], proposals: [[Float]], imageSizes: [(Int, Int)])
+    public func callAsFunction(
+        features: [FeatureMap], proposals: [[Float]], imageSizes: [(Int, Int)]
+    )
         -> [Detections]
     {
         precondition(proposals.count == imageSizes.count, "RoIHeads: one proposal list per image")
@@ -124,15 +136,17 @@ public struct RoIHeads: Sendable {
         let rows = proposals.reduce(0) { $0 + $1.count / 4 }
         var classLogits = [Float](), boxRegression = [Float]()
         if rows > 0 {
-            let pooled = RoIHeads.pool(features, boxes: proposals, imageSizes: imageSizes, size: config.boxPoolSize,
-                                       samplingRatio: config.samplingRatio)
+            let pooled = RoIHeads.pool(
+                features, boxes: proposals, imageSizes: imageSizes, size: config.boxPoolSize,
+                samplingRatio: config.samplingRatio)
             let x = fc7(fc6(pooled.data, rows: rows), rows: rows)
             classLogits = clsScore(x, rows: rows)
             boxRegression = bboxPred(x, rows: rows)
         }
-        var detections = RoIHeads.postprocess(classLogits: classLogits, boxRegression: boxRegression,
-                                              proposals: proposals, imageSizes: imageSizes, numClasses: numClasses,
-                                              config: config)
+        var detections = RoIHeads.postprocess(
+            classLogits: classLogits, boxRegression: boxRegression,
+            proposals: proposals, imageSizes: imageSizes, numClasses: numClasses,
+            config: config)
         if hasMasks { addMasks(to: &detections, features: features, imageSizes: imageSizes) }
         return detections
     }
@@ -145,14 +159,18 @@ public struct RoIHeads: Sendable {
     /// need probability > `scoreThresh` and width and height >= 1e-2; NMS per class at `nmsThresh`; the first
     /// `detectionsPerImage` by decreasing score are kept. Only candidates above the threshold are decoded (decoding
     /// is per box, so this is what decoding all of them gives).
-    public static func postprocess(classLogits: [Float], boxRegression: [Float], proposals: [[Float]],
-                                   imageSizes: [(Int, Int)], numClasses: Int, config: RoIHeadsConfig) -> [Detections] {
+    public static func postprocess(
+        classLogits: [Float], boxRegression: [Float], proposals: [[Float]],
+        imageSizes: [(Int, Int)], numClasses: Int, config: RoIHeadsConfig
+    ) -> [Detections] {
         let rows = proposals.reduce(0) { $0 + $1.count / 4 }
-        precondition(classLogits.count == rows * numClasses && boxRegression.count == 4 * rows * numClasses,
-                     "RoIHeads.postprocess: predictions do not match the proposals")
+        precondition(
+            classLogits.count == rows * numClasses && boxRegression.count == 4 * rows * numClasses,
+            "RoIHeads.postprocess: predictions do not match the proposals")
         let scores = softmax(classLogits, rows: rows, columns: numClasses)
-        var detections = [Detections](repeating: Detections(boxes: [], scores: [], labels: []),
-                                      count: proposals.count)
+        var detections = [Detections](
+            repeating: Detections(boxes: [], scores: [], labels: []),
+            count: proposals.count)
         var first = 0
         var firstRow = [Int]()
         for p in proposals {
@@ -163,9 +181,10 @@ public struct RoIHeads: Sendable {
             let out = out
             Parallel.forEachChunk(proposals.count) { images in
                 for n in images {
-                    out[n] = detect(scores: scores, boxRegression: boxRegression, firstRow: firstRow[n],
-                                    proposals: proposals[n], imageSize: imageSizes[n], numClasses: numClasses,
-                                    config: config)
+                    out[n] = detect(
+                        scores: scores, boxRegression: boxRegression, firstRow: firstRow[n],
+                        proposals: proposals[n], imageSize: imageSizes[n], numClasses: numClasses,
+                        config: config)
                 }
             }
         }
@@ -198,8 +217,10 @@ public struct RoIHeads: Sendable {
     }
 
     /// `postprocess` for one image whose proposals are rows `firstRow ..< firstRow + P` of the predictions.
-    static func detect(scores: [Float], boxRegression: [Float], firstRow: Int, proposals: [Float],
-                       imageSize: (Int, Int), numClasses: Int, config: RoIHeadsConfig) -> Detections {
+    static func detect(
+        scores: [Float], boxRegression: [Float], firstRow: Int, proposals: [Float],
+        imageSize: (Int, Int), numClasses: Int, config: RoIHeadsConfig
+    ) -> Detections {
         let p = proposals.count / 4
         let threshold = Float(config.scoreThresh)
         // Candidates above the threshold, in (proposal, class) order; NaN scores fail the test.
@@ -228,8 +249,9 @@ public struct RoIHeads: Sendable {
             references.withUnsafeBufferPointer { rb in
                 decoded.withUnsafeMutableBufferPointer { db in
                     if m > 0 {
-                        BoxCoding.decode(codes: cb.baseAddress!, boxes: rb.baseAddress!, count: m, groups: 1,
-                                         weights: config.boxWeights, xformClip: boxXformClip, into: db.baseAddress!)
+                        BoxCoding.decode(
+                            codes: cb.baseAddress!, boxes: rb.baseAddress!, count: m, groups: 1,
+                            weights: config.boxWeights, xformClip: boxXformClip, into: db.baseAddress!)
                     }
                 }
             }
@@ -237,8 +259,9 @@ public struct RoIHeads: Sendable {
         decoded.withUnsafeBufferPointer { db in
             boxes.withUnsafeMutableBufferPointer { bb in
                 if m > 0 {
-                    Boxes.clipToImage(db.baseAddress!, count: m, height: Float(imageSize.0),
-                                      width: Float(imageSize.1), into: bb.baseAddress!)
+                    Boxes.clipToImage(
+                        db.baseAddress!, count: m, height: Float(imageSize.0),
+                        width: Float(imageSize.1), into: bb.baseAddress!)
                 }
             }
         }
@@ -255,8 +278,9 @@ public struct RoIHeads: Sendable {
         let order = boxes.withUnsafeBufferPointer { b in
             candidateScores.withUnsafeBufferPointer { s in
                 labels.withUnsafeBufferPointer { l in
-                    DetectionNMS.batched(boxes: b.baseAddress!, scores: s.baseAddress!, categories: l.baseAddress!,
-                                         count: kept, iouThreshold: config.nmsThresh)
+                    DetectionNMS.batched(
+                        boxes: b.baseAddress!, scores: s.baseAddress!, categories: l.baseAddress!,
+                        count: kept, iouThreshold: config.nmsThresh)
                 }
             }
         }
@@ -272,12 +296,15 @@ public struct RoIHeads: Sendable {
     }
 
     /// MultiScaleRoIAlign of `boxes` ((P_i, 4) flat per image) over `features`: (sum P_i, C, size, size).
-    static func pool(_ features: [FeatureMap], boxes: [[Float]], imageSizes: [(Int, Int)], size: Int,
-                     samplingRatio: Int) -> FeatureMap {
+    static func pool(
+        _ features: [FeatureMap], boxes: [[Float]], imageSizes: [(Int, Int)], size: Int,
+        samplingRatio: Int
+    ) -> FeatureMap {
         precondition(!features.isEmpty, "RoIHeads: no feature maps to pool from")
         let (batch, channels) = (features[0].batch, features[0].channels)
-        precondition(features.allSatisfy { $0.batch == batch && $0.channels == channels && $0.height > 0 },
-                     "RoIHeads: feature maps of one batch size and channel count")
+        precondition(
+            features.allSatisfy { $0.batch == batch && $0.channels == channels && $0.height > 0 },
+            "RoIHeads: feature maps of one batch size and channel count")
         precondition(boxes.count <= batch, "RoIHeads: more proposal lists than images")
         var rois = [Float]()
         for (n, b) in boxes.enumerated() {
@@ -288,8 +315,9 @@ public struct RoIHeads: Sendable {
         let scales = features.map { MultiScaleRoIAlign.inferScale(featureHeight: $0.height, imageHeight: maxHeight) }
         var levelOfRoI = [Int](repeating: 0, count: k)
         if features.count > 1 {
-            let mapper = MultiScaleRoIAlign.LevelMapper(scales: scales, canonicalScale: canonicalScale,
-                                                        canonicalLevel: canonicalLevel)
+            let mapper = MultiScaleRoIAlign.LevelMapper(
+                scales: scales, canonicalScale: canonicalScale,
+                canonicalLevel: canonicalLevel)
             rois.withUnsafeBufferPointer { r in
                 for i in 0..<k { levelOfRoI[i] = mapper.levelIndex(r.baseAddress! + 5 * i, levels: features.count) }
             }
@@ -299,16 +327,19 @@ public struct RoIHeads: Sendable {
             withFeaturePointers(features) { data in
                 var levels = [RoIAlign.Level<Float>]()
                 for (l, f) in features.enumerated() {
-                    levels.append(RoIAlign.Level(data: data[l], height: f.height, width: f.width,
-                                                 spatialScale: Float(scales[l])))
+                    levels.append(
+                        RoIAlign.Level(
+                            data: data[l], height: f.height, width: f.width,
+                            spatialScale: Float(scales[l])))
                 }
                 levels.withUnsafeBufferPointer { lv in
                     levelOfRoI.withUnsafeBufferPointer { lr in
                         rois.withUnsafeBufferPointer { r in
-                            RoIAlign.forward(levels: lv.baseAddress!, count: lv.count, levelOfRoI: lr.baseAddress,
-                                             batch: batch, channels: channels, rois: r.baseAddress!, count: k,
-                                             pooledH: size, pooledW: size, samplingRatio: samplingRatio,
-                                             aligned: false, output: out.baseAddress!)
+                            RoIAlign.forward(
+                                levels: lv.baseAddress!, count: lv.count, levelOfRoI: lr.baseAddress,
+                                batch: batch, channels: channels, rois: r.baseAddress!, count: k,
+                                pooledH: size, pooledW: size, samplingRatio: samplingRatio,
+                                aligned: false, output: out.baseAddress!)
                         }
                     }
                 }

@@ -50,13 +50,15 @@ public struct GeneralizedRCNNTransform: Sendable {
         try require(!images.isEmpty, "images: expected at least one image")
         var sizes = [(Int, Int)]()
         for (i, image) in images.enumerated() {
-            try require(image.batch == 1 && image.channels == 3 && image.height > 0 && image.width > 0,
-                        "images[\(i)]: expected shape (3, H, W) with H, W >= 1, got "
-                            + "(\(image.channels), \(image.height), \(image.width))")
+            try require(
+                image.batch == 1 && image.channels == 3 && image.height > 0 && image.width > 0,
+                "images[\(i)]: expected shape (3, H, W) with H, W >= 1, got "
+                    + "(\(image.channels), \(image.height), \(image.width))")
             let size = resizedSize(height: image.height, width: image.width)
-            try require(size.0 > 0 && size.1 > 0,
-                        "images[\(i)]: a \(image.height) x \(image.width) image resizes to \(size.0) x \(size.1) "
-                            + "with min_size \(minSize), max_size \(maxSize)")
+            try require(
+                size.0 > 0 && size.1 > 0,
+                "images[\(i)]: a \(image.height) x \(image.width) image resizes to \(size.0) x \(size.1) "
+                    + "with min_size \(minSize), max_size \(maxSize)")
             sizes.append(size)
         }
         let (bh, bw) = Self.batchSize(sizes)
@@ -65,8 +67,9 @@ public struct GeneralizedRCNNTransform: Sendable {
                 "images: a batch of \(images.count) images padded to \(bh) x \(bw) exceeds \(Self.maxBatchPixels) "
                     + "pixels; pass fewer images per call")
         }
-        var batch = FeatureMap(batch: images.count, channels: 3, height: bh, width: bw,
-                               data: [Float](repeating: 0, count: images.count * 3 * bh * bw))
+        var batch = FeatureMap(
+            batch: images.count, channels: 3, height: bh, width: bw,
+            data: [Float](repeating: 0, count: images.count * 3 * bh * bw))
         let normalized = UnsafeMutablePointer<Float>.allocate(capacity: images.map { 3 * $0.plane }.max()!)
         defer { normalized.deallocate() }
         let resized = UnsafeMutablePointer<Float>.allocate(capacity: sizes.map { 3 * $0.0 * $0.1 }.max()!)
@@ -82,8 +85,9 @@ public struct GeneralizedRCNNTransform: Sendable {
                     }
                 }
                 let (h, w) = sizes[i]
-                Interpolation.bilinear(normalized, planes: 3, height: image.height, width: image.width,
-                                       outHeight: h, outWidth: w, into: resized)
+                Interpolation.bilinear(
+                    normalized, planes: 3, height: image.height, width: image.width,
+                    outHeight: h, outWidth: w, into: resized)
                 for c in 0..<3 {
                     let dst = out.baseAddress! + ((i * 3 + c) * bh) * bw
                     for y in 0..<h { (dst + y * bw).update(from: resized + (c * h + y) * w, count: w) }

@@ -28,12 +28,15 @@ public struct Conv2d: Sendable {
     /// throughput to packing and thread start-up, e.g. one-row bands of 272 columns for 3 × 3 × 256 convolutions.
     static let bandMinimumColumns = 2048
 
-    public init(weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int, kernel: (Int, Int),
-                stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1, relu: Bool = false,
-                winograd: Bool = true) {
+    public init(
+        weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int, kernel: (Int, Int),
+        stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1, relu: Bool = false,
+        winograd: Bool = true
+    ) {
         precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0, "Conv2d: bad groups")
-        precondition(weight.count == outChannels * (inChannels / groups) * kernel.0 * kernel.1,
-                     "Conv2d: weight does not match its shape")
+        precondition(
+            weight.count == outChannels * (inChannels / groups) * kernel.0 * kernel.1,
+            "Conv2d: weight does not match its shape")
         precondition(bias == nil || bias!.count == outChannels, "Conv2d: bias does not match out channels")
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernelH = kernel.0; self.kernelW = kernel.1
@@ -43,13 +46,17 @@ public struct Conv2d: Sendable {
         self.bias = bias
         let path = ISA.current
         winogradPath = path
-        if winograd && Winograd.applies(kernelH: kernel.0, kernelW: kernel.1, stride: stride, padding: padding,
-                                        dilation: dilation, groups: groups) {
+        if winograd
+            && Winograd.applies(
+                kernelH: kernel.0, kernelW: kernel.1, stride: stride, padding: padding,
+                dilation: dilation, groups: groups)
+        {
             let count = Winograd.weightCount(outChannels: outChannels, inChannels: inChannels, for: path)
             winogradWeights = [Float](unsafeUninitializedCapacity: count) { u, n in
                 weight.withUnsafeBufferPointer {
-                    Winograd.transformWeights($0.baseAddress!, outChannels: outChannels, inChannels: inChannels,
-                                              into: u.baseAddress!, for: path)
+                    Winograd.transformWeights(
+                        $0.baseAddress!, outChannels: outChannels, inChannels: inChannels,
+                        into: u.baseAddress!, for: path)
                 }
                 n = u.count
             }
@@ -61,9 +68,10 @@ public struct Conv2d: Sendable {
     /// Folds a frozen batch norm that follows this convolution into its weights and bias:
     /// y = (conv(x) - mean) · γ / sqrt(var + eps) + β = conv'(x) + β', with conv' scaled per output channel.
     /// `winograd` says whether the folded convolution may run by Winograd (default: as this one).
-    public func foldingBatchNorm(gamma: [Float], beta: [Float], mean: [Float], variance: [Float], eps: Float,
-                                 winograd: Bool? = nil) -> Conv2d
-    {
+    public func foldingBatchNorm(
+        gamma: [Float], beta: [Float], mean: [Float], variance: [Float], eps: Float,
+        winograd: Bool? = nil
+    ) -> Conv2d {
         var w = weight
         var b = bias ?? [Float](repeating: 0, count: outChannels)
         let perOut = w.count / outChannels
@@ -73,21 +81,24 @@ public struct Conv2d: Sendable {
             for i in 0..<perOut { w[o * perOut + i] *= scale }
             b[o] = beta[o] + (b[o] - mean[o]) * scale
         }
-        return Conv2d(weight: w, bias: b, inChannels: inChannels, outChannels: outChannels,
-                      kernel: (kernelH, kernelW), stride: stride, padding: padding, dilation: dilation,
-                      groups: groups, relu: relu, winograd: winograd ?? (winogradWeights != nil))
+        return Conv2d(
+            weight: w, bias: b, inChannels: inChannels, outChannels: outChannels,
+            kernel: (kernelH, kernelW), stride: stride, padding: padding, dilation: dilation,
+            groups: groups, relu: relu, winograd: winograd ?? (winogradWeights != nil))
     }
 
     /// The same convolution with ReLU fused or not.
     public func withReLU(_ on: Bool) -> Conv2d {
-        Conv2d(weight: weight, bias: bias, inChannels: inChannels, outChannels: outChannels,
-               kernel: (kernelH, kernelW), stride: stride, padding: padding, dilation: dilation, groups: groups,
-               relu: on, winograd: winogradWeights != nil)
+        Conv2d(
+            weight: weight, bias: bias, inChannels: inChannels, outChannels: outChannels,
+            kernel: (kernelH, kernelW), stride: stride, padding: padding, dilation: dilation, groups: groups,
+            relu: on, winograd: winogradWeights != nil)
     }
 
     func geometry(_ x: FeatureMap) -> Im2Col.Geometry {
-        Im2Col.Geometry(height: x.height, width: x.width, kernelH: kernelH, kernelW: kernelW, strideH: stride,
-                        strideW: stride, padH: padding, padW: padding, dilationH: dilation, dilationW: dilation)
+        Im2Col.Geometry(
+            height: x.height, width: x.width, kernelH: kernelH, kernelW: kernelW, strideH: stride,
+            strideW: stride, padH: padding, padW: padding, dilationH: dilation, dilationW: dilation)
     }
 
     public func callAsFunction(_ x: FeatureMap) -> FeatureMap {
@@ -107,10 +118,11 @@ public struct Conv2d: Sendable {
                 x.data.withUnsafeBufferPointer { xs in
                     winogradWeights.withUnsafeBufferPointer { u in
                         withOptionalPointer(bias) { b in
-                            Winograd.convolve(xs.baseAddress!, batch: x.batch, channels: inChannels, height: x.height,
-                                              width: x.width, weights: u.baseAddress!, packedFor: winogradPath,
-                                              outChannels: outChannels,
-                                              bias: b, relu: relu, into: out.baseAddress!)
+                            Winograd.convolve(
+                                xs.baseAddress!, batch: x.batch, channels: inChannels, height: x.height,
+                                width: x.width, weights: u.baseAddress!, packedFor: winogradPath,
+                                outChannels: outChannels,
+                                bias: b, relu: relu, into: out.baseAddress!)
                         }
                     }
                 }
@@ -121,8 +133,13 @@ public struct Conv2d: Sendable {
         let inPerGroup = inChannels / groups, outPerGroup = outChannels / groups
         let k = inPerGroup * kernelH * kernelW
         let direct = kernelH == 1 && kernelW == 1 && stride == 1 && padding == 0
-        let bandRows = max(1, min(ho, max(Conv2d.bandElements / max(1, k * wo),
-                                          (Conv2d.bandMinimumColumns + wo - 1) / max(1, wo))))
+        let bandRows = max(
+            1,
+            min(
+                ho,
+                max(
+                    Conv2d.bandElements / max(1, k * wo),
+                    (Conv2d.bandMinimumColumns + wo - 1) / max(1, wo))))
         let columns = direct ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * bandRows * wo)
         if let columns { HugePages.advise(columns, count: k * bandRows * wo) }
         defer { columns?.deallocate() }
@@ -130,8 +147,9 @@ public struct Conv2d: Sendable {
             let o = out.baseAddress!
             let plane = ho * wo
             if let residual {
-                precondition(residual.shape == [x.batch, outChannels, ho, wo],
-                             "Conv2d: residual \(residual.shape) does not match the output")
+                precondition(
+                    residual.shape == [x.batch, outChannels, ho, wo],
+                    "Conv2d: residual \(residual.shape) does not match the output")
             }
             // Each product is written once, with bias, residual and ReLU applied as its tiles finish.
             withOptionalPointer(bias) { biasPointer in
@@ -148,19 +166,22 @@ public struct Conv2d: Sendable {
                                         bias: biasPointer.map { $0 + grp * outPerGroup },
                                         addend: residualPointer.map { $0 + first }, relu: relu)
                                     if direct {
-                                        GEMM.multiply(m: outPerGroup, n: plane, k: k, a: w, lda: k, b: input,
-                                                      ldb: plane, c: c, ldc: plane, epilogue: epilogue)
+                                        GEMM.multiply(
+                                            m: outPerGroup, n: plane, k: k, a: w, lda: k, b: input,
+                                            ldb: plane, c: c, ldc: plane, epilogue: epilogue)
                                         continue
                                     }
                                     var oy = 0
                                     while oy < ho {
                                         let end = min(ho, oy + bandRows)
-                                        Im2Col.fill(input, channels: inPerGroup, geometry: g, rows: oy, end,
-                                                    into: columns!)
+                                        Im2Col.fill(
+                                            input, channels: inPerGroup, geometry: g, rows: oy, end,
+                                            into: columns!)
                                         let width = (end - oy) * wo
                                         epilogue.addend = residualPointer.map { $0 + first + oy * wo }
-                                        GEMM.multiply(m: outPerGroup, n: width, k: k, a: w, lda: k, b: columns!,
-                                                      ldb: width, c: c + oy * wo, ldc: plane, epilogue: epilogue)
+                                        GEMM.multiply(
+                                            m: outPerGroup, n: width, k: k, a: w, lda: k, b: columns!,
+                                            ldb: width, c: c + oy * wo, ldc: plane, epilogue: epilogue)
                                         oy = end
                                     }
                                 }

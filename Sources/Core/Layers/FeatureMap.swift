@@ -14,8 +14,10 @@ public struct FeatureMap: Sendable {
 
     /// A map whose values `fill` writes (every element, exactly once); no zero-filling pass. Large maps get
     /// huge pages (`HugePages`).
-    public init(batch: Int, channels: Int, height: Int, width: Int,
-                fill: (UnsafeMutableBufferPointer<Float>) -> Void) {
+    public init(
+        batch: Int, channels: Int, height: Int, width: Int,
+        fill: (UnsafeMutableBufferPointer<Float>) -> Void
+    ) {
         self.batch = batch; self.channels = channels; self.height = height; self.width = width
         self.data = [Float](unsafeUninitializedCapacity: batch * channels * height * width) { buffer, count in
             HugePages.advise(buffer)

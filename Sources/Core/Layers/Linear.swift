@@ -23,14 +23,18 @@ public struct Linear: Sendable {
         return [Float](unsafeUninitializedCapacity: rows * outFeatures) { out, count in
             let o = out.baseAddress!
             for r in 0..<rows {
-                if let bias { (o + r * outFeatures).initialize(from: bias, count: outFeatures) }
-                else { (o + r * outFeatures).initialize(repeating: 0, count: outFeatures) }
+                if let bias {
+                    (o + r * outFeatures).initialize(from: bias, count: outFeatures)
+                } else {
+                    (o + r * outFeatures).initialize(repeating: 0, count: outFeatures)
+                }
             }
             x.withUnsafeBufferPointer { xs in
                 weight.withUnsafeBufferPointer { ws in
-                    GEMM.multiply(m: rows, n: outFeatures, k: inFeatures, a: xs.baseAddress!, lda: inFeatures,
-                                  b: ws.baseAddress!, ldb: inFeatures, transposeB: true, c: o, ldc: outFeatures,
-                                  accumulate: true)
+                    GEMM.multiply(
+                        m: rows, n: outFeatures, k: inFeatures, a: xs.baseAddress!, lda: inFeatures,
+                        b: ws.baseAddress!, ldb: inFeatures, transposeB: true, c: o, ldc: outFeatures,
+                        accumulate: true)
                 }
             }
             if relu { applyReLU(o, count: rows * outFeatures) }
@@ -95,9 +99,10 @@ public struct ConvTranspose2x2: Sendable {
                 weight.withUnsafeBufferPointer { ws in
                     rowBias.withUnsafeBufferPointer { bs in
                         // products(r = (o, i, j), column) = relu?(Σ_c W[c, r] · staged[c, column] + bias[o])
-                        GEMM.multiply(m: rows, n: n, k: inChannels, a: ws.baseAddress!, lda: rows, transposeA: true,
-                                      b: staged, ldb: n, c: products, ldc: n,
-                                      epilogue: GEMMEpilogue(bias: bs.baseAddress, relu: relu))
+                        GEMM.multiply(
+                            m: rows, n: n, k: inChannels, a: ws.baseAddress!, lda: rows, transposeA: true,
+                            b: staged, ldb: n, c: products, ldc: n,
+                            epilogue: GEMMEpilogue(bias: bs.baseAddress, relu: relu))
                     }
                 }
                 // Output row 2y + i of channel c interleaves the (i, 0) and (i, 1) products of input row y, 16

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 extension WeightStore {
@@ -28,8 +28,10 @@ extension WeightStore {
         guard info.st_mode & S_IFMT == S_IFREG else {
             throw SwiftRCNNError.invalidValue("weights: \(path): not a regular file")
         }
-        self.init(try SafeTensors.load(SafeTensors.FileSource(fd: fd, size: Int(info.st_size), path: path),
-                                       prefix: "weights: \(path): "))
+        self.init(
+            try SafeTensors.load(
+                SafeTensors.FileSource(fd: fd, size: Int(info.st_size), path: path),
+                prefix: "weights: \(path): "))
     }
 
     /// Reads the bytes of a `.safetensors` file; see `init(safetensorsAt:)`. Errors read "weights: ...".
@@ -82,7 +84,7 @@ enum SafeTensors {
         let bytes: [UInt8]
         var size: Int { bytes.count }
         func withBytes<R>(at offset: Int, count: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-            try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[offset ..< offset + count])) }
+            try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[offset..<offset + count])) }
         }
     }
 
@@ -107,7 +109,7 @@ enum SafeTensors {
                 }
                 done += n
             }
-            return try body(UnsafeRawBufferPointer(rebasing: buffer[0 ..< count]))
+            return try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
         }
     }
 
@@ -129,12 +131,14 @@ enum SafeTensors {
         }
         let length = try source.withBytes(at: 0, count: 8) { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard length <= maxHeaderBytes else {
-            throw SwiftRCNNError.invalidValue(prefix + "header length \(length) exceeds the limit of "
-                                                  + "\(maxHeaderBytes) bytes")
+            throw SwiftRCNNError.invalidValue(
+                prefix + "header length \(length) exceeds the limit of "
+                    + "\(maxHeaderBytes) bytes")
         }
         guard length <= source.size - 8 else {
-            throw SwiftRCNNError.invalidValue(prefix + "header length \(length) runs past the end "
-                                                  + "(\(source.size) bytes in all)")
+            throw SwiftRCNNError.invalidValue(
+                prefix + "header length \(length) runs past the end "
+                    + "(\(source.size) bytes in all)")
         }
         let dataStart = 8 + Int(length), dataSize = source.size - dataStart
         let tensors = try source.withBytes(at: 8, count: Int(length)) { header in
@@ -155,7 +159,7 @@ enum SafeTensors {
     static func convert(_ raw: UnsafeRawBufferPointer, _ dtype: DType, count: Int) -> [Float] {
         func map<T: FixedWidthInteger>(_: T.Type, _ transform: (T) -> Float) -> [Float] {
             [Float](unsafeUninitializedCapacity: count) { out, initialised in
-                for k in 0 ..< count {
+                for k in 0..<count {
                     let bits = raw.loadUnaligned(fromByteOffset: k * MemoryLayout<T>.size, as: T.self)
                     out[k] = transform(T(littleEndian: bits))
                 }
@@ -165,12 +169,12 @@ enum SafeTensors {
         switch dtype {
         case .f32:
             #if _endian(little)
-            return [Float](unsafeUninitializedCapacity: count) { out, initialised in
-                UnsafeMutableRawBufferPointer(out).copyMemory(from: raw)
-                initialised = count
-            }
+                return [Float](unsafeUninitializedCapacity: count) { out, initialised in
+                    UnsafeMutableRawBufferPointer(out).copyMemory(from: raw)
+                    initialised = count
+                }
             #else
-            return map(UInt32.self) { Float(bitPattern: $0) }
+                return map(UInt32.self) { Float(bitPattern: $0) }
             #endif
         case .f64: return map(UInt64.self) { Float(Double(bitPattern: $0)) }
         case .f16: return map(UInt16.self, float(half:))
@@ -282,12 +286,14 @@ enum SafeTensors {
                 throw fail("tensor \(q): missing " + absent.joined(separator: ", "))
             }
             guard let type = DType(rawValue: dtype) else {
-                throw fail("tensor \(q): unsupported dtype \(quoted(dtype)) (expected F32, F64, F16 or BF16, "
-                               + "or I64/I32 for a scalar)")
+                throw fail(
+                    "tensor \(q): unsupported dtype \(quoted(dtype)) (expected F32, F64, F16 or BF16, "
+                        + "or I64/I32 for a scalar)")
             }
             guard !type.isInteger || shape.isEmpty else {
-                throw fail("tensor \(q): dtype \(dtype) is accepted for scalars only (like num_batches_tracked), "
-                               + "got shape \(shape)")
+                throw fail(
+                    "tensor \(q): dtype \(dtype) is accepted for scalars only (like num_batches_tracked), "
+                        + "got shape \(shape)")
             }
             var count = 1
             for d in shape {
@@ -303,13 +309,15 @@ enum SafeTensors {
             let (begin, end) = (offsets[0], offsets[1])
             guard begin <= end else { throw fail("tensor \(q): data_offsets [\(begin), \(end)] begin after they end") }
             guard end <= dataSize else {
-                throw fail("tensor \(q): data_offsets [\(begin), \(end)] reach beyond the data section "
-                               + "(\(dataSize) bytes)")
+                throw fail(
+                    "tensor \(q): data_offsets [\(begin), \(end)] reach beyond the data section "
+                        + "(\(dataSize) bytes)")
             }
             let bytes = count * type.size  // count <= maxElements (2^40), so no overflow
             guard end - begin == bytes else {
-                throw fail("tensor \(q): data_offsets [\(begin), \(end)] hold \(end - begin) bytes, but shape "
-                               + "\(shape) of \(dtype) needs \(bytes)")
+                throw fail(
+                    "tensor \(q): data_offsets [\(begin), \(end)] hold \(end - begin) bytes, but shape "
+                        + "\(shape) of \(dtype) needs \(bytes)")
             }
             return Tensor(name: name, dtype: type, shape: shape, count: count, begin: begin, end: end)
         }
@@ -324,16 +332,18 @@ enum SafeTensors {
             if peek == UInt8(ascii: "]") { i += 1; return values }
             while true {
                 skipSpace()
-                guard let c = peek, c == UInt8(ascii: "-") || (0x30 ... 0x39).contains(c) else {
+                guard let c = peek, c == UInt8(ascii: "-") || (0x30...0x39).contains(c) else {
                     throw fail("\(what) must be \(kind)")
                 }
                 guard values.count < limit else {
-                    throw fail(limit == 2 ? "\(what) must be two integers, got more"
-                                          : "\(what) has more than \(limit) dimensions")
+                    throw fail(
+                        limit == 2
+                            ? "\(what) must be two integers, got more"
+                            : "\(what) has more than \(limit) dimensions")
                 }
                 let start = i
                 let (value, integral) = try parseNumber()
-                let literal = String(decoding: bytes[start ..< Swift.min(i, start + 40)], as: UTF8.self)
+                let literal = String(decoding: bytes[start..<Swift.min(i, start + 40)], as: UTF8.self)
                 guard integral else { throw fail("\(what)[\(values.count)] is not an integer (\(literal))") }
                 guard bytes[start] != UInt8(ascii: "-") else {
                     throw fail("\(what)[\(values.count)] is negative (\(literal))")
@@ -351,7 +361,7 @@ enum SafeTensors {
         /// exponent.
         mutating func parseNumber() throws -> (magnitude: Int?, integral: Bool) {
             if peek == UInt8(ascii: "-") { i += 1 }
-            func digit(_ c: UInt8?) -> Int? { c.flatMap { (0x30 ... 0x39).contains($0) ? Int($0 - 0x30) : nil } }
+            func digit(_ c: UInt8?) -> Int? { c.flatMap { (0x30...0x39).contains($0) ? Int($0 - 0x30) : nil } }
             guard let first = digit(peek) else { throw syntax("a digit") }
             i += 1
             var magnitude: Int? = first
@@ -408,12 +418,12 @@ enum SafeTensors {
                     case UInt8(ascii: "t"): utf8.append(0x09)
                     case UInt8(ascii: "u"):
                         var scalar = try parseHex4()
-                        if (0xd800 ..< 0xdc00).contains(scalar) {
+                        if (0xd800..<0xdc00).contains(scalar) {
                             guard peek == UInt8(ascii: "\\") else { throw syntax("a low surrogate escape") }
                             i += 1
                             try expect(UInt8(ascii: "u"))
                             let low = try parseHex4()
-                            guard (0xdc00 ..< 0xe000).contains(low) else { throw syntax("a low surrogate") }
+                            guard (0xdc00..<0xe000).contains(low) else { throw syntax("a low surrogate") }
                             scalar = 0x10000 + (scalar - 0xd800) << 10 + (low - 0xdc00)
                         }
                         guard let u = Unicode.Scalar(scalar) else { throw syntax("a high surrogate before it") }
@@ -434,13 +444,13 @@ enum SafeTensors {
 
         mutating func parseHex4() throws -> UInt32 {
             var v: UInt32 = 0
-            for _ in 0 ..< 4 {
+            for _ in 0..<4 {
                 guard let c = peek else { throw syntax("4 hex digits") }
                 let d: UInt32
                 switch c {
-                case 0x30 ... 0x39: d = UInt32(c - 0x30)
-                case 0x41 ... 0x46: d = UInt32(c - 0x41 + 10)
-                case 0x61 ... 0x66: d = UInt32(c - 0x61 + 10)
+                case 0x30...0x39: d = UInt32(c - 0x30)
+                case 0x41...0x46: d = UInt32(c - 0x41 + 10)
+                case 0x61...0x66: d = UInt32(c - 0x61 + 10)
                 default: throw syntax("4 hex digits")
                 }
                 v = v << 4 | d
@@ -470,12 +480,12 @@ enum SafeTensors {
                 }
             case UInt8(ascii: "\""):
                 _ = try parseString()
-            case UInt8(ascii: "-"), 0x30 ... 0x39:
+            case UInt8(ascii: "-"), 0x30...0x39:
                 _ = try parseNumber()
             default:
                 for word in ["true", "false", "null"] where word.utf8.first == c {
                     let end = i + word.utf8.count
-                    guard end <= bytes.count && bytes[i ..< end].elementsEqual(word.utf8) else { throw syntax(word) }
+                    guard end <= bytes.count && bytes[i..<end].elementsEqual(word.utf8) else { throw syntax(word) }
                     i += word.utf8.count
                     return
                 }

@@ -52,12 +52,16 @@ public enum TorchvisionKeys {
         let norm: String
 
         /// The norm's weight, bias, running_mean and running_var, each (channels,).
-        func normParameters(channels: Int)
+        func normParameters(
+            channels: Int
+        )
             -> (weight: Parameter, bias: Parameter, runningMean: Parameter, runningVar: Parameter)
         {
-            (Parameter(key: norm + "weight", shape: [channels]), Parameter(key: norm + "bias", shape: [channels]),
-             Parameter(key: norm + "running_mean", shape: [channels]),
-             Parameter(key: norm + "running_var", shape: [channels]))
+            (
+                Parameter(key: norm + "weight", shape: [channels]), Parameter(key: norm + "bias", shape: [channels]),
+                Parameter(key: norm + "running_mean", shape: [channels]),
+                Parameter(key: norm + "running_var", shape: [channels])
+            )
         }
     }
 

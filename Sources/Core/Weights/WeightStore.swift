@@ -72,7 +72,8 @@ public struct WeightStore: Sendable {
             counts.append("\(missing.count) missing")
             parts.append("missing keys: " + list(missing, ", "))
         }
-        throw SwiftRCNNError.invalidValue("weights: " + counts.joined(separator: ", ") + ". "
-                                              + parts.joined(separator: ". "))
+        throw SwiftRCNNError.invalidValue(
+            "weights: " + counts.joined(separator: ", ") + ". "
+                + parts.joined(separator: ". "))
     }
 }

@@ -37,9 +37,9 @@ extension Kernels {
 extension SIMD4: LaneVector where Scalar == Float {
     @inline(__always) static func multiplyAdd(_ acc: Self, _ x: Self, _ y: Self) -> Self {
         #if arch(arm64)
-        acc.addingProduct(x, y)
+            acc.addingProduct(x, y)
         #else
-        acc + x * y
+            acc + x * y
         #endif
     }
     @inline(__always) static func relu(_ x: Self) -> Self { x.replacing(with: 0, where: x .< 0) }
@@ -48,9 +48,9 @@ extension SIMD4: LaneVector where Scalar == Float {
 extension SIMD2: LaneVector where Scalar == Double {
     @inline(__always) static func multiplyAdd(_ acc: Self, _ x: Self, _ y: Self) -> Self {
         #if arch(arm64)
-        acc.addingProduct(x, y)
+            acc.addingProduct(x, y)
         #else
-        acc + x * y
+            acc + x * y
         #endif
     }
     @inline(__always) static func relu(_ x: Self) -> Self { x.replacing(with: 0, where: x .< 0) }

@@ -39,8 +39,9 @@ extension Kernels {
                 (c + (i0 + r) * ldc + j0).update(repeating: 0, count: columns)
             }
             if epilogue {
-                applyEpilogue(c + i0 * ldc + j0, ldc: ldc, i: i0, j: j0, rows: rows, columns: columns,
-                              bias: bias, addend: addend.map { $0 + i0 * ldc + j0 }, relu: relu)
+                applyEpilogue(
+                    c + i0 * ldc + j0, ldc: ldc, i: i0, j: j0, rows: rows, columns: columns,
+                    bias: bias, addend: addend.map { $0 + i0 * ldc + j0 }, relu: relu)
             }
             return
         }
@@ -98,9 +99,10 @@ extension Kernels {
                             }
                         }
                         if finish {
-                            applyEpilogue(cp, ldc: ldc, i: i0 + ic + ir, j: j0 + jc + jr, rows: h, columns: w,
-                                          bias: bias, addend: addend.map { $0 + (i0 + ic + ir) * ldc + j0 + jc + jr },
-                                          relu: relu)
+                            applyEpilogue(
+                                cp, ldc: ldc, i: i0 + ic + ir, j: j0 + jc + jr, rows: h, columns: w,
+                                bias: bias, addend: addend.map { $0 + (i0 + ic + ir) * ldc + j0 + jc + jr },
+                                relu: relu)
                         }
                     }
                     if kb <= Blocking.rowOrderMaximumDepth {

@@ -35,9 +35,10 @@ extension Kernels {
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
         bias: UnsafePointer<Float>?, addend: UnsafePointer<Float>?, relu: Bool, prepackedA: UnsafePointer<Float>?
     ) {
-        multiplyBlock(rows: i0, rows, columns: j0, columns, k: k, a: a, lda: lda, transposeA: transposeA, b: b,
-                      ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, accumulate: accumulate, bias: bias,
-                      addend: addend, relu: relu, prepackedA: prepackedA)
+        multiplyBlock(
+            rows: i0, rows, columns: j0, columns, k: k, a: a, lda: lda, transposeA: transposeA, b: b,
+            ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, accumulate: accumulate, bias: bias,
+            addend: addend, relu: relu, prepackedA: prepackedA)
     }
 
     public static func gemmBlock(
@@ -46,9 +47,10 @@ extension Kernels {
         c: UnsafeMutablePointer<Double>, ldc: Int, accumulate: Bool,
         bias: UnsafePointer<Double>?, addend: UnsafePointer<Double>?, relu: Bool, prepackedA: UnsafePointer<Double>?
     ) {
-        multiplyBlock(rows: i0, rows, columns: j0, columns, k: k, a: a, lda: lda, transposeA: transposeA, b: b,
-                      ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, accumulate: accumulate, bias: bias,
-                      addend: addend, relu: relu, prepackedA: prepackedA)
+        multiplyBlock(
+            rows: i0, rows, columns: j0, columns, k: k, a: a, lda: lda, transposeA: transposeA, b: b,
+            ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, accumulate: accumulate, bias: bias,
+            addend: addend, relu: relu, prepackedA: prepackedA)
     }
 
     /// op(A) (m × k) packed whole into `prepackedCount(m:k:)` elements, as `gemmBlock`'s `prepackedA`.
@@ -82,9 +84,10 @@ extension Kernels {
         into output: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
         ld: Int, staging: UnsafeMutablePointer<Float>
     ) {
-        convolveTiles(input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1,
-                      weights: u, outChannels: outChannels, bias: bias, relu: relu, into: output, v: v, m: m, ld: ld,
-                      staging: staging)
+        convolveTiles(
+            input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1,
+            weights: u, outChannels: outChannels, bias: bias, relu: relu, into: output, v: v, m: m, ld: ld,
+            staging: staging)
     }
 
     public static func winogradBlock(
@@ -93,9 +96,10 @@ extension Kernels {
         into output: UnsafeMutablePointer<Double>, v: UnsafeMutablePointer<Double>,
         m: UnsafeMutablePointer<Double>, ld: Int, staging: UnsafeMutablePointer<Double>
     ) {
-        convolveTiles(input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1,
-                      weights: u, outChannels: outChannels, bias: bias, relu: relu, into: output, v: v, m: m, ld: ld,
-                      staging: staging)
+        convolveTiles(
+            input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1,
+            weights: u, outChannels: outChannels, bias: bias, relu: relu, into: output, v: v, m: m, ld: ld,
+            staging: staging)
     }
 
     public static func im2colRows(
@@ -103,9 +107,10 @@ extension Kernels {
         strideW: Int, padH: Int, padW: Int, dilationH: Int, dilationW: Int, outWidth: Int,
         outputRows oy0: Int, _ oy1: Int, matrixRows r0: Int, _ r1: Int, into columns: UnsafeMutablePointer<Float>
     ) {
-        fillIm2Col(input, height: height, width: width, kernelH: kernelH, kernelW: kernelW, strideH: strideH,
-                   strideW: strideW, padH: padH, padW: padW, dilationH: dilationH, dilationW: dilationW,
-                   outWidth: outWidth, outputRows: oy0, oy1, matrixRows: r0, r1, into: columns)
+        fillIm2Col(
+            input, height: height, width: width, kernelH: kernelH, kernelW: kernelW, strideH: strideH,
+            strideW: strideW, padH: padH, padW: padW, dilationH: dilationH, dilationW: dilationW,
+            outWidth: outWidth, outputRows: oy0, oy1, matrixRows: r0, r1, into: columns)
     }
 
     public static func im2colRows(
@@ -113,8 +118,9 @@ extension Kernels {
         strideW: Int, padH: Int, padW: Int, dilationH: Int, dilationW: Int, outWidth: Int,
         outputRows oy0: Int, _ oy1: Int, matrixRows r0: Int, _ r1: Int, into columns: UnsafeMutablePointer<Double>
     ) {
-        fillIm2Col(input, height: height, width: width, kernelH: kernelH, kernelW: kernelW, strideH: strideH,
-                   strideW: strideW, padH: padH, padW: padW, dilationH: dilationH, dilationW: dilationW,
-                   outWidth: outWidth, outputRows: oy0, oy1, matrixRows: r0, r1, into: columns)
+        fillIm2Col(
+            input, height: height, width: width, kernelH: kernelH, kernelW: kernelW, strideH: strideH,
+            strideW: strideW, padH: padH, padW: padW, dilationH: dilationH, dilationW: dilationW,
+            outWidth: outWidth, outputRows: oy0, oy1, matrixRows: r0, r1, into: columns)
     }
 }

@@ -35,18 +35,21 @@ extension Kernels {
         into output: UnsafeMutablePointer<T>, v: UnsafeMutablePointer<T>, m: UnsafeMutablePointer<T>, ld: Int,
         staging: UnsafeMutablePointer<T>
     ) {
-        transformInput(input, channels: channels, height: height, width: width, tiles: t0, t1, into: v, ld: ld,
-                       staging: staging)
+        transformInput(
+            input, channels: channels, height: height, width: width, tiles: t0, t1, into: v, ld: ld,
+            staging: staging)
         let packed = packedCount(m: outChannels, k: channels)
         for e in 0..<16 {
-            multiplyBlock(rows: 0, outChannels, columns: 0, t1 - t0, k: channels,
-                          a: u + e * packed, lda: channels, transposeA: false,
-                          b: v + e * channels * ld, ldb: ld, transposeB: false,
-                          c: m + e * outChannels * ld, ldc: ld, accumulate: false,
-                          bias: nil, addend: nil, relu: false, prepackedA: u + e * packed)
+            multiplyBlock(
+                rows: 0, outChannels, columns: 0, t1 - t0, k: channels,
+                a: u + e * packed, lda: channels, transposeA: false,
+                b: v + e * channels * ld, ldb: ld, transposeB: false,
+                c: m + e * outChannels * ld, ldc: ld, accumulate: false,
+                bias: nil, addend: nil, relu: false, prepackedA: u + e * packed)
         }
-        transformOutput(m, ld: ld, outChannels: outChannels, height: height, width: width, tiles: t0, t1, bias: bias,
-                        relu: relu, into: output)
+        transformOutput(
+            m, ld: ld, outChannels: outChannels, height: height, width: width, tiles: t0, t1, bias: bias,
+            relu: relu, into: output)
     }
 
     /// V_e(c, t - t0) for tiles t0 ..< t1 (V_e at `v + e·C·ld`): Bᵀ d B of each channel's 4 × 4 patch, whose

@@ -20,11 +20,15 @@ let maxStageImageSide: Int64 = 1 << 24
 struct StageWeights {
     var entries = [String: WeightStore.Entry]()
 
-    init(names: UnsafePointer<UnsafePointer<CChar>?>?, weights: UnsafePointer<srcnn_array>?, count: Int64,
-         prefix: String) throws {
+    init(
+        names: UnsafePointer<UnsafePointer<CChar>?>?, weights: UnsafePointer<srcnn_array>?, count: Int64,
+        prefix: String
+    ) throws {
         try require(count >= 0, "weights: expected a number of weights >= 0, got \(count)")
         if count == 0 { return }
-        guard let names, let weights else { throw SwiftRCNNError.invalidValue("weights: missing names or arrays (NULL)") }
+        guard let names, let weights else {
+            throw SwiftRCNNError.invalidValue("weights: missing names or arrays (NULL)")
+        }
         for i in 0..<Int(count) {
             guard let raw = names[i] else { throw SwiftRCNNError.invalidValue("weights: name \(i) is NULL") }
             let name = String(cString: raw)
@@ -42,11 +46,14 @@ struct StageWeights {
     func requireShape(_ parameter: TorchvisionKeys.Parameter, _ explanation: String) throws {
         let (name, shape) = (parameter.key, parameter.shape)
         guard let e = entries[name] else {
-            throw SwiftRCNNError.invalidValue("weights: missing key \(name) (expected shape "
-                                              + "\(ArrayArgument.describe(shape)), \(explanation))")
+            throw SwiftRCNNError.invalidValue(
+                "weights: missing key \(name) (expected shape "
+                    + "\(ArrayArgument.describe(shape)), \(explanation))")
         }
-        try require(e.shape == shape, "weights: \(name): expected shape \(ArrayArgument.describe(shape)) "
-                              + "(\(explanation)), got \(ArrayArgument.describe(e.shape))")
+        try require(
+            e.shape == shape,
+            "weights: \(name): expected shape \(ArrayArgument.describe(shape)) "
+                + "(\(explanation)), got \(ArrayArgument.describe(e.shape))")
     }
 
     func shape(_ name: String) -> [Int]? { entries[name]?.shape }
@@ -55,11 +62,14 @@ struct StageWeights {
 }
 
 /// Checked feature maps: 1...maxStageLevels float32 (N, C, H, W) arrays of one N and C with H, W >= 1.
-func stageFeatures(_ features: UnsafePointer<srcnn_array>?, _ numLevels: Int64, expectedLevels: String)
+func stageFeatures(
+    _ features: UnsafePointer<srcnn_array>?, _ numLevels: Int64, expectedLevels: String
+)
     throws -> [ArrayArgument]
 {
-    try require(numLevels >= 1 && numLevels <= maxStageLevels,
-                "features: expected \(expectedLevels) feature maps, got \(numLevels)")
+    try require(
+        numLevels >= 1 && numLevels <= maxStageLevels,
+        "features: expected \(expectedLevels) feature maps, got \(numLevels)")
     guard let features else { throw SwiftRCNNError.invalidValue("features: missing array list (NULL)") }
     var maps = [ArrayArgument]()
     for l in 0..<Int(numLevels) {
@@ -67,14 +77,19 @@ func stageFeatures(_ features: UnsafePointer<srcnn_array>?, _ numLevels: Int64, 
         try f.expect(dtype: .float32)
         if l == 0 {
             try f.expect(shape: [nil, nil, nil, nil], "(N, C, H, W)")
-            try require(f[0] >= 1 && f[1] >= 1, "features[0]: expected at least one image and one channel, got "
-                        + "shape \(ArrayArgument.describe(f.shape))")
+            try require(
+                f[0] >= 1 && f[1] >= 1,
+                "features[0]: expected at least one image and one channel, got "
+                    + "shape \(ArrayArgument.describe(f.shape))")
         } else {
-            try f.expect(shape: [maps[0][0], maps[0][1], nil, nil],
-                         "(\(maps[0][0]), \(maps[0][1]), H, W) (the batch size and channels of features[0])")
+            try f.expect(
+                shape: [maps[0][0], maps[0][1], nil, nil],
+                "(\(maps[0][0]), \(maps[0][1]), H, W) (the batch size and channels of features[0])")
         }
-        try require(f[2] >= 1 && f[3] >= 1, "features[\(l)]: expected a map of at least 1 x 1, got shape "
-                    + ArrayArgument.describe(f.shape))
+        try require(
+            f[2] >= 1 && f[3] >= 1,
+            "features[\(l)]: expected a map of at least 1 x 1, got shape "
+                + ArrayArgument.describe(f.shape))
         maps.append(f)
     }
     return maps
@@ -83,8 +98,9 @@ func stageFeatures(_ features: UnsafePointer<srcnn_array>?, _ numLevels: Int64, 
 /// The maps as `FeatureMap`s (copies).
 func featureMaps(_ maps: [ArrayArgument]) -> [FeatureMap] {
     maps.map { f in
-        FeatureMap(batch: f[0], channels: f[1], height: f[2], width: f[3],
-                   data: Array(UnsafeBufferPointer(start: f.pointer(Float.self), count: f.count)))
+        FeatureMap(
+            batch: f[0], channels: f[1], height: f[2], width: f[3],
+            data: Array(UnsafeBufferPointer(start: f.pointer(Float.self), count: f.count)))
     }
 }
 
@@ -97,8 +113,9 @@ func stageImageSizes(_ imageSizes: UnsafePointer<srcnn_array>?, images: Int) thr
     var sizes = [(Int, Int)]()
     for i in 0..<images {
         let (h, w) = (p[2 * i], p[2 * i + 1])
-        try require(h >= 1 && h <= maxStageImageSide && w >= 1 && w <= maxStageImageSide,
-                    "image_sizes: expected (height, width) in 1...\(maxStageImageSide), got (\(h), \(w)) for image \(i)")
+        try require(
+            h >= 1 && h <= maxStageImageSide && w >= 1 && w <= maxStageImageSide,
+            "image_sizes: expected (height, width) in 1...\(maxStageImageSide), got (\(h), \(w)) for image \(i)")
         sizes.append((Int(h), Int(w)))
     }
     return sizes
@@ -123,19 +140,22 @@ public func srcnn_rpn_proposals(
         let maps = try stageFeatures(features, numLevels, expectedLevels: "1...\(maxStageLevels)")
         let (images, channels, levels) = (maps[0][0], maps[0][1], maps.count)
         let sizes = try stageImageSizes(imageSizes, images: images)
-        try require(batchH >= 1 && batchH <= maxStageImageSide && batchW >= 1 && batchW <= maxStageImageSide,
-                    "batch_hw: expected sizes in 1...\(maxStageImageSide), got (\(batchH), \(batchW))")
+        try require(
+            batchH >= 1 && batchH <= maxStageImageSide && batchW >= 1 && batchW <= maxStageImageSide,
+            "batch_hw: expected sizes in 1...\(maxStageImageSide), got (\(batchH), \(batchW))")
         let (allSizes, sizeCounts, allRatios, ratioCounts) = try anchorLevels(
-            sizes: try ArrayArgument(anchorSizes, "anchor_sizes"), numSizes: try ArrayArgument(numSizes, "anchor_sizes"),
+            sizes: try ArrayArgument(anchorSizes, "anchor_sizes"),
+            numSizes: try ArrayArgument(numSizes, "anchor_sizes"),
             aspectRatios: try ArrayArgument(aspectRatios, "aspect_ratios"),
             numRatios: try ArrayArgument(numRatios, "aspect_ratios"), expectedLevels: levels)
         let perLocation = zip(sizeCounts, ratioCounts).map { $0.multipliedReportingOverflow(by: $1) }
         let a = perLocation[0].partialValue
-        try require(perLocation.allSatisfy { !$0.overflow && $0.partialValue == a } && a >= 1
-                    && a <= maxAnchorsPerLocation,
-                    "anchor_sizes, aspect_ratios: every level needs the same number of anchors per location (sizes x "
-                    + "ratios), between 1 and \(maxAnchorsPerLocation); got "
-                    + perLocation.map { String($0.partialValue) }.joined(separator: ", "))
+        try require(
+            perLocation.allSatisfy { !$0.overflow && $0.partialValue == a } && a >= 1
+                && a <= maxAnchorsPerLocation,
+            "anchor_sizes, aspect_ratios: every level needs the same number of anchors per location (sizes x "
+                + "ratios), between 1 and \(maxAnchorsPerLocation); got "
+                + perLocation.map { String($0.partialValue) }.joined(separator: ", "))
         try require(preNMSTopN >= 0, "pre_nms_top_n: expected an int >= 0, got \(preNMSTopN)")
         try require(postNMSTopN >= 0, "post_nms_top_n: expected an int >= 0, got \(postNMSTopN)")
         try requireThreshold(scoreThresh, "score_thresh")
@@ -148,8 +168,9 @@ public func srcnn_rpn_proposals(
 
         let prefix = TorchvisionKeys.rpn
         let w = try StageWeights(names: names, weights: weights, count: numWeights, prefix: prefix)
-        try w.requireShape(TorchvisionKeys.RPNHead.conv(prefix).convWeight(in: channels, out: channels, kernel: 3),
-                           "C = \(channels), the channels of features")
+        try w.requireShape(
+            TorchvisionKeys.RPNHead.conv(prefix).convWeight(in: channels, out: channels, kernel: 3),
+            "C = \(channels), the channels of features")
         var sizesPerLevel = [[Float]](), ratiosPerLevel = [[Float]]()
         var (si, ri) = (0, 0)
         for l in 0..<levels {
@@ -158,15 +179,17 @@ public func srcnn_rpn_proposals(
             si += sizeCounts[l]
             ri += ratioCounts[l]
         }
-        let config = RPNConfig(preNMSTopN: Int(preNMSTopN), postNMSTopN: post, nmsThresh: nmsThresh,
-                               scoreThresh: scoreThresh, anchorSizes: sizesPerLevel, aspectRatios: ratiosPerLevel,
-                               inChannels: channels)
+        let config = RPNConfig(
+            preNMSTopN: Int(preNMSTopN), postNMSTopN: post, nmsThresh: nmsThresh,
+            scoreThresh: scoreThresh, anchorSizes: sizesPerLevel, aspectRatios: ratiosPerLevel,
+            inChannels: channels)
         var store = w.store
         let rpn = RegionProposalNetwork(weights: &store, config: config, prefix: prefix)
         try store.finish()
 
-        let results = rpn.proposals(features: featureMaps(maps), batchHW: (Int(batchH), Int(batchW)),
-                                    imageSizes: sizes)
+        let results = rpn.proposals(
+            features: featureMaps(maps), batchHW: (Int(batchH), Int(batchW)),
+            imageSizes: sizes)
         let (bp, sp, cp) = (b.pointer(Float.self), s.pointer(Float.self), c.pointer(Int64.self))
         bp.update(repeating: 0, count: b.count)
         sp.update(repeating: 0, count: s.count)
@@ -194,8 +217,9 @@ public func srcnn_roi_heads_detect(
         let (images, channels) = (maps[0][0], maps[0][1])
         let sizes = try stageImageSizes(imageSizes, images: images)
         try require(masks == 0 || masks == 1, "masks: expected 0 or 1, got \(masks)")
-        try require(numClasses >= 1 && numClasses <= maxStageClasses,
-                    "num_classes: expected an int in 1...\(maxStageClasses), got \(numClasses)")
+        try require(
+            numClasses >= 1 && numClasses <= maxStageClasses,
+            "num_classes: expected an int in 1...\(maxStageClasses), got \(numClasses)")
         try requireThreshold(scoreThresh, "score_thresh")
         try require(detectionsPerImg >= 0, "detections_per_img: expected an int >= 0, got \(detectionsPerImg)")
 
@@ -211,15 +235,17 @@ public func srcnn_roi_heads_detect(
         let pp = p.pointer(Float.self), pcp = pc.pointer(Int64.self)
         for n in 0..<images {
             let k = pcp[n]
-            try require(k >= 0 && k <= Int64(p[0] - row),
-                        "proposals: the per-image counts do not add up to the \(p[0]) proposals given")
+            try require(
+                k >= 0 && k <= Int64(p[0] - row),
+                "proposals: the per-image counts do not add up to the \(p[0]) proposals given")
             perImage.append(Array(UnsafeBufferPointer(start: pp + 4 * row, count: 4 * Int(k))))
             row += Int(k)
         }
         try require(row == p[0], "proposals: the per-image counts do not add up to the \(p[0]) proposals given")
 
-        let config = RoIHeadsConfig(scoreThresh: scoreThresh, nmsThresh: nmsThresh,
-                                    detectionsPerImage: Int(detectionsPerImg), inChannels: channels)
+        let config = RoIHeadsConfig(
+            scoreThresh: scoreThresh, nmsThresh: nmsThresh,
+            detectionsPerImage: Int(detectionsPerImg), inChannels: channels)
         try requireStageSampling(perImage, maps: maps, imageSizes: sizes, config: config)
 
         let d = Int(detectionsPerImg)
@@ -245,42 +271,51 @@ public func srcnn_roi_heads_detect(
         guard let fc6Shape = w.shape(fc6), fc6Shape.count == 2, fc6Shape[1] == pooled else {
             throw SwiftRCNNError.invalidValue(
                 "weights: \(fc6): expected shape (R, \(pooled)) (C x \(config.boxPoolSize) x \(config.boxPoolSize) with "
-                + "C = \(channels), the channels of features), got "
-                + (w.shape(fc6).map { ArrayArgument.describe($0) } ?? "no such key"))
+                    + "C = \(channels), the channels of features), got "
+                    + (w.shape(fc6).map { ArrayArgument.describe($0) } ?? "no such key"))
         }
         var heads = config
         heads.representationSize = fc6Shape[0]
         let r = fc6Shape[0]
         try w.requireShape(Box.fc7(prefix).linearWeight(in: r, out: r), "R = \(r), the rows of fc6.weight")
-        try w.requireShape(Box.clsScore(prefix).linearWeight(in: r, out: Int(numClasses)),
-                           "num_classes = \(numClasses) and R = \(r)")
+        try w.requireShape(
+            Box.clsScore(prefix).linearWeight(in: r, out: Int(numClasses)),
+            "num_classes = \(numClasses) and R = \(r)")
         if masks == 1 {
             var layers = [Int](), inputs = channels
             while let shape = w.shape(Mask.layer(prefix, layers.count).weightKey) {
                 let layer = Mask.layer(prefix, layers.count), name = layer.weightKey
                 guard shape.count == 4, shape[0] >= 1 else {
-                    throw SwiftRCNNError.invalidValue("weights: \(name): expected shape (M, \(inputs), 3, 3), got "
-                                                      + ArrayArgument.describe(shape))
+                    throw SwiftRCNNError.invalidValue(
+                        "weights: \(name): expected shape (M, \(inputs), 3, 3), got "
+                            + ArrayArgument.describe(shape))
                 }
-                try w.requireShape(layer.convWeight(in: inputs, out: shape[0], kernel: 3),
-                                   "the input channels of this layer")
+                try w.requireShape(
+                    layer.convWeight(in: inputs, out: shape[0], kernel: 3),
+                    "the input channels of this layer")
                 layers.append(shape[0])
                 inputs = shape[0]
             }
-            try require(!layers.isEmpty, "weights: missing key \(Mask.layer(prefix, 0).weightKey) (expected shape "
-                        + "(M, \(channels), 3, 3)) of the mask head")
-            try w.requireShape(Mask.conv5Mask(prefix).convTransposeWeight(in: inputs, out: inputs, kernel: 2),
-                               "the channels of the last mask_head layer")
+            try require(
+                !layers.isEmpty,
+                "weights: missing key \(Mask.layer(prefix, 0).weightKey) (expected shape "
+                    + "(M, \(channels), 3, 3)) of the mask head")
+            try w.requireShape(
+                Mask.conv5Mask(prefix).convTransposeWeight(in: inputs, out: inputs, kernel: 2),
+                "the channels of the last mask_head layer")
             heads.maskLayers = layers
         }
         var store = w.store
-        let roiHeads = RoIHeads(weights: &store, numClasses: Int(numClasses), config: heads, masks: masks == 1,
-                                prefix: prefix)
+        let roiHeads = RoIHeads(
+            weights: &store, numClasses: Int(numClasses), config: heads, masks: masks == 1,
+            prefix: prefix)
         try store.finish()
 
         let results = roiHeads(features: featureMaps(maps), proposals: perImage, imageSizes: sizes)
-        let (bp, sp, lp, cp) = (b.pointer(Float.self), s.pointer(Float.self), l.pointer(Int64.self),
-                                c.pointer(Int64.self))
+        let (bp, sp, lp, cp) = (
+            b.pointer(Float.self), s.pointer(Float.self), l.pointer(Int64.self),
+            c.pointer(Int64.self)
+        )
         bp.update(repeating: 0, count: b.count)
         sp.update(repeating: 0, count: s.count)
         lp.update(repeating: 0, count: l.count)
@@ -298,8 +333,10 @@ public func srcnn_roi_heads_detect(
 
 /// RoIAlign limits (finite geometry, bounded work) for the box pooling of caller-given proposals; the masks pool
 /// the final boxes, which are clipped to the images.
-func requireStageSampling(_ proposals: [[Float]], maps: [ArrayArgument], imageSizes: [(Int, Int)],
-                          config: RoIHeadsConfig) throws {
+func requireStageSampling(
+    _ proposals: [[Float]], maps: [ArrayArgument], imageSizes: [(Int, Int)],
+    config: RoIHeadsConfig
+) throws {
     var rois = [Float]()
     for (n, b) in proposals.enumerated() {
         for i in 0..<(b.count / 4) { rois += [Float(n), b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]] }
@@ -315,14 +352,17 @@ func requireStageSampling(_ proposals: [[Float]], maps: [ArrayArgument], imageSi
         descriptor.shape.0 = Int64(k)
         descriptor.shape.1 = 5
         let r = try ArrayArgument(descriptor, "proposals")
-        let mapper = MultiScaleRoIAlign.LevelMapper(scales: scales, canonicalScale: RoIHeads.canonicalScale,
-                                                    canonicalLevel: RoIHeads.canonicalLevel)
+        let mapper = MultiScaleRoIAlign.LevelMapper(
+            scales: scales, canonicalScale: RoIHeads.canonicalScale,
+            canonicalLevel: RoIHeads.canonicalLevel)
         let p = r.pointer(Float.self)
-        try validateRoIAlignSampling(r, channels: maps[0][1], pooledH: config.boxPoolSize,
-                                     pooledW: config.boxPoolSize, samplingRatio: config.samplingRatio,
-                                     aligned: false, map: { i -> (scale: Float, width: Int)? in
-            let l = maps.count > 1 ? mapper.levelIndex(p + 5 * i, levels: maps.count) : 0
-            return l >= 0 ? (Float(scales[l]), maps[l][3]) : nil
-        })
+        try validateRoIAlignSampling(
+            r, channels: maps[0][1], pooledH: config.boxPoolSize,
+            pooledW: config.boxPoolSize, samplingRatio: config.samplingRatio,
+            aligned: false,
+            map: { i -> (scale: Float, width: Int)? in
+                let l = maps.count > 1 ? mapper.levelIndex(p + 5 * i, levels: maps.count) : 0
+                return l >= 0 ? (Float(scales[l]), maps[l][3]) : nil
+            })
     }
 }
