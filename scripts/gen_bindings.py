@@ -107,7 +107,6 @@ def parse_param(text: str) -> Param | None:
     if not m:
         return None
     ctype, name = " ".join(m.group(1).replace("*", " * ").split()).replace("* *", "**"), m.group(2)
-    ctype = ctype.replace(" *", " *").strip()
     if list_of:
         if ctype == "const srcnn_array *":
             return Param(name, "EXT_ARRAY_LIST", "arrays", list_of=list_of)
@@ -134,7 +133,7 @@ def parse_header(text: str) -> tuple[list[Function], list[str], list[tuple[str, 
     code = strip_comments(text)
     for m in re.finditer(r"\bint32_t\s+(srcnn_\w+)\s*\(([^;{]*?)\)\s*;", code):
         name, params_text = m.group(1), m.group(2)
-        raw = [p for p in split_params(params_text)]
+        raw = split_params(params_text)
         params = [parse_param(p) for p in raw]
         # A status function: `err` last, after at least one other parameter (functions whose only parameter is
         # `err` return something else: bound by hand).

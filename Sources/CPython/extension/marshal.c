@@ -30,13 +30,17 @@ static void state_release(call_state *s, int n) {
     }
 }
 
+/* `obj` as a Python int (a new reference); TypeError naming the argument for non-integers. */
+static PyObject *get_index(PyObject *obj, const char *name) {
+    PyObject *index = PyNumber_Index(obj);
+    if (!index) PyErr_Format(PyExc_TypeError, "%s: expected an int, got %.100s", name, Py_TYPE(obj)->tp_name);
+    return index;
+}
+
 /* An integer argument in [lo, hi]; TypeError for non-integers, ValueError out of range. */
 static int get_int(PyObject *obj, const char *name, long long lo, long long hi, long long *out) {
-    PyObject *index = PyNumber_Index(obj);
-    if (!index) {
-        PyErr_Format(PyExc_TypeError, "%s: expected an int, got %.100s", name, Py_TYPE(obj)->tp_name);
-        return -1;
-    }
+    PyObject *index = get_index(obj, name);
+    if (!index) return -1;
     int overflow = 0;
     long long v = PyLong_AsLongLongAndOverflow(index, &overflow);
     Py_DECREF(index);
@@ -142,11 +146,8 @@ static int get_argument(const ext_op *op, call_state *s, ext_value *v, int *leng
         v[i].i64 = (int64_t)n;
         return 0;
     case EXT_UINT64: {
-        PyObject *index = PyNumber_Index(obj);
-        if (!index) {
-            PyErr_Format(PyExc_TypeError, "%s: expected an int, got %.100s", p->name, Py_TYPE(obj)->tp_name);
-            return -1;
-        }
+        PyObject *index = get_index(obj, p->name);
+        if (!index) return -1;
         unsigned long long u = PyLong_AsUnsignedLongLong(index);
         Py_DECREF(index);
         if (u == (unsigned long long)-1 && PyErr_Occurred()) {

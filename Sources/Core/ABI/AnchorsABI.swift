@@ -7,23 +7,10 @@ import SwiftRCNNOps
 /// torchvision computes the shifts `x * stride` in int32; images up to this size keep them exact.
 let maxAnchorImageSide = Int64(Int32.max)
 
-/// A copy of the elements of a 1-D array argument of `dtype` (copied, so the values checked are the values used
-/// even if the caller's memory changes meanwhile).
-func vector<T>(_ a: ArrayArgument, _: T.Type, _ dtype: DType) throws -> [T] {
-    guard a.dtype == dtype else {
-        throw SwiftRCNNError.invalidType("\(a.name): expected a \(dtype.name) vector, got dtype \(a.dtype.name)")
-    }
-    guard a.rank == 1 else {
-        throw SwiftRCNNError.invalidValue(
-            "\(a.name): expected a \(dtype.name) vector, got shape \(ArrayArgument.describe(a.shape))")
-    }
-    return Array(UnsafeBufferPointer(start: a.pointer(T.self), count: a.count))
-}
-
 /// The per-level counts of `values` (an int64 vector of `levels` entries, each >= 0, adding up to the length of
 /// the values they group).
 func levelCounts(_ counts: ArrayArgument, levels: Int, of values: [Double], _ name: String) throws -> [Int] {
-    let raw = try vector(counts, Int64.self, .int64)
+    let raw = try counts.vector(Int64.self, .int64)
     try require(raw.count == levels, "\(name): expected \(levels) per-level counts, got \(raw.count)")
     var result = [Int](), left = Int64(values.count)
     for c in raw {
@@ -52,8 +39,8 @@ func anchorLevels(
             levels == expectedLevels,
             "\(sizes.name): expected \(expectedLevels) levels (one per feature map), got \(levels)")
     }
-    let sizeValues = try vector(sizes, Double.self, .float64)
-    let ratioValues = try vector(aspectRatios, Double.self, .float64)
+    let sizeValues = try sizes.vector(Double.self, .float64)
+    let ratioValues = try aspectRatios.vector(Double.self, .float64)
     let sizeCounts = try levelCounts(numSizes, levels: levels, of: sizeValues, sizes.name)
     let ratioCounts = try levelCounts(numRatios, levels: levels, of: ratioValues, aspectRatios.name)
     return (

@@ -86,6 +86,19 @@ struct ArrayArgument {
     /// checked on it is what a kernel given it reads.
     func copied() -> ArrayArgument { ArrayArgument(copying: self) }
 
+    /// The elements of a 1-D array of `dtype`, copied (the values checked are the values used even if the caller's
+    /// memory changes meanwhile).
+    func vector<T>(_: T.Type, _ dtype: DType) throws -> [T] {
+        guard self.dtype == dtype else {
+            throw SwiftRCNNError.invalidType("\(name): expected a \(dtype.name) vector, got dtype \(self.dtype.name)")
+        }
+        guard rank == 1 else {
+            throw SwiftRCNNError.invalidValue(
+                "\(name): expected a \(dtype.name) vector, got shape \(ArrayArgument.describe(shape))")
+        }
+        return Array(UnsafeBufferPointer(start: pointer(T.self), count: count))
+    }
+
     var count: Int { shape.reduce(1, *) }
     var rank: Int { shape.count }
     subscript(dim: Int) -> Int { shape[dim] }

@@ -6,7 +6,7 @@ import SwiftRCNNOps
 
 /// The four weights `(wx, wy, ww, wh)`, each finite and > 0, converted to `T`.
 func boxCoderWeights<T: KernelFloat>(_ weights: UnsafePointer<srcnn_array>?, _: T.Type) throws -> (T, T, T, T) {
-    let w = try vector(try ArrayArgument(weights, "weights"), Double.self, .float64)
+    let w = try ArrayArgument(weights, "weights").vector(Double.self, .float64)
     try require(w.count == 4, "weights: expected 4 numbers (wx, wy, ww, wh), got \(w.count)")
     for (i, v) in w.enumerated() {
         try require(v > 0 && v.isFinite, "weights: expected 4 finite numbers > 0, got \(v) at position \(i)")

@@ -19,8 +19,8 @@ public func srcnn_legacy_generate_anchors(
     abiCall(err) {
         let out = try ArrayArgument(anchors, "anchors")
         try require(baseSize > 0 && baseSize.isFinite, "base_size: expected a finite number > 0, got \(baseSize)")
-        let r = try vector(try ArrayArgument(ratios, "ratios"), Double.self, .float64)
-        let s = try vector(try ArrayArgument(scales, "scales"), Double.self, .float64)
+        let r = try ArrayArgument(ratios, "ratios").vector(Double.self, .float64)
+        let s = try ArrayArgument(scales, "scales").vector(Double.self, .float64)
         try requirePositiveFinite(r, "ratios")
         try requirePositiveFinite(s, "scales")
         let (n, overflow) = r.count.multipliedReportingOverflow(by: s.count)

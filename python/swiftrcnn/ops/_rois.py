@@ -29,10 +29,8 @@ def as_rois(boxes, dtype) -> np.ndarray:
     """`boxes` as a C-contiguous (K, 5) array of `dtype`, for every RoI op and MultiScaleRoIAlign. A list or tuple of
     2-D arrays is the per-image form; anything else (an array, or a plain list of [batch_index, x1, y1, x2, y2]
     rows) is the (K, 5) form."""
-    if isinstance(boxes, (list, tuple)) and len(boxes) > 0 and all(np.ndim(b) == 2 for b in boxes):
+    if isinstance(boxes, (list, tuple)) and all(np.ndim(b) == 2 for b in boxes):
         return convert_boxes_to_roi_format(boxes, dtype)
-    if isinstance(boxes, (list, tuple)) and len(boxes) == 0:
-        return np.empty((0, 5), dtype)
     return as_float(boxes, "boxes", dtype)
 
 
