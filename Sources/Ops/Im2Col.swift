@@ -49,3 +49,51 @@ public enum Im2Col {
         }
     }
 }
+
+extension Im2Col {
+    /// col2im, the adjoint of `fill` for the same band: adds each entry of `columns` ((channels·kh·kw) ×
+    /// ((oy1 - oy0)·Wo), `fill`'s layout) to the input element `fill` reads it from, so that
+    /// `input += columnsᵀ`-scatter; entries `fill` sets to 0 for padding are dropped. With columns = Wᵀ·dy this is a
+    /// convolution's input gradient for the band's output rows.
+    ///
+    /// Threading: channels are split over `Parallel` threads and a channel's plane receives only its own
+    /// kh·kw matrix rows, so threads never write the same element. Each element's additions come in one order, row
+    /// (ky, kx) by row, then output row and column, whatever the split: the sums do not depend on the thread count.
+    @inlinable
+    public static func accumulate<T: KernelFloat>(
+        _ columns: UnsafePointer<T>, channels: Int, geometry g: Geometry, rows oy0: Int, _ oy1: Int,
+        into input: UnsafeMutablePointer<T>
+    ) {
+        let (h, w, wo) = (g.height, g.width, g.outWidth)
+        let bandWidth = (oy1 - oy0) * wo
+        let kernelArea = g.kernelH * g.kernelW
+        let plane = h * w
+        if bandWidth <= 0 || plane == 0 { return }
+        Parallel.forEachChunk(channels, minItemsPerChunk: max(1, 32768 / max(1, kernelArea * bandWidth))) { range in
+            for c in range {
+                let dst = input + c * plane
+                for kernelRow in 0..<kernelArea {
+                    let ky = kernelRow / g.kernelW, kx = kernelRow % g.kernelW
+                    var src = columns + (c * kernelArea + kernelRow) * bandWidth
+                    // Output columns ox whose input column ix = ox·stride - pad + kx·dilation lies in [0, W), as
+                    // in `fill`.
+                    let offset = kx * g.dilationW - g.padW
+                    let firstOx = offset >= 0 ? 0 : min(wo, (-offset + g.strideW - 1) / g.strideW)
+                    let lastOx = offset >= w ? 0 : min(wo, (w - 1 - offset) / g.strideW + 1)
+                    for oy in oy0..<oy1 {
+                        let iy = oy * g.strideH - g.padH + ky * g.dilationH
+                        if iy >= 0 && iy < h && firstOx < lastOx {
+                            let row = dst + iy * w + offset
+                            if g.strideW == 1 {
+                                for ox in firstOx..<lastOx { row[ox] += src[ox] }
+                            } else {
+                                for ox in firstOx..<lastOx { row[ox * g.strideW] += src[ox] }
+                            }
+                        }
+                        src += wo
+                    }
+                }
+            }
+        }
+    }
+}

@@ -16,9 +16,7 @@ public enum Interpolation {
             if !accumulate { output.update(repeating: 0, count: planes * ho * wo) }
             return
         }
-        let scaleY = Float(h) / Float(ho), scaleX = Float(w) / Float(wo)
-        let xs = (0..<wo).map { min(Int((Float($0) * scaleX).rounded(.down)), w - 1) }
-        let ys = (0..<ho).map { min(Int((Float($0) * scaleY).rounded(.down)), h - 1) }
+        let xs = nearestSources(in: w, out: wo), ys = nearestSources(in: h, out: ho)
         Parallel.forEachChunk(planes, minItemsPerChunk: max(1, 65536 / max(1, ho * wo))) { range in
             for plane in range {
                 let src = input + plane * h * w, dst = output + plane * ho * wo
@@ -32,6 +30,55 @@ public enum Interpolation {
                 }
             }
         }
+    }
+
+    /// The backward pass of `nearest` (its adjoint): each input pixel's gradient is the sum of the gradients of the
+    /// output pixels `nearest` copies it to, (planes, Ho, Wo) -> (planes, H, W); pixels no output reads get 0.
+    /// `gradInput` is overwritten, or added to with `accumulate` (the FPN's lateral map, whose gradient also flows
+    /// on through its own output).
+    ///
+    /// Each input pixel's sum runs in output order from 0, as torch's CPU upsample_nearest2d_backward adds into its
+    /// zeroed gradient, so the sums are torch's (before `accumulate` adds them). Output rows reading one input row
+    /// are consecutive (the source index grows with the output index), so one input row's sums are gathered in a
+    /// row of scratch and written once. Threading: planes are split over `Parallel` threads.
+    @inlinable
+    public static func nearestBackward<T: KernelFloat>(
+        _ gradOutput: UnsafePointer<T>, planes: Int, outHeight ho: Int, outWidth wo: Int, height h: Int,
+        width w: Int, into gradInput: UnsafeMutablePointer<T>, accumulate: Bool
+    ) {
+        if h == 0 || w == 0 { return }
+        let xs = nearestSources(in: w, out: wo), ys = nearestSources(in: h, out: ho)
+        Parallel.forEachChunk(planes, minItemsPerChunk: max(1, 65536 / max(1, ho * wo))) { range in
+            let sums = UnsafeMutablePointer<T>.allocate(capacity: w)
+            defer { sums.deallocate() }
+            for plane in range {
+                let src = gradOutput + plane * ho * wo, dst = gradInput + plane * h * w
+                var oy = 0
+                for iy in 0..<h {
+                    sums.update(repeating: 0, count: w)
+                    while oy < ho && ys[oy] == iy {
+                        let row = src + oy * wo
+                        for ox in 0..<wo { sums[xs[ox]] += row[ox] }
+                        oy += 1
+                    }
+                    let out = dst + iy * w
+                    if accumulate {
+                        for ix in 0..<w { out[ix] += sums[ix] }
+                    } else {
+                        out.update(from: sums, count: w)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The input index torch's nearest mode reads for each of `out` output indices along an axis of `size`
+    /// samples: floor(dst · scale) with scale = size / out computed in float32 (`compute_scales_value` for a
+    /// given output size), clamped to the last sample (`nearest_idx`).
+    @inlinable
+    static func nearestSources(in size: Int, out: Int) -> [Int] {
+        let scale = Float(size) / Float(out)
+        return (0..<out).map { min(Int((Float($0) * scale).rounded(.down)), size - 1) }
     }
 
     /// Source taps of output index `dst` when resizing `inSize` samples to `outSize` with align_corners=False: the

@@ -1,5 +1,5 @@
 /// 2-D max pooling of (planes, H, W) row-major data, as torch.nn.functional.max_pool2d (floor mode, padding
-/// treated as -inf, NaN propagating as in torch). Planes are split over `Parallel` threads.
+/// treated as -inf, NaN propagating as in torch), and its backward pass. Planes are split over `Parallel` threads.
 ///
 /// ResNet's pooling (kernel 3, stride 2, padding 1) takes 16 outputs of a row at a time in SIMD lanes: the even
 /// and odd input columns of a 32-column load are the windows' left/centre and right columns.
@@ -50,6 +50,46 @@ public enum MaxPool2d {
                     while ox < wo {
                         pool(ox)
                         ox += 1
+                    }
+                }
+            }
+        }
+    }
+
+    /// The backward pass of `forward`: adds each output gradient (planes, Ho, Wo) to the input element torch's CPU
+    /// max_pool2d picks for that output, its `indices`: the window's first maximum in row-major scan order, or its
+    /// last NaN (a NaN replaces the maximum, and `v > NaN` is false, so later NaNs win), or the window's first
+    /// element inside the input when every value is -inf. The gradients are added to `gradInput` (planes, H, W),
+    /// which the caller zeroes or fills with the input's other gradients (the FPN's pool level reads P5, which also
+    /// feeds the heads).
+    ///
+    /// Threading: planes are split over `Parallel` threads; each plane's gradients are added in output order, so
+    /// the sums do not depend on the thread count (torch adds them in the same order).
+    @inlinable
+    public static func backward<T: KernelFloat>(
+        _ gradOutput: UnsafePointer<T>, input: UnsafePointer<T>, planes: Int, height h: Int, width w: Int,
+        kernel k: Int, stride s: Int, padding p: Int, into gradInput: UnsafeMutablePointer<T>
+    ) {
+        let ho = (h + 2 * p - k) / s + 1, wo = (w + 2 * p - k) / s + 1
+        Parallel.forEachChunk(planes, minItemsPerChunk: max(1, 16384 / max(1, ho * wo * k * k))) { range in
+            for plane in range {
+                let src = input + plane * h * w, gi = gradInput + plane * h * w
+                let go = gradOutput + plane * ho * wo
+                for oy in 0..<ho {
+                    let y0 = max(oy * s - p, 0), y1 = min(oy * s - p + k, h)
+                    for ox in 0..<wo {
+                        let x0 = max(ox * s - p, 0), x1 = min(ox * s - p + k, w)
+                        var m = -T.infinity, index = y0 * w + x0
+                        for y in y0..<y1 {
+                            for x in x0..<x1 {
+                                let v = src[y * w + x]
+                                if v > m || v.isNaN {
+                                    m = v
+                                    index = y * w + x
+                                }
+                            }
+                        }
+                        gi[index] += go[oy * wo + ox]
                     }
                 }
             }
