@@ -99,7 +99,8 @@ final class Im2ColAccumulateTests: XCTestCase {
         let g = Im2Col.Geometry(
             height: 30, width: 37, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padH: 1, padW: 1, dilationH: 1,
             dilationW: 1)
-        let channels = 13
+        // 32768 / (9 · 285) = 12 channels or more per thread (`accumulate`'s minimum): 48 channels split in 3.
+        let channels = 48
         let columns = random(channels * 9 * g.outHeight * g.outWidth, seed: &seed).map(Float.init)
         var results = [[Float]]()
         for threads in [1, 2, 3] {

@@ -95,6 +95,16 @@ public struct Conv2d: Sendable {
             relu: on, winograd: winogradWeights != nil)
     }
 
+    /// Whether the im2col matrix is the input planes themselves (1 × 1, stride 1, no padding), so products read the
+    /// planes directly.
+    var multipliesPlanes: Bool { kernelH == 1 && kernelW == 1 && stride == 1 && padding == 0 }
+
+    /// Output rows of one im2col band for a product of depth `k` (= I/g·kh·kw): `bandElements` of columns, but at
+    /// least `bandMinimumColumns` wide.
+    static func bandRows(depth k: Int, outHeight ho: Int, outWidth wo: Int) -> Int {
+        max(1, min(ho, max(bandElements / max(1, k * wo), (bandMinimumColumns + wo - 1) / max(1, wo))))
+    }
+
     func geometry(_ x: FeatureMap) -> Im2Col.Geometry {
         Im2Col.Geometry(
             height: x.height, width: x.width, kernelH: kernelH, kernelW: kernelW, strideH: stride,
@@ -132,14 +142,8 @@ public struct Conv2d: Sendable {
         let (ho, wo) = (g.outHeight, g.outWidth)
         let inPerGroup = inChannels / groups, outPerGroup = outChannels / groups
         let k = inPerGroup * kernelH * kernelW
-        let direct = kernelH == 1 && kernelW == 1 && stride == 1 && padding == 0
-        let bandRows = max(
-            1,
-            min(
-                ho,
-                max(
-                    Conv2d.bandElements / max(1, k * wo),
-                    (Conv2d.bandMinimumColumns + wo - 1) / max(1, wo))))
+        let direct = multipliesPlanes
+        let bandRows = Conv2d.bandRows(depth: k, outHeight: ho, outWidth: wo)
         let columns = direct ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * bandRows * wo)
         if let columns { HugePages.advise(columns, count: k * bandRows * wo) }
         defer { columns?.deallocate() }

@@ -85,17 +85,7 @@ public struct ConvTranspose2x2: Sendable {
             var first = 0
             while first < x.batch {
                 let images = min(chunk, x.batch - first), n = images * plane
-                x.data.withUnsafeBufferPointer { xs in
-                    // staged (c, image · plane + p) = x (first + image, c, p)
-                    Parallel.forEachChunk(inChannels, minItemsPerChunk: 16) { channels in
-                        for c in channels {
-                            for i in 0..<images {
-                                (staged + c * n + i * plane).update(
-                                    from: xs.baseAddress! + ((first + i) * inChannels + c) * plane, count: plane)
-                            }
-                        }
-                    }
-                }
+                stage(x, first: first, images: images, into: staged)
                 weight.withUnsafeBufferPointer { ws in
                     rowBias.withUnsafeBufferPointer { bs in
                         // products(r = (o, i, j), column) = relu?(Σ_c W[c, r] · staged[c, column] + bias[o])
@@ -134,6 +124,21 @@ public struct ConvTranspose2x2: Sendable {
                     }
                 }
                 first += images
+            }
+        }
+    }
+
+    /// staged (c, image · plane + p) = x(first + image, c, p) for `images` images: the forward's staging.
+    func stage(_ x: FeatureMap, first: Int, images: Int, into staged: UnsafeMutablePointer<Float>) {
+        let plane = x.plane, n = images * plane
+        x.data.withUnsafeBufferPointer { xs in
+            Parallel.forEachChunk(inChannels, minItemsPerChunk: 16) { channels in
+                for c in channels {
+                    for i in 0..<images {
+                        (staged + c * n + i * plane).update(
+                            from: xs.baseAddress! + ((first + i) * inChannels + c) * plane, count: plane)
+                    }
+                }
             }
         }
     }
