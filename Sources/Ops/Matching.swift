@@ -9,8 +9,12 @@
 /// With `allowLowQualityMatches`, every prediction whose quality with some ground truth equals that ground truth's
 /// best quality (all ties) gets its highest-quality ground truth back, even below the thresholds.
 ///
+/// NaN follows torch's `max`, which propagates it: a prediction with a NaN quality gets the first ground truth
+/// whose quality is NaN (NaN is neither below nor between the thresholds, so that is a match), and a ground truth
+/// with a NaN quality restores no low-quality matches (nothing equals NaN). IoU is NaN for two boxes of zero area.
+///
 /// Threading: predictions are split over `Parallel` threads; each thread writes its own range of `matches`.
-/// Callers guarantee `m >= 1`, `n >= 1` and no NaN in `quality` (validated at the boundary).
+/// Callers guarantee `m >= 1` and `n >= 1` (validated at the boundary).
 public enum Matching {
     /// torchvision's `Matcher.BELOW_LOW_THRESHOLD`.
     public static let belowLowThreshold: Int64 = -1
@@ -31,14 +35,15 @@ public enum Matching {
                 for i in gts {
                     let row = quality + i * n
                     var best = row[0]
-                    for j in 1..<n where row[j] > best { best = row[j] }
+                    for j in 1..<n where row[j] > best || row[j].isNaN { best = row[j] }
                     bestPerGT[i] = best
                 }
             }
         }
         Parallel.forEachChunk(n, minItemsPerChunk: max(1, 16384 / m)) { cols in
             let lo = cols.lowerBound, width = cols.count
-            // Column maxima over the ground truths, scanning rows so reads stay contiguous.
+            // Column maxima over the ground truths, scanning rows so reads stay contiguous. A value replaces the
+            // maximum when it is greater or NaN (`!(v <= max)`), unless the maximum is NaN already: the first NaN.
             let bestValue = UnsafeMutablePointer<T>.allocate(capacity: width)
             let bestIndex = UnsafeMutablePointer<Int64>.allocate(capacity: width)
             defer { bestValue.deallocate(); bestIndex.deallocate() }
@@ -46,7 +51,7 @@ public enum Matching {
             bestIndex.update(repeating: 0, count: width)
             for i in 1..<m {
                 let row = quality + i * n + lo
-                for k in 0..<width where row[k] > bestValue[k] {
+                for k in 0..<width where !(row[k] <= bestValue[k]) && bestValue[k] == bestValue[k] {
                     bestValue[k] = row[k]
                     bestIndex[k] = Int64(i)
                 }

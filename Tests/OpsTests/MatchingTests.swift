@@ -39,4 +39,20 @@ final class MatchingTests: XCTestCase {
         let q: [Float] = [0.7]
         XCTAssertEqual(match(q, m: 1, n: 1, high: Float(0.7), low: Float(0.3), allow: false), [0])
     }
+
+    func testNaNAsTorchMax() {
+        // torch's max propagates NaN and returns the first NaN's index. Column 0: rows 1 and 2 are NaN, row 1 wins
+        // and matches (NaN is neither below nor between the thresholds). Row 1's best is NaN, so it restores
+        // nothing; row 0's best, 0.4 at column 2, restores column 2 to its best ground truth, row 2.
+        let nan = Double.nan
+        let q: [Double] = [
+            0.2, 0.1, 0.4,
+            nan, 0.2, 0.3,
+            nan, 0.9, 0.5,
+        ]
+        XCTAssertEqual(match(q, m: 3, n: 3, high: 0.7, low: 0.3, allow: false), [1, 2, -2])
+        XCTAssertEqual(match(q, m: 3, n: 3, high: 0.7, low: 0.3, allow: true), [1, 2, 2])
+        // A NaN in the first row is the maximum too.
+        XCTAssertEqual(match([nan, 0.9] as [Double], m: 2, n: 1, high: 0.7, low: 0.3, allow: true), [0])
+    }
 }
