@@ -407,6 +407,101 @@ static const ext_param params_roi_heads_detect[] = {
     {"counts", EXT_ARRAY_OUT, -1},
 };
 
+static int32_t call_rpn_assign_targets(ext_value *v, char *err) {
+    return srcnn_rpn_assign_targets(v[0].array, v[1].array, v[2].f64, v[3].f64, v[4].array, v[5].array, err);
+}
+static const ext_param params_rpn_assign_targets[] = {
+    {"anchors", EXT_ARRAY_IN, -1},
+    {"gt_boxes", EXT_ARRAY_IN, -1},
+    {"fg_iou_thresh", EXT_DOUBLE, -1},
+    {"bg_iou_thresh", EXT_DOUBLE, -1},
+    {"labels", EXT_ARRAY_OUT, -1},
+    {"regression_targets", EXT_ARRAY_OUT, -1},
+};
+
+static int32_t call_rpn_sample(ext_value *v, char *err) {
+    return srcnn_rpn_sample(v[0].array, v[1].i64, v[2].f64, v[3].u64, v[4].array, v[5].array, err);
+}
+static const ext_param params_rpn_sample[] = {
+    {"labels", EXT_ARRAY_IN, -1},
+    {"batch_size_per_image", EXT_INT64, -1},
+    {"positive_fraction", EXT_DOUBLE, -1},
+    {"seed", EXT_UINT64, -1},
+    {"positive", EXT_ARRAY_OUT, -1},
+    {"negative", EXT_ARRAY_OUT, -1},
+};
+
+static int32_t call_rpn_loss(ext_value *v, char *err) {
+    return srcnn_rpn_loss(v[0].array, v[1].array, v[2].array, v[3].array, v[4].array, v[5].array, v[6].array,
+        v[7].array, v[8].array, err);
+}
+static const ext_param params_rpn_loss[] = {
+    {"objectness", EXT_ARRAY_IN, -1},
+    {"pred_bbox_deltas", EXT_ARRAY_IN, -1},
+    {"labels", EXT_ARRAY_IN, -1},
+    {"regression_targets", EXT_ARRAY_IN, -1},
+    {"positive", EXT_ARRAY_IN, -1},
+    {"negative", EXT_ARRAY_IN, -1},
+    {"losses", EXT_ARRAY_OUT, -1},
+    {"objectness_grad", EXT_ARRAY_OUT, -1},
+    {"deltas_grad", EXT_ARRAY_OUT, -1},
+};
+
+static int32_t call_roi_heads_select_training_samples(ext_value *v, char *err) {
+    return srcnn_roi_heads_select_training_samples(v[0].array, v[1].array, v[2].array, v[3].f64, v[4].f64, v[5].i64,
+        v[6].f64, v[7].f64, v[8].f64, v[9].f64, v[10].f64, v[11].u64, v[12].array, v[13].array, v[14].array,
+        v[15].array, v[16].array, v[17].count, err);
+}
+static const ext_param params_roi_heads_select_training_samples[] = {
+    {"proposals", EXT_ARRAY_IN, -1},
+    {"gt_boxes", EXT_ARRAY_IN, -1},
+    {"gt_labels", EXT_ARRAY_IN, -1},
+    {"fg_iou_thresh", EXT_DOUBLE, -1},
+    {"bg_iou_thresh", EXT_DOUBLE, -1},
+    {"batch_size_per_image", EXT_INT64, -1},
+    {"positive_fraction", EXT_DOUBLE, -1},
+    {"weight_x", EXT_DOUBLE, -1},
+    {"weight_y", EXT_DOUBLE, -1},
+    {"weight_w", EXT_DOUBLE, -1},
+    {"weight_h", EXT_DOUBLE, -1},
+    {"seed", EXT_UINT64, -1},
+    {"sampled_proposals", EXT_ARRAY_OUT, -1},
+    {"labels", EXT_ARRAY_OUT, -1},
+    {"regression_targets", EXT_ARRAY_OUT, -1},
+    {"matched_idxs", EXT_ARRAY_OUT, -1},
+    {"sampled_idxs", EXT_ARRAY_OUT, -1},
+    {"count", EXT_COUNT, -1},
+};
+
+static int32_t call_fastrcnn_loss(ext_value *v, char *err) {
+    return srcnn_fastrcnn_loss(v[0].array, v[1].array, v[2].array, v[3].array, v[4].array, v[5].array, v[6].array, err);
+}
+static const ext_param params_fastrcnn_loss[] = {
+    {"class_logits", EXT_ARRAY_IN, -1},
+    {"box_regression", EXT_ARRAY_IN, -1},
+    {"labels", EXT_ARRAY_IN, -1},
+    {"regression_targets", EXT_ARRAY_IN, -1},
+    {"losses", EXT_ARRAY_OUT, -1},
+    {"class_logits_grad", EXT_ARRAY_OUT, -1},
+    {"box_regression_grad", EXT_ARRAY_OUT, -1},
+};
+
+static int32_t call_maskrcnn_loss(ext_value *v, char *err) {
+    return srcnn_maskrcnn_loss(v[0].array, v[1].array, v[2].array, v[3].array, v[4].array, v[5].arrays, v[6].i64,
+        v[7].array, v[8].array, err);
+}
+static const ext_param params_maskrcnn_loss[] = {
+    {"mask_logits", EXT_ARRAY_IN, -1},
+    {"proposal_counts", EXT_ARRAY_IN, -1},
+    {"proposals", EXT_ARRAY_IN, -1},
+    {"labels", EXT_ARRAY_IN, -1},
+    {"matched_idxs", EXT_ARRAY_IN, -1},
+    {"gt_masks", EXT_ARRAY_LIST, 6},
+    {"num_images", EXT_LENGTH, -1},
+    {"loss", EXT_ARRAY_OUT, -1},
+    {"mask_logits_grad", EXT_ARRAY_OUT, -1},
+};
+
 const ext_op ext_ops[] = {
     {"set_num_threads", params_set_num_threads, 1, call_set_num_threads,
      "set_num_threads(num_threads)\n--\n\nSets the thread count (1 ... 1024)."},
@@ -476,6 +571,18 @@ const ext_op ext_ops[] = {
      "rpn_proposals(names, weights, features, image_sizes, batch_h, batch_w, anchor_sizes, num_sizes, aspect_ratios, num_ratios, pre_nms_top_n, post_nms_top_n, nms_thresh, score_thresh, boxes, scores, counts)\n--\n\nRegionProposalNetwork (prefix \"rpn.\"): anchors of level l have num_sizes[l] sizes and num_ratios[l] aspect ratios (float64 vectors concatenated over levels in `anchor_sizes` and `aspect_ratios`; (L,) int64 counts, as srcnn_anchor_generator), the same number per location on every level, over a padded batch of batch_h x batch_w. boxes (N, post_nms_top_n, 4) and scores (N, post_nms_top_n) float32 (objectness probabilities), counts (N,) int64."},
     {"roi_heads_detect", params_roi_heads_detect, 18, call_roi_heads_detect,
      "roi_heads_detect(names, weights, num_classes, masks, features, proposals, proposal_counts, image_sizes, score_thresh, nms_thresh, detections_per_img, boxes, scores, labels, mask_probs=None, counts)\n--\n\nRoIHeads (prefix \"roi_heads.\") of Faster R-CNN (masks = 0) or Mask R-CNN (masks = 1) with num_classes classes (background included): `features` are the maps pooled from (torchvision: FPN levels \"0\" ... \"3\"); proposals (P, 4) float32 (finite) hold every image's proposals in turn, proposal_counts (N,) int64 of them per image. With D = detections_per_img: boxes (N, D, 4) and scores (N, D) float32, labels (N, D) int64, counts (N,) int64, and when masks = 1 mask_probs (N, D, 1, 28, 28) float32 (each detection's mask probabilities before pasting; may be NULL when masks = 0)."},
+    {"rpn_assign_targets", params_rpn_assign_targets, 6, call_rpn_assign_targets,
+     "rpn_assign_targets(anchors, gt_boxes, fg_iou_thresh, bg_iou_thresh, labels, regression_targets)\n--\n\nRegionProposalNetwork.assign_targets_to_anchors and box_coder.encode for one image: anchors (A, 4), gt_boxes (G, 4) (G may be 0: every label 0) -> labels (A,) float32 (1 foreground, 0 background, -1 ignored) and regression_targets (A, 4) float32 (the matched box encoded relative to the anchor, weights 1, 1, 1, 1)."},
+    {"rpn_sample", params_rpn_sample, 6, call_rpn_sample,
+     "rpn_sample(labels, batch_size_per_image, positive_fraction, seed, positive, negative)\n--\n\nThe RPN's BalancedPositiveNegativeSampler for one image: labels (A,) float32 as above -> positive, negative (A,)."},
+    {"rpn_loss", params_rpn_loss, 9, call_rpn_loss,
+     "rpn_loss(objectness, pred_bbox_deltas, labels, regression_targets, positive, negative, losses, objectness_grad, deltas_grad)\n--\n\nRegionProposalNetwork.compute_loss over the images' anchors concatenated: objectness (A,), pred_bbox_deltas (A, 4), labels (A,), regression_targets (A, 4) float32, positive and negative (A,) uint8 -> losses (2,) float32 [loss_objectness, loss_rpn_box_reg], objectness_grad (A,) and deltas_grad (A, 4) float32. No sampled anchor gives zero losses and gradients (torchvision: NaN)."},
+    {"roi_heads_select_training_samples", params_roi_heads_select_training_samples, 18, call_roi_heads_select_training_samples,
+     "roi_heads_select_training_samples(proposals, gt_boxes, gt_labels, fg_iou_thresh, bg_iou_thresh, batch_size_per_image, positive_fraction, weight_x, weight_y, weight_w, weight_h, seed, sampled_proposals, labels, regression_targets, matched_idxs, sampled_idxs) -> count\n--\n\nRoIHeads.select_training_samples for one image: proposals (P, 4) float32, gt_boxes (G, 4) float32 and gt_labels (G,) int64 (G may be 0), box coder weights (wx, wy, ww, wh). The S sampled rows of proposals followed by gt_boxes, in ascending order, are the first *count rows of sampled_proposals (P + G, 4) float32, labels (P + G,) int64, regression_targets (P + G, 4) float32, matched_idxs (P + G,) int64 (0 where none) and sampled_idxs (P + G,) int64 (their rows in proposals followed by gt_boxes); the other rows are zero."},
+    {"fastrcnn_loss", params_fastrcnn_loss, 7, call_fastrcnn_loss,
+     "fastrcnn_loss(class_logits, box_regression, labels, regression_targets, losses, class_logits_grad, box_regression_grad)\n--\n\nroi_heads.fastrcnn_loss: class_logits (S, K), box_regression (S, 4 K) float32, labels (S,) int64 in 0 ... K - 1, regression_targets (S, 4) float32 -> losses (2,) float32 [loss_classifier, loss_box_reg], class_logits_grad (S, K) and box_regression_grad (S, 4 K) float32. S = 0 gives zero losses (torchvision: NaN)."},
+    {"maskrcnn_loss", params_maskrcnn_loss, 9, call_maskrcnn_loss,
+     "maskrcnn_loss(mask_logits, proposal_counts, proposals, labels, matched_idxs, gt_masks, loss, mask_logits_grad)\n--\n\nroi_heads.maskrcnn_loss: mask_logits (P, K, M, M) float32 of the images' foreground samples in turn, proposal_counts (N,) int64 of them per image, their proposals (P, 4) float32, labels (P,) int64 in 0 ... K - 1 and matched_idxs (P,) int64 (into the image's masks), and per image gt_masks[i] (G_i, H_i, W_i) uint8 -> loss (1,) float32 and mask_logits_grad (P, K, M, M) float32."},
     {NULL, NULL, 0, NULL, NULL},
 };
 

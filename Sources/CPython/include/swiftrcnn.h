@@ -289,10 +289,10 @@ int32_t srcnn_arrays_read(const srcnn_arrays *arrays, int64_t index, srcnn_array
 /* Releases a result (NULL is ignored). */
 void srcnn_arrays_free(srcnn_arrays *arrays);
 /* ---- Detection stages: TEST-ONLY exports, NOT part of the stable API ------------------------------------------ */
-/* srcnn_rpn_proposals and srcnn_roi_heads_detect exist for the parity tests (Tests/python, Tests/CoreTests), which
-   compare the detector with torchvision stage by stage (implemented in Sources/Core/ABI/Testing/). Their arguments
-   follow the components' internals and may change or disappear in any release; applications run whole models
-   through srcnn_model_*. */
+/* srcnn_rpn_proposals, srcnn_roi_heads_detect and the training steps below exist for the parity tests (Tests/python,
+   Tests/CoreTests), which compare the detector with torchvision stage by stage (implemented in
+   Sources/Core/ABI/Testing/). Their arguments follow the components' internals and may change or disappear in any
+   release; applications run whole models through srcnn_model_*. */
 /* Each function builds one component of torchvision's Faster / Mask R-CNN from a state dict and runs it once in eval
    mode on the caller's feature maps. Weights are `num_weights` NUL-terminated UTF-8 `names` with float32 arrays in
    `weights`; keys outside the component's prefix are ignored (their arrays are not read), keys under it must match
@@ -329,6 +329,50 @@ int32_t srcnn_roi_heads_detect(SRCNN_LIST(num_weights) const char *const *names,
                                const srcnn_array *image_sizes, double score_thresh, double nms_thresh,
                                int64_t detections_per_img, srcnn_array *boxes, srcnn_array *scores, srcnn_array *labels,
                                SRCNN_OPTIONAL srcnn_array *mask_probs, srcnn_array *counts, char *err);
+
+/* Training targets, samplers and losses of torchvision's train mode (Sources/Core/Training), one function per step, on
+   float32 arrays. Boxes are (x1, y1, x2, y2) in pixels of the resized image; a sampler's masks are uint8 0 / 1. Each
+   loss function returns the losses and the gradient of their sum with respect to its predictions. */
+
+/* RegionProposalNetwork.assign_targets_to_anchors and box_coder.encode for one image: anchors (A, 4), gt_boxes (G, 4)
+   (G may be 0: every label 0) -> labels (A,) float32 (1 foreground, 0 background, -1 ignored) and
+   regression_targets (A, 4) float32 (the matched box encoded relative to the anchor, weights 1, 1, 1, 1). */
+int32_t srcnn_rpn_assign_targets(const srcnn_array *anchors, const srcnn_array *gt_boxes, double fg_iou_thresh,
+                                 double bg_iou_thresh, srcnn_array *labels, srcnn_array *regression_targets, char *err);
+/* The RPN's BalancedPositiveNegativeSampler for one image: labels (A,) float32 as above -> positive, negative (A,). */
+int32_t srcnn_rpn_sample(const srcnn_array *labels, int64_t batch_size_per_image, double positive_fraction,
+                         uint64_t seed, srcnn_array *positive, srcnn_array *negative, char *err);
+/* RegionProposalNetwork.compute_loss over the images' anchors concatenated: objectness (A,), pred_bbox_deltas (A, 4),
+   labels (A,), regression_targets (A, 4) float32, positive and negative (A,) uint8 -> losses (2,) float32
+   [loss_objectness, loss_rpn_box_reg], objectness_grad (A,) and deltas_grad (A, 4) float32. No sampled anchor gives
+   zero losses and gradients (torchvision: NaN). */
+int32_t srcnn_rpn_loss(const srcnn_array *objectness, const srcnn_array *pred_bbox_deltas, const srcnn_array *labels,
+                       const srcnn_array *regression_targets, const srcnn_array *positive, const srcnn_array *negative,
+                       srcnn_array *losses, srcnn_array *objectness_grad, srcnn_array *deltas_grad, char *err);
+/* RoIHeads.select_training_samples for one image: proposals (P, 4) float32, gt_boxes (G, 4) float32 and gt_labels
+   (G,) int64 (G may be 0), box coder weights (wx, wy, ww, wh). The S sampled rows of proposals followed by gt_boxes,
+   in ascending order, are the first *count rows of sampled_proposals (P + G, 4) float32, labels (P + G,) int64,
+   regression_targets (P + G, 4) float32, matched_idxs (P + G,) int64 (0 where none) and sampled_idxs (P + G,) int64
+   (their rows in proposals followed by gt_boxes); the other rows are zero. */
+int32_t srcnn_roi_heads_select_training_samples(
+    const srcnn_array *proposals, const srcnn_array *gt_boxes, const srcnn_array *gt_labels, double fg_iou_thresh,
+    double bg_iou_thresh, int64_t batch_size_per_image, double positive_fraction, double weight_x, double weight_y,
+    double weight_w, double weight_h, uint64_t seed, srcnn_array *sampled_proposals, srcnn_array *labels,
+    srcnn_array *regression_targets, srcnn_array *matched_idxs, srcnn_array *sampled_idxs, int64_t *count, char *err);
+/* roi_heads.fastrcnn_loss: class_logits (S, K), box_regression (S, 4 K) float32, labels (S,) int64 in 0 ... K - 1,
+   regression_targets (S, 4) float32 -> losses (2,) float32 [loss_classifier, loss_box_reg], class_logits_grad (S, K)
+   and box_regression_grad (S, 4 K) float32. S = 0 gives zero losses (torchvision: NaN). */
+int32_t srcnn_fastrcnn_loss(const srcnn_array *class_logits, const srcnn_array *box_regression,
+                            const srcnn_array *labels, const srcnn_array *regression_targets, srcnn_array *losses,
+                            srcnn_array *class_logits_grad, srcnn_array *box_regression_grad, char *err);
+/* roi_heads.maskrcnn_loss: mask_logits (P, K, M, M) float32 of the images' foreground samples in turn, proposal_counts
+   (N,) int64 of them per image, their proposals (P, 4) float32, labels (P,) int64 in 0 ... K - 1 and matched_idxs
+   (P,) int64 (into the image's masks), and per image gt_masks[i] (G_i, H_i, W_i) uint8 -> loss (1,) float32 and
+   mask_logits_grad (P, K, M, M) float32. */
+int32_t srcnn_maskrcnn_loss(const srcnn_array *mask_logits, const srcnn_array *proposal_counts,
+                            const srcnn_array *proposals, const srcnn_array *labels, const srcnn_array *matched_idxs,
+                            SRCNN_LIST(num_images) const srcnn_array *gt_masks, int64_t num_images, srcnn_array *loss,
+                            srcnn_array *mask_logits_grad, char *err);
 
 #ifdef __cplusplus
 }

@@ -136,3 +136,134 @@ def roi_heads_detect(state_dict, features, proposals, image_sizes, num_classes: 
             r["masks"] = mask_probs[i, :n].copy()
         results.append(r)
     return results
+
+
+# ---- Training steps (torchvision's train mode): targets, samplers and losses of one step each ----------------------
+
+
+def _f32(x: object, name: str) -> np.ndarray:
+    return as_float(x.detach().cpu().numpy() if hasattr(x, "detach") else x, name, np.float32)
+
+
+def _boxes(x: object, name: str) -> np.ndarray:
+    """(N, 4) float32; an empty input of any shape becomes (0, 4), as torchvision accepts `torch.zeros((0,))`."""
+    b = _f32(x, name)
+    return np.zeros((0, 4), np.float32) if b.size == 0 else b
+
+
+def _uint8(x: object, name: str) -> np.ndarray:
+    a = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
+    if a.dtype.kind not in "biu":
+        raise TypeError(f"{name}: expected an integer or bool array of 0 / 1, got dtype {a.dtype}")
+    return np.ascontiguousarray(a, dtype=np.uint8)
+
+
+def rpn_assign_targets(anchors: np.ndarray, gt_boxes: np.ndarray, *, fg_iou_thresh: float = 0.7,
+                       bg_iou_thresh: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """RegionProposalNetwork.assign_targets_to_anchors then box_coder.encode, for one image.
+
+    Returns (labels (A,) float32: 1 foreground, 0 background, -1 ignored; regression_targets (A, 4) float32).
+    """
+    a, g = _boxes(anchors, "anchors"), _boxes(gt_boxes, "gt_boxes")
+    labels = np.empty((a.shape[0],), np.float32)
+    targets = np.empty((a.shape[0], 4), np.float32)
+    _C.rpn_assign_targets(a, g, as_real(fg_iou_thresh, "fg_iou_thresh"), as_real(bg_iou_thresh, "bg_iou_thresh"),
+                          labels, targets)
+    return labels, targets
+
+
+def rpn_sample(labels: np.ndarray, *, batch_size_per_image: int = 256, positive_fraction: float = 0.5,
+               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The RPN's BalancedPositiveNegativeSampler on one image's anchor labels: (positive, negative) uint8 masks."""
+    lab = _f32(labels, "labels")
+    pos, neg = np.empty(lab.shape, np.uint8), np.empty(lab.shape, np.uint8)
+    _C.rpn_sample(lab, as_int(batch_size_per_image, "batch_size_per_image"),
+                  as_real(positive_fraction, "positive_fraction"), as_int(seed, "seed") % (1 << 64), pos, neg)
+    return pos, neg
+
+
+def rpn_loss(objectness: np.ndarray, pred_bbox_deltas: np.ndarray, labels: np.ndarray,
+             regression_targets: np.ndarray, positive: np.ndarray,
+             negative: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """RegionProposalNetwork.compute_loss over all images' anchors concatenated (objectness (A,) or (A, 1)).
+
+    Returns (loss_objectness, loss_rpn_box_reg, d/d objectness (A,), d/d pred_bbox_deltas (A, 4)), the gradients of
+    the sum of the two losses.
+    """
+    o = _f32(objectness, "objectness").reshape(-1)
+    losses = np.empty((2,), np.float32)
+    grad_o, grad_d = np.empty(o.shape, np.float32), np.empty((o.shape[0], 4), np.float32)
+    _C.rpn_loss(o, _f32(pred_bbox_deltas, "pred_bbox_deltas"), _f32(labels, "labels"),
+                _f32(regression_targets, "regression_targets"), _uint8(positive, "positive"),
+                _uint8(negative, "negative"), losses, grad_o, grad_d)
+    return float(losses[0]), float(losses[1]), grad_o, grad_d
+
+
+def roi_heads_select_training_samples(proposals: np.ndarray, gt_boxes: np.ndarray, gt_labels: np.ndarray, *,
+                                      fg_iou_thresh: float = 0.5, bg_iou_thresh: float = 0.5,
+                                      batch_size_per_image: int = 512, positive_fraction: float = 0.25,
+                                      bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0),
+                                      seed: int = 0) -> dict[str, np.ndarray]:
+    """RoIHeads.select_training_samples for one image.
+
+    Returns a dict of the S samples, in ascending order of their row in proposals followed by gt_boxes:
+    "proposals" (S, 4) float32, "labels" (S,) int64, "regression_targets" (S, 4) float32, "matched_idxs" (S,) int64
+    and "sampled_idxs" (S,) int64 (those rows).
+    """
+    p, g = _boxes(proposals, "proposals"), _boxes(gt_boxes, "gt_boxes")
+    lab = as_index(gt_labels.detach().cpu().numpy() if hasattr(gt_labels, "detach") else gt_labels, "gt_labels")
+    rows = p.shape[0] + g.shape[0]
+    out = {"proposals": np.empty((rows, 4), np.float32), "labels": np.empty((rows,), np.int64),
+           "regression_targets": np.empty((rows, 4), np.float32), "matched_idxs": np.empty((rows,), np.int64),
+           "sampled_idxs": np.empty((rows,), np.int64)}
+    wx, wy, ww, wh = (as_real(w, "bbox_reg_weights") for w in bbox_reg_weights)
+    count = _C.roi_heads_select_training_samples(
+        p, g, lab.reshape(-1), as_real(fg_iou_thresh, "fg_iou_thresh"), as_real(bg_iou_thresh, "bg_iou_thresh"),
+        as_int(batch_size_per_image, "batch_size_per_image"), as_real(positive_fraction, "positive_fraction"),
+        wx, wy, ww, wh, as_int(seed, "seed") % (1 << 64), out["proposals"], out["labels"],
+        out["regression_targets"], out["matched_idxs"], out["sampled_idxs"])
+    return {k: v[:count].copy() for k, v in out.items()}
+
+
+def fastrcnn_loss(class_logits: np.ndarray, box_regression: np.ndarray, labels: np.ndarray,
+                  regression_targets: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """roi_heads.fastrcnn_loss on all images' samples concatenated: class_logits (S, K), box_regression (S, 4 K),
+    labels (S,), regression_targets (S, 4).
+
+    Returns (loss_classifier, loss_box_reg, d/d class_logits, d/d box_regression) (gradients of their sum).
+    """
+    c = _f32(class_logits, "class_logits")
+    b = _f32(box_regression, "box_regression")
+    lab = as_index(labels.detach().cpu().numpy() if hasattr(labels, "detach") else labels, "labels")
+    t = _f32(regression_targets, "regression_targets")
+    losses = np.empty((2,), np.float32)
+    grad_c, grad_b = np.empty(c.shape, np.float32), np.empty(b.shape, np.float32)
+    _C.fastrcnn_loss(c, b, lab, t, losses, grad_c, grad_b)
+    return float(losses[0]), float(losses[1]), grad_c, grad_b
+
+
+def maskrcnn_loss(mask_logits: np.ndarray, proposals: list[np.ndarray], gt_masks: list[np.ndarray],
+                  gt_labels: list[np.ndarray], mask_matched_idxs: list[np.ndarray]) -> tuple[float, np.ndarray]:
+    """roi_heads.maskrcnn_loss, same arguments: mask_logits (P, K, M, M) of every image's positive proposals in
+    turn, per image its positive proposals (P_i, 4), gt masks (G_i, H_i, W_i) (0 / 1), gt labels (G_i,) and each
+    proposal's matched gt index (P_i,).
+
+    Returns (loss_mask, d loss_mask / d mask_logits (P, K, M, M)).
+    """
+    logits = _f32(mask_logits, "mask_logits")
+    props = [_boxes(p, f"proposals[{i}]") for i, p in enumerate(proposals)]
+    matched = [as_index(m.detach().cpu().numpy() if hasattr(m, "detach") else m, f"mask_matched_idxs[{i}]")
+               .reshape(-1) for i, m in enumerate(mask_matched_idxs)]
+    gt_lab = [as_index(g.detach().cpu().numpy() if hasattr(g, "detach") else g, f"gt_labels[{i}]").reshape(-1)
+              for i, g in enumerate(gt_labels)]
+    masks = [_uint8(m, f"gt_masks[{i}]") for i, m in enumerate(gt_masks)]
+    # torchvision's labels: each proposal's matched gt label (an out-of-range index is the library's error).
+    labels = [lab[np.clip(m, 0, max(len(lab) - 1, 0))] if len(lab) else np.zeros_like(m)
+              for lab, m in zip(gt_lab, matched)]
+    counts = np.asarray([p.shape[0] for p in props], np.int64)
+    loss = np.empty((1,), np.float32)
+    grad = np.empty(logits.shape, np.float32)
+    _C.maskrcnn_loss(logits, counts, np.concatenate(props) if props else np.zeros((0, 4), np.float32),
+                     np.concatenate(labels) if labels else np.zeros((0,), np.int64),
+                     np.concatenate(matched) if matched else np.zeros((0,), np.int64), masks, loss, grad)
+    return float(loss[0]), grad
