@@ -43,6 +43,11 @@ public struct KernelTable<T>: Sendable {
             _ strideW: Int, _ padH: Int, _ padW: Int, _ dilationH: Int, _ dilationW: Int, _ outWidth: Int,
             _ oy0: Int, _ oy1: Int, _ r0: Int, _ r1: Int, _ columns: UnsafeMutablePointer<T>
         ) -> Void
+    public typealias WinogradTransform =
+        @Sendable (
+            _ source: UnsafePointer<T>, _ channels: Int, _ c0: Int, _ c1: Int, _ height: Int, _ width: Int, _ t0: Int,
+            _ t1: Int, _ into: UnsafeMutablePointer<T>, _ ld: Int, _ staging: UnsafeMutablePointer<T>
+        ) -> Void
 
     /// One thread's rectangle of C = op(A)·op(B) with the epilogue (see `GEMM`).
     public let gemmBlock: GEMMBlock
@@ -56,6 +61,12 @@ public struct KernelTable<T>: Sendable {
     public let winogradBlock: WinogradBlock
     /// Rows r0 ..< r1 of an im2col matrix (see `Im2Col`).
     public let im2colRows: Im2ColRows
+    /// Winograd's input transform V_e = Bᵀ d B alone, of channels c0 ..< c1 for tiles t0 ..< t1; `staging` holds
+    /// 2 · lanes + 2 elements (see `Winograd.weightGradient`).
+    public let winogradInputTransform: WinogradTransform
+    /// The output gradient's transform dM_e = A dY Aᵀ, of channels c0 ..< c1 for tiles t0 ..< t1; `staging` holds
+    /// 2 · lanes elements (see `Winograd.weightGradient`).
+    public let winogradGradientTransform: WinogradTransform
 }
 
 extension KernelFloat {
@@ -101,7 +112,9 @@ extension KernelTable where T == Float {
         gemmBlock: _KernelsGeneric.Kernels.gemmBlock,
         prepackA: _KernelsGeneric.Kernels.prepackA, unpackA: _KernelsGeneric.Kernels.unpackA,
         prepackedCount: _KernelsGeneric.Kernels.prepackedCount, winogradBlock: _KernelsGeneric.Kernels.winogradBlock,
-        im2colRows: _KernelsGeneric.Kernels.im2colRows)
+        im2colRows: _KernelsGeneric.Kernels.im2colRows,
+        winogradInputTransform: _KernelsGeneric.Kernels.winogradInputTransform,
+        winogradGradientTransform: _KernelsGeneric.Kernels.winogradGradientTransform)
     #if arch(x86_64)
         static let avx2Float = KernelTable(
             mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.floatNR, kc: _KernelsAVX2.Kernels.kc,
@@ -109,14 +122,18 @@ extension KernelTable where T == Float {
             gemmBlock: _KernelsAVX2.Kernels.gemmBlock,
             prepackA: _KernelsAVX2.Kernels.prepackA, unpackA: _KernelsAVX2.Kernels.unpackA,
             prepackedCount: _KernelsAVX2.Kernels.prepackedCount, winogradBlock: _KernelsAVX2.Kernels.winogradBlock,
-            im2colRows: _KernelsAVX2.Kernels.im2colRows)
+            im2colRows: _KernelsAVX2.Kernels.im2colRows,
+            winogradInputTransform: _KernelsAVX2.Kernels.winogradInputTransform,
+            winogradGradientTransform: _KernelsAVX2.Kernels.winogradGradientTransform)
         static let avx512Float = KernelTable(
             mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.floatNR, kc: _KernelsAVX512.Kernels.kc,
             lanes: _KernelsAVX512.Kernels.floatLanes, winogradTiles: _KernelsAVX512.Kernels.winogradTiles,
             gemmBlock: _KernelsAVX512.Kernels.gemmBlock,
             prepackA: _KernelsAVX512.Kernels.prepackA, unpackA: _KernelsAVX512.Kernels.unpackA,
             prepackedCount: _KernelsAVX512.Kernels.prepackedCount, winogradBlock: _KernelsAVX512.Kernels.winogradBlock,
-            im2colRows: _KernelsAVX512.Kernels.im2colRows)
+            im2colRows: _KernelsAVX512.Kernels.im2colRows,
+            winogradInputTransform: _KernelsAVX512.Kernels.winogradInputTransform,
+            winogradGradientTransform: _KernelsAVX512.Kernels.winogradGradientTransform)
     #endif
 }
 
@@ -127,7 +144,9 @@ extension KernelTable where T == Double {
         gemmBlock: _KernelsGeneric.Kernels.gemmBlock,
         prepackA: _KernelsGeneric.Kernels.prepackA, unpackA: _KernelsGeneric.Kernels.unpackA,
         prepackedCount: _KernelsGeneric.Kernels.prepackedCount, winogradBlock: _KernelsGeneric.Kernels.winogradBlock,
-        im2colRows: _KernelsGeneric.Kernels.im2colRows)
+        im2colRows: _KernelsGeneric.Kernels.im2colRows,
+        winogradInputTransform: _KernelsGeneric.Kernels.winogradInputTransform,
+        winogradGradientTransform: _KernelsGeneric.Kernels.winogradGradientTransform)
     #if arch(x86_64)
         static let avx2Double = KernelTable(
             mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.doubleNR, kc: _KernelsAVX2.Kernels.kc,
@@ -135,13 +154,17 @@ extension KernelTable where T == Double {
             gemmBlock: _KernelsAVX2.Kernels.gemmBlock,
             prepackA: _KernelsAVX2.Kernels.prepackA, unpackA: _KernelsAVX2.Kernels.unpackA,
             prepackedCount: _KernelsAVX2.Kernels.prepackedCount, winogradBlock: _KernelsAVX2.Kernels.winogradBlock,
-            im2colRows: _KernelsAVX2.Kernels.im2colRows)
+            im2colRows: _KernelsAVX2.Kernels.im2colRows,
+            winogradInputTransform: _KernelsAVX2.Kernels.winogradInputTransform,
+            winogradGradientTransform: _KernelsAVX2.Kernels.winogradGradientTransform)
         static let avx512Double = KernelTable(
             mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.doubleNR, kc: _KernelsAVX512.Kernels.kc,
             lanes: _KernelsAVX512.Kernels.doubleLanes, winogradTiles: _KernelsAVX512.Kernels.winogradTiles,
             gemmBlock: _KernelsAVX512.Kernels.gemmBlock,
             prepackA: _KernelsAVX512.Kernels.prepackA, unpackA: _KernelsAVX512.Kernels.unpackA,
             prepackedCount: _KernelsAVX512.Kernels.prepackedCount, winogradBlock: _KernelsAVX512.Kernels.winogradBlock,
-            im2colRows: _KernelsAVX512.Kernels.im2colRows)
+            im2colRows: _KernelsAVX512.Kernels.im2colRows,
+            winogradInputTransform: _KernelsAVX512.Kernels.winogradInputTransform,
+            winogradGradientTransform: _KernelsAVX512.Kernels.winogradGradientTransform)
     #endif
 }

@@ -128,14 +128,19 @@ final class Conv2dBackwardTests: XCTestCase {
             let name = "\((i, o, kk, s, p, d, g, h, w, batch))"
             check(conv, x, dy, name)
             if conv.inputGradientLayer() != nil {
-                // The same gradients by GEMM and col2im instead of Winograd.
-                check(conv, x, dy, using: .some(nil), "\(name) without Winograd")
+                // dX by GEMM and col2im instead of Winograd; then all of the backward pass without Winograd.
+                check(conv, x, dy, using: .some(nil), "\(name) without Winograd for dX")
+                let plain = Conv2d(
+                    weight: conv.weight, bias: conv.bias, inChannels: i, outChannels: o, kernel: (kk, kk), stride: s,
+                    padding: p, dilation: d, groups: g, winograd: false)
+                XCTAssertNil(plain.inputGradientLayer())
+                check(plain, x, dy, "\(name) without Winograd")
             }
         }
     }
 
-    /// Mask R-CNN's mask head: many 14 × 14 maps (one per RoI), 3 × 3 stride 1 convolutions whose input gradient
-    /// runs by Winograd through a gradient layer built once.
+    /// Mask R-CNN's mask head: many 14 × 14 maps (one per RoI), 3 × 3 stride 1 convolutions whose gradients run
+    /// by Winograd, the input gradient through a gradient layer built once.
     func testManySmallMapsWithReusedGradientLayer() {
         var seed: UInt64 = 2
         let (batch, c, o) = (12, 8, 8)
@@ -160,7 +165,7 @@ final class Conv2dBackwardTests: XCTestCase {
         let (c, o, h, w) = (64, 1, 92, 92)
         let conv = Conv2d(
             weight: random(o * c * 9, seed: &seed), bias: nil, inChannels: c, outChannels: o, kernel: (3, 3),
-            padding: 1)
+            padding: 1, winograd: false)
         let x = FeatureMap(batch: 1, channels: c, height: h, width: w, data: random(c * h * w, seed: &seed))
         let dy = FeatureMap(batch: 1, channels: o, height: h, width: w, data: random(o * h * w, seed: &seed))
         var dw = [Float](repeating: 0, count: conv.weight.count)

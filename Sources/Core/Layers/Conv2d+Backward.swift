@@ -10,14 +10,16 @@ import SwiftRCNNOps
 ///
 /// col2im (`Im2Col.accumulate`) being the adjoint of im2col. Both products run band by band of output rows, one
 /// column buffer of the forward's size (`bandRows`) serving as cols and then as dcols; a 1 × 1 stride-1 unpadded
-/// convolution multiplies the planes directly. For a 3 × 3 stride-1 padding-1 convolution, dX is itself a 3 × 3
-/// padding-1 convolution of dY (`inputGradientLayer`), which runs by `Winograd` with 2.25 times fewer multiply-adds.
+/// convolution multiplies the planes directly. A convolution that runs by `Winograd` (3 × 3, stride 1, padding 1,
+/// `winogradWeights` set) uses it backward too, with 2.25 times fewer multiply-adds: dW by
+/// `Winograd.weightGradient`, and dX as the forward pass of a 3 × 3 padding-1 convolution of dY
+/// (`inputGradientLayer`).
 ///
 /// Threading: the products (`GEMM`), `Im2Col`, `Winograd` and the bias sums (split over channels) use `Parallel`,
 /// each summing every element in one order whatever the thread count, so the gradients do not depend on it.
 extension Conv2d {
-    /// The convolution whose forward pass is this one's input gradient, or nil when that would not run by
-    /// Winograd (only 3 × 3, stride 1, padding 1, dilation 1, one group).
+    /// The convolution whose forward pass is this one's input gradient, or nil unless this one runs by Winograd
+    /// (`winogradWeights`: 3 × 3, stride 1, padding 1, dilation 1, one group, Winograd allowed at creation).
     ///
     /// For such a convolution dX(c, y, x) = Σ_{o, ky, kx} W(o, c, ky, kx) · dY(o, y + 1 - ky, x + 1 - kx); with
     /// ky' = 2 - ky this is Σ W'(c, o, ky', kx') · dY(o, y + ky' - 1, x + kx' - 1): a padding-1 convolution of dY by
@@ -25,11 +27,7 @@ extension Conv2d {
     /// without bias or ReLU. Building it transforms the filters for Winograd (a few ms for 256 × 256 channels), so
     /// a training loop builds it once per weight update and passes it to `backward(…, using:)`.
     public func inputGradientLayer() -> Conv2d? {
-        guard
-            Winograd.applies(
-                kernelH: kernelH, kernelW: kernelW, stride: stride, padding: padding, dilation: dilation,
-                groups: groups)
-        else { return nil }
+        guard winogradWeights != nil else { return nil }
         let (o, c) = (outChannels, inChannels)
         let flipped = [Float](unsafeUninitializedCapacity: weight.count) { w, count in
             for oc in 0..<o {
@@ -55,8 +53,8 @@ extension Conv2d {
     ///   - inputGradient: whether to compute dX, (N, I, H, W).
     ///
     /// The gradients are those of the weights as stored (`weight`), e.g. of a folded batch norm's scaled filters.
-    /// A 3 × 3 stride-1 padding-1 convolution's dX runs by Winograd through a gradient layer built for this call;
-    /// `backward(…, using:)` reuses one instead.
+    /// A Winograd convolution's dX runs through a gradient layer built for this call; `backward(…, using:)` reuses
+    /// one instead.
     public func backward(
         input x: FeatureMap, outputGradient dy: FeatureMap, weightGradient: UnsafeMutablePointer<Float>?,
         biasGradient: UnsafeMutablePointer<Float>?, inputGradient: Bool
@@ -82,9 +80,7 @@ extension Conv2d {
             precondition(
                 gradientLayer.inChannels == outChannels && gradientLayer.outChannels == inChannels
                     && gradientLayer.bias == nil && !gradientLayer.relu
-                    && Winograd.applies(
-                        kernelH: kernelH, kernelW: kernelW, stride: stride, padding: padding, dilation: dilation,
-                        groups: groups)
+                    && winogradWeights != nil
                     && Winograd.applies(
                         kernelH: gradientLayer.kernelH, kernelW: gradientLayer.kernelW,
                         stride: gradientLayer.stride, padding: gradientLayer.padding,
@@ -92,6 +88,17 @@ extension Conv2d {
                 "Conv2d.backward: the gradient layer is not this layer's inputGradientLayer()")
         }
         if let biasGradient { addChannelSums(dy, into: biasGradient) }
+        var weightGradient = weightGradient
+        if let dw = weightGradient, winogradWeights != nil {
+            x.data.withUnsafeBufferPointer { xs in
+                dy.data.withUnsafeBufferPointer { dys in
+                    Winograd.weightGradient(
+                        xs.baseAddress!, batch: x.batch, channels: inChannels, height: x.height, width: x.width,
+                        outputGradient: dys.baseAddress!, outChannels: outChannels, into: dw)
+                }
+            }
+            weightGradient = nil
+        }
         let viaLayer = inputGradient ? gradientLayer : nil
         if inputGradient && viaLayer == nil {
             return FeatureMap(batch: x.batch, channels: inChannels, height: x.height, width: x.width) { dx in

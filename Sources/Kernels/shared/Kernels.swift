@@ -102,6 +102,47 @@ extension Kernels {
             staging: staging)
     }
 
+    /// V_e of channels c0 ..< c1 for tiles t0 ..< t1: Winograd's input transform alone (`transformInput`).
+    public static func winogradInputTransform(
+        _ input: UnsafePointer<Float>, channels: Int, _ c0: Int, _ c1: Int, height: Int, width: Int,
+        tiles t0: Int, _ t1: Int, into v: UnsafeMutablePointer<Float>, ld: Int, staging: UnsafeMutablePointer<Float>
+    ) {
+        transformInput(
+            input, channels: channels, c0, c1, height: height, width: width, tiles: t0, t1, into: v, ld: ld,
+            staging: staging)
+    }
+
+    public static func winogradInputTransform(
+        _ input: UnsafePointer<Double>, channels: Int, _ c0: Int, _ c1: Int, height: Int, width: Int,
+        tiles t0: Int, _ t1: Int, into v: UnsafeMutablePointer<Double>, ld: Int,
+        staging: UnsafeMutablePointer<Double>
+    ) {
+        transformInput(
+            input, channels: channels, c0, c1, height: height, width: width, tiles: t0, t1, into: v, ld: ld,
+            staging: staging)
+    }
+
+    /// dM_e of output channels k0 ..< k1 for tiles t0 ..< t1: the output gradient's transform
+    /// (`transformGradient`).
+    public static func winogradGradientTransform(
+        _ gradient: UnsafePointer<Float>, channels: Int, _ k0: Int, _ k1: Int, height: Int, width: Int,
+        tiles t0: Int, _ t1: Int, into m: UnsafeMutablePointer<Float>, ld: Int, staging: UnsafeMutablePointer<Float>
+    ) {
+        transformGradient(
+            gradient, channels: channels, k0, k1, height: height, width: width, tiles: t0, t1, into: m, ld: ld,
+            staging: staging)
+    }
+
+    public static func winogradGradientTransform(
+        _ gradient: UnsafePointer<Double>, channels: Int, _ k0: Int, _ k1: Int, height: Int, width: Int,
+        tiles t0: Int, _ t1: Int, into m: UnsafeMutablePointer<Double>, ld: Int,
+        staging: UnsafeMutablePointer<Double>
+    ) {
+        transformGradient(
+            gradient, channels: channels, k0, k1, height: height, width: width, tiles: t0, t1, into: m, ld: ld,
+            staging: staging)
+    }
+
     public static func im2colRows(
         _ input: UnsafePointer<Float>, height: Int, width: Int, kernelH: Int, kernelW: Int, strideH: Int,
         strideW: Int, padH: Int, padW: Int, dilationH: Int, dilationW: Int, outWidth: Int,

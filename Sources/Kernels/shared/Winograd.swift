@@ -36,7 +36,7 @@ extension Kernels {
         staging: UnsafeMutablePointer<T>
     ) {
         transformInput(
-            input, channels: channels, height: height, width: width, tiles: t0, t1, into: v, ld: ld,
+            input, channels: channels, 0, channels, height: height, width: width, tiles: t0, t1, into: v, ld: ld,
             staging: staging)
         let packed = packedCount(m: outChannels, k: channels)
         for e in 0..<16 {
@@ -52,17 +52,18 @@ extension Kernels {
             relu: relu, into: output)
     }
 
-    /// V_e(c, t - t0) for tiles t0 ..< t1 (V_e at `v + e·C·ld`): Bᵀ d B of each channel's 4 × 4 patch, whose
-    /// top-left input element is (2ty - 1, 2tx - 1); zeros outside the image.
+    /// V_e(c, t - t0) for channels c0 ..< c1 of `channels` and tiles t0 ..< t1 (V_e at `v + e·C·ld`): Bᵀ d B of
+    /// each channel's 4 × 4 patch, whose top-left input element is (2ty - 1, 2tx - 1); zeros outside the image.
+    /// `staging` holds 2 · lanes + 2 elements.
     @inline(__always)
     static func transformInput<T: KernelScalar>(
-        _ input: UnsafePointer<T>, channels: Int, height h: Int, width w: Int, tiles t0: Int, _ t1: Int,
-        into v: UnsafeMutablePointer<T>, ld: Int, staging: UnsafeMutablePointer<T>
+        _ input: UnsafePointer<T>, channels: Int, _ c0: Int, _ c1: Int, height h: Int, width w: Int,
+        tiles t0: Int, _ t1: Int, into v: UnsafeMutablePointer<T>, ld: Int, staging: UnsafeMutablePointer<T>
     ) {
         typealias V = T.Vector
         let lanes = V.scalarCount
         let plane = h * w, componentStride = channels * ld
-        for c in 0..<channels {
+        for c in c0..<c1 {
             forEachRun(t0, t1, height: h, width: w, lanes: lanes) { n, ty, tx, _, offset in
                 let src = input + (n * channels + c) * plane
                 let x0 = 2 * tx - 1
@@ -98,6 +99,57 @@ extension Kernels {
                 column(1, r0.1, r1.1, r2.1, r3.1)
                 column(2, r0.2, r1.2, r2.2, r3.2)
                 column(3, r0.3, r1.3, r2.3, r3.3)
+            }
+        }
+    }
+
+    /// dM_e(k, t - t0) for output channels k0 ..< k1 of `channels` and tiles t0 ..< t1 (dM_e at `m + e·K·ld`):
+    /// A dY Aᵀ of each channel's 2 × 2 tile of the output gradient, whose top-left element is (2ty, 2tx), with
+    /// zeros for outputs past the map's edge — the gradient of the M_e that `transformOutput` reads, for the
+    /// weight gradient (see `SwiftRCNNOps.Winograd.weightGradient`). With Aᵀ = [1 1 1 0; 0 1 -1 -1], A applied to
+    /// (y0, y1) is (y0, y0 + y1, y0 - y1, -y1). `staging` holds 2 · lanes elements.
+    @inline(__always)
+    static func transformGradient<T: KernelScalar>(
+        _ gradient: UnsafePointer<T>, channels: Int, _ k0: Int, _ k1: Int, height h: Int, width w: Int,
+        tiles t0: Int, _ t1: Int, into m: UnsafeMutablePointer<T>, ld: Int, staging: UnsafeMutablePointer<T>
+    ) {
+        typealias V = T.Vector
+        let lanes = V.scalarCount
+        let plane = h * w, componentStride = channels * ld
+        for k in k0..<k1 {
+            forEachRun(t0, t1, height: h, width: w, lanes: lanes) { n, ty, tx, _, offset in
+                let src = gradient + (n * channels + k) * plane
+                let x0 = 2 * tx
+                let inside = x0 + 2 * lanes <= w
+                // Each of the tile's two rows as its columns y0, y1 across lanes, A applied along the row. A row
+                // past the bottom edge is zero.
+                @inline(__always) func row(_ r: Int) -> (V, V, V, V) {
+                    let iy = 2 * ty + r
+                    guard iy < h else { return (V(), V(), V(), V()) }
+                    var p = src + iy * w + x0
+                    if !inside {
+                        // Columns x0 ..< x0 + 2·lanes with zeros from w on.
+                        staging.update(repeating: 0, count: 2 * lanes)
+                        staging.update(from: p, count: w - x0)
+                        p = UnsafePointer(staging)
+                    }
+                    let (y0, y1) = V.deinterleave(V.load(p), V.load(p + lanes))
+                    return (y0, y0 + y1, y0 - y1, V() - y1)
+                }
+                let r0 = row(0), r1 = row(1)
+                let dst = m + k * ld + offset
+                // A applied across the rows: (row0, row0 + row1, row0 - row1, -row1). Lanes past the run's count
+                // land in later tiles of this block (written afterwards) or in the row's padding.
+                @inline(__always) func column(_ s: Int, _ x0: V, _ x1: V) {
+                    x0.store(to: dst + s * componentStride)
+                    (x0 + x1).store(to: dst + (4 + s) * componentStride)
+                    (x0 - x1).store(to: dst + (8 + s) * componentStride)
+                    (V() - x1).store(to: dst + (12 + s) * componentStride)
+                }
+                column(0, r0.0, r1.0)
+                column(1, r0.1, r1.1)
+                column(2, r0.2, r1.2)
+                column(3, r0.3, r1.3)
             }
         }
     }
