@@ -49,7 +49,7 @@ def set_isa(isa: str) -> None:
     _C.set_isa(isa)
 
 
-def supported_isas() -> list:
+def supported_isas() -> list[str]:
     """The paths this CPU can run, slowest first."""
     return [name for name in ISA_PATHS if _C.isa_supported(name)]
 

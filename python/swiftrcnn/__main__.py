@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 from .weights import load_state_dict, save_safetensors
 
 
-def _convert(args) -> int:
+def _convert(args: argparse.Namespace) -> int:
     state = load_state_dict(args.input)
     save_safetensors(state, args.output)
     nbytes = sum(array.nbytes for array in state.values())
@@ -20,7 +21,7 @@ def _convert(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="swiftrcnn", description="swiftrcnn utilities")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     convert = commands.add_parser(

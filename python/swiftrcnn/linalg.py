@@ -5,20 +5,25 @@
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _C
+from ._typing import FloatArray
 from .ops._array import as_floats
 
 
-def _op_shape(x: np.ndarray, transpose: bool) -> tuple[int, int]:
+def _op_shape(x: npt.NDArray[Any], transpose: bool) -> tuple[int, int]:
     """(rows, columns) of op(x); (0, 0) for a non-matrix, which the library then rejects naming its shape."""
     if x.ndim != 2:
         return 0, 0
     return (x.shape[1], x.shape[0]) if transpose else x.shape
 
 
-def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False, out=None) -> np.ndarray:
+def matmul(a: npt.ArrayLike, b: npt.ArrayLike, transpose_a: bool = False, transpose_b: bool = False,
+           out: FloatArray | None = None) -> FloatArray:
     """op(a) @ op(b) for 2-D arrays, where op(x) is `x.T` when `transpose_x` is true, else `x`.
 
     a: (m, k), or (k, m) with `transpose_a`; b: (k, n), or (n, k) with `transpose_b`. Returns (m, n) of the inputs'

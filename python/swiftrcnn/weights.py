@@ -31,9 +31,13 @@ import pickle
 import struct
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import IO, Any, NoReturn
 
 import numpy as np
+import numpy.typing as npt
+
+from ._typing import StateDictSource
 
 __all__ = ["load_state_dict", "check_state_dict", "save_safetensors"]
 
@@ -64,10 +68,10 @@ class _StorageType:
     """Stands for `torch.<Name>Storage`: the element type of a storage, as a little- or big-endian numpy dtype."""
     __slots__ = ("name", "code", "bfloat16")
 
-    def __init__(self, name: str, code: str, bfloat16: bool = False):
+    def __init__(self, name: str, code: str, bfloat16: bool = False) -> None:
         self.name, self.code, self.bfloat16 = name, code, bfloat16
 
-    def dtype(self, byteorder: str) -> np.dtype:
+    def dtype(self, byteorder: str) -> np.dtype[Any]:
         return np.dtype(self.code).newbyteorder("<" if byteorder == "little" else ">")
 
 
@@ -75,7 +79,7 @@ class _Storage:
     """A storage named by the pickle, checked against the file; its bytes are read after unpickling."""
     __slots__ = ("key", "type", "numel")
 
-    def __init__(self, key: str, storage_type: _StorageType, numel: int):
+    def __init__(self, key: str, storage_type: _StorageType, numel: int) -> None:
         self.key, self.type, self.numel = key, storage_type, numel
 
 
@@ -83,7 +87,7 @@ class _Tensor:
     """A tensor rebuilt from a storage: element offset, size and stride, all checked to stay inside the storage."""
     __slots__ = ("storage", "offset", "size", "stride", "negate")
 
-    def __init__(self, storage, offset, size, stride):
+    def __init__(self, storage: object, offset: object, size: object, stride: object) -> None:
         if not isinstance(storage, _Storage):
             raise _Malformed(f"a tensor is rebuilt from a {type(storage).__name__}, not a storage")
         size, stride = _index_tuple(size, "size"), _index_tuple(stride, "stride")
@@ -112,7 +116,7 @@ class _Malformed(ValueError):
     """The pickle does not describe a state dict; the message says why."""
 
 
-def _index(value, what: str) -> int:
+def _index(value: object, what: str) -> int:
     if type(value) is not int or not 0 <= value < _MAX_INDEX:
         shown = (value if abs(value) < _MAX_INDEX << 8 else "a huge integer") if type(value) is int else \
             type(value).__name__
@@ -120,7 +124,7 @@ def _index(value, what: str) -> int:
     return value
 
 
-def _index_tuple(values, what: str) -> tuple:
+def _index_tuple(values: Any, what: str) -> tuple[int, ...]:
     if type(values) not in (tuple, list):
         raise _Malformed(f"tensor {what} must be a tuple of integers, got {type(values).__name__}")
     if len(values) > _MAX_DIMS:
@@ -131,11 +135,12 @@ def _index_tuple(values, what: str) -> tuple:
 # The allowed globals. Each maps to a function of this module with the signature torch uses, so that a checkpoint
 # written by torch.save rebuilds; nothing of torch is ever imported or called.
 
-def _rebuild_tensor(storage, storage_offset, size, stride):
+def _rebuild_tensor(storage: object, storage_offset: object, size: object, stride: object) -> _Tensor:
     return _Tensor(storage, storage_offset, size, stride)
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks, metadata=None):
+def _rebuild_tensor_v2(storage: object, storage_offset: object, size: object, stride: object, requires_grad: object,
+                       backward_hooks: object, metadata: object = None) -> _Tensor:
     tensor = _Tensor(storage, storage_offset, size, stride)
     if metadata:
         # torch records lazy negation/conjugation bits here; the stored values are those before the negation.
@@ -144,23 +149,24 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, bac
         if metadata.get("conj"):
             raise _Malformed("conjugated (complex) tensors are not supported")
         if metadata.get("neg"):
-            if storage.type.name == "BoolStorage":
+            if tensor.storage.type.name == "BoolStorage":
                 raise _Malformed("a bool tensor cannot carry a negation bit")
             tensor.negate = True
     return tensor
 
 
-def _rebuild_parameter(data, requires_grad, backward_hooks):
+def _rebuild_parameter(data: object, requires_grad: object, backward_hooks: object) -> _Tensor:
     if not isinstance(data, _Tensor):
         raise _Malformed(f"a parameter wraps a {type(data).__name__}, not a tensor")
     return data
 
 
-def _rebuild_parameter_with_state(data, requires_grad, backward_hooks, state):
+def _rebuild_parameter_with_state(data: object, requires_grad: object, backward_hooks: object,
+                                  state: object) -> _Tensor:
     return _rebuild_parameter(data, requires_grad, backward_hooks)
 
 
-def _ordered_dict(*items):
+def _ordered_dict(*items: object) -> _PickledDict:
     if items:
         raise _Malformed("collections.OrderedDict is built with arguments; torch.save never writes that")
     return _PickledDict()
@@ -184,7 +190,7 @@ _GLOBALS = {
 # --- the restricted unpickler -------------------------------------------------------------------------------------
 
 class _Opcodes(dict):
-    def __missing__(self, code):
+    def __missing__(self, code: int) -> NoReturn:
         raise _Malformed(f"pickle opcode {bytes([code])!r} is not used by state dicts (or is not an opcode)")
 
 
@@ -204,7 +210,7 @@ _ALLOWED_OPCODES = [
 ]
 
 
-def _check_key(key):
+def _check_key(key: object) -> object:
     # Dict keys are limited to strings (hashed with a random seed) and small integers, so that a pickle cannot
     # fill a dict with keys of equal hash and make loading quadratic.
     if not (type(key) is str or (type(key) is int and -_MAX_INDEX < key < _MAX_INDEX)):
@@ -217,21 +223,26 @@ class _Unpickler(pickle._Unpickler):
     checked, BUILD only attaches attributes (ignored) to an ordered dict, and persistent ids resolve to storages of
     the checkpoint through `storage`."""
 
-    def __init__(self, file, storage):
+    # Set by pickle's machine (not in its type stubs): the stack, its bound `append`, and the mark pop.
+    stack: list[Any]
+    append: Callable[[Any], None]
+    pop_mark: Callable[[], list[Any]]
+
+    def __init__(self, file: IO[bytes], storage: Callable[[Any], _Storage]) -> None:
         super().__init__(file)
         self._storage = storage
 
-    def find_class(self, module, name):
+    def find_class(self, module: str, name: str) -> object:
         target = _GLOBALS.get((module, name)) if type(module) is str and type(name) is str else None
         if target is None:
             raise _Malformed(f"checkpoint refers to global '{_shorten(f'{module}.{name}')}', which a state dict "
                              "never needs; refusing to load")
         return target
 
-    def persistent_load(self, pid):
+    def persistent_load(self, pid: object) -> _Storage:
         return self._storage(pid)
 
-    def _setitems(self, items):
+    def _setitems(self, items: list[Any]) -> None:
         target = self.stack[-1]
         if not isinstance(target, dict):
             raise _Malformed(f"dict items are set on a {type(target).__name__}")
@@ -240,19 +251,19 @@ class _Unpickler(pickle._Unpickler):
         for i in range(0, len(items), 2):
             target[_check_key(items[i])] = items[i + 1]
 
-    def _load_setitem(self):
+    def _load_setitem(self) -> None:
         value, key = self.stack.pop(), self.stack.pop()
         self._setitems([key, value])
 
-    def _load_setitems(self):
+    def _load_setitems(self) -> None:
         self._setitems(self.pop_mark())
 
-    def _load_dict(self):
+    def _load_dict(self) -> None:
         items = self.pop_mark()
         self.append({})
         self._setitems(items)
 
-    def _load_build(self):
+    def _load_build(self) -> None:
         self.stack.pop()
         if type(self.stack[-1]) is not _PickledDict:
             raise _Malformed(f"pickle sets the state of a {type(self.stack[-1]).__name__}; state dicts never do")
@@ -268,7 +279,7 @@ def _shorten(text: str, limit: int = 120) -> str:
 
 # --- torch checkpoints --------------------------------------------------------------------------------------------
 
-def _unpickle(file, storage, what: str):
+def _unpickle(file: IO[bytes], storage: Callable[[Any], _Storage], what: str) -> Any:
     try:
         return _Unpickler(file, storage).load()
     except (_Malformed, MemoryError):
@@ -281,7 +292,7 @@ def _nbytes(storage: _Storage) -> int:
     return storage.numel * np.dtype(storage.type.code).itemsize
 
 
-def _no_storage(pid):
+def _no_storage(pid: object) -> NoReturn:
     raise _Malformed("a header or key-list pickle refers to a storage")
 
 
@@ -291,14 +302,14 @@ class _Checkpoint:
     each storage key asked for, checked against its declared size (`blobs`)."""
     byteorder = "little"
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.storages: dict[tuple[str, str], _Storage] = {}
 
-    def blobs(self, keys: set):
+    def blobs(self, keys: set[str]) -> Iterator[tuple[str, bytes]]:
         """Yields (key, bytes) once for each storage key in `keys` (subclasses)."""
         raise NotImplementedError
 
-    def declare(self, storage_type, key, location, numel) -> _Storage:
+    def declare(self, storage_type: object, key: object, location: object, numel: object) -> _Storage:
         if not isinstance(storage_type, _StorageType):
             raise _Malformed(f"storage type is a {type(storage_type).__name__}, not a torch storage type")
         if type(key) is not str or type(location) is not str:
@@ -317,7 +328,7 @@ class _Checkpoint:
     def check(self, storage: _Storage) -> None:
         """Checks a newly declared storage against the file, before any tensor uses it (where the layout allows)."""
 
-    def arrays(self, tensors: dict) -> dict:
+    def arrays(self, tensors: dict[str, _Tensor]) -> dict[str, npt.NDArray[Any]]:
         """Reads each storage once and copies every tensor out of it (views of one storage share the read)."""
         stored = sum({id(t.storage): t.storage.numel for t in tensors.values()}.values())
         total = sum(t.elements() for t in tensors.values())
@@ -333,7 +344,7 @@ class _Checkpoint:
                 out[name] = self._array(tensors[name], raw)
         return {name: out[name] for name in tensors}
 
-    def _array(self, tensor: _Tensor, raw: bytes) -> np.ndarray:
+    def _array(self, tensor: _Tensor, raw: bytes) -> npt.NDArray[Any]:
         kind = tensor.storage.type
         dtype = kind.dtype(self.byteorder)
         if 0 in tensor.size:
@@ -357,7 +368,7 @@ class _Checkpoint:
 class _ZipCheckpoint(_Checkpoint):
     """torch >= 1.6: `<archive>/data.pkl`, one entry `<archive>/data/<key>` per storage, `<archive>/byteorder`."""
 
-    def __init__(self, zf: zipfile.ZipFile):
+    def __init__(self, zf: zipfile.ZipFile) -> None:
         super().__init__()
         self.zf = zf
         infos = zf.infolist()
@@ -395,7 +406,7 @@ class _ZipCheckpoint(_Checkpoint):
             raise _Malformed(f"storage '{_shorten(key)}' has no entry '{_shorten(self.prefix)}data/{_shorten(key)}'")
         return info
 
-    def storage(self, pid) -> _Storage:
+    def storage(self, pid: object) -> _Storage:
         """Resolves a persistent id ('storage', storage type, key, location, numel) without reading the data."""
         if type(pid) is not tuple or len(pid) != 5 or pid[0] != "storage":
             shown = f"a {len(pid)}-tuple" if type(pid) is tuple else f"a {type(pid).__name__}"
@@ -408,11 +419,11 @@ class _ZipCheckpoint(_Checkpoint):
             raise _Malformed(f"storage '{_shorten(storage.key)}' declares {storage.numel} elements of "
                              f"{storage.type.name} ({_nbytes(storage)} bytes) but its entry holds {size} bytes")
 
-    def unpickle(self):
+    def unpickle(self) -> object:
         data = self.read(self.entries[self.prefix + "data.pkl"], _MAX_PICKLE_BYTES)
         return _unpickle(io.BytesIO(data), self.storage, "data.pkl")
 
-    def blobs(self, keys: set):
+    def blobs(self, keys: set[str]) -> Iterator[tuple[str, bytes]]:
         for key in keys:
             info = self.entry(key)
             yield key, self.read(info, info.file_size)
@@ -424,7 +435,7 @@ class _LegacyCheckpoint(_Checkpoint):
     element count (int64) and its elements, both little-endian."""
     _PROTOCOL_VERSION = 1001
 
-    def __init__(self, file, file_size: int):
+    def __init__(self, file: IO[bytes], file_size: int) -> None:
         super().__init__()
         self.file, self.file_size = file, file_size
         if _unpickle(file, _no_storage, "the header") != _LEGACY_NUMBER:
@@ -437,7 +448,7 @@ class _LegacyCheckpoint(_Checkpoint):
             raise ValueError("written on a big-endian machine or with a malformed system record; re-save it with "
                              "torch >= 1.6 on a little-endian machine")
 
-    def storage(self, pid) -> _Storage:
+    def storage(self, pid: object) -> _Storage:
         """Resolves ('storage', storage type, key, location, numel, view) -- checked against the data later."""
         if type(pid) is not tuple or len(pid) != 6 or pid[0] != "storage":
             shown = f"a {len(pid)}-tuple" if type(pid) is tuple else f"a {type(pid).__name__}"
@@ -446,7 +457,7 @@ class _LegacyCheckpoint(_Checkpoint):
             raise _Malformed("storage views (slices of a storage) are not supported")
         return self.declare(*pid[1:5])
 
-    def unpickle(self):
+    def unpickle(self) -> object:
         obj = _unpickle(self.file, self.storage, "the pickle")
         self.keys = _unpickle(self.file, _no_storage, "the storage key list")
         if type(self.keys) is not list or not all(type(key) is str for key in self.keys):
@@ -455,7 +466,7 @@ class _LegacyCheckpoint(_Checkpoint):
             raise _Malformed("the storage key list repeats keys")
         return obj
 
-    def blobs(self, keys: set):
+    def blobs(self, keys: set[str]) -> Iterator[tuple[str, bytes]]:
         declared: dict[str, _Storage] = {}
         for storage in self.storages.values():
             other = declared.setdefault(storage.key, storage)
@@ -489,7 +500,7 @@ class _LegacyCheckpoint(_Checkpoint):
             yield key, data
 
 
-def _state_tensors(obj) -> dict:
+def _state_tensors(obj: object) -> dict[str, _Tensor]:
     """The state dict in an unpickled checkpoint: a dict of tensors, or one held under 'state_dict' or 'model'."""
     if not isinstance(obj, dict):
         raise _Malformed(f"the checkpoint holds a {type(obj).__name__}, not a state dict")
@@ -508,7 +519,7 @@ def _state_tensors(obj) -> dict:
     return obj
 
 
-def _load_torch(path: str, legacy: bool) -> dict:
+def _load_torch(path: str, legacy: bool) -> dict[str, npt.NDArray[Any]]:
     try:
         if legacy:
             with open(path, "rb") as f:
@@ -535,7 +546,7 @@ def _load_torch(path: str, legacy: bool) -> dict:
 
 # --- safetensors and mappings -------------------------------------------------------------------------------------
 
-def _bfloat16_as_float32(bits: np.ndarray) -> np.ndarray:
+def _bfloat16_as_float32(bits: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     """bfloat16 values given by their 16-bit patterns, as float32: bfloat16 is the upper half of a float32, so every
     value is held exactly."""
     out = np.empty(bits.shape, np.float32)
@@ -550,7 +561,7 @@ def _is_safetensors(head: bytes, file_size: int) -> bool:
     return 2 <= header <= _MAX_SAFETENSORS_HEADER and 8 + header <= file_size and head[8:9] == b"{"
 
 
-def _load_safetensors(path: str) -> dict:
+def _load_safetensors(path: str) -> dict[str, npt.NDArray[Any]]:
     from safetensors import safe_open
 
     try:
@@ -578,7 +589,7 @@ def _load_safetensors(path: str) -> dict:
                          f"{_shorten(str(e))})") from None
 
 
-def _from_mapping(source: Mapping) -> dict:
+def _from_mapping(source: Mapping[str, npt.ArrayLike]) -> dict[str, npt.NDArray[Any]]:
     out = {}
     for name, value in source.items():
         if type(name) is not str:
@@ -590,7 +601,7 @@ def _from_mapping(source: Mapping) -> dict:
     return out
 
 
-def load_state_dict(source) -> dict[str, np.ndarray]:
+def load_state_dict(source: StateDictSource) -> dict[str, npt.NDArray[Any]]:
     """Reads a state dict as `{name: np.ndarray}` (C-contiguous arrays owning their data) in checkpoint order.
 
     `source` is a path to a torch.save checkpoint (`.pth`/`.pt`; the zip format of torch >= 1.6 or the legacy
@@ -622,7 +633,7 @@ def load_state_dict(source) -> dict[str, np.ndarray]:
                      f"{head[:16]!r}); the file is corrupt or of another format")
 
 
-def check_state_dict(state: Mapping, expected: Mapping) -> None:
+def check_state_dict(state: Mapping[str, npt.ArrayLike], expected: Mapping[str, Iterable[int]]) -> None:
     """Checks `state` ({name: array}) against `expected` ({name: shape}) like torch's
     `load_state_dict(strict=True)`: raises one ValueError listing every missing key, every unexpected key and every
     shape mismatch (with both shapes)."""
@@ -642,7 +653,7 @@ def check_state_dict(state: Mapping, expected: Mapping) -> None:
     raise ValueError("\n".join(lines))
 
 
-def save_safetensors(state: Mapping, path) -> None:
+def save_safetensors(state: Mapping[str, npt.ArrayLike], path: str | os.PathLike[str]) -> None:
     """Writes `state` ({name: array-like}) to `path` as .safetensors. The file is replaced atomically: a failure
     leaves no partial file."""
     from safetensors.numpy import save_file

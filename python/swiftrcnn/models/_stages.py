@@ -7,18 +7,23 @@ a dict of torchvision's FPN output ("0", "1", "2", "3", "pool").
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import _C
+from .._typing import AnchorLevels
 from ..ops._array import as_float, as_index, as_int, as_real
 
 # torchvision's FPN levels pooled by the RoI heads (MultiScaleRoIAlign's featmap_names).
 _POOLED_LEVELS = ("0", "1", "2", "3")
+# Feature maps: a sequence, finest level first, or torchvision's FPN dict; NumPy arrays or torch tensors.
+Features = Union[Mapping[str, Any], Sequence[Any]]
 
 
-def _weights(state_dict, prefix: str) -> tuple[list[str], list[np.ndarray]]:
+def _weights(state_dict: Mapping[str, Any], prefix: str) -> tuple[list[str], list[npt.NDArray[Any]]]:
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"state_dict: expected a mapping of names to arrays, got {type(state_dict).__name__}")
     names = [k for k in state_dict if isinstance(k, str) and k.startswith(prefix)]
@@ -31,7 +36,7 @@ def _weights(state_dict, prefix: str) -> tuple[list[str], list[np.ndarray]]:
     return names, arrays
 
 
-def _features(features, pooled_only: bool) -> list[np.ndarray]:
+def _features(features: Features, pooled_only: bool) -> list[npt.NDArray[Any]]:
     if isinstance(features, Mapping):
         items = [(k, v) for k, v in features.items() if not pooled_only or k in _POOLED_LEVELS]
     else:
@@ -39,11 +44,11 @@ def _features(features, pooled_only: bool) -> list[np.ndarray]:
     return [as_float(v.detach().cpu().numpy() if hasattr(v, "detach") else v, name, np.float32) for name, v in items]
 
 
-def _sizes(image_sizes) -> np.ndarray:
+def _sizes(image_sizes: Iterable[Sequence[int]]) -> npt.NDArray[np.int64]:
     return as_index([tuple(s) for s in image_sizes], "image_sizes").reshape(-1, 2)
 
 
-def _anchors(sizes, ratios, levels: int):
+def _anchors(sizes: Iterable[Any], ratios: Iterable[Any], levels: int) -> list[npt.NDArray[Any]]:
     """AnchorGenerator's sizes and aspect ratios as flat float64 values with int64 per-level counts. As in
     torchvision, a flat tuple of sizes means one size per level and a flat tuple of ratios the same ratios on every
     level."""
@@ -59,9 +64,12 @@ def _anchors(sizes, ratios, levels: int):
     return out
 
 
-def rpn_proposals(state_dict, features, image_sizes, batch_hw, *, pre_nms_top_n: int = 1000,
-                  post_nms_top_n: int = 1000, nms_thresh: float = 0.7, score_thresh: float = 0.0,
-                  anchor_sizes=((32,), (64,), (128,), (256,), (512,)), aspect_ratios=((0.5, 1.0, 2.0),) * 5):
+def rpn_proposals(state_dict: Mapping[str, Any], features: Features, image_sizes: Iterable[Sequence[int]],
+                  batch_hw: Sequence[int], *, pre_nms_top_n: int = 1000, post_nms_top_n: int = 1000,
+                  nms_thresh: float = 0.7, score_thresh: float = 0.0,
+                  anchor_sizes: AnchorLevels = ((32,), (64,), (128,), (256,), (512,)),
+                  aspect_ratios: AnchorLevels = ((0.5, 1.0, 2.0),) * 5,
+                  ) -> tuple[list[npt.NDArray[np.float32]], list[npt.NDArray[np.float32]]]:
     """torchvision's RegionProposalNetwork (eval mode) with the weights under "rpn.".
 
     Args:
@@ -90,8 +98,10 @@ def rpn_proposals(state_dict, features, image_sizes, batch_hw, *, pre_nms_top_n:
             [scores[i, :counts[i]].copy() for i in range(images)])
 
 
-def roi_heads_detect(state_dict, features, proposals, image_sizes, num_classes: int, masks: bool, *,
-                     score_thresh: float = 0.05, nms_thresh: float = 0.5, detections_per_img: int = 100):
+def roi_heads_detect(state_dict: Mapping[str, Any], features: Features, proposals: Iterable[Any],
+                     image_sizes: Iterable[Sequence[int]], num_classes: int, masks: bool, *,
+                     score_thresh: float = 0.05, nms_thresh: float = 0.5,
+                     detections_per_img: int = 100) -> list[dict[str, npt.NDArray[Any]]]:
     """torchvision's RoIHeads (eval mode) of Faster R-CNN, or Mask R-CNN when `masks`, with the weights under
     "roi_heads.".
 
@@ -131,7 +141,8 @@ def roi_heads_detect(state_dict, features, proposals, image_sizes, num_classes: 
     results = []
     for i in range(images):
         n = counts[i]
-        r = {"boxes": boxes[i, :n].copy(), "labels": labels[i, :n].copy(), "scores": scores[i, :n].copy()}
+        r: dict[str, npt.NDArray[Any]] = {"boxes": boxes[i, :n].copy(), "labels": labels[i, :n].copy(),
+                                          "scores": scores[i, :n].copy()}
         if mask_probs is not None:
             r["masks"] = mask_probs[i, :n].copy()
         results.append(r)

@@ -7,10 +7,14 @@ computation is float32, as torchvision's on float32 images.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import _C
+from .._typing import StateDictSource
 from .. import weights as _weights
 from ..ops._array import as_int, as_real
 
@@ -24,7 +28,7 @@ _DTYPES: dict[int, np.dtype] = {_C.FLOAT32: np.dtype(np.float32), _C.INT64: np.d
 _LEVELS = ("0", "1", "2", "3", "pool")
 
 
-def _read(result) -> dict:
+def _read(result: object) -> dict[str, npt.NDArray[Any]]:
     """The named arrays of a model call (an srcnn_arrays capsule) as {name: np.ndarray}."""
     out = {}
     for index, (name, code, shape) in enumerate(_C.arrays_info(result)):
@@ -34,7 +38,7 @@ def _read(result) -> dict:
     return out
 
 
-def _images(images) -> list:
+def _images(images: Iterable[npt.ArrayLike]) -> list[npt.NDArray[np.float32]]:
     """A sequence of (3, H, W) float images (or an (N, 3, H, W) array) as C-contiguous float32 arrays."""
     if isinstance(images, np.ndarray) and images.ndim == 4:
         images = list(images)
@@ -54,7 +58,7 @@ def _images(images) -> list:
     return out
 
 
-def _triple(values, name: str, default) -> tuple:
+def _triple(values: Iterable[float] | None, name: str, default: tuple[float, float, float]) -> tuple[float, ...]:
     if values is None:
         return default
     try:
@@ -66,7 +70,7 @@ def _triple(values, name: str, default) -> tuple:
     return tuple(as_real(v, name) for v in items)
 
 
-def _side(value, name: str):
+def _side(value: float, name: str) -> float:
     """min_size / max_size: an int, or a float as torchvision's transform takes it (its resize scale is computed in
     floating point either way)."""
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
@@ -74,7 +78,7 @@ def _side(value, name: str):
     return as_real(value, name)
 
 
-def _state_dict(weights) -> tuple:
+def _state_dict(weights: StateDictSource | None) -> tuple[list[str], list[npt.NDArray[np.float32]]]:
     """(names, float32 arrays) of a checkpoint path or mapping; BatchNorm `num_batches_tracked` counters are
     dropped (torchvision's FrozenBatchNorm2d ignores them too)."""
     if weights is None:
@@ -100,7 +104,7 @@ class FasterRCNN:
 
     _KIND = _C.FASTER_RCNN
 
-    def __init__(self, weights, config: dict):
+    def __init__(self, weights: StateDictSource | None, config: Mapping[str, Any]) -> None:
         self.config = dict(config)
         c = self.config
         names, arrays = _state_dict(weights)
@@ -109,7 +113,7 @@ class FasterRCNN:
             c["rpn_pre_nms_top_n_test"], c["rpn_post_nms_top_n_test"], c["rpn_nms_thresh"], c["rpn_score_thresh"],
             c["box_score_thresh"], c["box_nms_thresh"], c["box_detections_per_img"], names, arrays)
 
-    def __call__(self, images) -> list:
+    def __call__(self, images: Iterable[npt.ArrayLike]) -> list[dict[str, npt.NDArray[Any]]]:
         """Detects objects in `images`, a list of (3, H, W) float arrays in [0, 1] of any sizes.
 
         Returns one dict per image, as torchvision's eval-mode forward: "boxes" (N, 4) float32 (x1, y1, x2, y2) in
@@ -125,14 +129,15 @@ class FasterRCNN:
             results.append(result)
         return results
 
-    def transform(self, images) -> tuple:
+    def transform(self, images: Iterable[npt.ArrayLike]) -> tuple[npt.NDArray[np.float32], list[tuple[int, ...]]]:
         """GeneralizedRCNNTransform: normalise, resize (short side to min_size, long side at most max_size) and
         pad. Returns the batch (N, 3, H, W) float32, zero-padded top-left aligned to multiples of 32, and each
         image's (height, width) after resizing."""
         out = _read(_C.model_transform(self._model, _images(images)))
         return out["images"], [tuple(int(v) for v in row) for row in out["image_sizes"]]
 
-    def features(self, images) -> tuple:
+    def features(self, images: Iterable[npt.ArrayLike],
+                 ) -> tuple[dict[str, npt.NDArray[np.float32]], list[tuple[int, ...]]]:
         """The backbone on the transformed batch: ({"0", "1", "2", "3", "pool": (N, 256, H_l, W_l) float32}, the
         FPN levels at strides 4, 8, 16, 32 and 64, and each image's (height, width) after resizing)."""
         out = _read(_C.model_features(self._model, _images(images)))
@@ -149,9 +154,10 @@ class MaskRCNN(FasterRCNN):
     _KIND = _C.MASK_RCNN
 
 
-def _config(builder: str, num_classes, min_size, max_size, image_mean, image_std, rpn_pre_nms_top_n_test,
-            rpn_post_nms_top_n_test, rpn_nms_thresh, rpn_score_thresh, box_score_thresh, box_nms_thresh,
-            box_detections_per_img, kwargs) -> dict:
+def _config(builder: str, num_classes: int | None, min_size: float, max_size: float,
+            image_mean: Sequence[float] | None, image_std: Sequence[float] | None, rpn_pre_nms_top_n_test: int,
+            rpn_post_nms_top_n_test: int, rpn_nms_thresh: float, rpn_score_thresh: float, box_score_thresh: float,
+            box_nms_thresh: float, box_detections_per_img: int, kwargs: Mapping[str, object]) -> dict[str, Any]:
     if kwargs:
         names = ", ".join(repr(k) for k in kwargs)
         raise TypeError(f"{builder}() got unexpected keyword arguments: {names}")
@@ -171,10 +177,12 @@ def _config(builder: str, num_classes, min_size, max_size, image_mean, image_std
     )
 
 
-def fasterrcnn_resnet50_fpn(*, weights=None, num_classes=91, min_size=800, max_size=1333, image_mean=None,
-                            image_std=None, rpn_pre_nms_top_n_test=1000, rpn_post_nms_top_n_test=1000,
-                            rpn_nms_thresh=0.7, rpn_score_thresh=0.0, box_score_thresh=0.05, box_nms_thresh=0.5,
-                            box_detections_per_img=100, **kwargs) -> FasterRCNN:
+def fasterrcnn_resnet50_fpn(*, weights: StateDictSource | None = None, num_classes: int | None = 91,
+                            min_size: float = 800, max_size: float = 1333, image_mean: Sequence[float] | None = None,
+                            image_std: Sequence[float] | None = None, rpn_pre_nms_top_n_test: int = 1000,
+                            rpn_post_nms_top_n_test: int = 1000, rpn_nms_thresh: float = 0.7,
+                            rpn_score_thresh: float = 0.0, box_score_thresh: float = 0.05, box_nms_thresh: float = 0.5,
+                            box_detections_per_img: int = 100, **kwargs: object) -> FasterRCNN:
     """torchvision.models.detection.fasterrcnn_resnet50_fpn in eval mode.
 
     `weights`: a torchvision state dict of the model -- a checkpoint path (.pth/.pt or .safetensors) or a mapping
@@ -188,10 +196,12 @@ def fasterrcnn_resnet50_fpn(*, weights=None, num_classes=91, min_size=800, max_s
         box_detections_per_img, kwargs))
 
 
-def maskrcnn_resnet50_fpn(*, weights=None, num_classes=91, min_size=800, max_size=1333, image_mean=None,
-                          image_std=None, rpn_pre_nms_top_n_test=1000, rpn_post_nms_top_n_test=1000,
-                          rpn_nms_thresh=0.7, rpn_score_thresh=0.0, box_score_thresh=0.05, box_nms_thresh=0.5,
-                          box_detections_per_img=100, **kwargs) -> MaskRCNN:
+def maskrcnn_resnet50_fpn(*, weights: StateDictSource | None = None, num_classes: int | None = 91,
+                          min_size: float = 800, max_size: float = 1333, image_mean: Sequence[float] | None = None,
+                          image_std: Sequence[float] | None = None, rpn_pre_nms_top_n_test: int = 1000,
+                          rpn_post_nms_top_n_test: int = 1000, rpn_nms_thresh: float = 0.7,
+                          rpn_score_thresh: float = 0.0, box_score_thresh: float = 0.05, box_nms_thresh: float = 0.5,
+                          box_detections_per_img: int = 100, **kwargs: object) -> MaskRCNN:
     """torchvision.models.detection.maskrcnn_resnet50_fpn in eval mode; arguments as `fasterrcnn_resnet50_fpn`."""
     return MaskRCNN(weights, _config(
         "maskrcnn_resnet50_fpn", num_classes, min_size, max_size, image_mean, image_std, rpn_pre_nms_top_n_test,

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import _C
 
 _FLOAT_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _numeric(x, name: str) -> np.ndarray:
+def _numeric(x: object, name: str) -> npt.NDArray[Any]:
     try:
         a = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
@@ -27,7 +30,7 @@ def _numeric(x, name: str) -> np.ndarray:
     return a
 
 
-def float_dtype(*arrays: np.ndarray) -> np.dtype:
+def float_dtype(*arrays: npt.NDArray[Any] | None) -> np.dtype[Any]:
     """The float type of an op: float64 if any float input is float64, else float32 (ints and float16 -> float32)."""
     for a in arrays:
         if a is not None and a.dtype.kind == "f" and a.dtype.itemsize == 8:
@@ -35,7 +38,7 @@ def float_dtype(*arrays: np.ndarray) -> np.dtype:
     return np.dtype(np.float32)
 
 
-def as_float(x, name: str, dtype=None) -> np.ndarray:
+def as_float(x: object, name: str, dtype: npt.DTypeLike | None = None) -> npt.NDArray[Any]:
     """`x` as a C-contiguous native float array of `dtype` (default: float32/float64 kept, other reals -> float32)."""
     a = _numeric(x, name)
     if dtype is None:
@@ -43,14 +46,14 @@ def as_float(x, name: str, dtype=None) -> np.ndarray:
     return np.asarray(a, dtype=np.dtype(dtype), order="C")
 
 
-def as_floats(names_values: dict) -> tuple[np.ndarray, ...]:
+def as_floats(names_values: Mapping[str, object]) -> tuple[npt.NDArray[Any], ...]:
     """Converts several float inputs to their common float type (see `float_dtype`)."""
     raw = {k: _numeric(v, k) for k, v in names_values.items()}
     dtype = float_dtype(*raw.values())
     return tuple(np.asarray(a, dtype=dtype, order="C") for a in raw.values())
 
 
-def as_index(x, name: str) -> np.ndarray:
+def as_index(x: object, name: str) -> npt.NDArray[np.int64]:
     """`x` as a C-contiguous int64 array; it must hold integers (any integer dtype, or bool)."""
     a = _numeric(x, name)
     if a.dtype.kind not in "iub":
@@ -58,7 +61,7 @@ def as_index(x, name: str) -> np.ndarray:
     return np.asarray(a, dtype=np.int64, order="C")
 
 
-def rows(a: np.ndarray) -> int:
+def rows(a: npt.NDArray[Any]) -> int:
     """Leading dimension, 0 for a 0-d array (the library then reports the shape error)."""
     return a.shape[0] if a.ndim else 0
 
@@ -70,7 +73,7 @@ _INT64 = (-(1 << 63), (1 << 63) - 1)
 _MAX_ELEMENTS = _C.MAX_ELEMENTS
 
 
-def as_int(x, name: str) -> int:
+def as_int(x: object, name: str) -> int:
     """An int argument; ValueError naming it when it does not fit the C ABI's 64-bit integers."""
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
         raise TypeError(f"{name}: expected an int, got {type(x).__name__}")
@@ -80,7 +83,7 @@ def as_int(x, name: str) -> int:
     return v
 
 
-def alloc(shape, dtype, name: str) -> np.ndarray:
+def alloc(shape: Iterable[int], dtype: npt.DTypeLike, name: str) -> npt.NDArray[Any]:
     """An uninitialised result of `shape` (negative sizes count as 0: the library reports them); MemoryError naming
     `name` (the argument that set its size) when it would exceed the library's element limit or cannot be had."""
     shape = tuple(max(int(d), 0) for d in shape)
@@ -93,19 +96,19 @@ def alloc(shape, dtype, name: str) -> np.ndarray:
         raise MemoryError(f"{name}: cannot allocate a result of shape {shape}") from None
 
 
-def as_real(x, name: str) -> float:
+def as_real(x: object, name: str) -> float:
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
         raise TypeError(f"{name}: expected a real number, got {type(x).__name__}")
     return float(x)
 
 
-def pair(x, name: str) -> tuple[int, int]:
+def pair(x: int | Iterable[int], name: str) -> tuple[int, int]:
     """An `int` or a pair of ints -> (h, w); torchvision's `output_size` convention."""
     if isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_)):
         v = as_int(x, name)
         return v, v
     try:
-        items = list(x)
+        items = list(cast("Iterable[int]", x))
     except TypeError:
         raise TypeError(f"{name}: expected an int or a pair of ints, got {type(x).__name__}") from None
     if len(items) != 2:

@@ -7,12 +7,17 @@ with. Everything else about them (shape, finite values, batch indices) is checke
 """
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Iterable
+from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+from .._typing import RoIBoxes
 from ._array import as_float, as_int
 
 
-def convert_boxes_to_roi_format(boxes, dtype) -> np.ndarray:
+def convert_boxes_to_roi_format(boxes: Iterable[npt.ArrayLike], dtype: npt.DTypeLike) -> npt.NDArray[Any]:
     """A list of per-image (L, 4) boxes -> (K, 5) rows [image_index, x1, y1, x2, y2] of `dtype`."""
     parts = []
     for i, b in enumerate(boxes):
@@ -25,7 +30,7 @@ def convert_boxes_to_roi_format(boxes, dtype) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(parts, axis=0))
 
 
-def as_rois(boxes, dtype) -> np.ndarray:
+def as_rois(boxes: RoIBoxes, dtype: npt.DTypeLike) -> npt.NDArray[Any]:
     """`boxes` as a C-contiguous (K, 5) array of `dtype`, for every RoI op and MultiScaleRoIAlign. A list or tuple of
     2-D arrays is the per-image form; anything else (an array, or a plain list of [batch_index, x1, y1, x2, y2]
     rows) is the (K, 5) form."""
@@ -34,7 +39,7 @@ def as_rois(boxes, dtype) -> np.ndarray:
     return as_float(boxes, "boxes", dtype)
 
 
-def as_shape(shape, name: str = "input_shape") -> tuple[int, ...]:
+def as_shape(shape: Iterable[int], name: str = "input_shape") -> tuple[int, ...]:
     """A shape to allocate a gradient with: a sequence of non-negative ints (its rank is checked by the library)."""
     try:
         dims = tuple(shape)
@@ -46,7 +51,7 @@ def as_shape(shape, name: str = "input_shape") -> tuple[int, ...]:
     return dims
 
 
-def channels(a: np.ndarray) -> int:
+def channels(a: npt.NDArray[Any]) -> int:
     """C of an (N, C, H, W) array; 0 for lower ranks (the library then reports the shape error)."""
     return a.shape[1] if a.ndim >= 2 else 0
 

@@ -7,9 +7,14 @@ then column x), then by cell anchor (aspect ratio, then size); levels are concat
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import _C
+from .._typing import AnchorLevels, FloatArray
 from ._array import as_index, as_int, as_real
 
 # The library refuses results of more than 2^40 elements (Sources/Core/Errors.swift, `maxElements`); this many
@@ -18,7 +23,7 @@ _MAX_ANCHORS = (1 << 40) // 4
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _levels(values, name: str) -> tuple:
+def _levels(values: Iterable[Iterable[float]], name: str) -> tuple[tuple[float, ...], ...]:
     try:
         return tuple(tuple(as_real(v, name) for v in level) for level in values)
     except TypeError:
@@ -44,18 +49,17 @@ class AnchorGenerator:
     0 along that side, so all its anchors sit at the origin.
     """
 
-    def __init__(self, sizes=((128, 256, 512),), aspect_ratios=((0.5, 1.0, 2.0),)):
+    def __init__(self, sizes: AnchorLevels = ((128, 256, 512),),
+                 aspect_ratios: AnchorLevels = ((0.5, 1.0, 2.0),)) -> None:
         try:
             nested_sizes = isinstance(sizes[0], (list, tuple))
             nested_ratios = isinstance(aspect_ratios[0], (list, tuple))
         except (TypeError, IndexError, KeyError):
             raise ValueError("sizes, aspect_ratios: expected non-empty tuples (one entry per feature map)") from None
-        if not nested_sizes:
-            sizes = tuple((s,) for s in sizes)
-        if not nested_ratios:
-            aspect_ratios = (aspect_ratios,) * len(sizes)
-        self.sizes = _levels(sizes, "sizes")
-        self.aspect_ratios = _levels(aspect_ratios, "aspect_ratios")
+        size_levels: Sequence[Any] = sizes if nested_sizes else tuple((s,) for s in sizes)
+        ratio_levels: Sequence[Any] = aspect_ratios if nested_ratios else (aspect_ratios,) * len(size_levels)
+        self.sizes = _levels(size_levels, "sizes")
+        self.aspect_ratios = _levels(ratio_levels, "aspect_ratios")
         if len(self.sizes) != len(self.aspect_ratios):
             raise ValueError(f"sizes, aspect_ratios: expected one tuple of each per feature map, got "
                              f"{len(self.sizes)} and {len(self.aspect_ratios)}")
@@ -72,7 +76,8 @@ class AnchorGenerator:
         """Anchors per location of each feature map: len(sizes[l]) * len(aspect_ratios[l])."""
         return [len(s) * len(a) for s, a in zip(self.sizes, self.aspect_ratios)]
 
-    def _generate(self, batch_hw, feature_hw: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    def _generate(self, batch_hw: tuple[int, int], feature_hw: npt.NDArray[np.int64],
+                  dtype: np.dtype[Any]) -> FloatArray:
         height, width = batch_hw
         total = 0
         if feature_hw.ndim == 2 and feature_hw.shape == (len(self.sizes), 2):
@@ -85,7 +90,8 @@ class AnchorGenerator:
                             feature_hw, anchors)
         return anchors
 
-    def __call__(self, batch_hw, feature_hw, num_images: int = 1, dtype=np.float32) -> list[np.ndarray]:
+    def __call__(self, batch_hw: Sequence[int], feature_hw: Sequence[Sequence[int]] | npt.NDArray[np.integer[Any]],
+                 num_images: int = 1, dtype: npt.DTypeLike = np.float32) -> list[FloatArray]:
         """Anchors of every image of a batch, as torchvision's `AnchorGenerator.forward`.
 
         Args:

@@ -7,10 +7,14 @@ for weights (wx, wy, ww, wh). Decoding inverts it, with dw and dh clamped above 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import _C
+from .._typing import FloatArray
 from ._array import as_float, as_floats, as_real
 
 # Default `bbox_xform_clip`: the largest dw, dh a decoded box may have, log(1000 / 16), i.e. a decoded box is at most
@@ -19,7 +23,7 @@ from ._array import as_float, as_floats, as_real
 BBOX_XFORM_CLIP = math.log(1000.0 / 16)
 
 
-def _weights(weights) -> np.ndarray:
+def _weights(weights: Iterable[float]) -> npt.NDArray[np.float64]:
     try:
         values = tuple(weights)
     except TypeError:
@@ -29,7 +33,7 @@ def _weights(weights) -> np.ndarray:
     return np.array([as_real(v, "weights") for v in values], np.float64)
 
 
-def _concat(boxes, name: str) -> tuple[np.ndarray, list[int]]:
+def _concat(boxes: Sequence[npt.ArrayLike], name: str) -> tuple[npt.NDArray[Any], list[int]]:
     """A list of per-image (n_i, 4) arrays -> their concatenation (common float type) and the n_i."""
     if not isinstance(boxes, (list, tuple)):
         raise TypeError(f"{name}: expected a list of arrays (one per image), got {type(boxes).__name__}")
@@ -52,13 +56,13 @@ class BoxCoder:
     Non-finite boxes or codes propagate into the results (NaN in, NaN out), as in torchvision.
     """
 
-    def __init__(self, weights, bbox_xform_clip: float = BBOX_XFORM_CLIP):
+    def __init__(self, weights: Sequence[float], bbox_xform_clip: float = BBOX_XFORM_CLIP) -> None:
         _weights(weights)
         as_real(bbox_xform_clip, "bbox_xform_clip")
         self.weights = weights
         self.bbox_xform_clip = bbox_xform_clip
 
-    def encode(self, reference_boxes, proposals) -> list[np.ndarray]:
+    def encode(self, reference_boxes: Sequence[npt.ArrayLike], proposals: Sequence[npt.ArrayLike]) -> list[FloatArray]:
         """Per-image lists of (n_i, 4) arrays -> the targets of each image, a list of (n_i, 4) arrays (split by
         the sizes of `reference_boxes`)."""
         ref, counts = _concat(reference_boxes, "reference_boxes")
@@ -66,7 +70,7 @@ class BoxCoder:
         targets = self.encode_single(ref, prop)
         return np.split(targets, np.cumsum(counts)[:-1])
 
-    def encode_single(self, reference_boxes, proposals) -> np.ndarray:
+    def encode_single(self, reference_boxes: npt.ArrayLike, proposals: npt.ArrayLike) -> FloatArray:
         """Codes of `reference_boxes` (N, 4) (e.g. matched ground truth) relative to `proposals` (N, 4) (e.g.
         anchors) -> (N, 4), in the common float type of the two.
 
@@ -78,7 +82,7 @@ class BoxCoder:
         _C.box_encode(ref, prop, _weights(self.weights), targets)
         return targets
 
-    def decode(self, rel_codes, boxes) -> np.ndarray:
+    def decode(self, rel_codes: npt.ArrayLike, boxes: Sequence[npt.ArrayLike]) -> FloatArray:
         """`rel_codes` (sum n_i, 4k) (or any shape with sum n_i rows' worth of values) relative to the per-image
         list `boxes` of (n_i, 4) arrays -> (sum n_i, k, 4). With no boxes at all, returns
         `decode_single(rel_codes, boxes)` unreshaped, as torchvision does."""
@@ -92,7 +96,7 @@ class BoxCoder:
         pred = self.decode_single(codes, concat)
         return pred.reshape(box_sum, -1, 4) if box_sum > 0 else pred
 
-    def decode_single(self, rel_codes, boxes) -> np.ndarray:
+    def decode_single(self, rel_codes: npt.ArrayLike, boxes: npt.ArrayLike) -> FloatArray:
         """Decodes `rel_codes` (N, 4k) relative to `boxes` (N, 4) -> (N, 4k) boxes, in the dtype of `rel_codes`
         (`boxes` are converted to it)."""
         codes = as_float(rel_codes, "rel_codes")

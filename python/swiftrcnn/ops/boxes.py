@@ -5,27 +5,32 @@ the input's float type (float32 or float64); indices are int64.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import _C
+from .._typing import FloatArray, IndexArray
 from ._array import as_float, as_floats, as_index, as_real, rows
 
 _FORMATS = {"xyxy": _C.XYXY, "xywh": _C.XYWH, "cxcywh": _C.CXCYWH}
 _IOU, _GIOU, _DIOU, _CIOU = _C.IOU, _C.GENERALIZED_IOU, _C.DISTANCE_IOU, _C.COMPLETE_IOU
 
 
-def _format(fmt, name: str) -> int:
+def _format(fmt: str, name: str) -> int:
     if fmt not in _FORMATS:
         raise ValueError(f"{name}: expected one of {tuple(_FORMATS)}, got {fmt!r}")
     return _FORMATS[fmt]
 
 
-def _flat_boxes(boxes: np.ndarray) -> np.ndarray:
+def _flat_boxes(boxes: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """(..., 4) -> (N, 4); anything else is passed on for the library to reject with the shape it got."""
     return boxes.reshape(-1, 4) if boxes.ndim >= 1 and boxes.shape[-1] == 4 else boxes
 
 
-def box_convert(boxes, in_fmt: str, out_fmt: str) -> np.ndarray:
+def box_convert(boxes: npt.ArrayLike, in_fmt: str, out_fmt: str) -> FloatArray:
     """Converts `boxes` (Tensor[..., 4]) between 'xyxy' (corners), 'xywh' (top-left, size) and 'cxcywh' (centre,
     size). Returns a new array of the same shape."""
     a, b = _format(in_fmt, "in_fmt"), _format(out_fmt, "out_fmt")
@@ -36,7 +41,7 @@ def box_convert(boxes, in_fmt: str, out_fmt: str) -> np.ndarray:
     return out.reshape(boxes.shape)
 
 
-def box_area(boxes, fmt: str = "xyxy") -> np.ndarray:
+def box_area(boxes: npt.ArrayLike, fmt: str = "xyxy") -> FloatArray:
     """Area of each box: `boxes` (..., 4) in `fmt` -> (...)."""
     code = _format(fmt, "fmt")
     boxes = as_float(boxes, "boxes")
@@ -48,7 +53,7 @@ def box_area(boxes, fmt: str = "xyxy") -> np.ndarray:
     return out.reshape(boxes.shape[:-1])
 
 
-def masks_to_boxes(masks) -> np.ndarray:
+def masks_to_boxes(masks: npt.ArrayLike) -> npt.NDArray[np.float32]:
     """The box around each mask's non-zero pixels: `masks` (N, H, W) of any dtype -> (N, 4) float32
     (x1, y1, x2, y2) in pixel indices, inclusive; [0, 0, 0, 0] for an empty mask (torchvision.ops.masks_to_boxes)."""
     m = np.asarray(masks)
@@ -62,7 +67,7 @@ def masks_to_boxes(masks) -> np.ndarray:
     return out
 
 
-def _pairwise(kind: int, boxes1, boxes2, eps: float, fmt: str = "xyxy") -> np.ndarray:
+def _pairwise(kind: int, boxes1: npt.ArrayLike, boxes2: npt.ArrayLike, eps: float, fmt: str = "xyxy") -> FloatArray:
     code = _format(fmt, "fmt")
     b1, b2 = as_floats({"boxes1": boxes1, "boxes2": boxes2})
     if code != 0:
@@ -79,29 +84,29 @@ def _pairwise(kind: int, boxes1, boxes2, eps: float, fmt: str = "xyxy") -> np.nd
     return out
 
 
-def box_iou(boxes1, boxes2, fmt: str = "xyxy") -> np.ndarray:
+def box_iou(boxes1: npt.ArrayLike, boxes2: npt.ArrayLike, fmt: str = "xyxy") -> FloatArray:
     """Pairwise intersection-over-union: `boxes1` (N, 4), `boxes2` (M, 4) in `fmt` -> (N, M)."""
     return _pairwise(_IOU, boxes1, boxes2, 0.0, fmt)
 
 
-def generalized_box_iou(boxes1, boxes2) -> np.ndarray:
+def generalized_box_iou(boxes1: npt.ArrayLike, boxes2: npt.ArrayLike) -> FloatArray:
     """Pairwise generalized IoU (Rezatofighi et al. 2019), in [-1, 1]: (N, 4), (M, 4) -> (N, M)."""
     return _pairwise(_GIOU, boxes1, boxes2, 0.0)
 
 
-def distance_box_iou(boxes1, boxes2, eps: float = 1e-7) -> np.ndarray:
+def distance_box_iou(boxes1: npt.ArrayLike, boxes2: npt.ArrayLike, eps: float = 1e-7) -> FloatArray:
     """Pairwise distance IoU (Zheng et al. 2020): IoU minus the squared centre distance over the squared diagonal
     of the enclosing box (+ `eps`, which keeps degenerate boxes finite). (N, 4), (M, 4) -> (N, M)."""
     return _pairwise(_DIOU, boxes1, boxes2, as_real(eps, "eps"))
 
 
-def complete_box_iou(boxes1, boxes2, eps: float = 1e-7) -> np.ndarray:
+def complete_box_iou(boxes1: npt.ArrayLike, boxes2: npt.ArrayLike, eps: float = 1e-7) -> FloatArray:
     """Pairwise complete IoU (Zheng et al. 2020): distance IoU minus an aspect-ratio consistency term.
     (N, 4), (M, 4) -> (N, M)."""
     return _pairwise(_CIOU, boxes1, boxes2, as_real(eps, "eps"))
 
 
-def clip_boxes_to_image(boxes, size) -> np.ndarray:
+def clip_boxes_to_image(boxes: npt.ArrayLike, size: Sequence[int]) -> FloatArray:
     """Clips `boxes` (..., 4) to an image of `size` = (height, width): x into [0, width], y into [0, height]."""
     boxes = as_float(boxes, "boxes")
     try:
@@ -114,7 +119,7 @@ def clip_boxes_to_image(boxes, size) -> np.ndarray:
     return out.reshape(boxes.shape)
 
 
-def remove_small_boxes(boxes, min_size: float) -> np.ndarray:
+def remove_small_boxes(boxes: npt.ArrayLike, min_size: float) -> IndexArray:
     """Indices (int64) of the boxes (N, 4) whose width and height are both >= `min_size`."""
     boxes = as_float(boxes, "boxes")
     keep = np.empty(rows(boxes), np.int64)
@@ -122,7 +127,7 @@ def remove_small_boxes(boxes, min_size: float) -> np.ndarray:
     return keep[:n].copy()
 
 
-def nms(boxes, scores, iou_threshold: float) -> np.ndarray:
+def nms(boxes: npt.ArrayLike, scores: npt.ArrayLike, iou_threshold: float) -> IndexArray:
     """Non-maximum suppression.
 
     Visits boxes by decreasing score and discards every box whose IoU with an already kept box is greater than
@@ -146,7 +151,7 @@ def nms(boxes, scores, iou_threshold: float) -> np.ndarray:
     return keep[:n].copy()
 
 
-def batched_nms(boxes, scores, idxs, iou_threshold: float) -> np.ndarray:
+def batched_nms(boxes: npt.ArrayLike, scores: npt.ArrayLike, idxs: npt.ArrayLike, iou_threshold: float) -> IndexArray:
     """Non-maximum suppression done independently per category `idxs` (N,) (any integer dtype).
 
     Returns int64 indices of the kept boxes in decreasing order of score, as `nms`. Boxes without any element give
@@ -162,8 +167,8 @@ def batched_nms(boxes, scores, idxs, iou_threshold: float) -> np.ndarray:
     return keep[:n].copy()
 
 
-def soft_nms(boxes, scores, iou_threshold: float = 0.3, sigma: float = 0.5, score_threshold: float = 0.001,
-             method: str = "gaussian") -> tuple[np.ndarray, np.ndarray]:
+def soft_nms(boxes: npt.ArrayLike, scores: npt.ArrayLike, iou_threshold: float = 0.3, sigma: float = 0.5,
+             score_threshold: float = 0.001, method: str = "gaussian") -> tuple[IndexArray, FloatArray]:
     """Soft-NMS (Bodla et al., ICCV 2017): decays the scores of overlapping boxes instead of discarding them.
 
     Repeatedly selects the remaining box M with the highest score and multiplies the score of every other

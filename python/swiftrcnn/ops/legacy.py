@@ -6,13 +6,18 @@ arrays of shape (N, 4k) hold k boxes per row (one per class).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import _C
+from .._typing import FloatArray, IndexArray
 from ._array import as_float, as_floats, as_real, rows
 
 
-def generate_anchors(base_size=16, ratios=(0.5, 1, 2), scales=(8, 16, 32)) -> np.ndarray:
+def generate_anchors(base_size: float = 16, ratios: npt.ArrayLike = (0.5, 1, 2),
+                     scales: npt.ArrayLike = (8, 16, 32)) -> npt.NDArray[np.float64]:
     """The reference anchors of py-faster-rcnn: (len(ratios) * len(scales), 4) float64, ratio-major.
 
     The base box is [0, 0, base_size - 1, base_size - 1]. For each aspect ratio r (height / width) the box of the
@@ -28,7 +33,7 @@ def generate_anchors(base_size=16, ratios=(0.5, 1, 2), scales=(8, 16, 32)) -> np
     return anchors
 
 
-def bbox_transform(ex_rois, gt_rois) -> np.ndarray:
+def bbox_transform(ex_rois: npt.ArrayLike, gt_rois: npt.ArrayLike) -> FloatArray:
     """Regression targets of `gt_rois` (N, 4) relative to `ex_rois` (N, 4) -> (N, 4) [dx, dy, dw, dh]:
     dx = (gt_cx - ex_cx) / ex_w, dw = log(gt_w / ex_w), and likewise for y, with "+1" widths."""
     ex, gt = as_floats({"ex_rois": ex_rois, "gt_rois": gt_rois})
@@ -37,7 +42,7 @@ def bbox_transform(ex_rois, gt_rois) -> np.ndarray:
     return targets
 
 
-def bbox_transform_inv(boxes, deltas) -> np.ndarray:
+def bbox_transform_inv(boxes: npt.ArrayLike, deltas: npt.ArrayLike) -> FloatArray:
     """Applies `deltas` (N, 4k) to `boxes` (N, 4) -> (N, 4k) boxes in the dtype of `deltas`.
 
     Centre (dx w + cx, dy h + cy), size (exp(dw) w, exp(dh) h) (dw, dh are not clamped), and corners
@@ -50,7 +55,7 @@ def bbox_transform_inv(boxes, deltas) -> np.ndarray:
     return pred
 
 
-def clip_boxes(boxes, im_shape) -> np.ndarray:
+def clip_boxes(boxes: npt.ArrayLike, im_shape: Sequence[float]) -> FloatArray:
     """Clips `boxes` (N, 4k) to an image of `im_shape` = (height, width, ...): x into [0, width - 1], y into
     [0, height - 1]. NaN stays NaN."""
     b = as_float(boxes, "boxes")
@@ -63,7 +68,7 @@ def clip_boxes(boxes, im_shape) -> np.ndarray:
     return out
 
 
-def nms(dets, thresh) -> np.ndarray:
+def nms(dets: npt.ArrayLike, thresh: float) -> IndexArray:
     """Greedy non-maximum suppression of py-faster-rcnn.
 
     Args:

@@ -2,9 +2,13 @@
 Matcher and BalancedPositiveNegativeSampler on NumPy arrays."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import _C
+from .._typing import IndexArray, MaskArray, SeedLike
 from ._array import as_float, as_index, as_int, as_real
 
 
@@ -37,7 +41,7 @@ class Matcher:
             raise ValueError(f"low_threshold should be <= high_threshold, got {low_threshold} and {high_threshold}")
         self.allow_low_quality_matches = bool(allow_low_quality_matches)
 
-    def __call__(self, match_quality_matrix) -> np.ndarray:
+    def __call__(self, match_quality_matrix: npt.ArrayLike) -> IndexArray:
         quality = as_float(match_quality_matrix, "match_quality_matrix")
         n = quality.shape[1] if quality.ndim == 2 else 0
         matches = np.empty(n, np.int64)
@@ -61,12 +65,12 @@ class BalancedPositiveNegativeSampler:
     from the sampler's stream, so successive calls differ while two samplers with the same seed give the same masks.
     """
 
-    def __init__(self, batch_size_per_image: int, positive_fraction: float, seed=None) -> None:
+    def __init__(self, batch_size_per_image: int, positive_fraction: float, seed: SeedLike = None) -> None:
         self.batch_size_per_image = as_int(batch_size_per_image, "batch_size_per_image")
         self.positive_fraction = as_real(positive_fraction, "positive_fraction")
         self._rng = np.random.default_rng(seed)
 
-    def __call__(self, matched_idxs) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def __call__(self, matched_idxs: Iterable[npt.ArrayLike]) -> tuple[list[MaskArray], list[MaskArray]]:
         pos_idx, neg_idx = [], []
         for per_image in matched_idxs:
             idx = as_index(per_image, "matched_idxs")

@@ -2,13 +2,18 @@
 arrays."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import _C
+from .._typing import FloatArray
 from ._array import as_float, as_int, rows
 
 
-def paste_masks_in_image(masks, boxes, img_shape, padding: int = 1) -> np.ndarray:
+def paste_masks_in_image(masks: npt.ArrayLike, boxes: npt.ArrayLike, img_shape: Sequence[int],
+                         padding: int = 1) -> FloatArray:
     """Pastes each mask into an image-sized plane at its box.
 
     Each (M, M) mask is padded with `padding` zeros per side, its box is enlarged about its centre by

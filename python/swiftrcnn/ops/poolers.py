@@ -1,9 +1,13 @@
 """MultiScaleRoIAlign: torchvision.ops.MultiScaleRoIAlign on NumPy arrays."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import _C
+from .._typing import FloatArray
 from ._array import alloc, as_float, as_index, as_int, float_dtype, pair
 from ._rois import convert_boxes_to_roi_format
 
@@ -30,20 +34,21 @@ class MultiScaleRoIAlign:
     Unlike torchvision, scales are inferred on every call rather than cached from the first one.
     """
 
-    def __init__(self, featmap_names, output_size, sampling_ratio: int, *, canonical_scale: int = 224,
-                 canonical_level: int = 4):
+    def __init__(self, featmap_names: Iterable[str], output_size: int | Sequence[int], sampling_ratio: int, *,
+                 canonical_scale: int = 224, canonical_level: int = 4) -> None:
         self.featmap_names = list(featmap_names)
         self.output_size = pair(output_size, "output_size")
         self.sampling_ratio = as_int(sampling_ratio, "sampling_ratio")
         self.canonical_scale = as_int(canonical_scale, "canonical_scale")
         self.canonical_level = as_int(canonical_level, "canonical_level")
 
-    def __call__(self, features: dict, boxes, image_shapes) -> np.ndarray:
-        maps = [v for k, v in features.items() if k in self.featmap_names]
-        if not maps:
+    def __call__(self, features: Mapping[str, npt.ArrayLike], boxes: Sequence[npt.ArrayLike],
+                 image_shapes: Iterable[Sequence[int]]) -> FloatArray:
+        selected = [v for k, v in features.items() if k in self.featmap_names]
+        if not selected:
             raise ValueError(f"features: none of the feature maps {list(features)} is in featmap_names "
                              f"{self.featmap_names}")
-        raw = [np.asarray(m) for m in maps]
+        raw = [np.asarray(m) for m in selected]
         dtype = float_dtype(*raw)
         maps = [as_float(m, "features", dtype) for m in raw]
         if not isinstance(boxes, (list, tuple)):

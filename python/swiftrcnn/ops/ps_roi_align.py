@@ -2,14 +2,18 @@
 gradient."""
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
+
+import numpy.typing as npt
 
 from .. import _C
+from .._typing import FloatArray, RoIBoxes
 from ._array import alloc, as_float, as_int, as_real, pair, rows
 from ._rois import as_rois, as_shape, channels
 
 
-def ps_roi_align(input, boxes, output_size, spatial_scale: float = 1.0, sampling_ratio: int = -1) -> np.ndarray:
+def ps_roi_align(input: npt.ArrayLike, boxes: RoIBoxes, output_size: int | Sequence[int], spatial_scale: float = 1.0,
+                 sampling_ratio: int = -1) -> FloatArray:
     """Position-sensitive Region of Interest Align.
 
     Output channel c at bin (i, j) averages input channel (c * height + i) * width + j over a grid of bilinearly
@@ -40,8 +44,8 @@ def ps_roi_align(input, boxes, output_size, spatial_scale: float = 1.0, sampling
     return out
 
 
-def ps_roi_align_backward(grad_output, boxes, input_shape, spatial_scale: float = 1.0,
-                          sampling_ratio: int = -1) -> np.ndarray:
+def ps_roi_align_backward(grad_output: npt.ArrayLike, boxes: RoIBoxes, input_shape: Sequence[int],
+                          spatial_scale: float = 1.0, sampling_ratio: int = -1) -> FloatArray:
     """Gradient of `ps_roi_align` with respect to its input.
 
     Args:

@@ -1,14 +1,18 @@
 """Position-sensitive RoI pooling (R-FCN): torchvision.ops.ps_roi_pool on NumPy arrays, and its gradient."""
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
+
+import numpy.typing as npt
 
 from .. import _C
+from .._typing import FloatArray, RoIBoxes
 from ._array import alloc, as_float, as_int, as_real, pair, rows
 from ._rois import as_rois, as_shape, channels
 
 
-def ps_roi_pool(input, boxes, output_size, spatial_scale: float = 1.0) -> np.ndarray:
+def ps_roi_pool(input: npt.ArrayLike, boxes: RoIBoxes, output_size: int | Sequence[int],
+                spatial_scale: float = 1.0) -> FloatArray:
     """Position-sensitive Region of Interest average pooling.
 
     Output channel c at bin (i, j) averages input channel (c * height + i) * width + j over the bin. Boxes are
@@ -37,7 +41,8 @@ def ps_roi_pool(input, boxes, output_size, spatial_scale: float = 1.0) -> np.nda
     return out
 
 
-def ps_roi_pool_backward(grad_output, boxes, input_shape, spatial_scale: float = 1.0) -> np.ndarray:
+def ps_roi_pool_backward(grad_output: npt.ArrayLike, boxes: RoIBoxes, input_shape: Sequence[int],
+                         spatial_scale: float = 1.0) -> FloatArray:
     """Gradient of `ps_roi_pool` with respect to its input.
 
     Args:

@@ -7,15 +7,18 @@ type (float32 or float64; other real inputs become float32) and boxes are conver
 """
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
+
+import numpy.typing as npt
 
 from .. import _C
+from .._typing import FloatArray, RoIBoxes
 from ._array import alloc, as_float, as_int, as_real, pair
 from ._rois import as_rois
 
 
-def roi_align(input, boxes, output_size, spatial_scale: float = 1.0, sampling_ratio: int = -1,
-              aligned: bool = False) -> np.ndarray:
+def roi_align(input: npt.ArrayLike, boxes: RoIBoxes, output_size: int | Sequence[int], spatial_scale: float = 1.0,
+              sampling_ratio: int = -1, aligned: bool = False) -> FloatArray:
     """Region-of-interest pooling by averaging bilinear samples (RoIAlign, He et al. 2017).
 
     Args:
@@ -44,8 +47,8 @@ def roi_align(input, boxes, output_size, spatial_scale: float = 1.0, sampling_ra
     return out
 
 
-def roi_align_backward(grad_output, boxes, input_shape, spatial_scale: float = 1.0, sampling_ratio: int = -1,
-                       aligned: bool = False) -> np.ndarray:
+def roi_align_backward(grad_output: npt.ArrayLike, boxes: RoIBoxes, input_shape: Sequence[int],
+                       spatial_scale: float = 1.0, sampling_ratio: int = -1, aligned: bool = False) -> FloatArray:
     """Gradient of `roi_align` with respect to its input.
 
     Args:

@@ -1,14 +1,31 @@
 """RoI max pooling (Fast R-CNN): torchvision.ops.roi_pool on NumPy arrays, and its gradient."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal, overload
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import _C
+from .._typing import FloatArray, IndexArray, RoIBoxes
 from ._array import alloc, as_float, as_index, as_int, as_real, pair, rows
 from ._rois import as_rois, as_shape, channels
 
 
-def roi_pool(input, boxes, output_size, spatial_scale: float = 1.0, return_argmax: bool = False):
+@overload
+def roi_pool(input: npt.ArrayLike, boxes: RoIBoxes, output_size: int | Sequence[int], spatial_scale: float = ...,
+             return_argmax: Literal[False] = ...) -> FloatArray: ...
+@overload
+def roi_pool(input: npt.ArrayLike, boxes: RoIBoxes, output_size: int | Sequence[int], spatial_scale: float = ...,
+             *, return_argmax: Literal[True]) -> tuple[FloatArray, IndexArray]: ...
+@overload
+def roi_pool(input: npt.ArrayLike, boxes: RoIBoxes, output_size: int | Sequence[int], spatial_scale: float = ...,
+             return_argmax: bool = ...) -> FloatArray | tuple[FloatArray, IndexArray]: ...
+
+
+def roi_pool(input: npt.ArrayLike, boxes: RoIBoxes, output_size: int | Sequence[int], spatial_scale: float = 1.0,
+             return_argmax: bool = False) -> FloatArray | tuple[FloatArray, IndexArray]:
     """Region of Interest max pooling.
 
     Each box is scaled by `spatial_scale` and rounded to whole cells (half away from zero); its (rounded) extent,
@@ -37,10 +54,11 @@ def roi_pool(input, boxes, output_size, spatial_scale: float = 1.0, return_argma
     out = alloc(shape, input.dtype, "output_size")
     argmax = alloc(shape, np.int64, "output_size") if return_argmax else None  # written only when asked for
     _C.roi_pool(input, rois, ph, pw, scale, out, argmax)
-    return (out, argmax) if return_argmax else out
+    return out if argmax is None else (out, argmax)
 
 
-def roi_pool_backward(grad_output, argmax, input_shape, boxes=None) -> np.ndarray:
+def roi_pool_backward(grad_output: npt.ArrayLike, argmax: npt.ArrayLike, input_shape: Sequence[int],
+                      boxes: RoIBoxes | None = None) -> FloatArray:
     """Gradient of `roi_pool` with respect to its input.
 
     Args:
