@@ -1,8 +1,9 @@
 import CSwiftRCNN
 import XCTest
 
-/// The detection-stage exports, called through swiftrcnn.h with tiny weights.
-final class DetectionStagesABITests: XCTestCase {
+/// The test-only detector-stage exports (Sources/Core/ABI/Testing/StagesABI.swift), called through swiftrcnn.h with
+/// tiny weights.
+final class StagesABITests: XCTestCase {
     /// Runs `body` with C string pointers for `names` (valid during the call).
     func withNames<R>(_ names: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
         let copies = names.map { strdup($0) }
