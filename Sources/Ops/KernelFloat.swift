@@ -32,6 +32,12 @@ public protocol KernelFloat: BinaryFloatingPoint, SIMDScalar, Sendable, Codable 
     /// NaN, sets `maximum` to `value`; a NaN maximum stays.
     static func keepGreaterOrNaN(_ value: SIMD16<Self>, maximum: inout SIMD16<Self>)
 
+    /// One step of torch's max-pooling argmax over 16 lanes: where `value > maximum` or `value` is NaN, sets
+    /// `maximum` to `value` and `argmax` to `index` (so the first maximum wins, and the last NaN).
+    static func keepGreaterOrNaN(
+        _ value: SIMD16<Self>, at index: SIMDMaskScalar, maximum: inout SIMD16<Self>,
+        argmax: inout SIMD16<SIMDMaskScalar>)
+
     /// max(x, 0) per lane with NaN kept, as torch.relu.
     static func relu(_ x: SIMD16<Self>) -> SIMD16<Self>
 
@@ -74,6 +80,18 @@ extension Float: KernelFloat {
     }
 
     @inlinable @inline(__always)
+    public static func keepGreaterOrNaN(
+        _ value: SIMD16<Float>, at index: Int32, maximum: inout SIMD16<Float>, argmax: inout SIMD16<Int32>
+    ) {
+        // Both masks before either select (a NaN maximum compares false), each applied by its own selects.
+        let greater = value .> maximum, nan = value .!= value
+        maximum.replace(with: value, where: greater)
+        argmax.replace(with: index, where: greater)
+        maximum.replace(with: value, where: nan)
+        argmax.replace(with: index, where: nan)
+    }
+
+    @inlinable @inline(__always)
     public static func relu(_ x: SIMD16<Float>) -> SIMD16<Float> {
         x.replacing(with: 0, where: x .< 0)
     }
@@ -108,6 +126,18 @@ extension Double: KernelFloat {
         // Two single-comparison selects: a mask combined with .| compiles to per-lane code.
         maximum.replace(with: value, where: value .> maximum)
         maximum.replace(with: value, where: value .!= value)
+    }
+
+    @inlinable @inline(__always)
+    public static func keepGreaterOrNaN(
+        _ value: SIMD16<Double>, at index: Int64, maximum: inout SIMD16<Double>, argmax: inout SIMD16<Int64>
+    ) {
+        // Both masks before either select (a NaN maximum compares false), each applied by its own selects.
+        let greater = value .> maximum, nan = value .!= value
+        maximum.replace(with: value, where: greater)
+        argmax.replace(with: index, where: greater)
+        maximum.replace(with: value, where: nan)
+        argmax.replace(with: index, where: nan)
     }
 
     @inlinable @inline(__always)

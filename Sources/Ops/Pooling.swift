@@ -64,20 +64,24 @@ public enum MaxPool2d {
     /// feeds the heads).
     ///
     /// Threading: planes are split over `Parallel` threads; each plane's gradients are added in output order, so
-    /// the sums do not depend on the thread count (torch adds them in the same order).
+    /// the sums do not depend on the thread count (torch adds them in the same order). ResNet's pooling (3, 2, 1)
+    /// finds 16 outputs' maxima at a time in SIMD lanes, as `forward` does, keeping each lane's position in its
+    /// window (`KernelFloat.keepGreaterOrNaN(_:at:maximum:argmax:)`), then adds their gradients one by one.
     @inlinable
     public static func backward<T: KernelFloat>(
         _ gradOutput: UnsafePointer<T>, input: UnsafePointer<T>, planes: Int, height h: Int, width w: Int,
         kernel k: Int, stride s: Int, padding p: Int, into gradInput: UnsafeMutablePointer<T>
     ) {
         let ho = (h + 2 * p - k) / s + 1, wo = (w + 2 * p - k) / s + 1
+        let lanes = 16
+        let vectorized = k == 3 && s == 2 && p == 1
         Parallel.forEachChunk(planes, minItemsPerChunk: max(1, 16384 / max(1, ho * wo * k * k))) { range in
             for plane in range {
                 let src = input + plane * h * w, gi = gradInput + plane * h * w
                 let go = gradOutput + plane * ho * wo
                 for oy in 0..<ho {
                     let y0 = max(oy * s - p, 0), y1 = min(oy * s - p + k, h)
-                    for ox in 0..<wo {
+                    @inline(__always) func route(_ ox: Int) {
                         let x0 = max(ox * s - p, 0), x1 = min(ox * s - p + k, w)
                         var m = -T.infinity, index = y0 * w + x0
                         for y in y0..<y1 {
@@ -90,6 +94,35 @@ public enum MaxPool2d {
                             }
                         }
                         gi[index] += go[oy * wo + ox]
+                    }
+                    if wo == 0 { continue }
+                    route(0)
+                    var ox = 1
+                    // Outputs ox ..< ox + 16 read input columns 2·ox - 1 ... 2·ox + 32, all inside the row (as in
+                    // `forward`); each lane keeps 3·(y - y0) + (x - x0) of its window's pick, starting at 0 (the
+                    // first element, torch's pick when every value is -inf).
+                    while vectorized && ox + lanes <= wo && 2 * ox + 32 < w {
+                        var m = SIMD16<T>(repeating: -T.infinity)
+                        var position = SIMD16<T.SIMDMaskScalar>()
+                        for y in y0..<y1 {
+                            let row = UnsafeRawPointer(src + y * w + 2 * ox - 1)
+                            let a = row.loadUnaligned(as: SIMD32<T>.self)
+                            let b = row.loadUnaligned(fromByteOffset: 2 * MemoryLayout<T>.stride, as: SIMD32<T>.self)
+                            let first = T.SIMDMaskScalar(3 * (y - y0))
+                            T.keepGreaterOrNaN(a.evenLanes, at: first, maximum: &m, argmax: &position)
+                            T.keepGreaterOrNaN(a.oddLanes, at: first + 1, maximum: &m, argmax: &position)
+                            T.keepGreaterOrNaN(b.evenLanes, at: first + 2, maximum: &m, argmax: &position)
+                        }
+                        for lane in 0..<lanes {
+                            let picked = Int(position[lane])
+                            let index = (y0 + picked / 3) * w + 2 * (ox + lane) - 1 + picked % 3
+                            gi[index] += go[oy * wo + ox + lane]
+                        }
+                        ox += lanes
+                    }
+                    while ox < wo {
+                        route(ox)
+                        ox += 1
                     }
                 }
             }

@@ -56,9 +56,10 @@ final class MaxPool2dBackwardTests: XCTestCase {
     func testMatchesTorchRuleOnTiesNaNAndInfinity() {
         var seed: UInt64 = 17
         // (planes, H, W, kernel, stride, padding): ResNet's 3/2/1 on odd and even sizes and rows wide enough for
-        // the forward's vector path, the FPN's 1/2/0, and others.
+        // one or more 16-output vector groups, the FPN's 1/2/0, and others.
         for (planes, h, w, k, s, p) in [
-            (3, 9, 11, 3, 2, 1), (2, 10, 12, 3, 2, 1), (2, 7, 70, 3, 2, 1), (3, 9, 10, 1, 2, 0), (2, 8, 9, 2, 2, 0),
+            (3, 9, 11, 3, 2, 1), (2, 10, 12, 3, 2, 1), (2, 7, 70, 3, 2, 1), (2, 6, 99, 3, 2, 1), (2, 5, 100, 3, 2, 1),
+            (3, 9, 10, 1, 2, 0), (2, 8, 9, 2, 2, 0),
             (2, 6, 7, 3, 1, 1), (1, 13, 5, 5, 3, 2),
         ] {
             // Few distinct values: many ties; some NaN and ±inf.
