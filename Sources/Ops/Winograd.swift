@@ -45,7 +45,8 @@ public enum Winograd {
     }
 
     /// Filters (K, C, 3, 3) to the 16 matrices U_e (K × C), U_e(k, c) = (G g_kc Gᵀ)(e / 4, e % 4), each packed for
-    /// path `isa`'s GEMM at `u + e · weightCount / 16`. Computed in Double and rounded once.
+    /// path `isa`'s GEMM at `u + e · weightCount / 16`. Computed in Double and rounded once; the filters, then the
+    /// 16 matrices, are split over `Parallel` threads (a training step rebuilds every layer's transform).
     @inlinable
     public static func transformWeights<T: KernelFloat>(
         _ w: UnsafePointer<T>, outChannels: Int, inChannels: Int, into u: UnsafeMutablePointer<T>,
@@ -54,30 +55,48 @@ public enum Winograd {
         let count = outChannels * inChannels
         let plain = UnsafeMutablePointer<T>.allocate(capacity: components * count)
         defer { plain.deallocate() }
-        for i in 0..<count {
-            let g = w + 9 * i
-            // G·g (4 × 3): kernel rows combined; then (G·g)·Gᵀ row by row.
-            @inline(__always) func column(_ j: Int) -> (Double, Double, Double, Double) {
-                let g0 = Double(g[j]), g1 = Double(g[3 + j]), g2 = Double(g[6 + j])
-                return (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2)
+        // Blocks of 64 filters go through a 16 × 64 tile in L1, so that each of the 16 matrices is written in runs
+        // of 64 elements: writing 16 elements `count` apart per filter (a multiple of 4 KiB for 256 or 512
+        // channels) made every store miss, 100 ns per filter.
+        let block = 64
+        Parallel.forEachChunk((count + block - 1) / block, minItemsPerChunk: 64) { blocks in
+            let tile = UnsafeMutablePointer<T>.allocate(capacity: components * block)
+            defer { tile.deallocate() }
+            for b in blocks {
+                let i0 = b * block, n = min(block, count - i0)
+                for i in 0..<n { transformFilter(w + 9 * (i0 + i), into: tile + i, stride: block) }
+                for e in 0..<components { (plain + e * count + i0).update(from: tile + e * block, count: n) }
             }
-            let c0 = column(0), c1 = column(1), c2 = column(2)
-            @inline(__always) func row(_ r: Int, _ x0: Double, _ x1: Double, _ x2: Double) {
-                plain[(4 * r) * count + i] = T(x0)
-                plain[(4 * r + 1) * count + i] = T((x0 + x1 + x2) / 2)
-                plain[(4 * r + 2) * count + i] = T((x0 - x1 + x2) / 2)
-                plain[(4 * r + 3) * count + i] = T(x2)
-            }
-            row(0, c0.0, c1.0, c2.0)
-            row(1, c0.1, c1.1, c2.1)
-            row(2, c0.2, c1.2, c2.2)
-            row(3, c0.3, c1.3, c2.3)
         }
         let table = T.kernels(isa)
         let packed = table.prepackedCount(outChannels, inChannels)
-        for e in 0..<components {
-            table.prepackA(plain + e * count, inChannels, false, outChannels, inChannels, u + e * packed)
+        Parallel.forEachChunk(components, minItemsPerChunk: max(1, (1 << 16) / max(1, count))) { elements in
+            for e in elements {
+                table.prepackA(plain + e * count, inChannels, false, outChannels, inChannels, u + e * packed)
+            }
         }
+    }
+
+    /// (G g Gᵀ)(e / 4, e % 4) of one 3 × 3 filter `g` (row-major) into `out[e · stride]`, e = 0 ..< 16; in
+    /// Double, rounded once.
+    @inlinable @inline(__always)
+    static func transformFilter<T: KernelFloat>(_ g: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, stride: Int) {
+        // G·g (4 × 3): kernel rows combined; then (G·g)·Gᵀ row by row.
+        @inline(__always) func column(_ j: Int) -> (Double, Double, Double, Double) {
+            let g0 = Double(g[j]), g1 = Double(g[3 + j]), g2 = Double(g[6 + j])
+            return (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2)
+        }
+        let c0 = column(0), c1 = column(1), c2 = column(2)
+        @inline(__always) func row(_ r: Int, _ x0: Double, _ x1: Double, _ x2: Double) {
+            out[(4 * r) * stride] = T(x0)
+            out[(4 * r + 1) * stride] = T((x0 + x1 + x2) / 2)
+            out[(4 * r + 2) * stride] = T((x0 - x1 + x2) / 2)
+            out[(4 * r + 3) * stride] = T(x2)
+        }
+        row(0, c0.0, c1.0, c2.0)
+        row(1, c0.1, c1.1, c2.1)
+        row(2, c0.2, c1.2, c2.2)
+        row(3, c0.3, c1.3, c2.3)
     }
 
     /// output (N, K, H, W) = relu?(conv3x3(input) + bias), with `weights` from `transformWeights` for path

@@ -29,10 +29,22 @@ extension Conv2d {
     public func inputGradientLayer() -> Conv2d? {
         guard winogradWeights != nil else { return nil }
         let (o, c) = (outChannels, inChannels)
+        // Tiles of 16 × 16 filters: reads and writes in runs of 16 filters rather than one filter per page.
+        let tile = 16
         let flipped = [Float](unsafeUninitializedCapacity: weight.count) { w, count in
-            for oc in 0..<o {
-                for ic in 0..<c {
-                    for t in 0..<9 { w[(ic * o + oc) * 9 + 8 - t] = weight[(oc * c + ic) * 9 + t] }
+            weight.withUnsafeBufferPointer { source in
+                Parallel.forEachChunk((o + tile - 1) / tile, minItemsPerChunk: max(1, 256 / max(1, c))) { blocks in
+                    for block in blocks {
+                        for ic0 in Swift.stride(from: 0, to: c, by: tile) {
+                            for oc in block * tile..<min(o, (block + 1) * tile) {
+                                for ic in ic0..<min(c, ic0 + tile) {
+                                    let from = source.baseAddress! + (oc * c + ic) * 9
+                                    let to = w.baseAddress! + (ic * o + oc) * 9
+                                    for t in 0..<9 { to[8 - t] = from[t] }
+                                }
+                            }
+                        }
+                    }
                 }
             }
             count = weight.count
