@@ -179,6 +179,30 @@ final class Conv2dBackwardTests: XCTestCase {
         assertClose(dx!.data, want.input, "banded input")
     }
 
+    /// No images (Mask R-CNN's mask head when no proposal is positive): zero gradients added, an empty dX.
+    func testEmptyBatch() {
+        var seed: UInt64 = 7
+        for (k, s, p, winograd) in [(3, 1, 1, true), (3, 1, 1, false), (1, 1, 0, true), (3, 2, 1, true)] {
+            let conv = Conv2d(
+                weight: random(4 * 3 * k * k, seed: &seed), bias: random(4, seed: &seed), inChannels: 3,
+                outChannels: 4, kernel: (k, k), stride: s, padding: p, winograd: winograd)
+            let x = FeatureMap(batch: 0, channels: 3, height: 14, width: 14, data: [])
+            let side = (14 + 2 * p - k) / s + 1
+            let dy = FeatureMap(batch: 0, channels: 4, height: side, width: side, data: [])
+            var dw = [Float](repeating: 1, count: conv.weight.count), db = [Float](repeating: 1, count: 4)
+            let dx = dw.withUnsafeMutableBufferPointer { w in
+                db.withUnsafeMutableBufferPointer { b in
+                    conv.backward(
+                        input: x, outputGradient: dy, weightGradient: w.baseAddress, biasGradient: b.baseAddress,
+                        inputGradient: true)
+                }
+            }
+            XCTAssertEqual(dx?.shape, [0, 3, 14, 14])
+            XCTAssertEqual(Set(dw), [1])
+            XCTAssertEqual(db, [1, 1, 1, 1])
+        }
+    }
+
     /// Only what is asked for is computed: no input gradient, or only the input gradient.
     func testPartialRequests() {
         var seed: UInt64 = 4

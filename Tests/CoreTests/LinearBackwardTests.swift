@@ -141,6 +141,38 @@ final class LinearBackwardTests: XCTestCase {
         }
     }
 
+    /// No rows or no images: zero gradients added, empty input gradients.
+    func testEmptyBatches() {
+        var seed: UInt64 = 3
+        let linear = Linear(
+            weight: random(6 * 5, seed: &seed), bias: random(6, seed: &seed), inFeatures: 5, outFeatures: 6)
+        var dw = [Float](repeating: 1, count: 30), db = [Float](repeating: 1, count: 6)
+        let dx = dw.withUnsafeMutableBufferPointer { w in
+            db.withUnsafeMutableBufferPointer { b in
+                linear.backward(
+                    input: [], rows: 0, outputGradient: [], weightGradient: w.baseAddress, biasGradient: b.baseAddress,
+                    inputGradient: true)
+            }
+        }
+        XCTAssertEqual(dx, [])
+        XCTAssertEqual(Set(dw), [1])
+        XCTAssertEqual(Set(db), [1])
+        let up = ConvTranspose2x2(
+            weight: random(3 * 4 * 4, seed: &seed), bias: random(4, seed: &seed), inChannels: 3, outChannels: 4)
+        var dwUp = [Float](repeating: 1, count: 48), dbUp = [Float](repeating: 1, count: 4)
+        let dxUp = dwUp.withUnsafeMutableBufferPointer { w in
+            dbUp.withUnsafeMutableBufferPointer { b in
+                up.backward(
+                    input: FeatureMap(batch: 0, channels: 3, height: 14, width: 14, data: []),
+                    outputGradient: FeatureMap(batch: 0, channels: 4, height: 28, width: 28, data: []),
+                    weightGradient: w.baseAddress, biasGradient: b.baseAddress, inputGradient: true)
+            }
+        }
+        XCTAssertEqual(dxUp?.shape, [0, 3, 14, 14])
+        XCTAssertEqual(Set(dwUp), [1])
+        XCTAssertEqual(Set(dbUp), [1])
+    }
+
     /// torch's threshold_backward(g, relu(x), 0): the gradient passes where the output is > 0, and where it is NaN.
     func testReLU() {
         let y: [Float] = [-1, 0, 2, .nan, .infinity, -0.0, 1e-30] + [Float](repeating: 3, count: 100_000)
