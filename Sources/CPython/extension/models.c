@@ -51,71 +51,92 @@ static int ext_array_list_get(PyObject *seq, const char *name, ext_array_list *l
     return 0;
 }
 
-/* model_create(kind, num_classes, min_size, max_size, image_mean (3 floats), image_std (3 floats),
-   rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test, rpn_nms_thresh, rpn_score_thresh, box_score_thresh,
-   box_nms_thresh, box_detections_per_img, names (sequence of str), arrays (sequence of float32 arrays))
+/* The eval-mode config from the model_create argument tuple (kind, num_classes, min_size, max_size, image_mean (3
+   floats), image_std (3 floats), rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test, rpn_nms_thresh, rpn_score_thresh,
+   box_score_thresh, box_nms_thresh, box_detections_per_img). Returns 0, or -1 with an exception. */
+static int parse_model_config(PyObject *args, srcnn_model_config *c) {
+    memset(c, 0, sizeof(*c));
+    long long num_classes, pre, post, per_img;
+    if (!PyArg_ParseTuple(args, "iLdd(ddd)(ddd)LLddddL", &c->kind, &num_classes, &c->min_size, &c->max_size,
+                          &c->image_mean[0], &c->image_mean[1], &c->image_mean[2], &c->image_std[0], &c->image_std[1],
+                          &c->image_std[2], &pre, &post, &c->rpn_nms_thresh, &c->rpn_score_thresh, &c->box_score_thresh,
+                          &c->box_nms_thresh, &per_img))
+        return -1;
+    c->num_classes = num_classes;
+    c->rpn_pre_nms_top_n_test = pre;
+    c->rpn_post_nms_top_n_test = post;
+    c->box_detections_per_img = per_img;
+    return 0;
+}
+
+/* A state dict passed as names and arrays, held (as tuples, so they stay alive and unchanged while the GIL is
+   released) until state_release. */
+typedef struct {
+    PyObject *names, *arrays;
+    const char **cnames;
+    ext_array_list list;
+    Py_ssize_t n;
+} state_dict;
+
+static void state_release(state_dict *d) {
+    ext_array_list_release(&d->list);
+    PyMem_Free(d->cnames);
+    Py_XDECREF(d->names);
+    Py_XDECREF(d->arrays);
+    memset(d, 0, sizeof(*d));
+}
+
+/* Returns 0, or -1 with an exception (and `d` released). */
+static int state_get(PyObject *names_obj, PyObject *arrays_obj, state_dict *d) {
+    memset(d, 0, sizeof(*d));
+    d->names = PySequence_Tuple(names_obj);
+    if (!d->names) goto fail;
+    d->arrays = PySequence_Tuple(arrays_obj);
+    if (!d->arrays) goto fail;
+    d->n = PyTuple_GET_SIZE(d->names);
+    if (PyTuple_GET_SIZE(d->arrays) != d->n) {
+        PyErr_Format(PyExc_ValueError, "weights: %zd names but %zd arrays", d->n, PyTuple_GET_SIZE(d->arrays));
+        goto fail;
+    }
+    d->cnames = PyMem_Calloc(d->n ? (size_t)d->n : 1, sizeof(char *));
+    if (!d->cnames) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < d->n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(d->names, i);
+        if (!PyUnicode_Check(name)) {
+            PyErr_Format(PyExc_TypeError, "weights: keys must be str, got %.100s", Py_TYPE(name)->tp_name);
+            goto fail;
+        }
+        d->cnames[i] = PyUnicode_AsUTF8(name);
+        if (!d->cnames[i]) goto fail;
+    }
+    if (ext_array_list_get(d->arrays, "weights", &d->list) != 0) goto fail;
+    return 0;
+fail:
+    state_release(d);
+    return -1;
+}
+
+/* model_create(config (see parse_model_config), names (sequence of str), arrays (sequence of float32 arrays))
    -> model capsule */
 static PyObject *py_model_create(PyObject *self, PyObject *args) {
     (void)self;
+    PyObject *config_obj, *names_obj, *arrays_obj;
+    if (!PyArg_ParseTuple(args, "O!OO", &PyTuple_Type, &config_obj, &names_obj, &arrays_obj)) return NULL;
     srcnn_model_config c;
-    memset(&c, 0, sizeof(c));
-    long long num_classes, pre, post, per_img;
-    PyObject *names_obj, *arrays_obj;
-    if (!PyArg_ParseTuple(args, "iLdd(ddd)(ddd)LLddddLOO", &c.kind, &num_classes, &c.min_size, &c.max_size,
-                          &c.image_mean[0], &c.image_mean[1], &c.image_mean[2], &c.image_std[0], &c.image_std[1],
-                          &c.image_std[2], &pre, &post, &c.rpn_nms_thresh, &c.rpn_score_thresh, &c.box_score_thresh,
-                          &c.box_nms_thresh, &per_img, &names_obj, &arrays_obj))
-        return NULL;
-    c.num_classes = num_classes;
-    c.rpn_pre_nms_top_n_test = pre;
-    c.rpn_post_nms_top_n_test = post;
-    c.box_detections_per_img = per_img;
-    /* Tuples, so that the names and arrays stay alive and unchanged while the GIL is released. */
-    PyObject *names = PySequence_Tuple(names_obj);
-    if (!names) return NULL;
-    PyObject *arrays = PySequence_Tuple(arrays_obj);
-    if (!arrays) {
-        Py_DECREF(names);
-        return NULL;
-    }
-    Py_ssize_t n = PyTuple_GET_SIZE(names);
-    const char **cnames = NULL;
-    ext_array_list list = {0};
-    PyObject *result = NULL;
-    if (PyTuple_GET_SIZE(arrays) != n) {
-        PyErr_Format(PyExc_ValueError, "weights: %zd names but %zd arrays", n, PyTuple_GET_SIZE(arrays));
-        goto done;
-    }
-    cnames = PyMem_Calloc(n ? (size_t)n : 1, sizeof(char *));
-    if (!cnames) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *name = PyTuple_GET_ITEM(names, i);
-        if (!PyUnicode_Check(name)) {
-            PyErr_Format(PyExc_TypeError, "weights: keys must be str, got %.100s", Py_TYPE(name)->tp_name);
-            goto done;
-        }
-        cnames[i] = PyUnicode_AsUTF8(name);
-        if (!cnames[i]) goto done;
-    }
-    if (ext_array_list_get(arrays, "weights", &list) != 0) goto done;
+    if (parse_model_config(config_obj, &c) != 0) return NULL;
+    state_dict d;
+    if (state_get(names_obj, arrays_obj, &d) != 0) return NULL;
     char err[SRCNN_ERR_CAPACITY];
     int32_t status;
     srcnn_model *model = NULL;
-    Py_BEGIN_ALLOW_THREADS status = srcnn_model_create(&c, cnames, list.arrays, (int64_t)n, &model, err);
-    Py_END_ALLOW_THREADS if (status != SRCNN_OK) {
-        ext_raise(status, err);
-        goto done;
-    }
-    result = PyCapsule_New(model, MODEL_CAPSULE, model_capsule_free);
+    Py_BEGIN_ALLOW_THREADS status = srcnn_model_create(&c, d.cnames, d.list.arrays, (int64_t)d.n, &model, err);
+    Py_END_ALLOW_THREADS state_release(&d);
+    if (status != SRCNN_OK) return ext_raise(status, err);
+    PyObject *result = PyCapsule_New(model, MODEL_CAPSULE, model_capsule_free);
     if (!result) srcnn_model_free(model);
-done:
-    ext_array_list_release(&list);
-    PyMem_Free(cnames);
-    Py_DECREF(names);
-    Py_DECREF(arrays);
     return result;
 }
 
@@ -218,10 +239,204 @@ static PyObject *py_arrays_read(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+#define TRAINER_CAPSULE "swiftrcnn.trainer"
+
+static void trainer_capsule_free(PyObject *capsule) {
+    srcnn_trainer_free((srcnn_trainer *)PyCapsule_GetPointer(capsule, TRAINER_CAPSULE));
+}
+
+static srcnn_trainer *trainer_get(PyObject *capsule) {
+    return (srcnn_trainer *)PyCapsule_GetPointer(capsule, TRAINER_CAPSULE);
+}
+
+/* The training config from (rpn_pre_nms_top_n_train, rpn_post_nms_top_n_train, rpn_fg_iou_thresh, rpn_bg_iou_thresh,
+   rpn_batch_size_per_image, rpn_positive_fraction, box_fg_iou_thresh, box_bg_iou_thresh, box_batch_size_per_image,
+   box_positive_fraction, bbox_reg_weights (4 floats), trainable_backbone_layers, min_sizes (sequence of floats),
+   seed). Returns 0, or -1 with an exception. */
+static int parse_training_config(PyObject *args, srcnn_training_config *t) {
+    memset(t, 0, sizeof(*t));
+    long long pre, post, rpn_batch, box_batch;
+    unsigned long long seed;
+    PyObject *sizes_obj;
+    if (!PyArg_ParseTuple(args, "LLddLdddLd(dddd)iOK", &pre, &post, &t->rpn_fg_iou_thresh, &t->rpn_bg_iou_thresh,
+                          &rpn_batch, &t->rpn_positive_fraction, &t->box_fg_iou_thresh, &t->box_bg_iou_thresh,
+                          &box_batch, &t->box_positive_fraction, &t->bbox_reg_weights[0], &t->bbox_reg_weights[1],
+                          &t->bbox_reg_weights[2], &t->bbox_reg_weights[3], &t->trainable_backbone_layers, &sizes_obj,
+                          &seed))
+        return -1;
+    t->rpn_pre_nms_top_n_train = pre;
+    t->rpn_post_nms_top_n_train = post;
+    t->rpn_batch_size_per_image = rpn_batch;
+    t->box_batch_size_per_image = box_batch;
+    t->seed = seed;
+    PyObject *sizes = PySequence_Tuple(sizes_obj);
+    if (!sizes) return -1;
+    Py_ssize_t n = PyTuple_GET_SIZE(sizes);
+    if (n > SRCNN_MAX_MIN_SIZES) {
+        Py_DECREF(sizes);
+        PyErr_Format(PyExc_ValueError, "min_size: expected at most %d sizes, got %zd", SRCNN_MAX_MIN_SIZES, n);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        t->min_sizes[i] = PyFloat_AsDouble(PyTuple_GET_ITEM(sizes, i));
+        if (t->min_sizes[i] == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(sizes);
+            return -1;
+        }
+    }
+    t->num_min_sizes = n;
+    Py_DECREF(sizes);
+    return 0;
+}
+
+/* trainer_create(model config tuple, training config tuple, names, arrays) -> trainer capsule */
+static PyObject *py_trainer_create(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *config_obj, *training_obj, *names_obj, *arrays_obj;
+    if (!PyArg_ParseTuple(args, "O!O!OO", &PyTuple_Type, &config_obj, &PyTuple_Type, &training_obj, &names_obj,
+                          &arrays_obj))
+        return NULL;
+    srcnn_model_config c;
+    srcnn_training_config t;
+    if (parse_model_config(config_obj, &c) != 0 || parse_training_config(training_obj, &t) != 0) return NULL;
+    state_dict d;
+    if (state_get(names_obj, arrays_obj, &d) != 0) return NULL;
+    char err[SRCNN_ERR_CAPACITY];
+    int32_t status;
+    srcnn_trainer *trainer = NULL;
+    Py_BEGIN_ALLOW_THREADS status = srcnn_trainer_create(&c, &t, d.cnames, d.list.arrays, (int64_t)d.n, &trainer, err);
+    Py_END_ALLOW_THREADS state_release(&d);
+    if (status != SRCNN_OK) return ext_raise(status, err);
+    PyObject *result = PyCapsule_New(trainer, TRAINER_CAPSULE, trainer_capsule_free);
+    if (!result) srcnn_trainer_free(trainer);
+    return result;
+}
+
+static PyObject *arrays_capsule(srcnn_arrays *out) {
+    PyObject *result = PyCapsule_New(out, ARRAYS_CAPSULE, arrays_capsule_free);
+    if (!result) srcnn_arrays_free(out);
+    return result;
+}
+
+/* trainer_forward(trainer, images, boxes, labels, masks or None, backward) -> arrays capsule */
+static PyObject *py_trainer_forward(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *capsule, *lists[4];
+    int backward;
+    if (!PyArg_ParseTuple(args, "OOOOOp", &capsule, &lists[0], &lists[1], &lists[2], &lists[3], &backward)) return NULL;
+    srcnn_trainer *trainer = trainer_get(capsule);
+    if (!trainer) return NULL;
+    static const char *names[4] = {"images", "boxes", "labels", "masks"};
+    PyObject *tuples[4] = {NULL, NULL, NULL, NULL};
+    ext_array_list parsed[4];
+    memset(parsed, 0, sizeof(parsed));
+    PyObject *result = NULL;
+    for (int k = 0; k < 4; k++) {
+        if (k == 3 && lists[k] == Py_None) break;
+        tuples[k] = PySequence_Tuple(lists[k]);
+        if (!tuples[k] || ext_array_list_get(tuples[k], names[k], &parsed[k]) != 0) goto done;
+        if (parsed[k].n != parsed[0].n) {
+            PyErr_Format(PyExc_ValueError, "%s: expected one per image (%zd), got %zd", names[k], parsed[0].n,
+                         parsed[k].n);
+            goto done;
+        }
+    }
+    char err[SRCNN_ERR_CAPACITY];
+    int32_t status;
+    srcnn_arrays *out = NULL;
+    const srcnn_array *masks = tuples[3] ? parsed[3].arrays : NULL;
+    Py_BEGIN_ALLOW_THREADS status =
+        srcnn_trainer_forward(trainer, parsed[0].arrays, (int64_t)parsed[0].n, parsed[1].arrays, parsed[2].arrays,
+                              masks, backward, &out, err);
+    Py_END_ALLOW_THREADS if (status != SRCNN_OK) ext_raise(status, err);
+    else result = arrays_capsule(out);
+done:
+    for (int k = 0; k < 4; k++) {
+        ext_array_list_release(&parsed[k]);
+        Py_XDECREF(tuples[k]);
+    }
+    return result;
+}
+
+/* trainer_zero_grad(trainer) */
+static PyObject *py_trainer_zero_grad(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *capsule;
+    if (!PyArg_ParseTuple(args, "O", &capsule)) return NULL;
+    srcnn_trainer *trainer = trainer_get(capsule);
+    if (!trainer) return NULL;
+    char err[SRCNN_ERR_CAPACITY];
+    int32_t status;
+    Py_BEGIN_ALLOW_THREADS status = srcnn_trainer_zero_grad(trainer, err);
+    Py_END_ALLOW_THREADS if (status != SRCNN_OK) return ext_raise(status, err);
+    Py_RETURN_NONE;
+}
+
+/* trainer_sgd_step(trainer, lr, momentum, weight_decay) */
+static PyObject *py_trainer_sgd_step(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *capsule;
+    double lr, momentum, weight_decay;
+    if (!PyArg_ParseTuple(args, "Oddd", &capsule, &lr, &momentum, &weight_decay)) return NULL;
+    srcnn_trainer *trainer = trainer_get(capsule);
+    if (!trainer) return NULL;
+    char err[SRCNN_ERR_CAPACITY];
+    int32_t status;
+    Py_BEGIN_ALLOW_THREADS status = srcnn_trainer_sgd_step(trainer, lr, momentum, weight_decay, err);
+    Py_END_ALLOW_THREADS if (status != SRCNN_OK) return ext_raise(status, err);
+    Py_RETURN_NONE;
+}
+
+/* trainer_state(trainer, which) -> arrays capsule */
+static PyObject *py_trainer_state(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *capsule;
+    int which;
+    if (!PyArg_ParseTuple(args, "Oi", &capsule, &which)) return NULL;
+    srcnn_trainer *trainer = trainer_get(capsule);
+    if (!trainer) return NULL;
+    char err[SRCNN_ERR_CAPACITY];
+    int32_t status;
+    srcnn_arrays *out = NULL;
+    Py_BEGIN_ALLOW_THREADS status = srcnn_trainer_state(trainer, which, &out, err);
+    Py_END_ALLOW_THREADS if (status != SRCNN_OK) return ext_raise(status, err);
+    return arrays_capsule(out);
+}
+
+/* trainer_detect(trainer, images) -> arrays capsule */
+static PyObject *py_trainer_detect(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *capsule, *images_obj;
+    if (!PyArg_ParseTuple(args, "OO", &capsule, &images_obj)) return NULL;
+    srcnn_trainer *trainer = trainer_get(capsule);
+    if (!trainer) return NULL;
+    PyObject *images = PySequence_Tuple(images_obj);
+    if (!images) return NULL;
+    ext_array_list list;
+    if (ext_array_list_get(images, "images", &list) != 0) {
+        Py_DECREF(images);
+        return NULL;
+    }
+    char err[SRCNN_ERR_CAPACITY];
+    int32_t status;
+    srcnn_arrays *out = NULL;
+    Py_BEGIN_ALLOW_THREADS status = srcnn_trainer_detect(trainer, list.arrays, (int64_t)list.n, &out, err);
+    Py_END_ALLOW_THREADS ext_array_list_release(&list);
+    Py_DECREF(images);
+    if (status != SRCNN_OK) return ext_raise(status, err);
+    return arrays_capsule(out);
+}
+
 PyMethodDef ext_models_methods[] = {{"model_create", py_model_create, METH_VARARGS, NULL},
                                     {"model_transform", py_model_transform, METH_VARARGS, NULL},
                                     {"model_features", py_model_features, METH_VARARGS, NULL},
                                     {"model_detect", py_model_detect, METH_VARARGS, NULL},
                                     {"arrays_info", py_arrays_info, METH_VARARGS, NULL},
                                     {"arrays_read", py_arrays_read, METH_VARARGS, NULL},
+                                    {"trainer_create", py_trainer_create, METH_VARARGS, NULL},
+                                    {"trainer_forward", py_trainer_forward, METH_VARARGS, NULL},
+                                    {"trainer_zero_grad", py_trainer_zero_grad, METH_VARARGS, NULL},
+                                    {"trainer_sgd_step", py_trainer_sgd_step, METH_VARARGS, NULL},
+                                    {"trainer_state", py_trainer_state, METH_VARARGS, NULL},
+                                    {"trainer_detect", py_trainer_detect, METH_VARARGS, NULL},
                                     {NULL, NULL, 0, NULL}};

@@ -288,6 +288,66 @@ int32_t srcnn_arrays_info(const srcnn_arrays *arrays, int64_t index, const char 
 int32_t srcnn_arrays_read(const srcnn_arrays *arrays, int64_t index, srcnn_array *out, char *err);
 /* Releases a result (NULL is ignored). */
 void srcnn_arrays_free(srcnn_arrays *arrays);
+/* ---- Training (torchvision's train mode) ------------------------------------------------------------------------ */
+
+/* A Faster / Mask R-CNN being trained: its state dict in torchvision's parameterisation, the gradients of the trainable
+   parameters and the SGD momentum buffers. Not for concurrent use: a call while another runs on the same trainer fails
+   with a value error. */
+typedef struct srcnn_trainer srcnn_trainer;
+
+/* Most sizes srcnn_training_config.min_sizes holds. */
+#define SRCNN_MAX_MIN_SIZES 64
+
+/* The training arguments of torchvision's builders (same names; torchvision's defaults in brackets). */
+typedef struct srcnn_training_config {
+    int64_t rpn_pre_nms_top_n_train;       /* [2000] >= 0                                               */
+    int64_t rpn_post_nms_top_n_train;      /* [2000] >= 0                                               */
+    double rpn_fg_iou_thresh;              /* [0.7]                                                     */
+    double rpn_bg_iou_thresh;              /* [0.3]                                                     */
+    int64_t rpn_batch_size_per_image;      /* [256] >= 0                                                */
+    double rpn_positive_fraction;          /* [0.5] 0 ... 1                                             */
+    double box_fg_iou_thresh;              /* [0.5]                                                     */
+    double box_bg_iou_thresh;              /* [0.5]                                                     */
+    int64_t box_batch_size_per_image;      /* [512] >= 0                                                */
+    double box_positive_fraction;          /* [0.25] 0 ... 1                                            */
+    double bbox_reg_weights[4];            /* [10, 10, 5, 5] the box head's BoxCoder weights             */
+    int32_t trainable_backbone_layers;     /* [3] 0 ... 5, from layer4 down to conv1                     */
+    int64_t num_min_sizes;                 /* 0 ... SRCNN_MAX_MIN_SIZES; 0: the model config's min_size */
+    double min_sizes[SRCNN_MAX_MIN_SIZES]; /* one chosen at random per batch (torchvision's tuple)     */
+    uint64_t seed;                         /* seeds every random choice; a seeded run replays exactly  */
+} srcnn_training_config;
+
+/* Builds a trainer from a state dict, checked as srcnn_model_create checks it. The parameters torchvision trains get
+   gradients: every convolution and linear layer outside the ResNet body, and in the body the convolutions of the last
+   trainable_backbone_layers of conv1, layer1 ... layer4 (batch norms stay frozen: FrozenBatchNorm2d). */
+int32_t srcnn_trainer_create(const srcnn_model_config *config, const srcnn_training_config *training,
+                             const char *const *names, const srcnn_array *arrays, int64_t count,
+                             srcnn_trainer **trainer, char *err);
+/* Releases a trainer (NULL is ignored). */
+void srcnn_trainer_free(srcnn_trainer *trainer);
+
+/* torchvision's train-mode forward on images[num_images] (as srcnn_model_detect) with targets: boxes[i] (G_i, 4)
+   float32 xyxy with positive width and height, labels[i] (G_i,) int64 in 0 ... num_classes - 1, and for Mask R-CNN
+   masks[i] (G_i, H_i, W_i) uint8 at the image's size (masks may be NULL for Faster R-CNN); G_i may be 0. When
+   `backward` is non-zero the gradient of the summed losses is added to the parameters' gradients. Results:
+   "loss_classifier", "loss_box_reg", ("loss_mask",) "loss_objectness", "loss_rpn_box_reg" float32 of shape (),
+   "min_size" float32 (), "image_sizes" (N, 2) int64, and per image i what was drawn at random: "proposals.i" (P_i, 4)
+   float32, "rpn_positive.i" / "rpn_negative.i" int64 indices of the sampled anchors (in torchvision's anchor order),
+   "roi_positive.i" / "roi_negative.i" int64 indices of the sampled proposals in proposals.i followed by the image's
+   resized boxes. */
+int32_t srcnn_trainer_forward(srcnn_trainer *trainer, const srcnn_array *images, int64_t num_images,
+                              const srcnn_array *boxes, const srcnn_array *labels, const srcnn_array *masks,
+                              int32_t backward, srcnn_arrays **out, char *err);
+/* Sets every gradient to zero. */
+int32_t srcnn_trainer_zero_grad(srcnn_trainer *trainer, char *err);
+/* One torch.optim.SGD step (dampening 0, no Nesterov) of every trainable parameter from its gradient. */
+int32_t srcnn_trainer_sgd_step(srcnn_trainer *trainer, double lr, double momentum, double weight_decay, char *err);
+/* which = 0: the whole state dict (torchvision's names, float32); 1: the gradients of the trainable parameters. */
+int32_t srcnn_trainer_state(srcnn_trainer *trainer, int32_t which, srcnn_arrays **out, char *err);
+/* srcnn_model_detect with the trainer's current parameters (eval mode). */
+int32_t srcnn_trainer_detect(srcnn_trainer *trainer, const srcnn_array *images, int64_t num_images, srcnn_arrays **out,
+                             char *err);
+
 /* ---- Detection stages: TEST-ONLY exports, NOT part of the stable API ------------------------------------------ */
 /* srcnn_rpn_proposals, srcnn_roi_heads_detect and the training steps below exist for the parity tests (Tests/python,
    Tests/CoreTests), which compare the detector with torchvision stage by stage (implemented in

@@ -203,14 +203,19 @@ public func srcnn_model_detect(
     _ out: UnsafeMutablePointer<OpaquePointer?>?, _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     modelCall(modelPointer, images, numImages, out, err) { m, inputs, result in
-        for (i, d) in try m.detect(inputs).enumerated() {
-            let n = d.labels.count
-            result.append("boxes.\(i)", shape: [n, 4], .float32(d.boxes))
-            result.append("labels.\(i)", shape: [n], .int64(d.labels))
-            result.append("scores.\(i)", shape: [n], .float32(d.scores))
-            if let masks = d.masks {
-                result.append("masks.\(i)", shape: [n, 1, inputs[i].height, inputs[i].width], .float32(masks))
-            }
+        appendDetections(try m.detect(inputs), images: inputs, to: result)
+    }
+}
+
+/// "boxes.i", "labels.i", "scores.i" (and "masks.i") of each image's detections.
+func appendDetections(_ detections: [Detections], images: [FeatureMap], to result: NamedArrays) {
+    for (i, d) in detections.enumerated() {
+        let n = d.labels.count
+        result.append("boxes.\(i)", shape: [n, 4], .float32(d.boxes))
+        result.append("labels.\(i)", shape: [n], .int64(d.labels))
+        result.append("scores.\(i)", shape: [n], .float32(d.scores))
+        if let masks = d.masks {
+            result.append("masks.\(i)", shape: [n, 1, images[i].height, images[i].width], .float32(masks))
         }
     }
 }

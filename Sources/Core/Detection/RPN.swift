@@ -49,7 +49,7 @@ public struct RPNConfig: Sendable {
 /// Threading: the convolutions are multi-threaded; selection and decoding run per (image, level) in parallel, the
 /// filtering per image in parallel.
 public struct RegionProposalNetwork: Sendable {
-    public let config: RPNConfig
+    public internal(set) var config: RPNConfig
     /// Anchors per location (the same on every level).
     public let numAnchors: Int
     let conv: Conv2d
@@ -116,10 +116,20 @@ public struct RegionProposalNetwork: Sendable {
         -> [(boxes: [Float], scores: [Float])]
     {
         precondition(features.count == cellAnchors.count, "RPN: expected \(cellAnchors.count) feature levels")
+        precondition(
+            features.allSatisfy { $0.batch == imageSizes.count }, "RPN: one image size per image of the batch")
+        return proposals(heads: features.map { predictor(conv($0)) }, batchHW: batchHW, imageSizes: imageSizes)
+    }
+
+    /// `proposals(features:...)` from the head's outputs: per level the (N, 5A, H_l, W_l) map of A objectness
+    /// logits over 4A box deltas (`predictor(conv(level))`).
+    func proposals(
+        heads: [FeatureMap], batchHW: (Int, Int), imageSizes: [(Int, Int)]
+    )
+        -> [(boxes: [Float], scores: [Float])]
+    {
         let images = imageSizes.count
-        precondition(features.allSatisfy { $0.batch == images }, "RPN: one image size per image of the batch")
         let a = numAnchors
-        let heads = features.map { predictor(conv($0)) }
         let levels = heads.count
         // Top-n per level and image, and where each image's candidates of a level go.
         let topN = heads.map { min(config.preNMSTopN, $0.plane * a) }

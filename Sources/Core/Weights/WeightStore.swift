@@ -24,6 +24,9 @@ public struct WeightStore: Sendable {
 
     public var names: [String] { Array(entries.keys) }
 
+    /// Every entry, by name.
+    public var allEntries: [String: Entry] { entries }
+
     /// The values of `name`, which must have `shape`. A missing or mismatched key is recorded (and reported by
     /// `finish`) and zeros of the expected shape stand in, so one pass collects every problem.
     public mutating func take(_ name: String, shape: [Int]) -> [Float] {

@@ -106,12 +106,15 @@ class FasterRCNN:
 
     def __init__(self, weights: StateDictSource | None, config: Mapping[str, Any]) -> None:
         self.config = dict(config)
-        c = self.config
         names, arrays = _state_dict(weights)
-        self._model = _C.model_create(
-            self._KIND, c["num_classes"], c["min_size"], c["max_size"], c["image_mean"], c["image_std"],
-            c["rpn_pre_nms_top_n_test"], c["rpn_post_nms_top_n_test"], c["rpn_nms_thresh"], c["rpn_score_thresh"],
-            c["box_score_thresh"], c["box_nms_thresh"], c["box_detections_per_img"], names, arrays)
+        self._model = _C.model_create(self._config_tuple(), names, arrays)
+
+    def _config_tuple(self) -> tuple[Any, ...]:
+        """The eval-mode config as _C.model_create takes it."""
+        c = self.config
+        return (self._KIND, c["num_classes"], c["min_size"], c["max_size"], c["image_mean"], c["image_std"],
+                c["rpn_pre_nms_top_n_test"], c["rpn_post_nms_top_n_test"], c["rpn_nms_thresh"],
+                c["rpn_score_thresh"], c["box_score_thresh"], c["box_nms_thresh"], c["box_detections_per_img"])
 
     def __call__(self, images: Iterable[npt.ArrayLike]) -> list[dict[str, npt.NDArray[Any]]]:
         """Detects objects in `images`, a list of (3, H, W) float arrays in [0, 1] of any sizes.

@@ -1,0 +1,351 @@
+import SwiftRCNNOps
+
+/// The RPN head's forward pass in training: per level the shared convolution's output (after ReLU) and the
+/// predictor's (N, 5A, H, W) map.
+struct RPNTape {
+    var hidden: [FeatureMap]
+    var heads: [FeatureMap]
+}
+
+extension RegionProposalNetwork {
+    func forwardKeeping(_ levels: [FeatureMap]) -> RPNTape {
+        let hidden = levels.map { conv($0) }
+        return RPNTape(hidden: hidden, heads: hidden.map { predictor($0) })
+    }
+
+    /// Every image's anchors, levels in order (torchvision's anchor order): (sum_l H_l W_l A, 4) flat, the same
+    /// for every image of a batch.
+    func imageAnchors(heads: [FeatureMap], batchHW: (Int, Int)) -> [Float] {
+        heads.indices.flatMap { levelAnchors(level: $0, map: heads[$0], batchHW: batchHW) }
+    }
+
+    /// The head's predictions in torchvision's flattened order (`concat_box_prediction_layers`): image-major, then
+    /// level, location (row, column) and anchor. objectness (N · Σ H_l W_l A,), deltas (…, 4).
+    func flattened(_ heads: [FeatureMap]) -> (objectness: [Float], deltas: [Float]) {
+        let a = numAnchors, images = heads[0].batch
+        let perImage = heads.reduce(0) { $0 + $1.plane * a }
+        var objectness = [Float](repeating: 0, count: images * perImage)
+        var deltas = [Float](repeating: 0, count: 4 * images * perImage)
+        for n in 0..<images {
+            var row = n * perImage
+            for h in heads {
+                let plane = h.plane, base = n * 5 * a * plane
+                for p in 0..<plane {
+                    for anchor in 0..<a {
+                        objectness[row] = h.data[base + anchor * plane + p]
+                        for k in 0..<4 { deltas[4 * row + k] = h.data[base + (a + 4 * anchor + k) * plane + p] }
+                        row += 1
+                    }
+                }
+            }
+        }
+        return (objectness, deltas)
+    }
+
+    /// The inverse of `flattened`: gradients in the flattened order back into per-level (N, 5A, H, W) maps.
+    func unflattened(objectness: [Float], deltas: [Float], like heads: [FeatureMap]) -> [FeatureMap] {
+        let a = numAnchors, images = heads[0].batch
+        let perImage = heads.reduce(0) { $0 + $1.plane * a }
+        var maps = heads.map(zeroMap(like:))
+        for n in 0..<images {
+            var row = n * perImage
+            for l in maps.indices {
+                let plane = maps[l].plane, base = n * 5 * a * plane
+                maps[l].data.withUnsafeMutableBufferPointer { d in
+                    for p in 0..<plane {
+                        for anchor in 0..<a {
+                            d[base + anchor * plane + p] = objectness[row]
+                            for k in 0..<4 { d[base + (a + 4 * anchor + k) * plane + p] = deltas[4 * row + k] }
+                            row += 1
+                        }
+                    }
+                }
+            }
+        }
+        return maps
+    }
+
+    /// From the gradients of the head maps, adds the head's parameter gradients to `store` and returns the
+    /// gradient of each level. The predictor is cls_logits (A rows) over bbox_pred (4A rows) in one 1×1
+    /// convolution; its weight gradient is split back into the two.
+    func backward(
+        _ tape: RPNTape, headGradients: [FeatureMap], levels: [FeatureMap], store: ParameterStore,
+        prefix: String = TorchvisionKeys.rpn
+    ) -> [FeatureMap] {
+        typealias Keys = TorchvisionKeys.RPNHead
+        let a = numAnchors, c = predictor.inChannels
+        var dw = [Float](repeating: 0, count: predictor.weight.count)
+        var db = [Float](repeating: 0, count: predictor.outChannels)
+        var result = [FeatureMap]()
+        for l in levels.indices {
+            var dh = dw.withUnsafeMutableBufferPointer { w in
+                db.withUnsafeMutableBufferPointer { b in
+                    predictor.backward(
+                        input: tape.hidden[l], outputGradient: headGradients[l], weightGradient: w.baseAddress,
+                        biasGradient: b.baseAddress, inputGradient: true)!
+                }
+            }
+            maskReLU(&dh, output: tape.hidden[l])
+            result.append(
+                conv.backward(
+                    input: levels[l], outputGradient: dh, parameters: ConvolutionParameters(Keys.conv(prefix)),
+                    store: store, inputGradient: true)!)
+        }
+        let logits = Keys.clsLogits(prefix), deltas = Keys.bboxPred(prefix)
+        dw.withUnsafeBufferPointer { w in
+            store.accumulate(logits.weightKey, w.baseAddress!, count: a * c)
+            store.accumulate(deltas.weightKey, w.baseAddress! + a * c, count: 4 * a * c)
+        }
+        db.withUnsafeBufferPointer { b in
+            store.accumulate(logits.biasKey, b.baseAddress!, count: a)
+            store.accumulate(deltas.biasKey, b.baseAddress! + a, count: 4 * a)
+        }
+        return result
+    }
+}
+
+/// Where each RoI of a MultiScaleRoIAlign call is pooled from: the (K, 5) rows [image, x1, y1, x2, y2], each
+/// RoI's level (-1: none) and the levels' scales, as `RoIHeads.pool` computes them.
+struct PoolingPlan {
+    let rois: [Float]
+    let levelOfRoI: [Int]
+    let scales: [Double]
+
+    init(features: [FeatureMap], boxes: [[Float]], imageSizes: [(Int, Int)]) {
+        var rois = [Float]()
+        for (n, b) in boxes.enumerated() {
+            for i in 0..<(b.count / 4) { rois += [Float(n), b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]] }
+        }
+        let k = rois.count / 5
+        let maxHeight = imageSizes.map(\.0).max() ?? 1
+        let scales = features.map { MultiScaleRoIAlign.inferScale(featureHeight: $0.height, imageHeight: maxHeight) }
+        var levelOfRoI = [Int](repeating: 0, count: k)
+        if features.count > 1 {
+            let mapper = MultiScaleRoIAlign.LevelMapper(
+                scales: scales, canonicalScale: RoIHeads.canonicalScale, canonicalLevel: RoIHeads.canonicalLevel)
+            rois.withUnsafeBufferPointer { r in
+                for i in 0..<k { levelOfRoI[i] = mapper.levelIndex(r.baseAddress! + 5 * i, levels: features.count) }
+            }
+        }
+        self.rois = rois
+        self.levelOfRoI = levelOfRoI
+        self.scales = scales
+    }
+
+    /// The gradient of `RoIHeads.pool` (aligned = false): `gradient` (K, C, size, size) -> one map per level of
+    /// `features`' shapes.
+    func backward(_ gradient: FeatureMap, features: [FeatureMap], samplingRatio: Int) -> [FeatureMap] {
+        let size = gradient.height, bins = size * size, channels = gradient.channels
+        return features.indices.map { l in
+            let f = features[l]
+            let chosen = levelOfRoI.indices.filter { levelOfRoI[$0] == l }
+            guard !chosen.isEmpty else { return zeroMap(like: f) }
+            var levelRoIs = [Float](), levelGradient = [Float]()
+            levelRoIs.reserveCapacity(5 * chosen.count)
+            levelGradient.reserveCapacity(chosen.count * channels * bins)
+            for i in chosen {
+                levelRoIs += rois[(5 * i)..<(5 * i + 5)]
+                levelGradient += gradient.data[(i * channels * bins)..<((i + 1) * channels * bins)]
+            }
+            return FeatureMap(batch: f.batch, channels: f.channels, height: f.height, width: f.width) { out in
+                levelGradient.withUnsafeBufferPointer { g in
+                    levelRoIs.withUnsafeBufferPointer { r in
+                        RoIAlign.backward(
+                            gradOutput: g.baseAddress!, rois: r.baseAddress!, count: chosen.count,
+                            spatialScale: Float(scales[l]), pooledH: size, pooledW: size,
+                            samplingRatio: samplingRatio, aligned: false, gradInput: out.baseAddress!,
+                            batch: f.batch, channels: f.channels, height: f.height, width: f.width)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The box branch's forward pass in training.
+struct BoxHeadTape {
+    let plan: PoolingPlan
+    let pooled: FeatureMap
+    let fc6: [Float], fc7: [Float]
+    let classLogits: [Float], boxRegression: [Float]
+    var rows: Int { pooled.batch }
+}
+
+/// The mask branch's forward pass in training (positive samples only).
+struct MaskHeadTape {
+    let plan: PoolingPlan
+    /// The pooled maps, then each 3×3 convolution's output (after ReLU): inputs[i] is conv i's input.
+    let inputs: [FeatureMap]
+    /// conv5_mask's output after ReLU (the 1×1 logits' input).
+    let upsampled: FeatureMap
+    let labels: [Int64]
+}
+
+extension RoIHeads {
+    func boxForwardKeeping(features: [FeatureMap], proposals: [[Float]], imageSizes: [(Int, Int)]) -> BoxHeadTape {
+        let plan = PoolingPlan(features: features, boxes: proposals, imageSizes: imageSizes)
+        let pooled = RoIHeads.pool(
+            features, boxes: proposals, imageSizes: imageSizes, size: config.boxPoolSize,
+            samplingRatio: config.samplingRatio)
+        let rows = pooled.batch
+        let h6 = fc6(pooled.data, rows: rows)
+        let h7 = fc7(h6, rows: rows)
+        return BoxHeadTape(
+            plan: plan, pooled: pooled, fc6: h6, fc7: h7, classLogits: clsScore(h7, rows: rows),
+            boxRegression: bboxPred(h7, rows: rows))
+    }
+
+    /// From the gradients of the class logits and box regressions, adds the box branch's parameter gradients to
+    /// `store` and returns the gradient of each pooled level.
+    func boxBackward(
+        _ tape: BoxHeadTape, classLogitsGradient: [Float], boxRegressionGradient: [Float], features: [FeatureMap],
+        store: ParameterStore, prefix: String = TorchvisionKeys.roiHeads
+    ) -> [FeatureMap] {
+        typealias Keys = TorchvisionKeys.BoxHead
+        let rows = tape.rows
+        var d7 = clsScore.backward(
+            input: tape.fc7, rows: rows, outputGradient: classLogitsGradient,
+            parameters: ConvolutionParameters(Keys.clsScore(prefix)), store: store, inputGradient: true)!
+        let fromBoxes = bboxPred.backward(
+            input: tape.fc7, rows: rows, outputGradient: boxRegressionGradient,
+            parameters: ConvolutionParameters(Keys.bboxPred(prefix)), store: store, inputGradient: true)!
+        for i in d7.indices { d7[i] += fromBoxes[i] }
+        tape.fc7.withUnsafeBufferPointer { y in
+            d7.withUnsafeMutableBufferPointer {
+                reluBackward(output: y.baseAddress!, gradient: $0.baseAddress!, count: $0.count)
+            }
+        }
+        var d6 = fc7.backward(
+            input: tape.fc6, rows: rows, outputGradient: d7, parameters: ConvolutionParameters(Keys.fc7(prefix)),
+            store: store, inputGradient: true)!
+        tape.fc6.withUnsafeBufferPointer { y in
+            d6.withUnsafeMutableBufferPointer {
+                reluBackward(output: y.baseAddress!, gradient: $0.baseAddress!, count: $0.count)
+            }
+        }
+        let dPooled = fc6.backward(
+            input: tape.pooled.data, rows: rows, outputGradient: d6,
+            parameters: ConvolutionParameters(Keys.fc6(prefix)), store: store, inputGradient: true)!
+        let p = tape.pooled
+        return tape.plan.backward(
+            FeatureMap(batch: p.batch, channels: p.channels, height: p.height, width: p.width, data: dPooled),
+            features: features, samplingRatio: config.samplingRatio)
+    }
+
+    /// The mask branch on the positive samples `proposals` with their `labels`; returns the tape and the
+    /// (P, K, M, M) logits with only each sample's label channel filled (the only one the loss reads).
+    func maskForwardKeeping(
+        features: [FeatureMap], proposals: [[Float]], labels: [Int64], imageSizes: [(Int, Int)]
+    ) -> (tape: MaskHeadTape, logits: [Float]) {
+        let plan = PoolingPlan(features: features, boxes: proposals, imageSizes: imageSizes)
+        var x = RoIHeads.pool(
+            features, boxes: proposals, imageSizes: imageSizes, size: config.maskPoolSize,
+            samplingRatio: config.samplingRatio)
+        var inputs = [FeatureMap]()
+        for conv in maskConvs {
+            inputs.append(x)
+            x = conv.winogradWeights != nil ? conv(x) : RoIHeads.convolveSmallMaps(conv, x)
+        }
+        inputs.append(x)
+        let u = maskUpsample!(x)
+        let total = labels.count, channels = u.channels, plane = u.plane, k = numClasses
+        var logits = [Float](repeating: 0, count: total * k * plane)
+        u.data.withUnsafeBufferPointer { ub in
+            maskLogitsWeight.withUnsafeBufferPointer { wb in
+                logits.withUnsafeMutableBufferPointer { lb in
+                    let (up, wp, lp) = (ub.baseAddress!, wb.baseAddress!, lb.baseAddress!)
+                    Parallel.forEachChunk(total) { range in
+                        for d in range {
+                            let label = Int(labels[d])
+                            let w = wp + label * channels, src = up + d * channels * plane
+                            let dst = lp + (d * k + label) * plane
+                            dst.update(repeating: maskLogitsBias[label], count: plane)
+                            for c in 0..<channels {
+                                let wc = w[c], row = src + c * plane
+                                for p in 0..<plane { dst[p] += wc * row[p] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (MaskHeadTape(plan: plan, inputs: inputs, upsampled: u, labels: labels), logits)
+    }
+
+    /// From the gradient of the (P, K, M, M) mask logits (zero off each sample's label channel), adds the mask
+    /// branch's parameter gradients to `store` and returns the gradient of each pooled level.
+    func maskBackward(
+        _ tape: MaskHeadTape, logitsGradient: [Float], features: [FeatureMap], store: ParameterStore,
+        prefix: String = TorchvisionKeys.roiHeads
+    ) -> [FeatureMap] {
+        typealias Keys = TorchvisionKeys.MaskHead
+        let u = tape.upsampled
+        let total = tape.labels.count, channels = u.channels, plane = u.plane, k = numClasses
+        // mask_fcn_logits (1×1): only each sample's label row has a gradient.
+        var du = zeroMap(like: u)
+        var dw = [Float](repeating: 0, count: maskLogitsWeight.count)
+        var db = [Float](repeating: 0, count: k)
+        for d in 0..<total {
+            let label = Int(tape.labels[d])
+            let g = (d * k + label) * plane
+            var sum: Float = 0
+            for p in 0..<plane { sum += logitsGradient[g + p] }
+            db[label] += sum
+        }
+        u.data.withUnsafeBufferPointer { ub in
+            du.data.withUnsafeMutableBufferPointer { dub in
+                logitsGradient.withUnsafeBufferPointer { gb in
+                    maskLogitsWeight.withUnsafeBufferPointer { wb in
+                        let (up, dp, gp, wp) = (ub.baseAddress!, dub.baseAddress!, gb.baseAddress!, wb.baseAddress!)
+                        Parallel.forEachChunk(total) { range in
+                            for d in range {
+                                let label = Int(tape.labels[d])
+                                let g = gp + (d * k + label) * plane
+                                for c in 0..<channels {
+                                    let wc = wp[label * channels + c], row = dp + (d * channels + c) * plane
+                                    for p in 0..<plane { row[p] = wc * g[p] }
+                                }
+                            }
+                        }
+                        // Weight rows per class, summed over that class's samples in order (one thread per class).
+                        dw.withUnsafeMutableBufferPointer { dwb in
+                            let dwp = dwb.baseAddress!
+                            Parallel.forEachChunk(k) { classes in
+                                for cls in classes {
+                                    for d in 0..<total where Int(tape.labels[d]) == cls {
+                                        let g = gp + (d * k + cls) * plane
+                                        for c in 0..<channels {
+                                            let row = up + (d * channels + c) * plane
+                                            var s: Float = 0
+                                            for p in 0..<plane { s += g[p] * row[p] }
+                                            dwp[cls * channels + c] += s
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let logitKeys = Keys.logits(prefix)
+        store.accumulate(logitKeys.weightKey, dw, count: dw.count)
+        store.accumulate(logitKeys.biasKey, db, count: db.count)
+        maskReLU(&du, output: u)
+        let upsampleParameters = ConvolutionParameters(Keys.conv5Mask(prefix))
+        var g = upsampleParameters.accumulate(
+            into: store, weightCount: maskUpsample!.weight.count, biasCount: maskUpsample!.outChannels
+        ) { w, b in
+            maskUpsample!.backward(
+                input: tape.inputs[maskConvs.count], outputGradient: du, weightGradient: w, biasGradient: b,
+                inputGradient: true)!
+        }
+        for i in stride(from: maskConvs.count - 1, through: 0, by: -1) {
+            maskReLU(&g, output: tape.inputs[i + 1])
+            g = maskConvs[i].backward(
+                input: tape.inputs[i], outputGradient: g, parameters: ConvolutionParameters(Keys.layer(prefix, i)),
+                store: store, inputGradient: true)!
+        }
+        return tape.plan.backward(g, features: features, samplingRatio: config.samplingRatio)
+    }
+}
