@@ -270,7 +270,9 @@ class TestBadInput:
         ("box_score_thresh=float('nan')", ValueError, "box_score_thresh"),
         ("box_detections_per_img=-1", ValueError, "box_detections_per_img"),
         ("box_detections_per_img='7'", TypeError, "box_detections_per_img"),
-        ("trainable_backbone_layers=3, foo=1", TypeError, "'trainable_backbone_layers', 'foo'"),
+        ("trainable_backbone_layers=3, foo=1, bar=2", TypeError, "'foo', 'bar'"),
+        ("trainable_backbone_layers=6", ValueError, "trainable_backbone_layers"),
+        ("min_size=()", ValueError, "min_size"),
     ])
     def test_bad_config(self, isolated, setup, kwargs, exc, fragment):
         isolated.expect_error(setup + f"build({kwargs})", exc, fragment)

@@ -5,7 +5,7 @@
 
 Submodules: `swiftrcnn.ops` (torchvision.ops names, arguments and defaults), `swiftrcnn.linalg` (matmul),
 `swiftrcnn.models` (torchvision's Faster / Mask R-CNN builders), `swiftrcnn.weights` (torchvision checkpoints
-without torch).
+without torch), `swiftrcnn.optim` (SGD and the reference script's schedule for training the models).
 """
 from . import _C as _C
 
@@ -17,6 +17,7 @@ if _isa_error is not None:
 from . import ops, weights  # noqa: E402
 from . import linalg  # noqa: E402
 from . import models  # noqa: E402
+from . import optim  # noqa: E402
 
 __version__ = _C.VERSION
 
@@ -79,5 +80,5 @@ def show_config() -> None:
     print(config_report())
 
 
-__all__ = ["ops", "weights", "linalg", "models", "get_num_threads", "set_num_threads", "get_isa", "set_isa",
+__all__ = ["ops", "weights", "linalg", "models", "optim", "get_num_threads", "set_num_threads", "get_isa", "set_isa",
            "supported_isas", "show_config", "config_report", "__version__"]

@@ -358,18 +358,31 @@ done:
     return result;
 }
 
-/* trainer_zero_grad(trainer) */
-static PyObject *py_trainer_zero_grad(PyObject *self, PyObject *args) {
-    (void)self;
+typedef int32_t (*trainer_call)(srcnn_trainer *, char *);
+
+/* Runs `call` on (trainer capsule) -> None. */
+static PyObject *run_trainer(PyObject *args, trainer_call call) {
     PyObject *capsule;
     if (!PyArg_ParseTuple(args, "O", &capsule)) return NULL;
     srcnn_trainer *trainer = trainer_get(capsule);
     if (!trainer) return NULL;
     char err[SRCNN_ERR_CAPACITY];
     int32_t status;
-    Py_BEGIN_ALLOW_THREADS status = srcnn_trainer_zero_grad(trainer, err);
+    Py_BEGIN_ALLOW_THREADS status = call(trainer, err);
     Py_END_ALLOW_THREADS if (status != SRCNN_OK) return ext_raise(status, err);
     Py_RETURN_NONE;
+}
+
+/* trainer_backward(trainer) */
+static PyObject *py_trainer_backward(PyObject *self, PyObject *args) {
+    (void)self;
+    return run_trainer(args, srcnn_trainer_backward);
+}
+
+/* trainer_zero_grad(trainer) */
+static PyObject *py_trainer_zero_grad(PyObject *self, PyObject *args) {
+    (void)self;
+    return run_trainer(args, srcnn_trainer_zero_grad);
 }
 
 /* trainer_sgd_step(trainer, lr, momentum, weight_decay) */
@@ -435,6 +448,7 @@ PyMethodDef ext_models_methods[] = {{"model_create", py_model_create, METH_VARAR
                                     {"arrays_read", py_arrays_read, METH_VARARGS, NULL},
                                     {"trainer_create", py_trainer_create, METH_VARARGS, NULL},
                                     {"trainer_forward", py_trainer_forward, METH_VARARGS, NULL},
+                                    {"trainer_backward", py_trainer_backward, METH_VARARGS, NULL},
                                     {"trainer_zero_grad", py_trainer_zero_grad, METH_VARARGS, NULL},
                                     {"trainer_sgd_step", py_trainer_sgd_step, METH_VARARGS, NULL},
                                     {"trainer_state", py_trainer_state, METH_VARARGS, NULL},

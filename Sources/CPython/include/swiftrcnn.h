@@ -338,6 +338,10 @@ void srcnn_trainer_free(srcnn_trainer *trainer);
 int32_t srcnn_trainer_forward(srcnn_trainer *trainer, const srcnn_array *images, int64_t num_images,
                               const srcnn_array *boxes, const srcnn_array *labels, const srcnn_array *masks,
                               int32_t backward, srcnn_arrays **out, char *err);
+/* The backward pass of the last srcnn_trainer_forward with backward = 0 (which keeps its activations until then):
+   adds the gradient of its summed losses to the parameters' gradients, once; a value error when there is none. A
+   later forward pass or SGD step discards a pending backward pass. */
+int32_t srcnn_trainer_backward(srcnn_trainer *trainer, char *err);
 /* Sets every gradient to zero. */
 int32_t srcnn_trainer_zero_grad(srcnn_trainer *trainer, char *err);
 /* One torch.optim.SGD step (dampening 0, no Nesterov) of every trainable parameter from its gradient. */
@@ -347,6 +351,20 @@ int32_t srcnn_trainer_state(srcnn_trainer *trainer, int32_t which, srcnn_arrays 
 /* srcnn_model_detect with the trainer's current parameters (eval mode). */
 int32_t srcnn_trainer_detect(srcnn_trainer *trainer, const srcnn_array *images, int64_t num_images, srcnn_arrays **out,
                              char *err);
+
+/* ---- Initialisation (torchvision's constructors) -------------------------------------------------------------- */
+
+/* The state dict torchvision's fasterrcnn_resnet50_fpn / maskrcnn_resnet50_fpn constructor gives a model built for
+   pretrained weights (FrozenBatchNorm2d: weight 1, bias 0, running_mean 0, running_var 1, no num_batches_tracked),
+   every other tensor drawn from the distribution torchvision draws it from (kaiming normal or uniform, normal, the
+   layers' defaults: Sources/Core/Training/Initialization.swift lists them) with values from `seed`. A tensor's values
+   depend on the seed and its name alone, not on the thread count. kind: an srcnn_model_kind; num_classes 1 ... 2^20.
+   predictors_only non-zero: only the tensors shaped by num_classes, those loading a checkpoint for another number of
+   classes re-initialises: roi_heads.box_predictor.cls_score.{weight,bias}, roi_heads.box_predictor.bbox_pred.{weight,
+   bias} and, for Mask R-CNN, roi_heads.mask_predictor.mask_fcn_logits.{weight,bias}. Results: float32 arrays named by
+   their torchvision keys, in sorted order (release with srcnn_arrays_free). */
+int32_t srcnn_initial_state(int32_t kind, int64_t num_classes, uint64_t seed, int32_t predictors_only,
+                            srcnn_arrays **out, char *err);
 
 /* ---- Detection stages: TEST-ONLY exports, NOT part of the stable API ------------------------------------------ */
 /* srcnn_rpn_proposals, srcnn_roi_heads_detect and the training steps below exist for the parity tests (Tests/python,

@@ -167,6 +167,11 @@ public func srcnn_trainer_forward(
     }
 }
 
+@_cdecl("srcnn_trainer_backward")
+public func srcnn_trainer_backward(_ trainerPointer: OpaquePointer?, _ err: UnsafeMutablePointer<CChar>?) -> Int32 {
+    abiCall(err) { try trainerHandle(trainerPointer).exclusive { try $0.backward() } }
+}
+
 @_cdecl("srcnn_trainer_zero_grad")
 public func srcnn_trainer_zero_grad(_ trainerPointer: OpaquePointer?, _ err: UnsafeMutablePointer<CChar>?) -> Int32 {
     abiCall(err) { try trainerHandle(trainerPointer).exclusive { $0.parameters.zeroGradients() } }

@@ -1,4 +1,4 @@
-"""torchvision.models.detection on NumPy arrays: the same builders, arguments and defaults, eval mode only.
+"""torchvision.models.detection on NumPy arrays: the same builders, arguments and defaults, in eval and training mode.
 
     >>> from swiftrcnn import models
     >>> model = models.fasterrcnn_resnet50_fpn(weights="fasterrcnn_resnet50_fpn_coco.pth")
@@ -6,6 +6,6 @@
 
 Weights are torchvision state dicts (a checkpoint path or a mapping of names to arrays); nothing is downloaded.
 """
-from .detection import FasterRCNN, MaskRCNN, fasterrcnn_resnet50_fpn, maskrcnn_resnet50_fpn
+from .detection import FasterRCNN, MaskRCNN, Parameter, fasterrcnn_resnet50_fpn, maskrcnn_resnet50_fpn
 
-__all__ = ["FasterRCNN", "MaskRCNN", "fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn"]
+__all__ = ["FasterRCNN", "MaskRCNN", "Parameter", "fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn"]

@@ -7,6 +7,7 @@ computation is float32, as torchvision's on float32 images.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -96,6 +97,62 @@ def _state_dict(weights: StateDictSource | None) -> tuple[list[str], list[npt.ND
     return names, arrays
 
 
+class Parameter:
+    """A trainable tensor of a model in training: its name and shape; `data` and `grad` read the current values
+    (copies)."""
+
+    def __init__(self, model: FasterRCNN, name: str, shape: tuple[int, ...]) -> None:
+        self.model = model
+        self.name = name
+        self.shape = shape
+
+    @property
+    def data(self) -> npt.NDArray[np.float32]:
+        return self.model.state_dict()[self.name]
+
+    @property
+    def grad(self) -> npt.NDArray[np.float32]:
+        return self.model.gradients()[self.name]
+
+    def __repr__(self) -> str:
+        return f"Parameter({self.name!r}, shape={self.shape})"
+
+
+def _targets(targets: Sequence[Mapping[str, npt.ArrayLike]], images: list[npt.NDArray[np.float32]], masks: bool,
+             ) -> tuple[list[npt.NDArray[np.float32]], list[npt.NDArray[np.int64]],
+                        list[npt.NDArray[np.uint8]] | None]:
+    """torchvision's training targets as the arrays the C ABI takes (it checks shapes and values)."""
+    if isinstance(targets, Mapping) or not isinstance(targets, Sequence):
+        raise TypeError(f"targets: expected a list of dicts (one per image), got {type(targets).__name__}")
+    if len(targets) != len(images):
+        raise ValueError(f"targets: expected one per image ({len(images)}), got {len(targets)}")
+    boxes, labels, mask_list = [], [], []
+    for i, t in enumerate(targets):
+        if not isinstance(t, Mapping):
+            raise TypeError(f"targets[{i}]: expected a dict, got {type(t).__name__}")
+        for key in ("boxes", "labels") + (("masks",) if masks else ()):
+            if key not in t:
+                raise ValueError(f"targets[{i}]: missing '{key}'")
+        b = np.asarray(t["boxes"])
+        if b.dtype.kind != "f":
+            raise TypeError(f"targets[{i}]['boxes']: expected a floating-point array, got dtype {b.dtype}")
+        if b.size == 0:
+            b = b.reshape(0, 4)
+        boxes.append(np.ascontiguousarray(b, dtype=np.float32))
+        lab = np.asarray(t["labels"])
+        if lab.dtype.kind not in "iu":
+            raise TypeError(f"targets[{i}]['labels']: expected an integer array, got dtype {lab.dtype}")
+        labels.append(np.ascontiguousarray(lab, dtype=np.int64))
+        if masks:
+            m = np.asarray(t["masks"])
+            if m.dtype.kind not in "biuf":
+                raise TypeError(f"targets[{i}]['masks']: expected a numeric array, got dtype {m.dtype}")
+            if m.size == 0:
+                m = m.reshape(0, *images[i].shape[1:])
+            mask_list.append(np.ascontiguousarray(m != 0, dtype=np.uint8))
+    return boxes, labels, (mask_list if masks else None)
+
+
 class FasterRCNN:
     """torchvision's `FasterRCNN` (ResNet-50-FPN) in eval mode. Build it with `fasterrcnn_resnet50_fpn`.
 
@@ -107,7 +164,13 @@ class FasterRCNN:
     def __init__(self, weights: StateDictSource | None, config: Mapping[str, Any]) -> None:
         self.config = dict(config)
         names, arrays = _state_dict(weights)
-        self._model = _C.model_create(self._config_tuple(), names, arrays)
+        self._model: object | None = _C.model_create(self._config_tuple(), names, arrays)
+        del names, arrays
+        # The checkpoint is read again when training starts (a mapping is kept by reference, not copied).
+        self._weights = weights
+        self._trainer: object | None = None
+        self.training = False
+        self.last_samples: dict[str, npt.NDArray[Any]] = {}
 
     def _config_tuple(self) -> tuple[Any, ...]:
         """The eval-mode config as _C.model_create takes it."""
@@ -116,14 +179,29 @@ class FasterRCNN:
                 c["rpn_pre_nms_top_n_test"], c["rpn_post_nms_top_n_test"], c["rpn_nms_thresh"],
                 c["rpn_score_thresh"], c["box_score_thresh"], c["box_nms_thresh"], c["box_detections_per_img"])
 
-    def __call__(self, images: Iterable[npt.ArrayLike]) -> list[dict[str, npt.NDArray[Any]]]:
+    def __call__(self, images: Iterable[npt.ArrayLike], targets: Sequence[Mapping[str, npt.ArrayLike]] | None = None,
+                 ) -> list[dict[str, npt.NDArray[Any]]] | dict[str, float]:
         """Detects objects in `images`, a list of (3, H, W) float arrays in [0, 1] of any sizes.
 
         Returns one dict per image, as torchvision's eval-mode forward: "boxes" (N, 4) float32 (x1, y1, x2, y2) in
         the image's pixels, "labels" (N,) int64, "scores" (N,) float32 in decreasing order, and for Mask R-CNN
-        "masks" (N, 1, H, W) float32 probabilities."""
+        "masks" (N, 1, H, W) float32 probabilities.
+
+        In training mode (`train()`) `targets` are required, one dict per image as torchvision's ("boxes" (N, 4)
+        xyxy floats, "labels" (N,) ints, and for Mask R-CNN "masks" (N, H, W) 0/1 at the image's size), and the
+        call returns torchvision's loss dict {"loss_classifier", "loss_box_reg", ("loss_mask",) "loss_objectness",
+        "loss_rpn_box_reg"} as floats; `backward()` then adds their sum's gradient to the parameters'."""
         images = _images(images)
-        out = _read(_C.model_detect(self._model, images))
+        if self.training:
+            if targets is None:
+                raise ValueError("targets: in training mode, targets should be passed")
+            return self._forward_train(images, targets, backward=False)
+        if targets is not None:
+            raise ValueError("targets: only taken in training mode (call model.train() first)")
+        if self._trainer is not None:
+            out = _read(_C.trainer_detect(self._trainer, images))
+        else:
+            out = _read(_C.model_detect(self._eval_model(), images))
         results = []
         for i in range(len(images)):
             result = {k: out[f"{k}.{i}"] for k in ("boxes", "labels", "scores")}
@@ -136,15 +214,110 @@ class FasterRCNN:
         """GeneralizedRCNNTransform: normalise, resize (short side to min_size, long side at most max_size) and
         pad. Returns the batch (N, 3, H, W) float32, zero-padded top-left aligned to multiples of 32, and each
         image's (height, width) after resizing."""
-        out = _read(_C.model_transform(self._model, _images(images)))
+        out = _read(_C.model_transform(self._eval_model(), _images(images)))
         return out["images"], [tuple(int(v) for v in row) for row in out["image_sizes"]]
 
     def features(self, images: Iterable[npt.ArrayLike],
                  ) -> tuple[dict[str, npt.NDArray[np.float32]], list[tuple[int, ...]]]:
         """The backbone on the transformed batch: ({"0", "1", "2", "3", "pool": (N, 256, H_l, W_l) float32}, the
         FPN levels at strides 4, 8, 16, 32 and 64, and each image's (height, width) after resizing)."""
-        out = _read(_C.model_features(self._model, _images(images)))
+        out = _read(_C.model_features(self._eval_model(), _images(images)))
         return {k: out[k] for k in _LEVELS}, [tuple(int(v) for v in row) for row in out["image_sizes"]]
+
+    # ---- training ------------------------------------------------------------------------------------------------
+
+    def _eval_model(self) -> object:
+        """The eval-mode model of the current parameters (rebuilt from the trainer after training)."""
+        if self._model is None:
+            state = self.state_dict()
+            self._model = _C.model_create(self._config_tuple(), list(state), list(state.values()))
+        return self._model
+
+    def _training_tuple(self) -> tuple[Any, ...]:
+        c = self.config
+        return (c["rpn_pre_nms_top_n_train"], c["rpn_post_nms_top_n_train"], c["rpn_fg_iou_thresh"],
+                c["rpn_bg_iou_thresh"], c["rpn_batch_size_per_image"], c["rpn_positive_fraction"],
+                c["box_fg_iou_thresh"], c["box_bg_iou_thresh"], c["box_batch_size_per_image"],
+                c["box_positive_fraction"], c["bbox_reg_weights"], c["trainable_backbone_layers"],
+                c["min_sizes"], c["seed"])
+
+    def _get_trainer(self) -> object:
+        if self._trainer is None:
+            names, arrays = _state_dict(self._weights)
+            self._trainer = _C.trainer_create(self._config_tuple(), self._training_tuple(), names, arrays)
+            self._weights = None
+        return self._trainer
+
+    def train(self, mode: bool = True) -> FasterRCNN:
+        """torchvision's `train()`: in training mode a call takes targets and returns the losses. The first call
+        builds the trainer (parameters with gradients and SGD state) from the checkpoint. Returns the model."""
+        if mode:
+            self._get_trainer()
+            self._model = None
+        self.training = bool(mode)
+        return self
+
+    def eval(self) -> FasterRCNN:
+        """Eval mode: calls detect with the current parameters. Returns the model."""
+        return self.train(False)
+
+    def _forward_train(self, images: list[npt.NDArray[np.float32]], targets: Sequence[Mapping[str, npt.ArrayLike]],
+                       backward: bool) -> dict[str, float]:
+        boxes, labels, masks = _targets(targets, images, self._KIND == _C.MASK_RCNN)
+        out = _read(_C.trainer_forward(self._get_trainer(), images, boxes, labels, masks, backward))
+        self._model = None
+        self.last_samples = {k: v for k, v in out.items() if not k.startswith("loss_")}
+        return {k: float(v) for k, v in out.items() if k.startswith("loss_")}
+
+    def backward(self, losses: Mapping[str, float] | None = None) -> None:
+        """Adds the gradient of the summed losses of the last training-mode call to every trainable parameter's
+        gradient (torchvision's `sum(losses.values()).backward()`); each call can be differentiated once.
+        `losses` is accepted for symmetry with torch and not read."""
+        del losses
+        _C.trainer_backward(self._get_trainer())
+
+    def zero_grad(self) -> None:
+        """Sets every parameter's gradient to zero."""
+        _C.trainer_zero_grad(self._get_trainer())
+
+    def train_step(self, images: Iterable[npt.ArrayLike], targets: Sequence[Mapping[str, npt.ArrayLike]],
+                   optimizer: Any = None) -> dict[str, float]:
+        """One training step: zero_grad, the losses and their gradients in one pass, then `optimizer.step()`
+        (when given). Returns the losses. The model must be in training mode."""
+        if not self.training:
+            raise ValueError("train_step: the model is in eval mode (call model.train() first)")
+        self.zero_grad()
+        losses = self._forward_train(_images(images), targets, backward=True)
+        if optimizer is not None:
+            optimizer.step()
+        return losses
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        """(name, parameter) of every parameter torchvision trains with this model's trainable_backbone_layers,
+        in sorted name order."""
+        grads = _read(_C.trainer_state(self._get_trainer(), 1))
+        return [(name, Parameter(self, name, tuple(array.shape))) for name, array in grads.items()]
+
+    def parameters(self) -> list[Parameter]:
+        """The trainable parameters (for `swiftrcnn.optim.SGD`)."""
+        return [p for _, p in self.named_parameters()]
+
+    def state_dict(self) -> dict[str, npt.NDArray[np.float32]]:
+        """Every tensor by torchvision name, the current values (torchvision's `state_dict()`: frozen norms
+        included, as float32)."""
+        if self._trainer is None:
+            names, arrays = _state_dict(self._weights)
+            return dict(zip(names, arrays))
+        return _read(_C.trainer_state(self._trainer, 0))
+
+    def gradients(self) -> dict[str, npt.NDArray[np.float32]]:
+        """The gradient of every trainable parameter by name (zeros before the first backward pass)."""
+        return _read(_C.trainer_state(self._get_trainer(), 1))
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the state dict as .safetensors with torchvision's names and shapes: it loads into torchvision
+        with `model.load_state_dict(safetensors.torch.load_file(path))`."""
+        _weights.save_safetensors(self.state_dict(), path)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
@@ -157,16 +330,37 @@ class MaskRCNN(FasterRCNN):
     _KIND = _C.MASK_RCNN
 
 
-def _config(builder: str, num_classes: int | None, min_size: float, max_size: float,
+_TRAINING_DEFAULTS: dict[str, Any] = dict(
+    trainable_backbone_layers=None, rpn_pre_nms_top_n_train=2000, rpn_post_nms_top_n_train=2000,
+    rpn_fg_iou_thresh=0.7, rpn_bg_iou_thresh=0.3, rpn_batch_size_per_image=256, rpn_positive_fraction=0.5,
+    box_fg_iou_thresh=0.5, box_bg_iou_thresh=0.5, box_batch_size_per_image=512, box_positive_fraction=0.25,
+    bbox_reg_weights=None, seed=0)
+
+
+def _config(builder: str, num_classes: int | None, min_size: float | Sequence[float], max_size: float,
             image_mean: Sequence[float] | None, image_std: Sequence[float] | None, rpn_pre_nms_top_n_test: int,
             rpn_post_nms_top_n_test: int, rpn_nms_thresh: float, rpn_score_thresh: float, box_score_thresh: float,
-            box_nms_thresh: float, box_detections_per_img: int, kwargs: Mapping[str, object]) -> dict[str, Any]:
-    if kwargs:
-        names = ", ".join(repr(k) for k in kwargs)
+            box_nms_thresh: float, box_detections_per_img: int, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = [k for k in kwargs if k not in _TRAINING_DEFAULTS]
+    if unknown:
+        names = ", ".join(repr(k) for k in unknown)
         raise TypeError(f"{builder}() got unexpected keyword arguments: {names}")
+    t = {**_TRAINING_DEFAULTS, **kwargs}
+    # torchvision: a tuple of sizes is drawn from at random per batch in training; eval uses the last.
+    if isinstance(min_size, (list, tuple)):
+        if not min_size:
+            raise ValueError("min_size: expected a size or a non-empty tuple of sizes")
+        sizes = tuple(_side(v, "min_size") for v in min_size)
+    else:
+        sizes = (_side(min_size, "min_size"),)  # type: ignore[arg-type]
+    layers = 3 if t["trainable_backbone_layers"] is None else as_int(t["trainable_backbone_layers"],
+                                                                        "trainable_backbone_layers")
+    if not 0 <= layers <= 5:
+        raise ValueError(f"trainable_backbone_layers: expected an int in [0, 5], got {layers}")
+    weights = t["bbox_reg_weights"]
     return dict(
         num_classes=91 if num_classes is None else as_int(num_classes, "num_classes"),
-        min_size=_side(min_size, "min_size"),
+        min_size=sizes[-1],
         max_size=_side(max_size, "max_size"),
         image_mean=_triple(image_mean, "image_mean", _IMAGENET_MEAN),
         image_std=_triple(image_std, "image_std", _IMAGENET_STD),
@@ -177,21 +371,52 @@ def _config(builder: str, num_classes: int | None, min_size: float, max_size: fl
         box_score_thresh=as_real(box_score_thresh, "box_score_thresh"),
         box_nms_thresh=as_real(box_nms_thresh, "box_nms_thresh"),
         box_detections_per_img=as_int(box_detections_per_img, "box_detections_per_img"),
+        min_sizes=sizes if len(sizes) > 1 else (),
+        trainable_backbone_layers=layers,
+        rpn_pre_nms_top_n_train=as_int(t["rpn_pre_nms_top_n_train"], "rpn_pre_nms_top_n_train"),
+        rpn_post_nms_top_n_train=as_int(t["rpn_post_nms_top_n_train"], "rpn_post_nms_top_n_train"),
+        rpn_fg_iou_thresh=as_real(t["rpn_fg_iou_thresh"], "rpn_fg_iou_thresh"),
+        rpn_bg_iou_thresh=as_real(t["rpn_bg_iou_thresh"], "rpn_bg_iou_thresh"),
+        rpn_batch_size_per_image=as_int(t["rpn_batch_size_per_image"], "rpn_batch_size_per_image"),
+        rpn_positive_fraction=as_real(t["rpn_positive_fraction"], "rpn_positive_fraction"),
+        box_fg_iou_thresh=as_real(t["box_fg_iou_thresh"], "box_fg_iou_thresh"),
+        box_bg_iou_thresh=as_real(t["box_bg_iou_thresh"], "box_bg_iou_thresh"),
+        box_batch_size_per_image=as_int(t["box_batch_size_per_image"], "box_batch_size_per_image"),
+        box_positive_fraction=as_real(t["box_positive_fraction"], "box_positive_fraction"),
+        bbox_reg_weights=(10.0, 10.0, 5.0, 5.0) if weights is None else _quad(weights, "bbox_reg_weights"),
+        seed=as_int(t["seed"], "seed"),
     )
 
 
+def _quad(values: Iterable[float], name: str) -> tuple[float, ...]:
+    try:
+        items = list(values)
+    except TypeError:
+        raise TypeError(f"{name}: expected 4 numbers, got {type(values).__name__}") from None
+    if len(items) != 4:
+        raise ValueError(f"{name}: expected 4 numbers, got {len(items)}")
+    return tuple(as_real(v, name) for v in items)
+
+
 def fasterrcnn_resnet50_fpn(*, weights: StateDictSource | None = None, num_classes: int | None = 91,
-                            min_size: float = 800, max_size: float = 1333, image_mean: Sequence[float] | None = None,
-                            image_std: Sequence[float] | None = None, rpn_pre_nms_top_n_test: int = 1000,
-                            rpn_post_nms_top_n_test: int = 1000, rpn_nms_thresh: float = 0.7,
-                            rpn_score_thresh: float = 0.0, box_score_thresh: float = 0.05, box_nms_thresh: float = 0.5,
-                            box_detections_per_img: int = 100, **kwargs: object) -> FasterRCNN:
-    """torchvision.models.detection.fasterrcnn_resnet50_fpn in eval mode.
+                            min_size: float | Sequence[float] = 800, max_size: float = 1333,
+                            image_mean: Sequence[float] | None = None, image_std: Sequence[float] | None = None,
+                            rpn_pre_nms_top_n_test: int = 1000, rpn_post_nms_top_n_test: int = 1000,
+                            rpn_nms_thresh: float = 0.7, rpn_score_thresh: float = 0.0, box_score_thresh: float = 0.05,
+                            box_nms_thresh: float = 0.5, box_detections_per_img: int = 100,
+                            **kwargs: Any) -> FasterRCNN:
+    """torchvision.models.detection.fasterrcnn_resnet50_fpn (eval mode until `train()`).
 
     `weights`: a torchvision state dict of the model -- a checkpoint path (.pth/.pt or .safetensors) or a mapping
     of names to arrays (read with `swiftrcnn.weights.load_state_dict`); every key must be used and have
     torchvision's shape. `image_mean` / `image_std` default to the ImageNet statistics. The other arguments are
-    torchvision's eval-mode ones with its defaults; unknown keyword arguments raise TypeError.
+    torchvision's, with its defaults: the eval-mode ones above, and as keywords the training ones
+    (`trainable_backbone_layers` (3), `rpn_pre_nms_top_n_train` (2000), `rpn_post_nms_top_n_train` (2000),
+    `rpn_fg_iou_thresh` (0.7), `rpn_bg_iou_thresh` (0.3), `rpn_batch_size_per_image` (256),
+    `rpn_positive_fraction` (0.5), `box_fg_iou_thresh` (0.5), `box_bg_iou_thresh` (0.5),
+    `box_batch_size_per_image` (512), `box_positive_fraction` (0.25), `bbox_reg_weights` ((10, 10, 5, 5))) and
+    `seed` (0), which seeds every random choice of training (a seeded run replays exactly). `min_size` may be a
+    tuple: training draws one per batch, eval uses the last. Unknown keyword arguments raise TypeError.
     """
     return FasterRCNN(weights, _config(
         "fasterrcnn_resnet50_fpn", num_classes, min_size, max_size, image_mean, image_std, rpn_pre_nms_top_n_test,
@@ -200,12 +425,14 @@ def fasterrcnn_resnet50_fpn(*, weights: StateDictSource | None = None, num_class
 
 
 def maskrcnn_resnet50_fpn(*, weights: StateDictSource | None = None, num_classes: int | None = 91,
-                          min_size: float = 800, max_size: float = 1333, image_mean: Sequence[float] | None = None,
-                          image_std: Sequence[float] | None = None, rpn_pre_nms_top_n_test: int = 1000,
-                          rpn_post_nms_top_n_test: int = 1000, rpn_nms_thresh: float = 0.7,
-                          rpn_score_thresh: float = 0.0, box_score_thresh: float = 0.05, box_nms_thresh: float = 0.5,
-                          box_detections_per_img: int = 100, **kwargs: object) -> MaskRCNN:
-    """torchvision.models.detection.maskrcnn_resnet50_fpn in eval mode; arguments as `fasterrcnn_resnet50_fpn`."""
+                          min_size: float | Sequence[float] = 800, max_size: float = 1333,
+                          image_mean: Sequence[float] | None = None, image_std: Sequence[float] | None = None,
+                          rpn_pre_nms_top_n_test: int = 1000, rpn_post_nms_top_n_test: int = 1000,
+                          rpn_nms_thresh: float = 0.7, rpn_score_thresh: float = 0.0, box_score_thresh: float = 0.05,
+                          box_nms_thresh: float = 0.5, box_detections_per_img: int = 100,
+                          **kwargs: Any) -> MaskRCNN:
+    """torchvision.models.detection.maskrcnn_resnet50_fpn (eval mode until `train()`); arguments as
+    `fasterrcnn_resnet50_fpn`."""
     return MaskRCNN(weights, _config(
         "maskrcnn_resnet50_fpn", num_classes, min_size, max_size, image_mean, image_std, rpn_pre_nms_top_n_test,
         rpn_post_nms_top_n_test, rpn_nms_thresh, rpn_score_thresh, box_score_thresh, box_nms_thresh,
