@@ -45,7 +45,12 @@ PyObject *ext_raise(int32_t status, const char *message);
     Py_END_ALLOW_THREADS ext_args_release(&x);                                                                         \
     if (status != SRCNN_OK) return ext_raise(status, err)
 
-/* The model-handle functions bound by hand (models.c), ending with a {NULL} sentinel. */
+/* The capsule name of an srcnn_arrays result (read by arrays_info / arrays_read, models.c). */
+#define EXT_ARRAYS_CAPSULE "swiftrcnn.arrays"
+
+/* The functions bound by hand, each table ending with a {NULL} sentinel: the model handles (models.c) and the
+   parameter initialisation (init.c). */
 extern PyMethodDef ext_models_methods[];
+extern PyMethodDef ext_init_methods[];
 
 #endif

@@ -1,6 +1,7 @@
 /* swiftrcnn._C: the thin CPython extension over libswiftrcnn_capi (swiftrcnn.h). The ops are bound from the header
    by scripts/gen_bindings.py (bindings.gen.c, through marshal.c); this file holds the buffer conversion they share
-   and the runtime functions whose results are not a status; models.c binds the model handles. */
+   and the runtime functions whose results are not a status; models.c binds the model handles, init.c the parameter
+   initialisation. */
 #include "marshal.h"
 #include <string.h>
 
@@ -148,7 +149,8 @@ static int add_methods(PyObject *module, PyMethodDef *defs) {
 PyMODINIT_FUNC PyInit__C(void) {
     PyObject *m = PyModule_Create(&module_def);
     if (!m) return NULL;
-    if (add_methods(m, runtime_methods) || add_methods(m, ext_models_methods) || ext_add_generated(m)) {
+    if (add_methods(m, runtime_methods) || add_methods(m, ext_models_methods) || add_methods(m, ext_init_methods) ||
+        ext_add_generated(m)) {
         Py_DECREF(m);
         return NULL;
     }

@@ -1,0 +1,30 @@
+import CSwiftRCNN
+
+// C ABI of the parameter initialisation (swiftrcnn.h, "Initialisation").
+
+@_cdecl("srcnn_initial_state")
+public func srcnn_initial_state(
+    _ kind: Int32, _ numClasses: Int64, _ seed: UInt64, _ predictorsOnly: Int32,
+    _ out: UnsafeMutablePointer<OpaquePointer?>?, _ err: UnsafeMutablePointer<CChar>?
+) -> Int32 {
+    abiCall(err) {
+        let out = try outPointer(out)
+        guard let kind = DetectionModel.Kind(rawValue: kind) else {
+            throw SwiftRCNNError.invalidValue("kind: expected an srcnn_model_kind (0 or 1), got \(kind)")
+        }
+        let maxClasses = DetectionModel.Config.maxClasses
+        try require(
+            numClasses >= 1 && numClasses <= Int64(maxClasses),
+            "num_classes: expected an int in [1, \(maxClasses)], got \(numClasses)")
+        let predictors = Set(TorchvisionInit.predictorKeys(kind: kind))
+        let state = try TorchvisionInit.state(
+            kind: kind, numClasses: Int(numClasses), seed: seed,
+            only: predictorsOnly != 0 ? { predictors.contains($0) } : nil)
+        let result = NamedArrays()
+        for name in state.keys.sorted() {
+            let entry = state[name]!
+            result.append(name, shape: entry.shape, .float32(entry.values))
+        }
+        publish(result, out)
+    }
+}
