@@ -84,7 +84,8 @@ def torch_losses(model, images, targets, choices, use_our_proposals=True):
         return ([mask(len(labels[i]), choices[f"roi_positive.{i}"]) for i in range(n)],
                 [mask(len(labels[i]), choices[f"roi_negative.{i}"]) for i in range(n)])
 
-    select = model.roi_heads.select_training_samples
+    # The class's method, not an instance attribute a previous call installed.
+    select = type(model.roi_heads).select_training_samples.__get__(model.roi_heads)
 
     def recording_select(proposals, targets):
         seen["proposals"] = [p.detach().numpy().copy() for p in proposals]
