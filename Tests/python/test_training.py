@@ -204,3 +204,41 @@ def test_frozen_layers_get_no_gradient(faster_state):
         changed = not np.array_equal(before[name], after[name])
         assert changed == (name in names), name
     assert swiftrcnn.get_num_threads() >= 1
+
+
+def test_new_number_of_classes(faster_state, tmp_path):
+    """A 91-class checkpoint built with num_classes=3: the predictor is re-initialised (named in a warning and in
+    `reinitialized`), everything else is loaded; the saved model loads into torchvision's 3-class model strictly."""
+    with pytest.warns(UserWarning, match="cls_score"):
+        model = swift_model("faster", faster_state, 3, num_classes=3, min_size=64, max_size=96)
+    assert model.reinitialized == sorted(f"roi_heads.box_predictor.{p}.{t}" for p in ("bbox_pred", "cls_score")
+                                         for t in ("bias", "weight"))
+    state = model.state_dict()
+    assert state["roi_heads.box_predictor.cls_score.weight"].shape == (3, 1024)
+    np.testing.assert_array_equal(state["backbone.fpn.inner_blocks.0.0.weight"],
+                                  faster_state["backbone.fpn.inner_blocks.0.0.weight"])
+    bound = 1 / np.sqrt(1024)
+    assert np.abs(state["roi_heads.box_predictor.bbox_pred.weight"]).max() <= bound
+    images, targets = images_and_targets([(64, 96)], [2], num_classes=3)
+    losses = model.train_step(images, targets, optim.SGD(model.parameters(), lr=1e-5))
+    assert all(np.isfinite(v) for v in losses.values())
+    model.save(tmp_path / "three.safetensors")
+    torch_model = build_train("faster", num_classes=3)
+    torch_model.load_state_dict(load_file(str(tmp_path / "three.safetensors")), strict=True)
+    bad = dict(faster_state)
+    bad["backbone.fpn.inner_blocks.0.0.weight"] = bad["backbone.fpn.inner_blocks.0.0.weight"][:5]
+    with pytest.raises(ValueError, match="inner_blocks.0.0.weight"):
+        swift_model("faster", bad, 3, num_classes=3)
+
+
+def test_random_state_dict_trains():
+    """A whole model initialised at random, only when asked for, trains (finite losses; the loss falls over a few
+    steps on one small batch)."""
+    state = models.random_state_dict("faster", num_classes=3, seed=1)
+    model = swift_model("faster", state, 5, num_classes=3, min_size=96, max_size=128)
+    images, targets = images_and_targets([(96, 128)], [2], num_classes=3)
+    # Frozen identity norms do not keep a deep random network in range: a small rate (as torchvision would need).
+    opt = optim.SGD(model.parameters(), lr=1e-3)
+    totals = [sum(model.train_step(images, targets, opt).values()) for _ in range(6)]
+    assert all(np.isfinite(totals))
+    assert totals[-1] < totals[0]

@@ -55,6 +55,13 @@ public final class ParameterStore: @unchecked Sendable {
         values[i] = v
     }
 
+    /// Replaces the gradient of the trainable tensor `name` (same count).
+    public func setGradient(_ name: String, _ g: [Float]) {
+        let i = indexOf[name]!
+        precondition(g.count == gradients[i].count, "ParameterStore: \(name) has no gradient of \(g.count) values")
+        gradients[i] = g
+    }
+
     /// Calls `body` with the gradient buffer of `name` when it is trainable, else with nil.
     func withGradient<R>(_ name: String, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
         guard let i = indexOf[name], !gradients[i].isEmpty else { return body(nil) }

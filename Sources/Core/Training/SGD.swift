@@ -35,7 +35,8 @@ public struct SGD: Sendable {
             store.values[i].withUnsafeMutableBufferPointer { pb in
                 store.gradients[i].withUnsafeBufferPointer { gb in
                     store.momentum[i].withUnsafeMutableBufferPointer { bb in
-                        let (p, g, buf) = (pb.baseAddress!, gb.baseAddress!, bb.baseAddress)
+                        // An empty array's buffer may have a base address too: no momentum buffer without momentum.
+                        let (p, g, buf) = (pb.baseAddress!, gb.baseAddress!, mu != 0 ? bb.baseAddress : nil)
                         Parallel.forEachChunk(n, minItemsPerChunk: 1 << 15) { range in
                             for j in range {
                                 var d = g[j]

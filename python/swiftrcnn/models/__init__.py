@@ -6,6 +6,8 @@
 
 Weights are torchvision state dicts (a checkpoint path or a mapping of names to arrays); nothing is downloaded.
 """
-from .detection import FasterRCNN, MaskRCNN, Parameter, fasterrcnn_resnet50_fpn, maskrcnn_resnet50_fpn
+from .detection import (FasterRCNN, MaskRCNN, Parameter, fasterrcnn_resnet50_fpn, maskrcnn_resnet50_fpn,
+                        random_state_dict)
 
-__all__ = ["FasterRCNN", "MaskRCNN", "Parameter", "fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn"]
+__all__ = ["FasterRCNN", "MaskRCNN", "Parameter", "fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn",
+           "random_state_dict"]

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +18,7 @@ import numpy.typing as npt
 from .. import _C
 from .._typing import StateDictSource
 from .. import weights as _weights
+from . import _init
 from ..ops._array import as_int, as_real
 
 __all__ = ["FasterRCNN", "MaskRCNN", "fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn"]
@@ -163,11 +165,12 @@ class FasterRCNN:
 
     def __init__(self, weights: StateDictSource | None, config: Mapping[str, Any]) -> None:
         self.config = dict(config)
-        names, arrays = _state_dict(weights)
+        self.reinitialized: list[str] = []
+        self._weights = weights
+        names, arrays = self._load_state()
         self._model: object | None = _C.model_create(self._config_tuple(), names, arrays)
         del names, arrays
         # The checkpoint is read again when training starts (a mapping is kept by reference, not copied).
-        self._weights = weights
         self._trainer: object | None = None
         self.training = False
         self.last_samples: dict[str, npt.NDArray[Any]] = {}
@@ -241,9 +244,34 @@ class FasterRCNN:
                 c["box_positive_fraction"], c["bbox_reg_weights"], c["trainable_backbone_layers"],
                 c["min_sizes"], c["seed"])
 
+    def _load_state(self) -> tuple[list[str], list[npt.NDArray[np.float32]]]:
+        """The checkpoint's (names, arrays); when its predictor was trained for another number of classes than
+        `num_classes`, the predictor's tensors are initialised as torchvision initialises them (from `seed`),
+        with a warning naming them (`self.reinitialized`)."""
+        names, arrays = _state_dict(self._weights)
+        kind: Literal["faster", "mask"] = "mask" if self._KIND == _C.MASK_RCNN else "faster"
+        k = self.config["num_classes"]
+        index = {n: i for i, n in enumerate(names)}
+        cls = index.get("roi_heads.box_predictor.cls_score.weight")
+        if cls is not None and arrays[cls].ndim == 2 and arrays[cls].shape[0] != k:
+            trained_for = arrays[cls].shape[0]
+            fresh = _init.initial_state(kind, k, seed=self.config["seed"], predictors_only=True)
+            for name, array in fresh.items():
+                if name in index:
+                    arrays[index[name]] = array
+                else:
+                    names.append(name)
+                    arrays.append(array)
+            if not self.reinitialized:
+                warnings.warn(f"weights: the checkpoint's predictor is for {trained_for} classes, num_classes is {k}; "
+                              f"re-initialised as torchvision does (seed {self.config['seed']}): "
+                              + ", ".join(sorted(fresh)), stacklevel=4)
+            self.reinitialized = sorted(fresh)
+        return names, arrays
+
     def _get_trainer(self) -> object:
         if self._trainer is None:
-            names, arrays = _state_dict(self._weights)
+            names, arrays = self._load_state()
             self._trainer = _C.trainer_create(self._config_tuple(), self._training_tuple(), names, arrays)
             self._weights = None
         return self._trainer
@@ -306,7 +334,7 @@ class FasterRCNN:
         """Every tensor by torchvision name, the current values (torchvision's `state_dict()`: frozen norms
         included, as float32)."""
         if self._trainer is None:
-            names, arrays = _state_dict(self._weights)
+            names, arrays = self._load_state()
             return dict(zip(names, arrays))
         return _read(_C.trainer_state(self._trainer, 0))
 
@@ -437,3 +465,13 @@ def maskrcnn_resnet50_fpn(*, weights: StateDictSource | None = None, num_classes
         "maskrcnn_resnet50_fpn", num_classes, min_size, max_size, image_mean, image_std, rpn_pre_nms_top_n_test,
         rpn_post_nms_top_n_test, rpn_nms_thresh, rpn_score_thresh, box_score_thresh, box_nms_thresh,
         box_detections_per_img, kwargs))
+
+
+def random_state_dict(kind: str = "faster", num_classes: int = 91, seed: int = 0) -> dict[str, npt.NDArray[np.float32]]:
+    """A whole state dict initialised as torchvision initialises `fasterrcnn_resnet50_fpn` ("faster") or
+    `maskrcnn_resnet50_fpn` ("mask") for training (frozen batch norms at identity), from `seed`: pass it as
+    `weights` to train a model from scratch. Values come from swiftrcnn's generator; the distributions are
+    torchvision's."""
+    if kind not in ("faster", "mask"):
+        raise ValueError(f"kind: expected 'faster' or 'mask', got {kind!r}")
+    return _init.initial_state("mask" if kind == "mask" else "faster", num_classes, seed=seed)
