@@ -242,3 +242,24 @@ def test_random_state_dict_trains():
     totals = [sum(model.train_step(images, targets, opt).values()) for _ in range(6)]
     assert all(np.isfinite(totals))
     assert totals[-1] < totals[0]
+
+
+def test_same_step_whatever_the_thread_count(faster_state):
+    """A seeded step gives the same losses, samples and gradients on 1 and 2 threads, bit for bit."""
+    images, targets = images_and_targets([(64, 96), (80, 72)], [2, 1])
+    runs = []
+    before = swiftrcnn.get_num_threads()
+    try:
+        for threads in (1, 2):
+            swiftrcnn.set_num_threads(threads)
+            model = swift_model("faster", faster_state, 3, min_size=(64, 72), max_size=96)
+            losses = model(images, targets)
+            model.backward()
+            runs.append((losses, model.gradients(), model.last_samples))
+    finally:
+        swiftrcnn.set_num_threads(before)
+    assert runs[0][0] == runs[1][0]
+    for name, g in runs[0][1].items():
+        np.testing.assert_array_equal(g, runs[1][1][name], err_msg=name)
+    for name, v in runs[0][2].items():
+        np.testing.assert_array_equal(v, runs[1][2][name], err_msg=name)
