@@ -100,7 +100,20 @@ class TestBuilders:
             rpn_post_nms_top_n_test=tv.rpn._post_nms_top_n["testing"],
             rpn_nms_thresh=tv.rpn.nms_thresh, rpn_score_thresh=tv.rpn.score_thresh,
             box_score_thresh=tv.roi_heads.score_thresh, box_nms_thresh=tv.roi_heads.nms_thresh,
-            box_detections_per_img=tv.roi_heads.detections_per_img)
+            box_detections_per_img=tv.roi_heads.detections_per_img,
+            rpn_pre_nms_top_n_train=tv.rpn._pre_nms_top_n["training"],
+            rpn_post_nms_top_n_train=tv.rpn._post_nms_top_n["training"],
+            rpn_fg_iou_thresh=tv.rpn.proposal_matcher.high_threshold,
+            rpn_bg_iou_thresh=tv.rpn.proposal_matcher.low_threshold,
+            rpn_batch_size_per_image=tv.rpn.fg_bg_sampler.batch_size_per_image,
+            rpn_positive_fraction=tv.rpn.fg_bg_sampler.positive_fraction,
+            box_fg_iou_thresh=tv.roi_heads.proposal_matcher.high_threshold,
+            box_bg_iou_thresh=tv.roi_heads.proposal_matcher.low_threshold,
+            box_batch_size_per_image=tv.roi_heads.fg_bg_sampler.batch_size_per_image,
+            box_positive_fraction=tv.roi_heads.fg_bg_sampler.positive_fraction,
+            bbox_reg_weights=tuple(tv.roi_heads.box_coder.weights),
+            # torchvision's default for a model built from pretrained weights (weights are always given here).
+            trainable_backbone_layers=3, min_sizes=(), seed=0)
         assert m.config == want
 
     def test_arguments_are_passed(self, tv_model):
