@@ -306,22 +306,16 @@ public struct RoIHeads: Sendable {
             features.allSatisfy { $0.batch == batch && $0.channels == channels && $0.height > 0 },
             "RoIHeads: feature maps of one batch size and channel count")
         precondition(boxes.count <= batch, "RoIHeads: more proposal lists than images")
-        var rois = [Float]()
-        for (n, b) in boxes.enumerated() {
-            for i in 0..<(b.count / 4) { rois += [Float(n), b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]] }
-        }
+        return pool(
+            features, plan: PoolingPlan(features: features, boxes: boxes, imageSizes: imageSizes), size: size,
+            samplingRatio: samplingRatio)
+    }
+
+    /// `pool` with the RoIs, their levels and the levels' scales already worked out.
+    static func pool(_ features: [FeatureMap], plan: PoolingPlan, size: Int, samplingRatio: Int) -> FeatureMap {
+        let (batch, channels) = (features[0].batch, features[0].channels)
+        let (rois, levelOfRoI, scales) = (plan.rois, plan.levelOfRoI, plan.scales)
         let k = rois.count / 5
-        let maxHeight = imageSizes.map(\.0).max() ?? 1
-        let scales = features.map { MultiScaleRoIAlign.inferScale(featureHeight: $0.height, imageHeight: maxHeight) }
-        var levelOfRoI = [Int](repeating: 0, count: k)
-        if features.count > 1 {
-            let mapper = MultiScaleRoIAlign.LevelMapper(
-                scales: scales, canonicalScale: canonicalScale,
-                canonicalLevel: canonicalLevel)
-            rois.withUnsafeBufferPointer { r in
-                for i in 0..<k { levelOfRoI[i] = mapper.levelIndex(r.baseAddress! + 5 * i, levels: features.count) }
-            }
-        }
         return FeatureMap(batch: k, channels: channels, height: size, width: size) { out in
             guard k > 0 else { return }
             withFeaturePointers(features) { data in

@@ -105,7 +105,7 @@ extension RegionProposalNetwork {
 }
 
 /// Where each RoI of a MultiScaleRoIAlign call is pooled from: the (K, 5) rows [image, x1, y1, x2, y2], each
-/// RoI's level (-1: none) and the levels' scales, as `RoIHeads.pool` computes them.
+/// RoI's level (-1: none) and the levels' scales; `RoIHeads.pool` pools by it and `backward` reverses it.
 struct PoolingPlan {
     let rois: [Float]
     let levelOfRoI: [Int]
@@ -185,8 +185,7 @@ extension RoIHeads {
     func boxForwardKeeping(features: [FeatureMap], proposals: [[Float]], imageSizes: [(Int, Int)]) -> BoxHeadTape {
         let plan = PoolingPlan(features: features, boxes: proposals, imageSizes: imageSizes)
         let pooled = RoIHeads.pool(
-            features, boxes: proposals, imageSizes: imageSizes, size: config.boxPoolSize,
-            samplingRatio: config.samplingRatio)
+            features, plan: plan, size: config.boxPoolSize, samplingRatio: config.samplingRatio)
         let rows = pooled.batch
         let h6 = fc6(pooled.data, rows: rows)
         let h7 = fc7(h6, rows: rows)
@@ -238,9 +237,7 @@ extension RoIHeads {
         features: [FeatureMap], proposals: [[Float]], labels: [Int64], imageSizes: [(Int, Int)]
     ) -> (tape: MaskHeadTape, logits: [Float]) {
         let plan = PoolingPlan(features: features, boxes: proposals, imageSizes: imageSizes)
-        var x = RoIHeads.pool(
-            features, boxes: proposals, imageSizes: imageSizes, size: config.maskPoolSize,
-            samplingRatio: config.samplingRatio)
+        var x = RoIHeads.pool(features, plan: plan, size: config.maskPoolSize, samplingRatio: config.samplingRatio)
         var inputs = [FeatureMap]()
         for conv in maskConvs {
             inputs.append(x)
