@@ -53,14 +53,15 @@ static int ext_array_list_get(PyObject *seq, const char *name, ext_array_list *l
 
 /* The eval-mode config from the model_create argument tuple (kind, num_classes, min_size, max_size, image_mean (3
    floats), image_std (3 floats), rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test, rpn_nms_thresh, rpn_score_thresh,
-   box_score_thresh, box_nms_thresh, box_detections_per_img). Returns 0, or -1 with an exception. */
+   box_score_thresh, box_nms_thresh, box_detections_per_img, architecture (JSON str or None)). The architecture
+   string belongs to the tuple, which outlives the call. Returns 0, or -1 with an exception. */
 static int parse_model_config(PyObject *args, srcnn_model_config *c) {
     memset(c, 0, sizeof(*c));
     long long num_classes, pre, post, per_img;
-    if (!PyArg_ParseTuple(args, "iLdd(ddd)(ddd)LLddddL", &c->kind, &num_classes, &c->min_size, &c->max_size,
+    if (!PyArg_ParseTuple(args, "iLdd(ddd)(ddd)LLddddLz", &c->kind, &num_classes, &c->min_size, &c->max_size,
                           &c->image_mean[0], &c->image_mean[1], &c->image_mean[2], &c->image_std[0], &c->image_std[1],
                           &c->image_std[2], &pre, &post, &c->rpn_nms_thresh, &c->rpn_score_thresh, &c->box_score_thresh,
-                          &c->box_nms_thresh, &per_img))
+                          &c->box_nms_thresh, &per_img, &c->architecture))
         return -1;
     c->num_classes = num_classes;
     c->rpn_pre_nms_top_n_test = pre;

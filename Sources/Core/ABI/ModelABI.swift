@@ -66,6 +66,7 @@ func modelConfig(_ c: srcnn_model_config) throws -> DetectionModel.Config {
     config.boxScoreThresh = c.box_score_thresh
     config.boxNMSThresh = c.box_nms_thresh
     config.boxDetectionsPerImage = int(c.box_detections_per_img)
+    if let text = c.architecture { config.architecture = try Architecture(json: String(cString: text)) }
     return config
 }
 
@@ -192,7 +193,7 @@ public func srcnn_model_features(
 ) -> Int32 {
     modelCall(modelPointer, images, numImages, out, err) { m, inputs, result in
         let (levels, sizes) = try m.features(inputs)
-        for (name, level) in zip(ResNet50FPN.levelNames, levels) { result.append(name, level) }
+        for (name, level) in zip(m.config.architecture.levelNames, levels) { result.append(name, level) }
         result.appendImageSizes(sizes)
     }
 }

@@ -8,9 +8,9 @@ extension DetectionModel {
     public func detect(_ images: [FeatureMap]) throws -> [Detections] {
         let (batch, sizes) = try transform(images)
         let batchHW = (batch.height, batch.width)
-        let levels = backbone(consume batch)
+        let levels = try backbone(consume batch)
         let proposals = rpn(features: levels, batchHW: batchHW, imageSizes: sizes)
-        var detections = roiHeads(features: Array(levels.prefix(4)), proposals: proposals, imageSizes: sizes)
+        var detections = roiHeads(features: levels, proposals: proposals, imageSizes: sizes)
         for (i, image) in images.enumerated() {
             detections[i] = postprocess(detections[i], resized: sizes[i], original: (image.height, image.width))
         }

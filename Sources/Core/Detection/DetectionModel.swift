@@ -1,7 +1,8 @@
 import SwiftRCNNOps
 
-/// torchvision's `fasterrcnn_resnet50_fpn` / `maskrcnn_resnet50_fpn` in eval mode, built from a state dict:
-/// `GeneralizedRCNNTransform`, the `ResNet50FPN` backbone, and the region proposal network and RoI heads.
+/// torchvision's `FasterRCNN` / `MaskRCNN` in eval mode, built from a state dict: `GeneralizedRCNNTransform`, the
+/// backbone, the region proposal network and the RoI heads, with the parts `config.architecture` chooses (by default
+/// those of `fasterrcnn_resnet50_fpn` / `maskrcnn_resnet50_fpn`).
 ///
 /// Immutable once built, so one model may serve several threads at once.
 public final class DetectionModel: Sendable {
@@ -20,6 +21,8 @@ public final class DetectionModel: Sendable {
         public var rpnNMSThresh = 0.7, rpnScoreThresh = 0.0
         public var boxScoreThresh = 0.05, boxNMSThresh = 0.5
         public var boxDetectionsPerImage = 100
+        /// The parts (backbone, anchors, poolers, head sizes); the default is the ResNet-50-FPN model.
+        public var architecture = Architecture()
 
         public init() {}
 
@@ -56,12 +59,13 @@ public final class DetectionModel: Sendable {
             try require(
                 boxDetectionsPerImage >= 0,
                 "box_detections_per_img: expected an int >= 0, got \(boxDetectionsPerImage)")
+            try architecture.validate(masks: kind == .maskRCNN)
         }
     }
 
     public let config: Config
     public let transform: GeneralizedRCNNTransform
-    public let backbone: ResNet50FPN
+    public let backbone: DetectorBackbone
     public let rpn: RegionProposalNetwork
     public let roiHeads: RoIHeads
 
@@ -73,18 +77,24 @@ public final class DetectionModel: Sendable {
         transform = GeneralizedRCNNTransform(
             minSize: config.minSize, maxSize: config.maxSize,
             imageMean: config.imageMean, imageStd: config.imageStd)
-        backbone = ResNet50FPN(weights: &weights, prefix: TorchvisionKeys.backbone)
+        let a = config.architecture
+        backbone = DetectorBackbone(a, weights: &weights, prefix: TorchvisionKeys.backbone)
         rpn = RegionProposalNetwork(
             weights: &weights,
             config: RPNConfig(
                 preNMSTopN: config.rpnPreNMSTopN, postNMSTopN: config.rpnPostNMSTopN,
-                nmsThresh: config.rpnNMSThresh, scoreThresh: config.rpnScoreThresh),
+                nmsThresh: config.rpnNMSThresh, scoreThresh: config.rpnScoreThresh,
+                anchorSizes: a.resolvedAnchorSizes, aspectRatios: a.resolvedAspectRatios,
+                inChannels: a.outChannels),
             prefix: TorchvisionKeys.rpn)
         roiHeads = RoIHeads(
             weights: &weights, numClasses: config.numClasses,
             config: RoIHeadsConfig(
                 scoreThresh: config.boxScoreThresh, nmsThresh: config.boxNMSThresh,
-                detectionsPerImage: config.boxDetectionsPerImage),
+                detectionsPerImage: config.boxDetectionsPerImage, inChannels: a.outChannels,
+                representationSize: a.representationSize, maskLayers: a.maskLayers,
+                maskDimReduced: a.maskDimReduced, levelNames: a.levelNames, boxPooler: a.boxRoIPool,
+                maskPooler: a.maskRoIPool, boxHead: a.boxHead),
             masks: config.kind == .maskRCNN, prefix: TorchvisionKeys.roiHeads)
         try weights.finish()
     }
@@ -103,9 +113,10 @@ public final class DetectionModel: Sendable {
         try transform(images)
     }
 
-    /// The FPN levels "0", "1", "2", "3", "pool" of the padded batch, and each image's size after resizing.
+    /// The backbone's levels (`config.architecture.levelNames`: the FPN's "0", "1", "2", "3", "pool") of the padded
+    /// batch, and each image's size after resizing.
     public func features(_ images: [FeatureMap]) throws -> (levels: [FeatureMap], imageSizes: [(Int, Int)]) {
         let (batch, sizes) = try transform(images)
-        return (backbone(consume batch), sizes)
+        return (try backbone(consume batch), sizes)
     }
 }

@@ -14,9 +14,7 @@ extension RoIHeads {
             for i in detections.indices { detections[i].masks = [] }
             return
         }
-        var x = RoIHeads.pool(
-            features, boxes: detections.map(\.boxes), imageSizes: imageSizes,
-            size: config.maskPoolSize, samplingRatio: config.samplingRatio)
+        var x = pool(features, boxes: detections.map(\.boxes), imageSizes: imageSizes, with: config.maskPooler)
         for conv in maskConvs {
             x = conv.winogradWeights != nil ? conv(x) : RoIHeads.convolveSmallMaps(conv, x)
         }

@@ -13,18 +13,36 @@ public struct RoIHeadsConfig: Sendable {
     public var boxWeights: (Float, Float, Float, Float)
     /// Channels of the feature maps (the FPN's out_channels).
     public var inChannels: Int
-    /// Width of TwoMLPHead's fc6 and fc7.
+    /// Width of TwoMLPHead's fc6 and fc7 (the predictor's input; for a sequential box head, its output features).
     public var representationSize: Int
-    /// Output size of the box and mask MultiScaleRoIAlign, and their sampling ratio.
-    public var boxPoolSize: Int, maskPoolSize: Int, samplingRatio: Int
-    /// Channels of each of MaskRCNNHeads' 3x3 convolutions and of conv5_mask.
+    /// The box head's layers (`representationSize` must match a sequential head's output).
+    public var boxHead: Architecture.BoxHead
+    /// How the box and the mask branch pool their regions (`box_roi_pool`, `mask_roi_pool`), from the maps named
+    /// `levelNames`.
+    public var boxPooler: Architecture.Pooler, maskPooler: Architecture.Pooler
+    /// Names of the feature maps the heads are given, in order (the backbone's levels).
+    public var levelNames: [String]
+    /// Channels of each of MaskRCNNHeads' 3x3 convolutions.
     public var maskLayers: [Int]
+    /// Channels of MaskRCNNPredictor's conv5_mask (`dim_reduced`).
+    public var maskDimReduced: Int
+
+    /// Output size of the box and mask poolers.
+    public var boxPoolSize: Int { boxPooler.outputSize }
+    public var maskPoolSize: Int { maskPooler.outputSize }
+    /// The box pooler's sampling ratio (2 for RoIPool, which has none).
+    public var samplingRatio: Int {
+        if case .multiScaleRoIAlign(_, _, let r) = boxPooler { return r }
+        return 2
+    }
 
     public init(
         scoreThresh: Double = 0.05, nmsThresh: Double = 0.5, detectionsPerImage: Int = 100,
         boxWeights: (Float, Float, Float, Float) = (10, 10, 5, 5), inChannels: Int = 256,
         representationSize: Int = 1024, boxPoolSize: Int = 7, maskPoolSize: Int = 14, samplingRatio: Int = 2,
-        maskLayers: [Int] = [256, 256, 256, 256]
+        maskLayers: [Int] = [256, 256, 256, 256], maskDimReduced: Int = 256,
+        levelNames: [String] = ResNet50FPN.levelNames, boxPooler: Architecture.Pooler? = nil,
+        maskPooler: Architecture.Pooler? = nil, boxHead: Architecture.BoxHead? = nil
     ) {
         self.scoreThresh = scoreThresh
         self.nmsThresh = nmsThresh
@@ -32,10 +50,15 @@ public struct RoIHeadsConfig: Sendable {
         self.boxWeights = boxWeights
         self.inChannels = inChannels
         self.representationSize = representationSize
-        self.boxPoolSize = boxPoolSize
-        self.maskPoolSize = maskPoolSize
-        self.samplingRatio = samplingRatio
+        self.boxHead = boxHead ?? .twoMLPHead(representationSize: representationSize)
+        let fpn = ["0", "1", "2", "3"]
+        self.boxPooler =
+            boxPooler ?? .multiScaleRoIAlign(featmapNames: fpn, outputSize: boxPoolSize, samplingRatio: samplingRatio)
+        self.maskPooler =
+            maskPooler ?? .multiScaleRoIAlign(featmapNames: fpn, outputSize: maskPoolSize, samplingRatio: samplingRatio)
+        self.levelNames = levelNames
         self.maskLayers = maskLayers
+        self.maskDimReduced = maskDimReduced
     }
 }
 
@@ -53,7 +76,21 @@ public struct RoIHeads: Sendable {
     public let config: RoIHeadsConfig
     public let numClasses: Int
     public let hasMasks: Bool
-    let fc6: Linear, fc7: Linear
+    /// TwoMLPHead's layers, or a sequential head.
+    let boxLayers: BoxLayers
+    enum BoxLayers: Sendable {
+        case twoMLP(fc6: Linear, fc7: Linear)
+        case network(SequentialNetwork)
+    }
+    /// TwoMLPHead's fc6 and fc7 (the trainer's models have them).
+    var fc6: Linear {
+        guard case .twoMLP(let fc6, _) = boxLayers else { preconditionFailure("RoIHeads: no TwoMLPHead") }
+        return fc6
+    }
+    var fc7: Linear {
+        guard case .twoMLP(_, let fc7) = boxLayers else { preconditionFailure("RoIHeads: no TwoMLPHead") }
+        return fc7
+    }
     let clsScore: Linear, bboxPred: Linear
     let maskConvs: [Conv2d]
     let maskUpsample: ConvTranspose2x2?
@@ -81,12 +118,18 @@ public struct RoIHeads: Sendable {
         typealias Mask = TorchvisionKeys.MaskHead
         let fc6Keys = Box.fc6(prefix), fc7Keys = Box.fc7(prefix)
         let clsKeys = Box.clsScore(prefix), bboxKeys = Box.bboxPred(prefix)
-        fc6 = Linear(
-            weight: weights.take(fc6Keys.linearWeight(in: pooled, out: r)),
-            bias: weights.take(fc6Keys.bias(r)), inFeatures: pooled, outFeatures: r, relu: true)
-        fc7 = Linear(
-            weight: weights.take(fc7Keys.linearWeight(in: r, out: r)),
-            bias: weights.take(fc7Keys.bias(r)), inFeatures: r, outFeatures: r, relu: true)
+        switch config.boxHead {
+        case .twoMLPHead:
+            boxLayers = .twoMLP(
+                fc6: Linear(
+                    weight: weights.take(fc6Keys.linearWeight(in: pooled, out: r)),
+                    bias: weights.take(fc6Keys.bias(r)), inFeatures: pooled, outFeatures: r, relu: true),
+                fc7: Linear(
+                    weight: weights.take(fc7Keys.linearWeight(in: r, out: r)),
+                    bias: weights.take(fc7Keys.bias(r)), inFeatures: r, outFeatures: r, relu: true))
+        case .sequential(let layers):
+            boxLayers = .network(SequentialNetwork(layers: layers, weights: &weights, prefix: prefix + "box_head."))
+        }
         clsScore = Linear(
             weight: weights.take(clsKeys.linearWeight(in: r, out: numClasses)),
             bias: weights.take(clsKeys.bias(numClasses)), inFeatures: r, outFeatures: numClasses)
@@ -114,16 +157,18 @@ public struct RoIHeads: Sendable {
         }
         maskConvs = convs
         let upsampleKeys = Mask.conv5Mask(prefix), logitKeys = Mask.logits(prefix)
+        let reduced = config.maskDimReduced
         maskUpsample = ConvTranspose2x2(
-            weight: weights.take(upsampleKeys.convTransposeWeight(in: channels, out: channels, kernel: 2)),
-            bias: weights.take(upsampleKeys.bias(channels)), inChannels: channels, outChannels: channels, relu: true)
-        maskLogitsWeight = weights.take(logitKeys.convWeight(in: channels, out: numClasses, kernel: 1))
+            weight: weights.take(upsampleKeys.convTransposeWeight(in: channels, out: reduced, kernel: 2)),
+            bias: weights.take(upsampleKeys.bias(reduced)), inChannels: channels, outChannels: reduced, relu: true)
+        maskLogitsWeight = weights.take(logitKeys.convWeight(in: reduced, out: numClasses, kernel: 1))
         maskLogitsBias = weights.take(logitKeys.bias(numClasses))
     }
 
     /// Detections per image in the coordinates of `imageSizes` (masks (N, 1, 28, 28) probabilities when `masks`).
     ///
-    /// `features`: the maps to pool from (N, C, H_l, W_l), finest first (torchvision: FPN levels "0" ... "3");
+    /// `features`: the backbone's maps (N, C, H_l, W_l) named by `config.levelNames` (a prefix of them is enough
+    /// when the poolers use no later one; torchvision's FPN poolers use "0" ... "3");
     /// `proposals`: (P_i, 4) flat per image; `imageSizes`: each image's (height, width) after resizing, which also
     /// give the levels' scales (as torchvision, from the largest image height).
     public func callAsFunction(
@@ -136,10 +181,16 @@ public struct RoIHeads: Sendable {
         let rows = proposals.reduce(0) { $0 + $1.count / 4 }
         var classLogits = [Float](), boxRegression = [Float]()
         if rows > 0 {
-            let pooled = RoIHeads.pool(
-                features, boxes: proposals, imageSizes: imageSizes, size: config.boxPoolSize,
-                samplingRatio: config.samplingRatio)
-            let x = fc7(fc6(pooled.data, rows: rows), rows: rows)
+            let pooled = pool(features, boxes: proposals, imageSizes: imageSizes, with: config.boxPooler)
+            let x: [Float]
+            switch boxLayers {
+            case .twoMLP(let fc6, let fc7): x = fc7(fc6(pooled.data, rows: rows), rows: rows)
+            case .network(let network):
+                // Validated to fit the pooled size (Architecture.validate), so it cannot throw here.
+                let y = try! network(pooled)
+                precondition(y.channels * y.plane == config.representationSize, "RoIHeads: box head output size")
+                x = y.data
+            }
             classLogits = clsScore(x, rows: rows)
             boxRegression = bboxPred(x, rows: rows)
         }
@@ -293,6 +344,47 @@ public struct RoIHeads: Sendable {
             result.labels.append(labels[q])
         }
         return result
+    }
+
+    /// `pooler` on `boxes` ((P_i, 4) flat per image) over the maps it names in `features`: (sum P_i, C, size, size).
+    func pool(
+        _ features: [FeatureMap], boxes: [[Float]], imageSizes: [(Int, Int)], with pooler: Architecture.Pooler
+    ) -> FeatureMap {
+        func level(_ name: String) -> FeatureMap {
+            guard let i = config.levelNames.firstIndex(of: name), i < features.count else {
+                preconditionFailure("RoIHeads: no feature map named \(name)")
+            }
+            return features[i]
+        }
+        switch pooler {
+        case .multiScaleRoIAlign(let names, let size, let ratio):
+            return RoIHeads.pool(
+                names.map(level), boxes: boxes, imageSizes: imageSizes, size: size, samplingRatio: ratio)
+        case .roiPool(let name, let size, let scale):
+            return RoIHeads.roiPool(level(name), boxes: boxes, size: size, spatialScale: Float(scale))
+        }
+    }
+
+    /// torchvision.ops.roi_pool of `boxes` ((P_i, 4) flat per image) over `feature`: (sum P_i, C, size, size).
+    static func roiPool(_ feature: FeatureMap, boxes: [[Float]], size: Int, spatialScale: Float) -> FeatureMap {
+        precondition(boxes.count <= feature.batch, "RoIHeads: more proposal lists than images")
+        var rois = [Float]()
+        for (n, b) in boxes.enumerated() {
+            for i in 0..<(b.count / 4) { rois += [Float(n), b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]] }
+        }
+        let k = rois.count / 5
+        return FeatureMap(batch: k, channels: feature.channels, height: size, width: size) { out in
+            guard k > 0 else { return }
+            feature.data.withUnsafeBufferPointer { f in
+                rois.withUnsafeBufferPointer { r in
+                    RoIPool.forward(
+                        input: f.baseAddress!, batch: feature.batch, channels: feature.channels,
+                        height: feature.height, width: feature.width, rois: r.baseAddress!, roiCount: k,
+                        pooledHeight: size, pooledWidth: size, spatialScale: spatialScale,
+                        output: out.baseAddress!, argmax: nil)
+                }
+            }
+        }
     }
 
     /// MultiScaleRoIAlign of `boxes` ((P_i, 4) flat per image) over `features`: (sum P_i, C, size, size).

@@ -94,6 +94,10 @@ public final class DetectorTrainer: @unchecked Sendable {
     public init(config: DetectionModel.Config, training: TrainingConfig, entries: [String: WeightStore.Entry]) throws {
         try config.validate()
         try training.validate()
+        try require(
+            config.architecture.isResNet50FPN,
+            "architecture: training covers the ResNet-50-FPN models only so far (the general builder's models run in "
+                + "eval mode)")
         self.config = config
         self.training = training
         let layers = training.trainableBackboneLayers
@@ -225,7 +229,7 @@ public final class DetectorTrainer: @unchecked Sendable {
         }
 
         let layers = training.trainableBackboneLayers
-        let backboneTape = model.backbone.forwardKeeping(batch, trainableLayers: layers)
+        let backboneTape = model.backbone.resnet50FPN!.forwardKeeping(batch, trainableLayers: layers)
         let levels = backboneTape.levels
 
         // RPN: losses on sampled anchors, proposals from the (detached) predictions.
@@ -349,7 +353,7 @@ public final class DetectorTrainer: @unchecked Sendable {
                 tape, logitsGradient: gradient, features: pooledLevels, store: parameters)
             for l in fromMasks.indices { addInPlace(&levelGradients[l]!, fromMasks[l]) }
         }
-        model.backbone.backward(
+        model.backbone.resnet50FPN!.backward(
             backboneTape, levelGradients: levelGradients, trainableLayers: layers, store: parameters)
     }
 

@@ -6,6 +6,7 @@ computation is float32, as torchvision's on float32 images.
 """
 from __future__ import annotations
 
+import json
 import numbers
 import os
 import warnings
@@ -18,17 +19,17 @@ import numpy.typing as npt
 from .. import _C
 from .._typing import StateDictSource
 from .. import weights as _weights
-from . import _init
+from . import _init, parts
 from ..ops._array import as_int, as_real
 
-__all__ = ["FasterRCNN", "MaskRCNN", "fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn"]
+__all__ = ["FasterRCNN", "MaskRCNN", "fasterrcnn_resnet50_c4", "fasterrcnn_resnet50_fpn", "fasterrcnn_vgg16",
+           "maskrcnn_resnet50_fpn"]
 
 # torchvision's GeneralizedRCNN defaults: ImageNet statistics.
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 # srcnn_dtype codes of the arrays a model call returns.
 _DTYPES: dict[int, np.dtype] = {_C.FLOAT32: np.dtype(np.float32), _C.INT64: np.dtype(np.int64)}
-_LEVELS = ("0", "1", "2", "3", "pool")
 
 
 def _read(result: object) -> dict[str, npt.NDArray[Any]]:
@@ -156,15 +157,54 @@ def _targets(targets: Sequence[Mapping[str, npt.ArrayLike]], images: list[npt.ND
 
 
 class FasterRCNN:
-    """torchvision's `FasterRCNN` (ResNet-50-FPN) in eval mode. Build it with `fasterrcnn_resnet50_fpn`.
+    """torchvision's `FasterRCNN(backbone, num_classes, ...)`, in eval mode until `train()`: the general builder.
 
-    `config` holds the builder's arguments. Calls release the GIL and may run concurrently on one model.
+    The parts that differ between models are chosen independently, with `swiftrcnn.models.parts` (descriptions of
+    torchvision's modules): `backbone` (`parts.ResNet50FPN()` or a `parts.Sequential` network), and as keywords
+    `rpn_anchor_generator` (`parts.AnchorGenerator`), `box_roi_pool` (`parts.MultiScaleRoIAlign` or
+    `parts.RoIPool`), `box_head` (`parts.TwoMLPHead`, or a `parts.Sequential` ending flat) and `box_predictor`
+    (`parts.FastRCNNPredictor`, which then gives the number of classes: `num_classes` must be None, as in
+    torchvision); parts not given are torchvision's defaults (those of `fasterrcnn_resnet50_fpn`). `weights` is
+    the model's torchvision state dict (see `fasterrcnn_resnet50_fpn`); the other keyword arguments are
+    torchvision's, with its defaults. `fasterrcnn_resnet50_fpn` and the other builders are compositions of these
+    parts. Calls release the GIL and may run concurrently on one model.
     """
 
     _KIND = _C.FASTER_RCNN
 
-    def __init__(self, weights: StateDictSource | None, config: Mapping[str, Any]) -> None:
-        self.config = dict(config)
+    def __init__(self, backbone: parts.ResNet50FPN | parts.Sequential, num_classes: int | None = None, *,
+                 weights: StateDictSource | None = None, min_size: float | Sequence[float] = 800,
+                 max_size: float = 1333, image_mean: Sequence[float] | None = None,
+                 image_std: Sequence[float] | None = None, rpn_anchor_generator: parts.AnchorGenerator | None = None,
+                 rpn_pre_nms_top_n_test: int = 1000, rpn_post_nms_top_n_test: int = 1000,
+                 rpn_nms_thresh: float = 0.7, rpn_score_thresh: float = 0.0,
+                 box_roi_pool: parts.MultiScaleRoIAlign | parts.RoIPool | None = None,
+                 box_head: parts.TwoMLPHead | parts.Sequential | None = None,
+                 box_predictor: parts.FastRCNNPredictor | None = None, box_score_thresh: float = 0.05,
+                 box_nms_thresh: float = 0.5, box_detections_per_img: int = 100, **kwargs: Any) -> None:
+        mask_parts = {k: kwargs.pop(k) for k in ("mask_roi_pool", "mask_head", "mask_predictor") if k in kwargs}
+        if mask_parts and self._KIND != _C.MASK_RCNN:
+            raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments: "
+                            + ", ".join(repr(k) for k in mask_parts))
+        builder = kwargs.pop("_builder", type(self).__name__)
+        if mask_parts.get("mask_predictor") is not None and num_classes is not None:
+            raise ValueError("num_classes: should be None when mask_predictor is specified (as torchvision's)")
+        if box_predictor is not None:
+            if num_classes is not None:
+                raise ValueError("num_classes: should be None when box_predictor is specified (as torchvision's)")
+            num_classes = box_predictor.num_classes
+        elif num_classes is None:
+            raise ValueError("num_classes: should not be None when box_predictor is not specified")
+        self.config = _config(builder, num_classes, min_size, max_size, image_mean, image_std,
+                              rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test, rpn_nms_thresh, rpn_score_thresh,
+                              box_score_thresh, box_nms_thresh, box_detections_per_img, kwargs)
+        spec = parts.architecture(backbone, self.config["num_classes"], rpn_anchor_generator, box_roi_pool,
+                                  box_head, box_predictor, **mask_parts)
+        self.backbone = backbone
+        self.architecture = spec
+        # The default parts cross as None (the library's own ResNet-50-FPN description).
+        self._architecture_json: str | None = None if spec == {"backbone": {"type": "resnet50_fpn"}} else (
+            json.dumps(spec, separators=(",", ":")))
         self.reinitialized: list[str] = []
         self._weights = weights
         names, arrays = self._load_state()
@@ -180,7 +220,8 @@ class FasterRCNN:
         c = self.config
         return (self._KIND, c["num_classes"], c["min_size"], c["max_size"], c["image_mean"], c["image_std"],
                 c["rpn_pre_nms_top_n_test"], c["rpn_post_nms_top_n_test"], c["rpn_nms_thresh"],
-                c["rpn_score_thresh"], c["box_score_thresh"], c["box_nms_thresh"], c["box_detections_per_img"])
+                c["rpn_score_thresh"], c["box_score_thresh"], c["box_nms_thresh"], c["box_detections_per_img"],
+                self._architecture_json)
 
     def __call__(self, images: Iterable[npt.ArrayLike], targets: Sequence[Mapping[str, npt.ArrayLike]] | None = None,
                  ) -> list[dict[str, npt.NDArray[Any]]] | dict[str, float]:
@@ -225,7 +266,8 @@ class FasterRCNN:
         """The backbone on the transformed batch: ({"0", "1", "2", "3", "pool": (N, 256, H_l, W_l) float32}, the
         FPN levels at strides 4, 8, 16, 32 and 64, and each image's (height, width) after resizing)."""
         out = _read(_C.model_features(self._eval_model(), _images(images)))
-        return {k: out[k] for k in _LEVELS}, [tuple(int(v) for v in row) for row in out["image_sizes"]]
+        return ({k: v for k, v in out.items() if k != "image_sizes"},
+                [tuple(int(v) for v in row) for row in out["image_sizes"]])
 
     # ---- training ------------------------------------------------------------------------------------------------
 
@@ -253,7 +295,8 @@ class FasterRCNN:
         k = self.config["num_classes"]
         index = {n: i for i, n in enumerate(names)}
         cls = index.get("roi_heads.box_predictor.cls_score.weight")
-        if cls is not None and arrays[cls].ndim == 2 and arrays[cls].shape[0] != k:
+        if (cls is not None and self._architecture_json is None and arrays[cls].ndim == 2
+                and arrays[cls].shape[0] != k):
             trained_for = arrays[cls].shape[0]
             fresh = _init.initial_state(kind, k, seed=self.config["seed"], predictors_only=True)
             for name, array in fresh.items():
@@ -353,7 +396,9 @@ class FasterRCNN:
 
 
 class MaskRCNN(FasterRCNN):
-    """torchvision's `MaskRCNN` (ResNet-50-FPN) in eval mode. Build it with `maskrcnn_resnet50_fpn`."""
+    """torchvision's `MaskRCNN(backbone, num_classes, ...)`: `FasterRCNN`'s arguments and the mask branch's parts,
+    `mask_roi_pool` (`parts.MultiScaleRoIAlign`), `mask_head` (`parts.MaskRCNNHeads`) and `mask_predictor`
+    (`parts.MaskRCNNPredictor`)."""
 
     _KIND = _C.MASK_RCNN
 
@@ -446,10 +491,12 @@ def fasterrcnn_resnet50_fpn(*, weights: StateDictSource | None = None, num_class
     `seed` (0), which seeds every random choice of training (a seeded run replays exactly). `min_size` may be a
     tuple: training draws one per batch, eval uses the last. Unknown keyword arguments raise TypeError.
     """
-    return FasterRCNN(weights, _config(
-        "fasterrcnn_resnet50_fpn", num_classes, min_size, max_size, image_mean, image_std, rpn_pre_nms_top_n_test,
-        rpn_post_nms_top_n_test, rpn_nms_thresh, rpn_score_thresh, box_score_thresh, box_nms_thresh,
-        box_detections_per_img, kwargs))
+    return FasterRCNN(
+        parts.ResNet50FPN(), 91 if num_classes is None else num_classes, weights=weights, min_size=min_size,
+        max_size=max_size, image_mean=image_mean, image_std=image_std, rpn_pre_nms_top_n_test=rpn_pre_nms_top_n_test,
+        rpn_post_nms_top_n_test=rpn_post_nms_top_n_test, rpn_nms_thresh=rpn_nms_thresh,
+        rpn_score_thresh=rpn_score_thresh, box_score_thresh=box_score_thresh, box_nms_thresh=box_nms_thresh,
+        box_detections_per_img=box_detections_per_img, _builder="fasterrcnn_resnet50_fpn", **kwargs)
 
 
 def maskrcnn_resnet50_fpn(*, weights: StateDictSource | None = None, num_classes: int | None = 91,
@@ -461,10 +508,72 @@ def maskrcnn_resnet50_fpn(*, weights: StateDictSource | None = None, num_classes
                           **kwargs: Any) -> MaskRCNN:
     """torchvision.models.detection.maskrcnn_resnet50_fpn (eval mode until `train()`); arguments as
     `fasterrcnn_resnet50_fpn`."""
-    return MaskRCNN(weights, _config(
-        "maskrcnn_resnet50_fpn", num_classes, min_size, max_size, image_mean, image_std, rpn_pre_nms_top_n_test,
-        rpn_post_nms_top_n_test, rpn_nms_thresh, rpn_score_thresh, box_score_thresh, box_nms_thresh,
-        box_detections_per_img, kwargs))
+    return MaskRCNN(
+        parts.ResNet50FPN(), 91 if num_classes is None else num_classes, weights=weights, min_size=min_size,
+        max_size=max_size, image_mean=image_mean, image_std=image_std, rpn_pre_nms_top_n_test=rpn_pre_nms_top_n_test,
+        rpn_post_nms_top_n_test=rpn_post_nms_top_n_test, rpn_nms_thresh=rpn_nms_thresh,
+        rpn_score_thresh=rpn_score_thresh, box_score_thresh=box_score_thresh, box_nms_thresh=box_nms_thresh,
+        box_detections_per_img=box_detections_per_img, _builder="maskrcnn_resnet50_fpn", **kwargs)
+
+
+def fasterrcnn_vgg16(*, weights: StateDictSource | None = None, num_classes: int = 91, pooler: str = "roi_pool",
+                     **kwargs: Any) -> FasterRCNN:
+    """The classic Faster R-CNN of the paper and of faster-rcnn.pytorch, as torchvision expresses it: VGG16's
+    features up to conv5_3 (stride 16, 512 channels) as a single-map backbone, an RPN on 9 anchors per location
+    (sizes 128, 256, 512 × aspect ratios 0.5, 1, 2), RoIPool 7 × 7 at 1/16 (or, with `pooler="roi_align"`,
+    MultiScaleRoIAlign(["0"], 7, 2)), VGG's classifier as the box head (fc6, fc7: 4096) and the class and box
+    layers. In torchvision:
+
+        backbone = torchvision.models.vgg16().features[:-1]; backbone.out_channels = 512
+        model = FasterRCNN(backbone, rpn_anchor_generator=AnchorGenerator(((128, 256, 512),), ((0.5, 1.0, 2.0),)),
+                           box_head=TwoMLPHead(512 * 7 * 7, 4096), box_predictor=FastRCNNPredictor(4096, num_classes))
+        model.roi_heads.box_roi_pool = <a module returning torchvision.ops.roi_pool(features["0"], proposals, 7,
+                                        1 / 16)>          # MultiScaleRoIAlign(["0"], 7, 2) for pooler="roi_align"
+
+    State-dict keys: `backbone.{0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28}.{weight, bias}` (VGG16's
+    `features` indices: an ImageNet VGG16's `features.N.*` renamed), `rpn.head.conv.0.0.*`, `rpn.head.cls_logits.*`,
+    `rpn.head.bbox_pred.*`, `roi_heads.box_head.fc6.*` / `fc7.*` (VGG16's `classifier.0` / `classifier.3`),
+    `roi_heads.box_predictor.cls_score.*` / `bbox_pred.*`. The other arguments are `FasterRCNN`'s, with
+    torchvision's defaults (min_size 800, max_size 1333, ...)."""
+    if pooler not in ("roi_pool", "roi_align"):
+        raise ValueError(f"pooler: expected 'roi_pool' or 'roi_align', got {pooler!r}")
+    box_roi_pool: parts.RoIPool | parts.MultiScaleRoIAlign = (
+        parts.RoIPool(7, 1 / 16) if pooler == "roi_pool" else parts.MultiScaleRoIAlign(["0"], 7, 2))
+    return FasterRCNN(
+        parts.vgg16_features(), weights=weights,
+        rpn_anchor_generator=parts.AnchorGenerator(((128, 256, 512),), ((0.5, 1.0, 2.0),)),
+        box_roi_pool=box_roi_pool, box_head=parts.TwoMLPHead(512 * 7 * 7, 4096),
+        box_predictor=parts.FastRCNNPredictor(4096, num_classes), _builder="fasterrcnn_vgg16", **kwargs)
+
+
+def fasterrcnn_resnet50_c4(*, weights: StateDictSource | None = None, num_classes: int = 91,
+                           pooler: str = "roi_align", **kwargs: Any) -> FasterRCNN:
+    """Faster R-CNN with the ResNet-50 C4 split of the source documents (`../shared/seeds/004`), as torchvision
+    expresses it: resnet50's stem and layer1 ... layer3 as a single-map backbone (stride 16, 1024 channels), an RPN
+    on 9 anchors per location (sizes 128, 256, 512 × aspect ratios 0.5, 1, 2), regions pooled to 14 × 14
+    (MultiScaleRoIAlign(["0"], 14, 2), or RoIPool at 1/16 with `pooler="roi_pool"`), layer4 + global average
+    pooling as the box head (2048 features) and FastRCNNPredictor(2048, num_classes). In torchvision:
+
+        r = torchvision.models.resnet50(norm_layer=torchvision.ops.FrozenBatchNorm2d)
+        backbone = nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool, r.layer1, r.layer2, r.layer3)
+        backbone.out_channels = 1024
+        model = FasterRCNN(backbone, rpn_anchor_generator=AnchorGenerator(((128, 256, 512),), ((0.5, 1.0, 2.0),)),
+                           box_roi_pool=MultiScaleRoIAlign(["0"], 14, 2),
+                           box_head=nn.Sequential(r.layer4, nn.AdaptiveAvgPool2d(1), nn.Flatten()),
+                           box_predictor=FastRCNNPredictor(2048, num_classes))
+
+    State-dict keys: `backbone.0.weight` (conv1), `backbone.1.*` (bn1), `backbone.{4, 5, 6}.*` (layer1 ...
+    layer3: an ImageNet resnet50's `layer1.*` is `backbone.4.*`), `rpn.head.*`, `roi_heads.box_head.0.*` (layer4),
+    `roi_heads.box_predictor.*`. The other arguments are `FasterRCNN`'s, with torchvision's defaults."""
+    if pooler not in ("roi_pool", "roi_align"):
+        raise ValueError(f"pooler: expected 'roi_pool' or 'roi_align', got {pooler!r}")
+    box_roi_pool: parts.RoIPool | parts.MultiScaleRoIAlign = (
+        parts.RoIPool(14, 1 / 16) if pooler == "roi_pool" else parts.MultiScaleRoIAlign(["0"], 14, 2))
+    backbone, head = parts.resnet50_c4()
+    return FasterRCNN(
+        backbone, weights=weights, rpn_anchor_generator=parts.AnchorGenerator(((128, 256, 512),), ((0.5, 1.0, 2.0),)),
+        box_roi_pool=box_roi_pool, box_head=head, box_predictor=parts.FastRCNNPredictor(2048, num_classes),
+        _builder="fasterrcnn_resnet50_c4", **kwargs)
 
 
 def random_state_dict(kind: str = "faster", num_classes: int = 91, seed: int = 0) -> dict[str, npt.NDArray[np.float32]]:

@@ -243,9 +243,13 @@ public func srcnn_roi_heads_detect(
         }
         try require(row == p[0], "proposals: the per-image counts do not add up to the \(p[0]) proposals given")
 
+        // The heads pool from every map given, named "0", "1", ... as MultiScaleRoIAlign's featmap_names.
+        let mapNames = maps.indices.map(String.init)
         let config = RoIHeadsConfig(
             scoreThresh: scoreThresh, nmsThresh: nmsThresh,
-            detectionsPerImage: Int(detectionsPerImg), inChannels: channels)
+            detectionsPerImage: Int(detectionsPerImg), inChannels: channels, levelNames: mapNames,
+            boxPooler: .multiScaleRoIAlign(featmapNames: mapNames, outputSize: 7, samplingRatio: 2),
+            maskPooler: .multiScaleRoIAlign(featmapNames: mapNames, outputSize: 14, samplingRatio: 2))
         try requireStageSampling(perImage, maps: maps, imageSizes: sizes, config: config)
 
         let d = Int(detectionsPerImg)
@@ -300,10 +304,13 @@ public func srcnn_roi_heads_detect(
                 !layers.isEmpty,
                 "weights: missing key \(Mask.layer(prefix, 0).weightKey) (expected shape "
                     + "(M, \(channels), 3, 3)) of the mask head")
+            let conv5 = Mask.conv5Mask(prefix)
+            let reduced = w.shape(conv5.weightKey).flatMap { $0.count == 4 ? $0[1] : nil } ?? inputs
             try w.requireShape(
-                Mask.conv5Mask(prefix).convTransposeWeight(in: inputs, out: inputs, kernel: 2),
+                conv5.convTransposeWeight(in: inputs, out: reduced, kernel: 2),
                 "the channels of the last mask_head layer")
             heads.maskLayers = layers
+            heads.maskDimReduced = reduced
         }
         var store = w.store
         let roiHeads = RoIHeads(
