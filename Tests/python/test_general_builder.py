@@ -56,20 +56,26 @@ def randomize_norms(model):
     """Running statistics and affine parameters far from identity, so folding them is tested."""
     g = torch.Generator().manual_seed(7)
     for m in model.modules():
-        if isinstance(m, (nn.BatchNorm2d, torchvision.ops.FrozenBatchNorm2d)):
-            n = m.weight.shape[0]
-            m.running_mean.copy_(torch.randn(n, generator=g) * 0.3)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-            m.bias.copy_(torch.randn(n, generator=g) * 0.2)
+        randomize_norm(m, g)
 
 
 @torch.no_grad()
-def sharpened(model, imgs, spread=4.0, background=12.0):
+def randomize_norm(m, g):
+    if isinstance(m, (nn.BatchNorm2d, torchvision.ops.FrozenBatchNorm2d)):
+        n = m.weight.shape[0]
+        m.running_mean.copy_(torch.randn(n, generator=g) * 0.3)
+        m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+        m.weight.copy_(torch.rand(n, generator=g) + 0.5)
+        m.bias.copy_(torch.randn(n, generator=g) * 0.2)
+
+
+@torch.no_grad()
+def sharpened(model, imgs, spread=4.0, background=12.0, randomize=True):
     """As detector_utils' sharpening, but this small random backbone's box features vary little between proposals,
     so each class's logit is normalised to a spread of `spread` over these proposals before the background is
     raised."""
-    randomize_norms(model)
+    if randomize:
+        randomize_norms(model)
     model.eval()
     sharpen_rpn(model)
     image_list, _ = model.transform(imgs)
@@ -205,6 +211,26 @@ def test_fasterrcnn_resnet50_c4(pooler):
     got = ours([im.numpy() for im in imgs])
     # 0.05 px: random weights through 16 bottlenecks (layer4 included) amplify float32 rounding into the deltas.
     assert compare(got, theirs, box_atol=5e-2) >= 5
+
+
+@pytest.mark.parametrize("kind", ["faster", "mask"])
+def test_resnet50_fpn_v2(kind):
+    """The v2 models: FPN, box head and mask head with batch norms (randomised there, so folding is tested), two RPN
+    convolutions, the conv + fc box head."""
+    factory = getattr(torchvision.models.detection, f"{kind}rcnn_resnet50_fpn_v2")
+    torch.manual_seed(8)
+    tv = factory(weights=None, weights_backbone=None, num_classes=7, **SMALL).eval()
+    g = torch.Generator().manual_seed(9)
+    for part in (tv.backbone.fpn, tv.roi_heads):
+        for m in part.modules():
+            randomize_norm(m, g)
+    imgs = images(SIZES, seed=11)
+    sharpened(tv, imgs, background=8.0, randomize=False)
+    ours = getattr(models, f"{kind}rcnn_resnet50_fpn_v2")(weights=state(tv), num_classes=7, **SMALL)
+    with torch.no_grad():
+        theirs = tv(imgs)
+    got = ours([im.numpy() for im in imgs])
+    assert compare(got, theirs, masks=kind == "mask", box_atol=5e-2) >= 10
 
 
 def test_resnet50_fpn_builder_is_the_general_builder(tmp_path):

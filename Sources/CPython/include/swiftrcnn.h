@@ -253,22 +253,28 @@ typedef struct srcnn_model_config {
     const char *architecture;        /* [NULL] the parts, as JSON (below); NULL: ResNet-50-FPN */
 } srcnn_model_config;
 
-/* srcnn_model_config.architecture, torchvision's FasterRCNN(backbone, num_classes, rpn_anchor_generator,
+/* srcnn_model_config.architecture, torchvision's FasterRCNN(backbone, num_classes, rpn_anchor_generator, rpn_head,
    box_roi_pool, box_head, ...) arguments as a JSON object (NUL-terminated UTF-8, at most 1 MiB). Every member is
    optional and defaults to fasterrcnn_resnet50_fpn's / maskrcnn_resnet50_fpn's part; unknown members are an error:
-     "backbone": {"type": "resnet50_fpn"} (levels "0" ... "3", "pool"), or {"type": "sequential", "layers": [...]},
-         an nn.Sequential described module by module (state-dict keys backbone.<index>.*), giving level "0":
+     "backbone": {"type": "resnet50_fpn", "fpn_norm" [false]} (levels "0" ... "3", "pool"; fpn_norm: the v2 models'
+         FPN with batch norms), or {"type": "sequential", "layers": [...]}, an nn.Sequential described module by
+         module (state-dict keys backbone.<index>.*), giving level "0". Layers:
          {"type": "conv2d", "in_channels", "out_channels", "kernel_size", "stride" [1], "padding" [0], "bias" [true]},
          {"type": "batch_norm2d", "num_features", "eps" [1e-5]} (right after a conv2d), {"type": "relu"},
-         {"type": "max_pool2d", "kernel_size", "stride" [kernel_size], "padding" [0]};
+         {"type": "max_pool2d", "kernel_size", "stride" [kernel_size], "padding" [0]},
+         {"type": "resnet_layer", "in_channels", "width", "blocks", "stride" [1]} (torchvision's ResNet _make_layer
+         of bottlenecks, frozen norms), {"type": "adaptive_avg_pool2d", "output_size" [1]}, {"type": "flatten"},
+         {"type": "linear", "in_features", "out_features", "bias" [true]}, {"type": "sequential", "layers"};
      "anchor_sizes", "aspect_ratios": one list of numbers per level [FPN: (32,) ... (512,) x (0.5, 1, 2); a single
          map: (128, 256, 512) x (0.5, 1, 2)];
+     "rpn_head": {"conv_depth" [1]};
      "box_roi_pool": {"type": "multi_scale_roi_align", "featmap_names" ["0" ... "3"], "output_size" [7],
          "sampling_ratio" [2]} or {"type": "roi_pool", "featmap_name" ["0"], "output_size", "spatial_scale"}
          (torchvision.ops.roi_pool on that map);
-     "box_head": {"type": "two_mlp_head", "representation_size" [1024]};
-     "mask_roi_pool": as box_roi_pool, multi_scale_roi_align only [output_size 14]; "mask_head": {"layers" [256 x 4]};
-     "mask_predictor": {"dim_reduced" [256]}. */
+     "box_head": {"type": "two_mlp_head", "representation_size" [1024]} or {"type": "sequential", "layers"} ending
+         with flattened features (keys roi_heads.box_head.<index>.*);
+     "mask_roi_pool": as box_roi_pool, multi_scale_roi_align only [output_size 14];
+     "mask_head": {"layers" [256 x 4], "norm" [false]}; "mask_predictor": {"dim_reduced" [256]}. */
 
 /* Builds a model from `count` state-dict entries: names[i] (NUL-terminated, torchvision's keys) and arrays[i]
    (float32, torchvision's shapes). Like load_state_dict(strict=True), every key the model needs must be present

@@ -72,6 +72,10 @@ public struct Architecture: Sendable, Equatable {
     }
 
     public var backbone: Backbone = .resnet50FPN
+    /// The FPN's convolutions are followed by batch norms (the v2 models: `norm_layer=BatchNorm2d`).
+    public var fpnNorm = false
+    /// RPNHead's `conv_depth` (2 in the v2 models).
+    public var rpnConvDepth = 1
     /// Anchor sizes and aspect ratios per feature level (AnchorGenerator's); nil: torchvision's defaults for the
     /// backbone — ((32,), (64,), (128,), (256,), (512,)) × (0.5, 1, 2) for the FPN, ((128, 256, 512),) ×
     /// ((0.5, 1, 2),) for a single map.
@@ -85,6 +89,8 @@ public struct Architecture: Sendable, Equatable {
     /// MaskRCNNHeads' 3x3 convolutions' channels, and MaskRCNNPredictor's `dim_reduced`.
     public var maskLayers = [256, 256, 256, 256]
     public var maskDimReduced = 256
+    /// MaskRCNNHeads' convolutions are followed by batch norms (the v2 models).
+    public var maskHeadNorm = false
 
     public init() {}
 
@@ -229,6 +235,12 @@ public struct Architecture: Sendable, Equatable {
                 out.channels != 3 || layers.contains { if case .conv2d = $0 { true } else { false } },
                 "\(p).backbone.layers: no conv2d")
         }
+        if fpnNorm {
+            guard case .resnet50FPN = backbone else {
+                throw SwiftRCNNError.invalidValue("\(p).backbone.fpn_norm: only for the resnet50_fpn backbone")
+            }
+        }
+        try require((1...16).contains(rpnConvDepth), "\(p).rpn_head.conv_depth: expected 1...16, got \(rpnConvDepth)")
         let sizes = resolvedAnchorSizes, ratios = resolvedAspectRatios
         let levels = levelNames.count
         try require(
@@ -308,22 +320,28 @@ extension Architecture {
         let root = try JSON(parsing: text, name: "architecture")
         let reader = JSONReader(root, "architecture")
         try reader.only([
-            "backbone", "anchor_sizes", "aspect_ratios", "box_roi_pool", "box_head", "mask_roi_pool",
+            "backbone", "anchor_sizes", "aspect_ratios", "rpn_head", "box_roi_pool", "box_head", "mask_roi_pool",
             "mask_head", "mask_predictor",
         ])
         if let b = try reader.object("backbone") {
-            try b.only(["type", "layers"])
+            try b.only(["type", "layers", "fpn_norm"])
             switch try b.string("type") {
             case "resnet50_fpn":
                 try require(b.value["layers"] == nil, "architecture.backbone.layers: only for a sequential backbone")
                 backbone = .resnet50FPN
+                fpnNorm = try b.bool("fpn_norm", default: false)
             case "sequential":
+                try require(b.value["fpn_norm"] == nil, "architecture.backbone.fpn_norm: only for resnet50_fpn")
                 let layers = try b.array("layers").map { try Self.sequentialLayer($0) }
                 backbone = .sequential(layers)
             case let other:
                 throw SwiftRCNNError.invalidValue(
                     "architecture.backbone.type: expected 'resnet50_fpn' or 'sequential', got '\(other)'")
             }
+        }
+        if let h = try reader.object("rpn_head") {
+            try h.only(["conv_depth"])
+            rpnConvDepth = try h.int("conv_depth", default: 1)
         }
         if reader.value["anchor_sizes"] != nil { anchorSizes = try reader.numberLists("anchor_sizes") }
         if reader.value["aspect_ratios"] != nil { aspectRatios = try reader.numberLists("aspect_ratios") }
@@ -343,8 +361,9 @@ extension Architecture {
         }
         if let p = try reader.object("mask_roi_pool") { maskRoIPool = try Self.pooler(p) }
         if let h = try reader.object("mask_head") {
-            try h.only(["layers"])
+            try h.only(["layers", "norm"])
             maskLayers = try h.array("layers").map { try $0.asInt() }
+            maskHeadNorm = try h.bool("norm", default: false)
         }
         if let h = try reader.object("mask_predictor") {
             try h.only(["dim_reduced"])

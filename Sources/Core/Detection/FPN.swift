@@ -12,22 +12,22 @@ public struct FeaturePyramidNetwork: Sendable {
     let inner: [Conv2d]
     let layer: [Conv2d]
 
-    /// `prefix` is the state-dict prefix of the FPN, e.g. "backbone.fpn.".
-    public init(weights: inout WeightStore, prefix: String, inChannels: [Int]) {
+    /// `prefix` is the state-dict prefix of the FPN, e.g. "backbone.fpn.". With `norm` (the v2 models), every
+    /// convolution is bias-free and followed by a batch norm, folded in.
+    public init(weights: inout WeightStore, prefix: String, inChannels: [Int], norm: Bool = false) {
         let c = Self.outChannels
-        inner = inChannels.enumerated().map { i, n in
-            let keys = TorchvisionKeys.FPN.inner(prefix, i)
-            return Conv2d(
-                weight: weights.take(keys.convWeight(in: n, out: c, kernel: 1)),
-                bias: weights.take(keys.bias(c)), inChannels: n, outChannels: c, kernel: (1, 1))
+        func block(_ keys: TorchvisionKeys.ConvBatchNormKeys, _ n: Int, _ k: Int) -> Conv2d {
+            guard norm else {
+                return Conv2d(
+                    weight: weights.take(keys.conv.convWeight(in: n, out: c, kernel: k)),
+                    bias: weights.take(keys.conv.bias(c)), inChannels: n, outChannels: c, kernel: (k, k),
+                    padding: k / 2)
+            }
+            return convolutionWithBatchNorm(
+                &weights, keys, inChannels: n, outChannels: c, kernel: k, padding: k / 2, relu: false)
         }
-        layer = inChannels.indices.map { i in
-            let keys = TorchvisionKeys.FPN.output(prefix, i)
-            return Conv2d(
-                weight: weights.take(keys.convWeight(in: c, out: c, kernel: 3)),
-                bias: weights.take(keys.bias(c)), inChannels: c, outChannels: c, kernel: (3, 3),
-                padding: 1)
-        }
+        inner = inChannels.enumerated().map { i, n in block(TorchvisionKeys.FPN.innerNorm(prefix, i), n, 1) }
+        layer = inChannels.indices.map { i in block(TorchvisionKeys.FPN.outputNorm(prefix, i), c, 3) }
     }
 
     /// features: C2...C5, consumed as they are used -> [P2, P3, P4, P5, pool].
@@ -82,11 +82,12 @@ public struct ResNet50FPN: Sendable {
     /// Names of the levels `callAsFunction` returns, in order.
     public static let levelNames = ["0", "1", "2", "3", "pool"]
 
-    public init(weights: inout WeightStore, prefix: String = TorchvisionKeys.backbone) {
+    /// `fpnNorm`: the v2 models' FPN with batch norms.
+    public init(weights: inout WeightStore, prefix: String = TorchvisionKeys.backbone, fpnNorm: Bool = false) {
         body = ResNet50(weights: &weights, prefix: TorchvisionKeys.Backbone.body(prefix))
         fpn = FeaturePyramidNetwork(
             weights: &weights, prefix: TorchvisionKeys.Backbone.fpn(prefix),
-            inChannels: ResNet50.outChannels)
+            inChannels: ResNet50.outChannels, norm: fpnNorm)
     }
 
     /// The FPN levels "0", "1", "2", "3", "pool" (256 channels each), in that order.

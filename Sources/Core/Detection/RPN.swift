@@ -16,12 +16,16 @@ public struct RPNConfig: Sendable {
     public var aspectRatios: [[Float]]
     /// Channels of the feature maps (the FPN's out_channels).
     public var inChannels: Int
+    /// The head's 3x3 convolutions + ReLU before the predictors (RPNHead's `conv_depth`: 2 in the v2 models).
+    public var convDepth = 1
 
     public init(
         preNMSTopN: Int = 1000, postNMSTopN: Int = 1000, nmsThresh: Double = 0.7, scoreThresh: Double = 0.0,
         anchorSizes: [[Float]] = [[32], [64], [128], [256], [512]],
-        aspectRatios: [[Float]] = Array(repeating: [0.5, 1, 2], count: 5), inChannels: Int = 256
+        aspectRatios: [[Float]] = Array(repeating: [0.5, 1, 2], count: 5), inChannels: Int = 256,
+        convDepth: Int = 1
     ) {
+        self.convDepth = convDepth
         self.preNMSTopN = preNMSTopN
         self.postNMSTopN = postNMSTopN
         self.nmsThresh = nmsThresh
@@ -53,6 +57,8 @@ public struct RegionProposalNetwork: Sendable {
     /// Anchors per location (the same on every level).
     public let numAnchors: Int
     let conv: Conv2d
+    /// The head's further convolutions (`convDepth` > 1).
+    let moreConvs: [Conv2d]
     /// cls_logits (A rows) stacked over bbox_pred (4A rows).
     let predictor: Conv2d
     /// Per level, the (A, 4) zero-centred cell anchors.
@@ -80,6 +86,13 @@ public struct RegionProposalNetwork: Sendable {
             weight: weights.take(convKeys.convWeight(in: c, out: c, kernel: 3)),
             bias: weights.take(convKeys.bias(c)), inChannels: c, outChannels: c,
             kernel: (3, 3), padding: 1, relu: true)
+        moreConvs = (1..<max(1, config.convDepth)).map { i in
+            let keys = Keys.conv(prefix, i)
+            return Conv2d(
+                weight: weights.take(keys.convWeight(in: c, out: c, kernel: 3)),
+                bias: weights.take(keys.bias(c)), inChannels: c, outChannels: c,
+                kernel: (3, 3), padding: 1, relu: true)
+        }
         let w =
             weights.take(logitKeys.convWeight(in: c, out: a, kernel: 1))
             + weights.take(deltaKeys.convWeight(in: c, out: 4 * a, kernel: 1))
@@ -118,7 +131,14 @@ public struct RegionProposalNetwork: Sendable {
         precondition(features.count == cellAnchors.count, "RPN: expected \(cellAnchors.count) feature levels")
         precondition(
             features.allSatisfy { $0.batch == imageSizes.count }, "RPN: one image size per image of the batch")
-        return proposals(heads: features.map { predictor(conv($0)) }, batchHW: batchHW, imageSizes: imageSizes)
+        return proposals(heads: features.map { predictor(hidden($0)) }, batchHW: batchHW, imageSizes: imageSizes)
+    }
+
+    /// The head's convolutions on one level.
+    func hidden(_ level: FeatureMap) -> FeatureMap {
+        var x = conv(level)
+        for c in moreConvs { x = c(x) }
+        return x
     }
 
     /// `proposals(features:...)` from the head's outputs: per level the (N, 5A, H_l, W_l) map of A objectness

@@ -26,6 +26,8 @@ public struct RoIHeadsConfig: Sendable {
     public var maskLayers: [Int]
     /// Channels of MaskRCNNPredictor's conv5_mask (`dim_reduced`).
     public var maskDimReduced: Int
+    /// Whether MaskRCNNHeads' convolutions are followed by batch norms (the v2 models; folded in).
+    public var maskHeadNorm = false
 
     /// Output size of the box and mask poolers.
     public var boxPoolSize: Int { boxPooler.outputSize }
@@ -42,8 +44,9 @@ public struct RoIHeadsConfig: Sendable {
         representationSize: Int = 1024, boxPoolSize: Int = 7, maskPoolSize: Int = 14, samplingRatio: Int = 2,
         maskLayers: [Int] = [256, 256, 256, 256], maskDimReduced: Int = 256,
         levelNames: [String] = ResNet50FPN.levelNames, boxPooler: Architecture.Pooler? = nil,
-        maskPooler: Architecture.Pooler? = nil, boxHead: Architecture.BoxHead? = nil
+        maskPooler: Architecture.Pooler? = nil, boxHead: Architecture.BoxHead? = nil, maskHeadNorm: Bool = false
     ) {
+        self.maskHeadNorm = maskHeadNorm
         self.scoreThresh = scoreThresh
         self.nmsThresh = nmsThresh
         self.detectionsPerImage = detectionsPerImage
@@ -149,10 +152,14 @@ public struct RoIHeads: Sendable {
         for (i, out) in config.maskLayers.enumerated() {
             let keys = Mask.layer(prefix, i)
             convs.append(
-                Conv2d(
-                    weight: weights.take(keys.convWeight(in: channels, out: out, kernel: 3)),
-                    bias: weights.take(keys.bias(out)), inChannels: channels,
-                    outChannels: out, kernel: (3, 3), padding: 1, relu: true))
+                config.maskHeadNorm
+                    ? convolutionWithBatchNorm(
+                        &weights, Mask.layerNorm(prefix, i), inChannels: channels, outChannels: out, kernel: 3,
+                        padding: 1, relu: true)
+                    : Conv2d(
+                        weight: weights.take(keys.convWeight(in: channels, out: out, kernel: 3)),
+                        bias: weights.take(keys.bias(out)), inChannels: channels,
+                        outChannels: out, kernel: (3, 3), padding: 1, relu: true))
             channels = out
         }
         maskConvs = convs

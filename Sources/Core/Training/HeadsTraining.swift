@@ -9,6 +9,7 @@ struct RPNTape {
 
 extension RegionProposalNetwork {
     func forwardKeeping(_ levels: [FeatureMap]) -> RPNTape {
+        precondition(moreConvs.isEmpty, "RPN training: one head convolution (conv_depth 1)")
         let hidden = levels.map { conv($0) }
         return RPNTape(hidden: hidden, heads: hidden.map { predictor($0) })
     }

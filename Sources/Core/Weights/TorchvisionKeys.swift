@@ -101,12 +101,21 @@ public enum TorchvisionKeys {
         static func output(_ fpn: String, _ level: Int) -> LayerKeys {
             LayerKeys(prefix: "\(fpn)layer_blocks.\(level).0.")
         }
+        /// The batch norms of the v2 models' FPN (item 1 of each `Conv2dNormActivation`).
+        static func innerNorm(_ fpn: String, _ level: Int) -> ConvBatchNormKeys {
+            ConvBatchNormKeys(conv: inner(fpn, level), norm: "\(fpn)inner_blocks.\(level).1.")
+        }
+        static func outputNorm(_ fpn: String, _ level: Int) -> ConvBatchNormKeys {
+            ConvBatchNormKeys(conv: output(fpn, level), norm: "\(fpn)layer_blocks.\(level).1.")
+        }
     }
 
     /// `RPNHead` under `rpn` (its attribute `head`): the shared 3x3 `conv` (item 0 of item 0 of a `Sequential` of
     /// `Conv2dNormActivation`s) and the 1x1 `cls_logits` and `bbox_pred`.
     enum RPNHead {
         static func conv(_ rpn: String) -> LayerKeys { LayerKeys(prefix: rpn + "head.conv.0.0.") }
+        /// Convolution `i` of a deeper head (`conv_depth` > 1, the v2 models).
+        static func conv(_ rpn: String, _ i: Int) -> LayerKeys { LayerKeys(prefix: rpn + "head.conv.\(i).0.") }
         static func clsLogits(_ rpn: String) -> LayerKeys { LayerKeys(prefix: rpn + "head.cls_logits.") }
         static func bboxPred(_ rpn: String) -> LayerKeys { LayerKeys(prefix: rpn + "head.bbox_pred.") }
     }
@@ -130,6 +139,10 @@ public enum TorchvisionKeys {
     enum MaskHead {
         static func layer(_ roiHeads: String, _ i: Int) -> LayerKeys {
             LayerKeys(prefix: "\(roiHeads)mask_head.\(i).0.")
+        }
+        /// Layer i with its batch norm (item 1; the v2 models).
+        static func layerNorm(_ roiHeads: String, _ i: Int) -> ConvBatchNormKeys {
+            ConvBatchNormKeys(conv: layer(roiHeads, i), norm: "\(roiHeads)mask_head.\(i).1.")
         }
         static func conv5Mask(_ roiHeads: String) -> LayerKeys {
             LayerKeys(prefix: roiHeads + "mask_predictor.conv5_mask.")

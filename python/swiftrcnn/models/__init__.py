@@ -8,7 +8,9 @@ Weights are torchvision state dicts (a checkpoint path or a mapping of names to 
 """
 from . import parts
 from .detection import (FasterRCNN, MaskRCNN, Parameter, fasterrcnn_resnet50_c4, fasterrcnn_resnet50_fpn,
-                        fasterrcnn_vgg16, maskrcnn_resnet50_fpn, random_state_dict)
+                        fasterrcnn_resnet50_fpn_v2, fasterrcnn_vgg16, maskrcnn_resnet50_fpn, maskrcnn_resnet50_fpn_v2,
+                        random_state_dict)
 
 __all__ = ["parts", "FasterRCNN", "MaskRCNN", "Parameter", "fasterrcnn_resnet50_c4", "fasterrcnn_resnet50_fpn",
-           "fasterrcnn_vgg16", "maskrcnn_resnet50_fpn", "random_state_dict"]
+           "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_vgg16", "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2",
+           "random_state_dict"]

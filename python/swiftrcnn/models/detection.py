@@ -22,8 +22,8 @@ from .. import weights as _weights
 from . import _init, parts
 from ..ops._array import as_int, as_real
 
-__all__ = ["FasterRCNN", "MaskRCNN", "fasterrcnn_resnet50_c4", "fasterrcnn_resnet50_fpn", "fasterrcnn_vgg16",
-           "maskrcnn_resnet50_fpn"]
+__all__ = ["FasterRCNN", "MaskRCNN", "fasterrcnn_resnet50_c4", "fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2",
+           "fasterrcnn_vgg16", "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2"]
 
 # torchvision's GeneralizedRCNN defaults: ImageNet statistics.
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -159,15 +159,15 @@ def _targets(targets: Sequence[Mapping[str, npt.ArrayLike]], images: list[npt.ND
 class FasterRCNN:
     """torchvision's `FasterRCNN(backbone, num_classes, ...)`, in eval mode until `train()`: the general builder.
 
-    The parts that differ between models are chosen independently, with `swiftrcnn.models.parts` (descriptions of
-    torchvision's modules): `backbone` (`parts.ResNet50FPN()` or a `parts.Sequential` network), and as keywords
-    `rpn_anchor_generator` (`parts.AnchorGenerator`), `box_roi_pool` (`parts.MultiScaleRoIAlign` or
-    `parts.RoIPool`), `box_head` (`parts.TwoMLPHead`, or a `parts.Sequential` ending flat) and `box_predictor`
-    (`parts.FastRCNNPredictor`, which then gives the number of classes: `num_classes` must be None, as in
-    torchvision); parts not given are torchvision's defaults (those of `fasterrcnn_resnet50_fpn`). `weights` is
-    the model's torchvision state dict (see `fasterrcnn_resnet50_fpn`); the other keyword arguments are
-    torchvision's, with its defaults. `fasterrcnn_resnet50_fpn` and the other builders are compositions of these
-    parts. Calls release the GIL and may run concurrently on one model.
+    The parts that differ between models are chosen independently, with `swiftrcnn.models.parts` (descriptions
+    of torchvision's modules): `backbone` (`parts.ResNet50FPN()` or a `parts.Sequential` network), and as
+    keywords `rpn_anchor_generator` (`parts.AnchorGenerator`), `rpn_head` (`parts.RPNHead`), `box_roi_pool`
+    (`parts.MultiScaleRoIAlign` or `parts.RoIPool`), `box_head` (`parts.TwoMLPHead`, or a `parts.Sequential`
+    ending flat) and `box_predictor` (`parts.FastRCNNPredictor`, which then gives the number of classes:
+    `num_classes` must be None, as in torchvision); parts not given are torchvision's defaults (those of
+    `fasterrcnn_resnet50_fpn`). `weights` is the model's torchvision state dict (see `fasterrcnn_resnet50_fpn`);
+    the other keyword arguments are torchvision's, with its defaults. `fasterrcnn_resnet50_fpn` and the other
+    builders are compositions of these parts. Calls release the GIL and may run concurrently on one model.
     """
 
     _KIND = _C.FASTER_RCNN
@@ -176,6 +176,7 @@ class FasterRCNN:
                  weights: StateDictSource | None = None, min_size: float | Sequence[float] = 800,
                  max_size: float = 1333, image_mean: Sequence[float] | None = None,
                  image_std: Sequence[float] | None = None, rpn_anchor_generator: parts.AnchorGenerator | None = None,
+                 rpn_head: parts.RPNHead | None = None,
                  rpn_pre_nms_top_n_test: int = 1000, rpn_post_nms_top_n_test: int = 1000,
                  rpn_nms_thresh: float = 0.7, rpn_score_thresh: float = 0.0,
                  box_roi_pool: parts.MultiScaleRoIAlign | parts.RoIPool | None = None,
@@ -198,7 +199,7 @@ class FasterRCNN:
         self.config = _config(builder, num_classes, min_size, max_size, image_mean, image_std,
                               rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test, rpn_nms_thresh, rpn_score_thresh,
                               box_score_thresh, box_nms_thresh, box_detections_per_img, kwargs)
-        spec = parts.architecture(backbone, self.config["num_classes"], rpn_anchor_generator, box_roi_pool,
+        spec = parts.architecture(backbone, self.config["num_classes"], rpn_anchor_generator, rpn_head, box_roi_pool,
                                   box_head, box_predictor, **mask_parts)
         self.backbone = backbone
         self.architecture = spec
@@ -514,6 +515,30 @@ def maskrcnn_resnet50_fpn(*, weights: StateDictSource | None = None, num_classes
         rpn_post_nms_top_n_test=rpn_post_nms_top_n_test, rpn_nms_thresh=rpn_nms_thresh,
         rpn_score_thresh=rpn_score_thresh, box_score_thresh=box_score_thresh, box_nms_thresh=box_nms_thresh,
         box_detections_per_img=box_detections_per_img, _builder="maskrcnn_resnet50_fpn", **kwargs)
+
+
+def _v2_parts() -> dict[str, Any]:
+    return dict(rpn_head=parts.RPNHead(256, 3, conv_depth=2),
+                box_head=parts.FastRCNNConvFCHead((256, 7, 7), [256, 256, 256, 256], [1024], "batch_norm2d"))
+
+
+def fasterrcnn_resnet50_fpn_v2(*, weights: StateDictSource | None = None, num_classes: int | None = 91,
+                               **kwargs: Any) -> FasterRCNN:
+    """torchvision.models.detection.fasterrcnn_resnet50_fpn_v2 (eval mode until `train()`): the ResNet-50-FPN
+    model with batch norms in the FPN, a two-convolution RPN head and a box head of four 3x3 convolutions with batch
+    norms and one fully connected layer (FastRCNNConvFCHead); every norm folded at load. Arguments as
+    `fasterrcnn_resnet50_fpn`."""
+    return FasterRCNN(parts.ResNet50FPN(fpn_norm=True), 91 if num_classes is None else num_classes, weights=weights,
+                      **_v2_parts(), _builder="fasterrcnn_resnet50_fpn_v2", **kwargs)
+
+
+def maskrcnn_resnet50_fpn_v2(*, weights: StateDictSource | None = None, num_classes: int | None = 91,
+                             **kwargs: Any) -> MaskRCNN:
+    """torchvision.models.detection.maskrcnn_resnet50_fpn_v2: `fasterrcnn_resnet50_fpn_v2`'s parts and a mask head
+    whose four convolutions have batch norms. Arguments as `fasterrcnn_resnet50_fpn`."""
+    return MaskRCNN(parts.ResNet50FPN(fpn_norm=True), 91 if num_classes is None else num_classes, weights=weights,
+                    **_v2_parts(), mask_head=parts.MaskRCNNHeads(256, [256, 256, 256, 256], 1, "batch_norm2d"),
+                    _builder="maskrcnn_resnet50_fpn_v2", **kwargs)
 
 
 def fasterrcnn_vgg16(*, weights: StateDictSource | None = None, num_classes: int = 91, pooler: str = "roi_pool",

@@ -21,7 +21,8 @@ from typing import Any
 
 from ..ops._array import as_int, as_real
 
-__all__ = ["AdaptiveAvgPool2d", "AnchorGenerator", "BatchNorm2d", "Conv2d", "FastRCNNPredictor", "Flatten", "Linear",
+__all__ = ["AdaptiveAvgPool2d", "AnchorGenerator", "BatchNorm2d", "Conv2d", "FastRCNNConvFCHead", "FastRCNNPredictor",
+           "RPNHead", "Flatten", "Linear",
            "ResNetLayer", "resnet50_c4", "MaskRCNNHeads", "MaskRCNNPredictor", "MaxPool2d",
            "MultiScaleRoIAlign", "ReLU", "ResNet50FPN", "RoIPool", "Sequential", "TwoMLPHead", "vgg16_features"]
 
@@ -212,12 +213,59 @@ def vgg16_features() -> Sequential:
 
 
 class ResNet50FPN(_Part):
-    """torchvision's `resnet_fpn_backbone("resnet50")`: levels "0", "1", "2", "3", "pool", 256 channels."""
+    """torchvision's `resnet_fpn_backbone("resnet50")`: levels "0", "1", "2", "3", "pool", 256 channels. With
+    `fpn_norm` the FPN's convolutions have batch norms (`_resnet_fpn_extractor(..., norm_layer=BatchNorm2d)`, the v2
+    models)."""
 
     out_channels = 256
 
+    def __init__(self, fpn_norm: bool = False) -> None:
+        self.fpn_norm = bool(fpn_norm)
+
     def spec(self) -> Spec:
-        return dict(type="resnet50_fpn")
+        return dict(type="resnet50_fpn", fpn_norm=True) if self.fpn_norm else dict(type="resnet50_fpn")
+
+
+class RPNHead(_Part):
+    """torchvision's RPNHead(in_channels, num_anchors, conv_depth=1)."""
+
+    def __init__(self, in_channels: int, num_anchors: int, conv_depth: int = 1) -> None:
+        self.in_channels = as_int(in_channels, "in_channels")
+        self.num_anchors = as_int(num_anchors, "num_anchors")
+        self.conv_depth = as_int(conv_depth, "conv_depth")
+
+    def spec(self) -> Spec:
+        return dict(conv_depth=self.conv_depth)
+
+
+def _norm(norm_layer: str | None) -> bool:
+    if norm_layer not in (None, "batch_norm2d"):
+        raise ValueError(f"norm_layer: expected None or 'batch_norm2d', got {norm_layer!r}")
+    return norm_layer is not None
+
+
+def FastRCNNConvFCHead(input_size: Sequence[int], conv_layers: Sequence[int],  # noqa: N802 (torchvision's name)
+                       fc_layers: Sequence[int], norm_layer: str | None = None) -> Sequential:
+    """torchvision's FastRCNNConvFCHead((C, H, W), conv_layers, fc_layers, norm_layer) as a sequential box head:
+    3x3 Conv2dNormActivations (bias-free with `norm_layer="batch_norm2d"`), flatten, then Linear + ReLU per
+    fc layer (the v2 models: ((256, 7, 7), [256] * 4, [1024], "batch_norm2d"))."""
+    norm = _norm(norm_layer)
+    c, h, w = (as_int(v, "input_size") for v in input_size)
+    blocks: list[_Part] = []
+    for out in conv_layers:
+        out = as_int(out, "conv_layers")
+        inner: list[_Part] = [Conv2d(c, out, 3, padding=1, bias=not norm)]
+        if norm:
+            inner.append(BatchNorm2d(out))
+        blocks.append(Sequential(*inner, ReLU()))
+        c = out
+    blocks.append(Flatten())
+    features = c * h * w
+    for out in fc_layers:
+        out = as_int(out, "fc_layers")
+        blocks += [Linear(features, out), ReLU()]
+        features = out
+    return Sequential(*blocks)
 
 
 class AnchorGenerator(_Part):
@@ -297,16 +345,19 @@ class FastRCNNPredictor(_Part):
 
 
 class MaskRCNNHeads(_Part):
-    """torchvision's MaskRCNNHeads(in_channels, layers, dilation=1): 3x3 convolutions with ReLU."""
+    """torchvision's MaskRCNNHeads(in_channels, layers, dilation=1, norm_layer=None): 3x3 convolutions with ReLU
+    (bias-free and with batch norms for `norm_layer="batch_norm2d"`, the v2 models)."""
 
-    def __init__(self, in_channels: int, layers: Sequence[int], dilation: int = 1) -> None:
+    def __init__(self, in_channels: int, layers: Sequence[int], dilation: int = 1,
+                 norm_layer: str | None = None) -> None:
         self.in_channels = as_int(in_channels, "in_channels")
         self.layers = [as_int(v, "layers") for v in layers]
         if as_int(dilation, "dilation") != 1:
             raise ValueError(f"dilation: only 1 is supported, got {dilation}")
+        self.norm = _norm(norm_layer)
 
     def spec(self) -> Spec:
-        return dict(layers=self.layers)
+        return dict(layers=self.layers, norm=True) if self.norm else dict(layers=self.layers)
 
 
 class MaskRCNNPredictor(_Part):
@@ -322,6 +373,7 @@ class MaskRCNNPredictor(_Part):
 
 
 def architecture(backbone: _Part, num_classes: int, rpn_anchor_generator: AnchorGenerator | None,
+                 rpn_head: RPNHead | None,
                  box_roi_pool: MultiScaleRoIAlign | RoIPool | None, box_head: TwoMLPHead | Sequential | None,
                  box_predictor: FastRCNNPredictor | None = None,
                  mask_roi_pool: MultiScaleRoIAlign | None = None, mask_head: MaskRCNNHeads | None = None,
@@ -342,6 +394,18 @@ def architecture(backbone: _Part, num_classes: int, rpn_anchor_generator: Anchor
         # torchvision's FasterRCNN default generator is the FPN's five levels; it only fits a five-level backbone.
         raise ValueError("rpn_anchor_generator: required for a Sequential backbone (torchvision's default is the "
                          "FPN's five levels)")
+    if rpn_head is not None:
+        if not isinstance(rpn_head, RPNHead):
+            raise TypeError("rpn_head: expected an RPNHead")
+        if rpn_head.in_channels != out_channels:
+            raise ValueError(f"rpn_head.in_channels: expected the backbone's out_channels {out_channels}, got "
+                             f"{rpn_head.in_channels}")
+        anchors = (rpn_anchor_generator.num_anchors_per_location()[0] if rpn_anchor_generator is not None else 3)
+        if rpn_head.num_anchors != anchors:
+            raise ValueError(f"rpn_head.num_anchors: expected the anchor generator's {anchors} per location, got "
+                             f"{rpn_head.num_anchors}")
+        if rpn_head.conv_depth != 1:
+            spec["rpn_head"] = rpn_head.spec()
     if box_roi_pool is not None:
         if not isinstance(box_roi_pool, (MultiScaleRoIAlign, RoIPool)):
             raise TypeError("box_roi_pool: expected MultiScaleRoIAlign or RoIPool")

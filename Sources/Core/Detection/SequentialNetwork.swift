@@ -170,7 +170,8 @@ public enum DetectorBackbone: Sendable {
 
     init(_ architecture: Architecture, weights: inout WeightStore, prefix: String) {
         switch architecture.backbone {
-        case .resnet50FPN: self = .resnet50FPN(ResNet50FPN(weights: &weights, prefix: prefix))
+        case .resnet50FPN:
+            self = .resnet50FPN(ResNet50FPN(weights: &weights, prefix: prefix, fpnNorm: architecture.fpnNorm))
         case .sequential(let layers):
             self = .sequential(SequentialNetwork(layers: layers, weights: &weights, prefix: prefix))
         }
