@@ -4,6 +4,7 @@
     python bench/detector.py --quick               # best of 2
     python bench/detector.py --isa generic         # swiftrcnn on another instruction-set path (default: the best)
     python bench/detector.py --engines onnxruntime # only some of the extra engines ("" for none)
+    python bench/detector.py --models all          # every builder (default: the two ResNet-50-FPN models)
 
 Times are measured side by side in this process with the same thread count, on the same image (default
 min_size=800), best of N each after a warm-up run; ratios are torchvision's time / the engine's. ONNX Runtime and
@@ -41,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 import _machine
+import _models
 
 ROOT = Path(__file__).resolve().parent
 ENGINES = ("onnxruntime", "openvino")  # beside torchvision and swiftrcnn, which always run
@@ -62,7 +64,9 @@ def parse_args():
     p.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "swiftrcnn-bench"),
                    help="directory for exported ONNX / OpenVINO files (default: %(default)s)")
     p.add_argument("--json", default=str(ROOT / "results" / "detector.json"))
-    p.add_argument("--child", nargs=3, metavar=("LIBRARY", "KIND", "WEIGHTS"), help=argparse.SUPPRESS)
+    p.add_argument("--models", default=",".join(_models.DEFAULT),
+                   help=f"comma-separated builders, or 'all': {', '.join(_models.ALL)} (default: %(default)s)")
+    p.add_argument("--child", nargs=3, metavar=("LIBRARY", "MODEL", "WEIGHTS"), help=argparse.SUPPRESS)
     return p.parse_args()
 
 
@@ -93,16 +97,14 @@ def peak_kib():
     return 0
 
 
-def run_child(library, kind, weights_path, threads, isa):
+def run_child(library, name, weights_path, threads, isa):
     """Builds one library's model, runs it 3 times, prints JSON with memory figures."""
     img = image()
     info = {}
     if library == "torchvision":
         import torch
-        import torchvision
         torch.set_num_threads(threads)
-        build = getattr(torchvision.models.detection, f"{kind}_resnet50_fpn")
-        model = build(weights=None, weights_backbone=None).eval()
+        model = _models.torchvision_model(name)
         model.load_state_dict(torch.load(weights_path))
         base = rss_kib()
         with torch.no_grad():
@@ -113,7 +115,8 @@ def run_child(library, kind, weights_path, threads, isa):
         from swiftrcnn import models
         swiftrcnn.set_num_threads(threads)
         info["isa"] = swiftrcnn.get_isa()
-        model = getattr(models, f"{kind}_resnet50_fpn")(weights=weights_path)
+        del models
+        model = _models.swiftrcnn_model(name, weights_path)
         base = rss_kib()
         for _ in range(3):
             model([img])
@@ -298,13 +301,17 @@ def main():
         run_child(*args.child, args.threads, args.isa)
         return
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    model_names = list(_models.ALL) if args.models == "all" else [m.strip() for m in args.models.split(",")
+                                                                   if m.strip()]
+    for m in model_names:
+        if m not in _models.ALL:
+            _machine.fail(f"--models: unknown model {m!r}; expected some of {', '.join(_models.ALL)}")
     for e in engines:
         if e not in ENGINES:
             _machine.fail(f"--engines: unknown engine {e!r}; expected some of {', '.join(ENGINES)}")
     swiftrcnn = _machine.apply_isa(args.isa)  # exits with code 2 if the CPU lacks the path
     import torch
     import torchvision
-    from swiftrcnn import models
 
     torch.set_num_threads(args.threads)
     swiftrcnn.set_num_threads(args.threads)
@@ -325,23 +332,24 @@ def main():
     print(f"detector on one 640x480 image, min_size 800, {args.threads} threads, best of {repeats}")
     print(_machine.header_line(args.threads))
     print(", ".join(f"{k} {v.split('-')[0]}" for k, v in versions.items() if v))  # openvino's is long
-    header = f"{'model':<14} {'torchvision s':>13} {'swiftrcnn s':>12} {'ratio':>6}" + \
+    width = max(len(m) for m in model_names)
+    header = f"{'model':<{width}} {'torchvision s':>13} {'swiftrcnn s':>12} {'ratio':>6}" + \
              "".join(f" {e + ' s':>{len(e) + 4}} {'ratio':>6}" for e in engines) + \
              f"  {'tv peak MiB':>11} {'sr peak MiB':>11}"
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in ("fasterrcnn", "maskrcnn"):
+        for name in model_names:
+            kind = _models.kind(name)
             torch.manual_seed(0)
-            tv_model = getattr(torchvision.models.detection, f"{kind}_resnet50_fpn")(
-                weights=None, weights_backbone=None).eval()
+            tv_model = _models.torchvision_model(name)
             # Random weights detect nothing above box_score_thresh; favour one class so the heads (and the mask
             # branch) see a realistic load of up to 100 detections.
             with torch.no_grad():
                 tv_model.roi_heads.box_predictor.cls_score.bias[1] += 12.0
-            weights_path = os.path.join(tmp, f"{kind}.pth")
+            weights_path = os.path.join(tmp, f"{name}.pth")
             torch.save(tv_model.state_dict(), weights_path)
-            sr_model = getattr(models, f"{kind}_resnet50_fpn")(weights=weights_path)
+            sr_model = _models.swiftrcnn_model(name, weights_path)
             timg = torch.from_numpy(img)
 
             def tv_run():
@@ -350,7 +358,7 @@ def main():
 
             runs = dict(torchvision=tv_run, swiftrcnn=lambda: sr_model([img])[0])
             info, skipped = {}, {}
-            stem = cache / f"{kind}-{cache_key(tv_model, img)}" if engines else None
+            stem = cache / f"{name}-{cache_key(tv_model, img)}" if engines else None
             onnx_export = {}
 
             def onnx_file():
@@ -379,17 +387,17 @@ def main():
                 except Exception as err:  # noqa: BLE001 - skip the engine, say why
                     runs.pop(e, None)
                     skipped[e] = one_line(err)
-                    print(f"{e}: skipped for {kind} ({skipped[e]})", flush=True)
+                    print(f"{e}: skipped for {name} ({skipped[e]})", flush=True)
 
             seconds = {name: best_time(fn, repeats) for name, fn in runs.items()}
             ref = tv_run()
             agree = {name: agreement(ref, fn()) for name, fn in runs.items() if name != "torchvision"}
-            tv_mem = child_memory("torchvision", kind, weights_path, args.threads, args.isa)
-            sr_mem = child_memory("swiftrcnn", kind, weights_path, args.threads, args.isa)
+            tv_mem = child_memory("torchvision", name, weights_path, args.threads, args.isa)
+            sr_mem = child_memory("swiftrcnn", name, weights_path, args.threads, args.isa)
             if sr_mem["isa"] != swiftrcnn.get_isa():
                 raise RuntimeError(f"the swiftrcnn child ran path {sr_mem['isa']}, not {swiftrcnn.get_isa()}")
             tv_s, sr_s = seconds["torchvision"], seconds["swiftrcnn"]
-            row = dict(model=kind, torchvision_s=tv_s, swiftrcnn_s=sr_s, ratio=tv_s / sr_s,
+            row = dict(model=name, torchvision_s=tv_s, swiftrcnn_s=sr_s, ratio=tv_s / sr_s,
                        torchvision_peak_mib=tv_mem["peak_kib"] / 1024, swiftrcnn_peak_mib=sr_mem["peak_kib"] / 1024,
                        torchvision_inference_mib=(tv_mem["peak_kib"] - tv_mem["after_build_kib"]) / 1024,
                        swiftrcnn_inference_mib=(sr_mem["peak_kib"] - sr_mem["after_build_kib"]) / 1024,
@@ -403,13 +411,13 @@ def main():
             rows.append(row)
             cells = "".join(f" {seconds[e]:{len(e) + 4}.3f} {tv_s / seconds[e]:6.2f}" if e in seconds
                             else f" {'-':>{len(e) + 4}} {'-':>6}" for e in engines)
-            print(f"{kind:<14} {tv_s:13.3f} {sr_s:12.3f} {tv_s / sr_s:6.2f}{cells}  "
+            print(f"{name:<{width}} {tv_s:13.3f} {sr_s:12.3f} {tv_s / sr_s:6.2f}{cells}  "
                   f"{row['torchvision_peak_mib']:11.0f} {row['swiftrcnn_peak_mib']:11.0f}", flush=True)
 
     print(f"\nagreement with torchvision (each torchvision detection matched, by decreasing score, to one of the same "
           f"label with IoU > {MATCH_IOU}):")
-    header = f"{'model':<14} {'engine':<12} {'detections (tv / engine)':>24} {'matched':>7} {'max|box diff|':>13} " \
-             f"{'max|score diff|':>15} {'max|mask diff|':>14}  masks off by > {MASK_OFF}"
+    header = f"{'model':<{width}} {'engine':<12} {'detections (tv / engine)':>24} {'matched':>7} " \
+             f"{'max|box diff|':>13} {'max|score diff|':>15} {'max|mask diff|':>14}  masks off by > {MASK_OFF}"
     print(header)
     print("-" * len(header))
     fmt = lambda v: f"{v:.1e}" if v is not None else "-"  # noqa: E731
@@ -417,7 +425,7 @@ def main():
         for name, e in row["engines"].items():
             if name == "torchvision" or e.get("matched") is None:
                 continue
-            print(f"{row['model']:<14} {name:<12} {e['torchvision_detections']:>11} / {e['detections']:<10} "
+            print(f"{row['model']:<{width}} {name:<12} {e['torchvision_detections']:>11} / {e['detections']:<10} "
                   f"{e['matched']:7d} {fmt(e['max_box_diff']):>13} {fmt(e['max_score_diff']):>15} "
                   f"{fmt(e['max_mask_diff']):>14}  {'-' if e['masks_differing'] is None else e['masks_differing']}")
     out = Path(args.json)

@@ -144,4 +144,60 @@ public enum Interpolation {
             }
         }
     }
+
+    /// torch's cubic convolution coefficient A (`upsample_bicubic2d`).
+    @usableFromInline static let cubicA = -0.75
+
+    /// The 4 weights of a cubic tap at fraction `t` (torch's `get_cubic_upsample_coefficients`, A = -0.75).
+    @inlinable
+    static func cubicWeights<T: KernelFloat>(_ t: T) -> (T, T, T, T) {
+        let a = T(cubicA)
+        func near(_ x: T) -> T { ((a + 2) * x - (a + 3)) * x * x + 1 }
+        func far(_ x: T) -> T { ((a * x - 5 * a) * x + 8 * a) * x - 4 * a }
+        return (far(t + 1), near(t), near(1 - t), far(2 - t))
+    }
+
+    /// mode="bicubic", align_corners=False, to (ho, wo), as torch's CPU kernel: source position
+    /// (dst + 0.5)·(in / out) - 0.5 (not clamped), its floor and fraction, taps at floor - 1 ... floor + 2 clamped
+    /// to the edges, blended along x per source row and then along y (sums in tap order). Same size: a copy.
+    @inlinable
+    public static func bicubic<T: KernelFloat>(
+        _ input: UnsafePointer<T>, planes: Int, height h: Int, width w: Int, outHeight ho: Int, outWidth wo: Int,
+        into output: UnsafeMutablePointer<T>
+    ) {
+        if h == 0 || w == 0 {
+            output.update(repeating: 0, count: planes * ho * wo)
+            return
+        }
+        if h == ho && w == wo {
+            output.update(from: input, count: planes * h * w)
+            return
+        }
+        func taps(_ inSize: Int, _ outSize: Int) -> [(Int, (T, T, T, T))] {
+            let scale = T(inSize) / T(outSize)
+            return (0..<outSize).map { dst in
+                let src = scale * (T(dst) + T(0.5)) - T(0.5)
+                let f = src.rounded(.down)
+                return (Int(f), cubicWeights(src - f))
+            }
+        }
+        let ys = taps(h, ho), xs = taps(w, wo)
+        Parallel.forEachChunk(planes * ho, minItemsPerChunk: max(1, 4096 / max(1, wo))) { range in
+            for row in range {
+                let plane = row / ho, oy = row % ho
+                let (y, wy) = ys[oy]
+                let base = input + plane * h * w
+                let out = output + plane * ho * wo + oy * wo
+                for ox in 0..<wo {
+                    let (x, wx) = xs[ox]
+                    func at(_ yy: Int, _ xx: Int) -> T { base[min(max(yy, 0), h - 1) * w + min(max(xx, 0), w - 1)] }
+                    func rowValue(_ yy: Int) -> T {
+                        at(yy, x - 1) * wx.0 + at(yy, x) * wx.1 + at(yy, x + 1) * wx.2 + at(yy, x + 2) * wx.3
+                    }
+                    out[ox] =
+                        rowValue(y - 1) * wy.0 + rowValue(y) * wy.1 + rowValue(y + 1) * wy.2 + rowValue(y + 2) * wy.3
+                }
+            }
+        }
+    }
 }

@@ -97,12 +97,12 @@ def state(model):
     return {k: v.detach().numpy() for k, v in model.state_dict().items()}
 
 
-def compare(ours, theirs, masks=False, box_atol=2e-2):
+def compare(ours, theirs, masks=False, box_atol=2e-2, limit=100):
     total = 0
     for o, t in zip(ours, theirs):
         t = {k: v.numpy() for k, v in t.items()}
         assert_same_ranking(o["boxes"], o["scores"], t["boxes"], t["scores"], box_atol=box_atol, score_atol=1e-4,
-                            truncated=len(t["scores"]) == 100, extra=[(o["labels"], t["labels"], 0)])
+                            truncated=len(t["scores"]) == limit, extra=[(o["labels"], t["labels"], 0)])
         total += len(t["scores"])
         if masks:
             assert o["masks"].shape == t["masks"].shape
@@ -294,3 +294,37 @@ def test_architecture_json_is_checked_by_the_library():
     cfg[-1] = json.dumps({"backbone": {"type": "resnet50_fpn"}})
     with pytest.raises(ValueError, match="missing keys"):
         swiftrcnn._C.model_create(tuple(cfg), [], [])
+
+
+def test_keypointrcnn_resnet50_fpn():
+    """Keypoint R-CNN: boxes as the other models, and per detection 17 keypoints (bicubic-resized heat maps, arg-max)
+    and their scores."""
+    from detector_utils import sharpen_classifier
+    torch.manual_seed(12)
+    kwargs = dict(SMALL, box_detections_per_img=30)
+    tv = torchvision.models.detection.keypointrcnn_resnet50_fpn(weights=None, weights_backbone=None, **kwargs).eval()
+    imgs = images(SIZES, seed=13)
+    sharpen_rpn(tv)
+    with torch.no_grad():
+        image_list, _ = tv.transform(imgs)
+        feats = tv.backbone(image_list.tensors)
+        proposals, _ = tv.rpn(image_list, feats)
+    sharpen_classifier(tv, feats, image_list, proposals, background=10.0)
+    ours = models.keypointrcnn_resnet50_fpn(weights=state(tv), **kwargs)
+    with torch.no_grad():
+        theirs = tv(imgs)
+    got = ours([im.numpy() for im in imgs])
+    assert compare(got, theirs, limit=30) >= 10
+    points = differing = 0
+    for o, t in zip(got, theirs):
+        t = {k: v.numpy() for k, v in t.items()}
+        assert o["keypoints"].shape == t["keypoints"].shape and o["keypoints"].dtype == np.float32
+        assert o["keypoints_scores"].shape == t["keypoints_scores"].shape
+        for i in range(len(o["scores"])):
+            j = int(np.argmin(np.abs(t["boxes"] - o["boxes"][i]).max(1)))
+            close = np.abs(o["keypoints"][i] - t["keypoints"][j]).max(1) <= 1e-2
+            points += len(close)
+            differing += int((~close).sum())
+            # A keypoint may move to a near-tied maximum (heat maps equal to ~1e-5); its score stays the maximum.
+            np.testing.assert_allclose(o["keypoints_scores"][i], t["keypoints_scores"][j], atol=1e-3, rtol=1e-4)
+    assert differing <= points // 50, f"{differing} of {points} keypoints differ"

@@ -31,6 +31,7 @@ SOFT_NMS_LINEAR: int
 SOFT_NMS_GAUSSIAN: int
 FASTER_RCNN: int
 MASK_RCNN: int
+KEYPOINT_RCNN: int
 
 def set_num_threads(num_threads: int, /) -> None: ...
 def set_isa(name: str, /) -> None: ...

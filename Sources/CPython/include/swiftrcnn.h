@@ -232,8 +232,9 @@ typedef struct srcnn_model srcnn_model;
 typedef struct srcnn_arrays srcnn_arrays;
 
 typedef enum srcnn_model_kind {
-    SRCNN_FASTER_RCNN = 0, /* fasterrcnn_resnet50_fpn */
-    SRCNN_MASK_RCNN = 1    /* maskrcnn_resnet50_fpn   */
+    SRCNN_FASTER_RCNN = 0,  /* fasterrcnn_resnet50_fpn */
+    SRCNN_MASK_RCNN = 1,    /* maskrcnn_resnet50_fpn   */
+    SRCNN_KEYPOINT_RCNN = 2 /* keypointrcnn_resnet50_fpn */
 } srcnn_model_kind;
 
 /* The eval-mode arguments of torchvision's builders (same names; torchvision's defaults in brackets). */
@@ -274,7 +275,9 @@ typedef struct srcnn_model_config {
      "box_head": {"type": "two_mlp_head", "representation_size" [1024]} or {"type": "sequential", "layers"} ending
          with flattened features (keys roi_heads.box_head.<index>.*);
      "mask_roi_pool": as box_roi_pool, multi_scale_roi_align only [output_size 14];
-     "mask_head": {"layers" [256 x 4], "norm" [false]}; "mask_predictor": {"dim_reduced" [256]}. */
+     "mask_head": {"layers" [256 x 4], "norm" [false]}; "mask_predictor": {"dim_reduced" [256]};
+     "keypoint_roi_pool": as mask_roi_pool; "keypoint_head": {"layers" [512 x 8]} (keys keypoint_head.0, .2, ...);
+     "keypoint_predictor": {"num_keypoints" [17]}. */
 
 /* Builds a model from `count` state-dict entries: names[i] (NUL-terminated, torchvision's keys) and arrays[i]
    (float32, torchvision's shapes). Like load_state_dict(strict=True), every key the model needs must be present
@@ -300,7 +303,8 @@ int32_t srcnn_model_features(const srcnn_model *model, const srcnn_array *images
                              srcnn_arrays **out, char *err);
 /* The whole model, as torchvision's eval-mode forward: for each image i, "boxes.i" (D_i, 4) float32 in the
    original image's pixels, "labels.i" (D_i,) int64, "scores.i" (D_i,) float32 and, for Mask R-CNN, "masks.i"
-   (D_i, 1, H_i, W_i) float32 mask probabilities pasted at the original size. */
+   (D_i, 1, H_i, W_i) float32 mask probabilities pasted at the original size, for Keypoint R-CNN "keypoints.i"
+   (D_i, K, 3) float32 rows (x, y, 1) and "keypoints_scores.i" (D_i, K) float32. */
 int32_t srcnn_model_detect(const srcnn_model *model, const srcnn_array *images, int64_t num_images, srcnn_arrays **out,
                            char *err);
 

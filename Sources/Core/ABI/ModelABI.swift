@@ -48,7 +48,7 @@ final class NamedArrays {
 /// The config as the Swift model takes it (range checks happen in `DetectionModel.Config.validate`).
 func modelConfig(_ c: srcnn_model_config) throws -> DetectionModel.Config {
     guard let kind = DetectionModel.Kind(rawValue: c.kind) else {
-        throw SwiftRCNNError.invalidValue("kind: expected an srcnn_model_kind (0 or 1), got \(c.kind)")
+        throw SwiftRCNNError.invalidValue("kind: expected an srcnn_model_kind (0, 1 or 2), got \(c.kind)")
     }
     // Clamping keeps absurd 64-bit values out of Int arithmetic; validate() then rejects them by range.
     func int(_ v: Int64) -> Int { Int(max(min(v, Int64(Int32.max)), Int64(Int32.min))) }
@@ -215,6 +215,11 @@ func appendDetections(_ detections: [Detections], images: [FeatureMap], to resul
         result.append("boxes.\(i)", shape: [n, 4], .float32(d.boxes))
         result.append("labels.\(i)", shape: [n], .int64(d.labels))
         result.append("scores.\(i)", shape: [n], .float32(d.scores))
+        if let keypoints = d.keypoints, let scores = d.keypointScores {
+            let k = n == 0 ? 0 : scores.count / n
+            result.append("keypoints.\(i)", shape: [n, k, 3], .float32(keypoints))
+            result.append("keypoints_scores.\(i)", shape: [n, k], .float32(scores))
+        }
         if let masks = d.masks {
             result.append("masks.\(i)", shape: [n, 1, images[i].height, images[i].width], .float32(masks))
         }

@@ -91,6 +91,12 @@ public struct Architecture: Sendable, Equatable {
     public var maskDimReduced = 256
     /// MaskRCNNHeads' convolutions are followed by batch norms (the v2 models).
     public var maskHeadNorm = false
+    /// Keypoint R-CNN: the keypoint pooler, KeypointRCNNHeads' 3x3 convolutions (keys keypoint_head.0, .2, ...)
+    /// and KeypointRCNNPredictor's keypoint count.
+    public var keypointRoIPool = Pooler.multiScaleRoIAlign(
+        featmapNames: ["0", "1", "2", "3"], outputSize: 14, samplingRatio: 2)
+    public var keypointLayers = [Int](repeating: 512, count: 8)
+    public var numKeypoints = 17
 
     public init() {}
 
@@ -226,7 +232,7 @@ public struct Architecture: Sendable, Equatable {
     static let maxLayers = 1024, maxChannels = 1 << 16, maxKernel = 64, maxPooled = 256
 
     /// Throws `invalidValue` naming the first inconsistent member ("architecture.<member>: ...").
-    public func validate(masks: Bool) throws {
+    public func validate(masks: Bool, keypoints: Bool = false) throws {
         let p = "architecture"
         if case .sequential(let layers) = backbone {
             let out = try Self.trace(layers, Shape(channels: 3), "\(p).backbone.layers")
@@ -268,6 +274,20 @@ public struct Architecture: Sendable, Equatable {
             try require(
                 out.flat || out.side.map { $0 == (1, 1) } == true,
                 "\(p).box_head.layers: the box head must end with flattened features (add a flatten)")
+        }
+        if keypoints {
+            try validate(keypointRoIPool, "\(p).keypoint_roi_pool")
+            guard case .multiScaleRoIAlign = keypointRoIPool else {
+                throw SwiftRCNNError.invalidValue(
+                    "\(p).keypoint_roi_pool: keypoints are pooled with multi_scale_roi_align")
+            }
+            try require(
+                !keypointLayers.isEmpty && keypointLayers.count <= Self.maxLayers
+                    && keypointLayers.allSatisfy { (1...Self.maxChannels).contains($0) },
+                "\(p).keypoint_head.layers: expected 1...\(Self.maxLayers) channel counts, got \(keypointLayers)")
+            try require(
+                (1...4096).contains(numKeypoints),
+                "\(p).keypoint_predictor.num_keypoints: expected 1...4096, got \(numKeypoints)")
         }
         if masks {
             try validate(maskRoIPool, "\(p).mask_roi_pool")
@@ -321,7 +341,7 @@ extension Architecture {
         let reader = JSONReader(root, "architecture")
         try reader.only([
             "backbone", "anchor_sizes", "aspect_ratios", "rpn_head", "box_roi_pool", "box_head", "mask_roi_pool",
-            "mask_head", "mask_predictor",
+            "mask_head", "mask_predictor", "keypoint_roi_pool", "keypoint_head", "keypoint_predictor",
         ])
         if let b = try reader.object("backbone") {
             try b.only(["type", "layers", "fpn_norm"])
@@ -364,6 +384,15 @@ extension Architecture {
             try h.only(["layers", "norm"])
             maskLayers = try h.array("layers").map { try $0.asInt() }
             maskHeadNorm = try h.bool("norm", default: false)
+        }
+        if let p = try reader.object("keypoint_roi_pool") { keypointRoIPool = try Self.pooler(p) }
+        if let h = try reader.object("keypoint_head") {
+            try h.only(["layers"])
+            keypointLayers = try h.array("layers").map { try $0.asInt() }
+        }
+        if let h = try reader.object("keypoint_predictor") {
+            try h.only(["num_keypoints"])
+            numKeypoints = try h.int("num_keypoints")
         }
         if let h = try reader.object("mask_predictor") {
             try h.only(["dim_reduced"])

@@ -28,6 +28,13 @@ extension DetectionModel {
             d.boxes[4 * i + 2] *= ratioW
             d.boxes[4 * i + 3] *= ratioH
         }
+        if var points = d.keypoints {
+            for i in 0..<(points.count / 3) {
+                points[3 * i] *= ratioW
+                points[3 * i + 1] *= ratioH
+            }
+            d.keypoints = points
+        }
         if let masks = d.masks {
             let n = d.boxes.count / 4
             let m = n == 0 ? 0 : Int(Double(masks.count / n).squareRoot())

@@ -7,7 +7,7 @@ import SwiftRCNNOps
 /// Immutable once built, so one model may serve several threads at once.
 public final class DetectionModel: Sendable {
     public enum Kind: Int32, Sendable {
-        case fasterRCNN = 0, maskRCNN = 1
+        case fasterRCNN = 0, maskRCNN = 1, keypointRCNN = 2
     }
 
     /// The eval-mode arguments of torchvision's builders, with their defaults.
@@ -59,7 +59,7 @@ public final class DetectionModel: Sendable {
             try require(
                 boxDetectionsPerImage >= 0,
                 "box_detections_per_img: expected an int >= 0, got \(boxDetectionsPerImage)")
-            try architecture.validate(masks: kind == .maskRCNN)
+            try architecture.validate(masks: kind == .maskRCNN, keypoints: kind == .keypointRCNN)
         }
     }
 
@@ -95,7 +95,10 @@ public final class DetectionModel: Sendable {
                 representationSize: a.representationSize, maskLayers: a.maskLayers,
                 maskDimReduced: a.maskDimReduced, levelNames: a.levelNames, boxPooler: a.boxRoIPool,
                 maskPooler: a.maskRoIPool, boxHead: a.boxHead, maskHeadNorm: a.maskHeadNorm),
-            masks: config.kind == .maskRCNN, prefix: TorchvisionKeys.roiHeads)
+            masks: config.kind == .maskRCNN,
+            keypoints: config.kind == .keypointRCNN
+                ? (pooler: a.keypointRoIPool, layers: a.keypointLayers, count: a.numKeypoints) : nil,
+            prefix: TorchvisionKeys.roiHeads)
         try weights.finish()
     }
 

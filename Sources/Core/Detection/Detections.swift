@@ -9,6 +9,10 @@ public struct Detections: Sendable {
     /// Mask R-CNN's mask probabilities, else nil: (N, 1, H, W) pasted into the original image in the results of
     /// `DetectionModel.detect`; (N, 1, 28, 28) per box, before pasting, in those of `RoIHeads`.
     public var masks: [Float]?
+    /// Keypoint R-CNN's keypoints, else nil: (N, K, 3) rows (x, y, 1) in the image's pixels, and their (N, K)
+    /// heat-map scores.
+    public var keypoints: [Float]?
+    public var keypointScores: [Float]?
 
     public init(boxes: [Float], scores: [Float], labels: [Int64], masks: [Float]? = nil) {
         precondition(boxes.count == 4 * scores.count && labels.count == scores.count, "Detections: sizes differ")

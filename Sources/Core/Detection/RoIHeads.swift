@@ -97,6 +97,11 @@ public struct RoIHeads: Sendable {
     let clsScore: Linear, bboxPred: Linear
     let maskConvs: [Conv2d]
     let maskUpsample: ConvTranspose2x2?
+    /// Keypoint R-CNN's branch: pooler, KeypointRCNNHeads' convolutions, kps_score_lowres, keypoint count.
+    let keypointPooler: Architecture.Pooler?
+    let keypointConvs: [Conv2d]
+    let keypointUpsample: ConvTranspose2d?
+    public let numKeypoints: Int
     /// mask_fcn_logits: (numClasses, maskChannels) weights and (numClasses,) bias.
     let maskLogitsWeight: [Float], maskLogitsBias: [Float]
 
@@ -109,6 +114,7 @@ public struct RoIHeads: Sendable {
 
     public init(
         weights: inout WeightStore, numClasses: Int, config: RoIHeadsConfig, masks: Bool,
+        keypoints: (pooler: Architecture.Pooler, layers: [Int], count: Int)? = nil,
         prefix: String = TorchvisionKeys.roiHeads
     ) {
         precondition(numClasses >= 1, "RoIHeads: numClasses must be >= 1")
@@ -140,6 +146,33 @@ public struct RoIHeads: Sendable {
             weight: weights.take(bboxKeys.linearWeight(in: r, out: 4 * numClasses)),
             bias: weights.take(bboxKeys.bias(4 * numClasses)), inFeatures: r,
             outFeatures: 4 * numClasses)
+        if let keypoints {
+            var convs = [Conv2d]()
+            var channels = c
+            for (i, out) in keypoints.layers.enumerated() {
+                let keys = TorchvisionKeys.LayerKeys(prefix: "\(prefix)keypoint_head.\(2 * i).")
+                convs.append(
+                    Conv2d(
+                        weight: weights.take(keys.convWeight(in: channels, out: out, kernel: 3)),
+                        bias: weights.take(keys.bias(out)), inChannels: channels, outChannels: out,
+                        kernel: (3, 3), padding: 1, relu: true))
+                channels = out
+            }
+            let keys = TorchvisionKeys.LayerKeys(prefix: prefix + "keypoint_predictor.kps_score_lowres.")
+            let k = keypoints.count
+            keypointPooler = keypoints.pooler
+            keypointConvs = convs
+            keypointUpsample = ConvTranspose2d(
+                weight: weights.take(keys.convTransposeWeight(in: channels, out: k, kernel: 4)),
+                bias: weights.take(keys.bias(k)), inChannels: channels, outChannels: k, kernel: 4, stride: 2,
+                padding: 1)
+            numKeypoints = k
+        } else {
+            keypointPooler = nil
+            keypointConvs = []
+            keypointUpsample = nil
+            numKeypoints = 0
+        }
         guard masks else {
             maskConvs = []
             maskUpsample = nil
@@ -206,6 +239,7 @@ public struct RoIHeads: Sendable {
             proposals: proposals, imageSizes: imageSizes, numClasses: numClasses,
             config: config)
         if hasMasks { addMasks(to: &detections, features: features, imageSizes: imageSizes) }
+        if keypointPooler != nil { addKeypoints(to: &detections, features: features, imageSizes: imageSizes) }
         return detections
     }
 

@@ -121,8 +121,15 @@ public struct Conv2d: Sendable {
         run(x, residual: residual)
     }
 
+    /// Output planes smaller than this, in batches of several images, run by `runSmallMaps`.
+    static let smallPlane = 256
+
     func run(_ x: FeatureMap, residual: FeatureMap?) -> FeatureMap {
         precondition(x.channels == inChannels, "Conv2d: expected \(inChannels) channels, got \(x.channels)")
+        let g0 = geometry(x)
+        if groups == 1 && x.batch > 1 && g0.outHeight * g0.outWidth < Conv2d.smallPlane {
+            return runSmallMaps(x, residual: residual)
+        }
         if residual == nil, let winogradWeights {
             return FeatureMap(batch: x.batch, channels: outChannels, height: x.height, width: x.width) { out in
                 x.data.withUnsafeBufferPointer { xs in
@@ -196,6 +203,86 @@ public struct Conv2d: Sendable {
             }
         }
         return out
+    }
+}
+
+extension Conv2d {
+    /// The convolution of a batch of small maps (RoI features: e.g. ResNet's layer4 on 14 × 14 regions, the mask
+    /// head on 14 × 14, FastRCNNConvFCHead on 7 × 7): one image's receptive fields give only H·W columns, too few for
+    /// the GEMM to run at speed (and Winograd tiles would mostly pad), so the columns of several images stand side by
+    /// side in one K × (images·H·W) product, whose rows are then scattered to each image with residual and ReLU.
+    /// Same values as the per-image path up to summation order.
+    func runSmallMaps(_ x: FeatureMap, residual: FeatureMap?) -> FeatureMap {
+        let g = geometry(x)
+        let (ho, wo) = (g.outHeight, g.outWidth)
+        let plane = ho * wo, k = inChannels * kernelH * kernelW
+        let chunk = max(1, min(x.batch, Conv2d.bandElements / max(1, k * plane)))
+        let direct = multipliesPlanes
+        let columns = UnsafeMutablePointer<Float>.allocate(capacity: k * chunk * plane)
+        let products = UnsafeMutablePointer<Float>.allocate(capacity: outChannels * chunk * plane)
+        let single = direct ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * plane)
+        defer {
+            columns.deallocate()
+            products.deallocate()
+            single?.deallocate()
+        }
+        if let residual {
+            precondition(
+                residual.shape == [x.batch, outChannels, ho, wo],
+                "Conv2d: residual \(residual.shape) does not match the output")
+        }
+        return FeatureMap(batch: x.batch, channels: outChannels, height: ho, width: wo) { out in
+            let o = out.baseAddress!
+            let relu = self.relu, outChannels = self.outChannels, inPlane = x.plane
+            withOptionalPointer(bias) { biasPointer in
+                withOptionalPointer(residual?.data) { residualPointer in
+                    x.data.withUnsafeBufferPointer { xs in
+                        weight.withUnsafeBufferPointer { ws in
+                            var first = 0
+                            while first < x.batch {
+                                let images = min(chunk, x.batch - first), n = images * plane
+                                for i in 0..<images {
+                                    let input = xs.baseAddress! + (first + i) * inChannels * inPlane
+                                    let source = direct ? input : UnsafePointer(single!)
+                                    if let single {
+                                        Im2Col.fill(input, channels: inChannels, geometry: g, rows: 0, ho, into: single)
+                                    }
+                                    Parallel.forEachChunk(k, minItemsPerChunk: max(1, 32768 / plane)) { rows in
+                                        for r in rows {
+                                            (columns + r * n + i * plane).update(from: source + r * plane, count: plane)
+                                        }
+                                    }
+                                }
+                                GEMM.multiply(
+                                    m: outChannels, n: n, k: k, a: ws.baseAddress!, lda: k, b: columns, ldb: n,
+                                    c: products, ldc: n, epilogue: GEMMEpilogue(bias: biasPointer))
+                                // (out channel, image, pixel) -> (image, out channel, pixel), + residual, ReLU.
+                                let done = first
+                                Parallel.forEachChunk(outChannels, minItemsPerChunk: 8) { channels in
+                                    for oc in channels {
+                                        for i in 0..<images {
+                                            let src = products + oc * n + i * plane
+                                            let at = ((done + i) * outChannels + oc) * plane
+                                            let dst = o + at
+                                            if let residualPointer {
+                                                let add = residualPointer + at
+                                                for p in 0..<plane {
+                                                    let v = src[p] + add[p]
+                                                    dst[p] = relu && v < 0 ? 0 : v
+                                                }
+                                            } else {
+                                                for p in 0..<plane { dst[p] = relu && src[p] < 0 ? 0 : src[p] }
+                                            }
+                                        }
+                                    }
+                                }
+                                first += images
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -95,6 +95,8 @@ public final class DetectorTrainer: @unchecked Sendable {
         try config.validate()
         try training.validate()
         try require(
+            config.kind != .keypointRCNN, "kind: training covers Faster and Mask R-CNN so far, not Keypoint R-CNN")
+        try require(
             config.architecture.isResNet50FPN,
             "architecture: training covers the ResNet-50-FPN models only so far (the general builder's models run in "
                 + "eval mode)")

@@ -7,10 +7,10 @@
 Weights are torchvision state dicts (a checkpoint path or a mapping of names to arrays); nothing is downloaded.
 """
 from . import parts
-from .detection import (FasterRCNN, MaskRCNN, Parameter, fasterrcnn_resnet50_c4, fasterrcnn_resnet50_fpn,
-                        fasterrcnn_resnet50_fpn_v2, fasterrcnn_vgg16, maskrcnn_resnet50_fpn, maskrcnn_resnet50_fpn_v2,
-                        random_state_dict)
+from .detection import (FasterRCNN, KeypointRCNN, MaskRCNN, Parameter, fasterrcnn_resnet50_c4,
+                        fasterrcnn_resnet50_fpn, fasterrcnn_resnet50_fpn_v2, fasterrcnn_vgg16,
+                        keypointrcnn_resnet50_fpn, maskrcnn_resnet50_fpn, maskrcnn_resnet50_fpn_v2, random_state_dict)
 
-__all__ = ["parts", "FasterRCNN", "MaskRCNN", "Parameter", "fasterrcnn_resnet50_c4", "fasterrcnn_resnet50_fpn",
-           "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_vgg16", "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2",
-           "random_state_dict"]
+__all__ = ["parts", "FasterRCNN", "KeypointRCNN", "MaskRCNN", "Parameter", "fasterrcnn_resnet50_c4",
+           "fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_vgg16", "keypointrcnn_resnet50_fpn",
+           "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "random_state_dict"]

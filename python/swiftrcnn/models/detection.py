@@ -22,8 +22,9 @@ from .. import weights as _weights
 from . import _init, parts
 from ..ops._array import as_int, as_real
 
-__all__ = ["FasterRCNN", "MaskRCNN", "fasterrcnn_resnet50_c4", "fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2",
-           "fasterrcnn_vgg16", "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2"]
+__all__ = ["FasterRCNN", "KeypointRCNN", "MaskRCNN", "fasterrcnn_resnet50_c4", "fasterrcnn_resnet50_fpn",
+           "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_vgg16", "keypointrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn",
+           "maskrcnn_resnet50_fpn_v2"]
 
 # torchvision's GeneralizedRCNN defaults: ImageNet statistics.
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -171,6 +172,7 @@ class FasterRCNN:
     """
 
     _KIND = _C.FASTER_RCNN
+    _PARTS: tuple[str, ...] = ()  # the branch parts a subclass takes
 
     def __init__(self, backbone: parts.ResNet50FPN | parts.Sequential, num_classes: int | None = None, *,
                  weights: StateDictSource | None = None, min_size: float | Sequence[float] = 800,
@@ -183,8 +185,8 @@ class FasterRCNN:
                  box_head: parts.TwoMLPHead | parts.Sequential | None = None,
                  box_predictor: parts.FastRCNNPredictor | None = None, box_score_thresh: float = 0.05,
                  box_nms_thresh: float = 0.5, box_detections_per_img: int = 100, **kwargs: Any) -> None:
-        mask_parts = {k: kwargs.pop(k) for k in ("mask_roi_pool", "mask_head", "mask_predictor") if k in kwargs}
-        if mask_parts and self._KIND != _C.MASK_RCNN:
+        mask_parts = {k: kwargs.pop(k) for k in self._PARTS if k in kwargs}
+        if mask_parts and not self._PARTS:
             raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments: "
                             + ", ".join(repr(k) for k in mask_parts))
         builder = kwargs.pop("_builder", type(self).__name__)
@@ -250,8 +252,9 @@ class FasterRCNN:
         results = []
         for i in range(len(images)):
             result = {k: out[f"{k}.{i}"] for k in ("boxes", "labels", "scores")}
-            if f"masks.{i}" in out:
-                result["masks"] = out[f"masks.{i}"]
+            for key in ("masks", "keypoints", "keypoints_scores"):
+                if f"{key}.{i}" in out:
+                    result[key] = out[f"{key}.{i}"]
             results.append(result)
         return results
 
@@ -402,6 +405,18 @@ class MaskRCNN(FasterRCNN):
     (`parts.MaskRCNNPredictor`)."""
 
     _KIND = _C.MASK_RCNN
+    _PARTS = ("mask_roi_pool", "mask_head", "mask_predictor")
+
+
+class KeypointRCNN(FasterRCNN):
+    """torchvision's `KeypointRCNN(backbone, num_classes, ...)`: `FasterRCNN`'s arguments and the keypoint branch's
+    parts, `keypoint_roi_pool` (`parts.MultiScaleRoIAlign`), `keypoint_head` (`parts.KeypointRCNNHeads`) and
+    `keypoint_predictor` (`parts.KeypointRCNNPredictor`; 17 keypoints by default). A call returns, beside the boxes,
+    "keypoints" (N, K, 3) float32 rows (x, y, 1) in the image's pixels and "keypoints_scores" (N, K). Eval mode
+    only (training covers Faster and Mask R-CNN so far)."""
+
+    _KIND = _C.KEYPOINT_RCNN
+    _PARTS = ("keypoint_roi_pool", "keypoint_head", "keypoint_predictor")
 
 
 _TRAINING_DEFAULTS: dict[str, Any] = dict(
@@ -539,6 +554,21 @@ def maskrcnn_resnet50_fpn_v2(*, weights: StateDictSource | None = None, num_clas
     return MaskRCNN(parts.ResNet50FPN(fpn_norm=True), 91 if num_classes is None else num_classes, weights=weights,
                     **_v2_parts(), mask_head=parts.MaskRCNNHeads(256, [256, 256, 256, 256], 1, "batch_norm2d"),
                     _builder="maskrcnn_resnet50_fpn_v2", **kwargs)
+
+
+def keypointrcnn_resnet50_fpn(*, weights: StateDictSource | None = None, num_classes: int | None = 2,
+                              num_keypoints: int = 17, min_size: float | Sequence[float] = (640, 672, 704, 736, 768,
+                                                                                            800),
+                              **kwargs: Any) -> KeypointRCNN:
+    """torchvision.models.detection.keypointrcnn_resnet50_fpn (eval mode): the ResNet-50-FPN Faster R-CNN (2 classes
+    by default: background and person) with the keypoint branch: 14 x 14 MultiScaleRoIAlign, eight 3x3
+    convolutions of 512 channels, a 4x4 transposed convolution and bilinear upsampling to 56 x 56 heat maps, decoded
+    as torchvision's `heatmaps_to_keypoints` (bicubic resize to the box, arg-max). `min_size` defaults to
+    torchvision's tuple (eval uses its last, 800). Other arguments as `fasterrcnn_resnet50_fpn`."""
+    return KeypointRCNN(
+        parts.ResNet50FPN(), 2 if num_classes is None else num_classes, weights=weights, min_size=min_size,
+        keypoint_predictor=parts.KeypointRCNNPredictor(512, num_keypoints), _builder="keypointrcnn_resnet50_fpn",
+        **kwargs)
 
 
 def fasterrcnn_vgg16(*, weights: StateDictSource | None = None, num_classes: int = 91, pooler: str = "roi_pool",

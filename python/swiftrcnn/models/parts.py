@@ -22,7 +22,7 @@ from typing import Any
 from ..ops._array import as_int, as_real
 
 __all__ = ["AdaptiveAvgPool2d", "AnchorGenerator", "BatchNorm2d", "Conv2d", "FastRCNNConvFCHead", "FastRCNNPredictor",
-           "RPNHead", "Flatten", "Linear",
+           "KeypointRCNNHeads", "KeypointRCNNPredictor", "RPNHead", "Flatten", "Linear",
            "ResNetLayer", "resnet50_c4", "MaskRCNNHeads", "MaskRCNNPredictor", "MaxPool2d",
            "MultiScaleRoIAlign", "ReLU", "ResNet50FPN", "RoIPool", "Sequential", "TwoMLPHead", "vgg16_features"]
 
@@ -372,12 +372,38 @@ class MaskRCNNPredictor(_Part):
         return dict(dim_reduced=self.dim_reduced)
 
 
+class KeypointRCNNHeads(_Part):
+    """torchvision's KeypointRCNNHeads(in_channels, layers): 3x3 convolutions with ReLU (keys keypoint_head.0, .2,
+    ...)."""
+
+    def __init__(self, in_channels: int, layers: Sequence[int]) -> None:
+        self.in_channels = as_int(in_channels, "in_channels")
+        self.layers = [as_int(v, "layers") for v in layers]
+
+    def spec(self) -> Spec:
+        return dict(layers=self.layers)
+
+
+class KeypointRCNNPredictor(_Part):
+    """torchvision's KeypointRCNNPredictor(in_channels, num_keypoints): 4x4 transposed convolution, stride 2, then
+    bilinear upsampling x2."""
+
+    def __init__(self, in_channels: int, num_keypoints: int) -> None:
+        self.in_channels = as_int(in_channels, "in_channels")
+        self.num_keypoints = as_int(num_keypoints, "num_keypoints")
+
+    def spec(self) -> Spec:
+        return dict(num_keypoints=self.num_keypoints)
+
+
 def architecture(backbone: _Part, num_classes: int, rpn_anchor_generator: AnchorGenerator | None,
                  rpn_head: RPNHead | None,
                  box_roi_pool: MultiScaleRoIAlign | RoIPool | None, box_head: TwoMLPHead | Sequential | None,
                  box_predictor: FastRCNNPredictor | None = None,
                  mask_roi_pool: MultiScaleRoIAlign | None = None, mask_head: MaskRCNNHeads | None = None,
-                 mask_predictor: MaskRCNNPredictor | None = None) -> Spec:
+                 mask_predictor: MaskRCNNPredictor | None = None,
+                 keypoint_roi_pool: MultiScaleRoIAlign | None = None, keypoint_head: KeypointRCNNHeads | None = None,
+                 keypoint_predictor: KeypointRCNNPredictor | None = None) -> Spec:
     """The JSON description `srcnn_model_config.architecture` takes, with torchvision's defaults for the parts not
     given (those of `FasterRCNN` / `MaskRCNN`: MultiScaleRoIAlign over "0" ... "3", TwoMLPHead of 1024, ...)."""
     if not isinstance(backbone, (Sequential, ResNet50FPN)):
@@ -451,4 +477,22 @@ def architecture(backbone: _Part, num_classes: int, rpn_anchor_generator: Anchor
             raise ValueError(f"mask_predictor.num_classes: expected num_classes {num_classes}, got "
                              f"{mask_predictor.num_classes}")
         spec["mask_predictor"] = mask_predictor.spec()
+    if keypoint_roi_pool is not None:
+        if not isinstance(keypoint_roi_pool, MultiScaleRoIAlign):
+            raise TypeError("keypoint_roi_pool: expected a MultiScaleRoIAlign")
+        spec["keypoint_roi_pool"] = keypoint_roi_pool.spec()
+    layers = [512] * 8
+    if keypoint_head is not None:
+        if keypoint_head.in_channels != out_channels:
+            raise ValueError(f"keypoint_head.in_channels: expected the backbone's out_channels {out_channels}, got "
+                             f"{keypoint_head.in_channels}")
+        layers = keypoint_head.layers
+        if layers != [512] * 8:
+            spec["keypoint_head"] = keypoint_head.spec()
+    if keypoint_predictor is not None:
+        if keypoint_predictor.in_channels != layers[-1]:
+            raise ValueError(f"keypoint_predictor.in_channels: expected the keypoint head's {layers[-1]}, got "
+                             f"{keypoint_predictor.in_channels}")
+        if keypoint_predictor.num_keypoints != 17:
+            spec["keypoint_predictor"] = keypoint_predictor.spec()
     return spec
