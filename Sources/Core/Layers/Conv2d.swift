@@ -127,7 +127,10 @@ public struct Conv2d: Sendable {
     func run(_ x: FeatureMap, residual: FeatureMap?) -> FeatureMap {
         precondition(x.channels == inChannels, "Conv2d: expected \(inChannels) channels, got \(x.channels)")
         let g0 = geometry(x)
-        if groups == 1 && x.batch > 1 && g0.outHeight * g0.outWidth < Conv2d.smallPlane {
+        // 3 × 3 stride-1 convolutions keep Winograd (fewer multiplications, even with padded tiles on 7 × 7 maps).
+        if groups == 1 && x.batch > 1 && g0.outHeight * g0.outWidth < Conv2d.smallPlane
+            && (winogradWeights == nil || residual != nil)
+        {
             return runSmallMaps(x, residual: residual)
         }
         if residual == nil, let winogradWeights {
