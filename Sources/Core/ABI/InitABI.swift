@@ -9,8 +9,10 @@ public func srcnn_initial_state(
 ) -> Int32 {
     abiCall(err) {
         let out = try outPointer(out)
-        guard let kind = DetectionModel.Kind(rawValue: kind) else {
-            throw SwiftRCNNError.invalidValue("kind: expected an srcnn_model_kind (0 or 1), got \(kind)")
+        // Initialisation covers the models the trainer trains: Faster and Mask R-CNN.
+        guard let kind = DetectionModel.Kind(rawValue: kind), kind != .keypointRCNN else {
+            throw SwiftRCNNError.invalidValue(
+                "kind: expected SRCNN_FASTER_RCNN or SRCNN_MASK_RCNN (0 or 1), got \(kind)")
         }
         let maxClasses = DetectionModel.Config.maxClasses
         try require(
