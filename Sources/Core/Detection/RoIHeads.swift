@@ -409,10 +409,7 @@ public struct RoIHeads: Sendable {
     /// torchvision.ops.roi_pool of `boxes` ((P_i, 4) flat per image) over `feature`: (sum P_i, C, size, size).
     static func roiPool(_ feature: FeatureMap, boxes: [[Float]], size: Int, spatialScale: Float) -> FeatureMap {
         precondition(boxes.count <= feature.batch, "RoIHeads: more proposal lists than images")
-        var rois = [Float]()
-        for (n, b) in boxes.enumerated() {
-            for i in 0..<(b.count / 4) { rois += [Float(n), b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]] }
-        }
+        let rois = PoolingPlan.roiRows(boxes)
         let k = rois.count / 5
         return FeatureMap(batch: k, channels: feature.channels, height: size, width: size) { out in
             guard k > 0 else { return }

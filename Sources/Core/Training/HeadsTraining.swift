@@ -113,10 +113,7 @@ struct PoolingPlan {
     let scales: [Double]
 
     init(features: [FeatureMap], boxes: [[Float]], imageSizes: [(Int, Int)]) {
-        var rois = [Float]()
-        for (n, b) in boxes.enumerated() {
-            for i in 0..<(b.count / 4) { rois += [Float(n), b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]] }
-        }
+        let rois = PoolingPlan.roiRows(boxes)
         let k = rois.count / 5
         let maxHeight = imageSizes.map(\.0).max() ?? 1
         let scales = features.map { MultiScaleRoIAlign.inferScale(featureHeight: $0.height, imageHeight: maxHeight) }
@@ -131,6 +128,16 @@ struct PoolingPlan {
         self.rois = rois
         self.levelOfRoI = levelOfRoI
         self.scales = scales
+    }
+
+    /// The (K, 5) RoI rows (image index, x1, y1, x2, y2) of `boxes`, (P_i, 4) flat per image, images in order.
+    static func roiRows(_ boxes: [[Float]]) -> [Float] {
+        var rois = [Float]()
+        rois.reserveCapacity(boxes.reduce(0) { $0 + $1.count / 4 * 5 })
+        for (n, b) in boxes.enumerated() {
+            for i in 0..<(b.count / 4) { rois += [Float(n), b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]] }
+        }
+        return rois
     }
 
     /// The gradient of `RoIHeads.pool` (aligned = false): `gradient` (K, C, size, size) -> one map per level of
