@@ -25,7 +25,7 @@ final class InitABITests: XCTestCase {
         let err = ErrBuf()
         var result: OpaquePointer? = nil
         let kind = Int32(SRCNN_MASK_RCNN.rawValue)
-        assertStatus(CSwiftRCNN.srcnn_initial_state(kind, 5, 11, 1, &result, &err.bytes), SRCNN_OK, err)
+        assertStatus(CSwiftRCNN.srcnn_initial_state(kind, 5, 11, 1, nil, &result, &err.bytes), SRCNN_OK, err)
         let arrays = readFloat32(result)
         CSwiftRCNN.srcnn_arrays_free(result)
         XCTAssertEqual(
@@ -45,14 +45,16 @@ final class InitABITests: XCTestCase {
         let err = ErrBuf()
         var result: OpaquePointer? = nil
         assertStatus(
-            CSwiftRCNN.srcnn_initial_state(2, 91, 0, 1, &result, &err.bytes), SRCNN_VALUE_ERROR, err, mentions: "kind")
+            CSwiftRCNN.srcnn_initial_state(2, 91, 0, 1, nil, &result, &err.bytes), SRCNN_VALUE_ERROR, err,
+            mentions: "kind")
         for k: Int64 in [0, -5, (1 << 20) + 1, .max] {
             assertStatus(
-                CSwiftRCNN.srcnn_initial_state(0, k, 0, 1, &result, &err.bytes), SRCNN_VALUE_ERROR, err,
+                CSwiftRCNN.srcnn_initial_state(0, k, 0, 1, nil, &result, &err.bytes), SRCNN_VALUE_ERROR, err,
                 mentions: "num_classes")
         }
         assertStatus(
-            CSwiftRCNN.srcnn_initial_state(0, 91, 0, 1, nil, &err.bytes), SRCNN_VALUE_ERROR, err, mentions: "out")
-        XCTAssertEqual(CSwiftRCNN.srcnn_initial_state(2, 91, 0, 1, &result, nil), Int32(SRCNN_VALUE_ERROR.rawValue))
+            CSwiftRCNN.srcnn_initial_state(0, 91, 0, 1, nil, nil, &err.bytes), SRCNN_VALUE_ERROR, err, mentions: "out")
+        XCTAssertEqual(
+            CSwiftRCNN.srcnn_initial_state(2, 91, 0, 1, nil, &result, nil), Int32(SRCNN_VALUE_ERROR.rawValue))
     }
 }

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 import swiftrcnn
 from swiftrcnn import models, optim
-from training_utils import build_train, images_and_targets, numpy_state, torch_losses
+from training_utils import assert_gradients_close, build_train, images_and_targets, numpy_state, torch_losses
 
 SIZES = [(240, 320), (300, 200)]
 SMALL = dict(min_size=320, max_size=512)
@@ -23,25 +23,6 @@ SMALL = dict(min_size=320, max_size=512)
 def swift_model(kind, state, layers, **kwargs):
     builder = models.maskrcnn_resnet50_fpn if kind == "mask" else models.fasterrcnn_resnet50_fpn
     return builder(weights=state, trainable_backbone_layers=layers, seed=7, **{**SMALL, **kwargs}).train()
-
-
-def assert_gradients_close(ours, theirs32, exact, names):
-    """Every gradient within 2e-4 (relative to its largest entry) of the float64 gradient or no farther from it than
-    3 times torchvision's float32 gradient is; and our worst tensor no worse than 1.5 times torchvision's worst.
-    (A wrong gradient is off by ~100%; float32 rounding moves both libraries by up to ~1e-2 here.)"""
-    assert set(ours) == names
-    worst_ours = worst_torch = 0.0
-    for name in sorted(names):
-        scale = np.abs(exact[name]).max()
-        if scale == 0:
-            assert np.abs(ours[name]).max() <= 1e-6, name
-            continue
-        ours_error = np.abs(ours[name] - exact[name]).max() / scale
-        torch_error = np.abs(theirs32[name] - exact[name]).max() / scale
-        assert ours_error <= max(2e-4, 3 * torch_error), (
-            f"{name}: {ours_error:.3g} from the float64 gradient, torchvision float32 {torch_error:.3g}")
-        worst_ours, worst_torch = max(worst_ours, ours_error), max(worst_torch, torch_error)
-    assert worst_ours <= max(2e-4, 1.5 * worst_torch), (worst_ours, worst_torch)
 
 
 def assert_same_proposals(ours, theirs):

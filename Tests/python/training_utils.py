@@ -105,3 +105,22 @@ def torch_losses(model, images, targets, choices, use_our_proposals=True):
     grads = {k: p.grad.numpy().copy() for k, p in model.named_parameters() if p.requires_grad and p.grad is not None}
     trainable = {k for k, p in model.named_parameters() if p.requires_grad}
     return {k: float(v) for k, v in losses.items()}, grads, trainable, seen["proposals"]
+
+
+def assert_gradients_close(ours, theirs32, exact, names):
+    """Every gradient within 2e-4 (relative to its largest entry) of the float64 gradient or no farther from it than
+    3 times torchvision's float32 gradient is; and our worst tensor no worse than 1.5 times torchvision's worst.
+    (A wrong gradient is off by ~100%; float32 rounding moves both libraries by up to ~1e-2 here.)"""
+    assert set(ours) == names
+    worst_ours = worst_torch = 0.0
+    for name in sorted(names):
+        scale = np.abs(exact[name]).max()
+        if scale == 0:
+            assert np.abs(ours[name]).max() <= 1e-6, name
+            continue
+        ours_error = np.abs(ours[name] - exact[name]).max() / scale
+        torch_error = np.abs(theirs32[name] - exact[name]).max() / scale
+        assert ours_error <= max(2e-4, 3 * torch_error), (
+            f"{name}: {ours_error:.3g} from the float64 gradient, torchvision float32 {torch_error:.3g}")
+        worst_ours, worst_torch = max(worst_ours, ours_error), max(worst_torch, torch_error)
+    assert worst_ours <= max(2e-4, 1.5 * worst_torch), (worst_ours, worst_torch)

@@ -6,13 +6,16 @@ static void arrays_capsule_free(PyObject *capsule) {
     srcnn_arrays_free((srcnn_arrays *)PyCapsule_GetPointer(capsule, EXT_ARRAYS_CAPSULE));
 }
 
-/* initial_state(kind, num_classes, seed, predictors_only) -> arrays capsule */
+/* initial_state(kind, num_classes, seed, predictors_only, architecture JSON or None) -> arrays capsule */
 static PyObject *py_initial_state(PyObject *self, PyObject *args) {
     (void)self;
     int kind, predictors_only;
     long long num_classes;
     PyObject *seed_obj;
-    if (!PyArg_ParseTuple(args, "iLO!p", &kind, &num_classes, &PyLong_Type, &seed_obj, &predictors_only)) return NULL;
+    const char *architecture = NULL;
+    if (!PyArg_ParseTuple(args, "iLO!pz", &kind, &num_classes, &PyLong_Type, &seed_obj, &predictors_only,
+                          &architecture))
+        return NULL;
     unsigned long long seed = PyLong_AsUnsignedLongLong(seed_obj);
     if (seed == (unsigned long long)-1 && PyErr_Occurred()) {
         PyErr_Clear();
@@ -22,8 +25,8 @@ static PyObject *py_initial_state(PyObject *self, PyObject *args) {
     char err[SRCNN_ERR_CAPACITY];
     int32_t status;
     srcnn_arrays *out = NULL;
-    Py_BEGIN_ALLOW_THREADS status =
-        srcnn_initial_state((int32_t)kind, (int64_t)num_classes, (uint64_t)seed, (int32_t)predictors_only, &out, err);
+    Py_BEGIN_ALLOW_THREADS status = srcnn_initial_state((int32_t)kind, (int64_t)num_classes, (uint64_t)seed,
+                                                        (int32_t)predictors_only, architecture, &out, err);
     Py_END_ALLOW_THREADS if (status != SRCNN_OK) return ext_raise(status, err);
     PyObject *result = PyCapsule_New(out, EXT_ARRAYS_CAPSULE, arrays_capsule_free);
     if (!result) srcnn_arrays_free(out);

@@ -382,17 +382,21 @@ int32_t srcnn_trainer_detect(srcnn_trainer *trainer, const srcnn_array *images, 
 
 /* ---- Initialisation (torchvision's constructors) -------------------------------------------------------------- */
 
-/* The state dict torchvision's fasterrcnn_resnet50_fpn / maskrcnn_resnet50_fpn constructor gives a model built for
-   pretrained weights (FrozenBatchNorm2d: weight 1, bias 0, running_mean 0, running_var 1, no num_batches_tracked),
+/* The state dict torchvision's fasterrcnn_resnet50_fpn / maskrcnn_resnet50_fpn constructor (or, with `architecture`,
+   the general builder's FasterRCNN / MaskRCNN of those parts) gives a model built for pretrained weights (FrozenBatchNorm2d: weight 1, bias 0, running_mean 0, running_var 1, no num_batches_tracked),
    every other tensor drawn from the distribution torchvision draws it from (kaiming normal or uniform, normal, the
    layers' defaults: Sources/Core/Training/Initialization.swift lists them) with values from `seed`. A tensor's values
    depend on the seed and its name alone, not on the thread count. kind: an srcnn_model_kind; num_classes 1 ... 2^20.
    predictors_only non-zero: only the tensors shaped by num_classes, those loading a checkpoint for another number of
    classes re-initialises: roi_heads.box_predictor.cls_score.{weight,bias}, roi_heads.box_predictor.bbox_pred.{weight,
    bias} and, for Mask R-CNN, roi_heads.mask_predictor.mask_fcn_logits.{weight,bias}. Results: float32 arrays named by
-   their torchvision keys, in sorted order (release with srcnn_arrays_free). */
+   their torchvision keys, in sorted order (release with srcnn_arrays_free). architecture: NULL for ResNet-50-FPN, or
+   the JSON of srcnn_model_config.architecture; sequential layers start as torchvision's modules do (Conv2d and Linear
+   by their reset_parameters, batch norms at identity, ResNet layers as ResNet initialises them). Architectures the
+   trainer does not cover (batch norms in the FPN or mask head, a deeper RPN head) and kind SRCNN_KEYPOINT_RCNN are a
+   value error. */
 int32_t srcnn_initial_state(int32_t kind, int64_t num_classes, uint64_t seed, int32_t predictors_only,
-                            srcnn_arrays **out, char *err);
+                            const char *architecture, srcnn_arrays **out, char *err);
 
 /* ---- Detection stages: TEST-ONLY exports, NOT part of the stable API ------------------------------------------ */
 /* srcnn_rpn_proposals, srcnn_roi_heads_detect and the training steps below exist for the parity tests (Tests/python,

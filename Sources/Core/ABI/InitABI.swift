@@ -5,7 +5,8 @@ import CSwiftRCNN
 @_cdecl("srcnn_initial_state")
 public func srcnn_initial_state(
     _ kind: Int32, _ numClasses: Int64, _ seed: UInt64, _ predictorsOnly: Int32,
-    _ out: UnsafeMutablePointer<OpaquePointer?>?, _ err: UnsafeMutablePointer<CChar>?
+    _ architecture: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?,
+    _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {
         let out = try outPointer(out)
@@ -18,9 +19,10 @@ public func srcnn_initial_state(
         try require(
             numClasses >= 1 && numClasses <= Int64(maxClasses),
             "num_classes: expected an int in [1, \(maxClasses)], got \(numClasses)")
+        let shape = try architecture.map { try Architecture(json: String(cString: $0)) } ?? Architecture()
         let predictors = Set(TorchvisionInit.predictorKeys(kind: kind))
         let state = try TorchvisionInit.state(
-            kind: kind, numClasses: Int(numClasses), seed: seed,
+            kind: kind, numClasses: Int(numClasses), seed: seed, architecture: shape,
             only: predictorsOnly != 0 ? { predictors.contains($0) } : nil)
         let result = NamedArrays()
         for name in state.keys.sorted() {

@@ -14,14 +14,16 @@ import SwiftRCNNOps
 ///
 /// Flattened values are maps of shape (N, F, 1, 1).
 public struct SequentialNetwork: Sendable {
+    /// One computing step; convolutions and linear layers carry the torchvision tensors they were built from
+    /// (the trainer adds their gradients there), a ResNet layer the key prefix of each bottleneck.
     enum Step: Sendable {
-        case conv(Conv2d)
+        case conv(Conv2d, ConvolutionParameters)
         case relu
         case maxPool(kernel: Int, stride: Int, padding: Int)
-        case bottlenecks([Bottleneck])
+        case bottlenecks([Bottleneck], prefixes: [String])
         case globalAveragePool
         case flatten
-        case linear(Linear)
+        case linear(Linear, ConvolutionParameters)
         case nested(SequentialNetwork)
     }
 
@@ -43,45 +45,53 @@ public struct SequentialNetwork: Sendable {
                 let keys = TorchvisionKeys.LayerKeys(prefix: at)
                 var w = weights.take(keys.convWeight(in: inC, out: outC, kernel: k))
                 var b = hasBias ? weights.take(keys.bias(outC)) : nil
+                var scale: [Float]? = nil
                 if i + 1 < layers.count, case .batchNorm2d(let n, let eps) = layers[i + 1] {
                     let norm = TorchvisionKeys.ConvBatchNormKeys(conv: keys, norm: prefix + "\(i + 1).")
                         .normParameters(channels: n)
+                    let (gamma, variance) = (weights.take(norm.weight), weights.take(norm.runningVar))
                     let folded = Conv2d(
                         weight: w, bias: b, inChannels: inC, outChannels: outC, kernel: (k, k), winograd: false
                     )
                     .foldingBatchNorm(
-                        gamma: weights.take(norm.weight), beta: weights.take(norm.bias),
-                        mean: weights.take(norm.runningMean), variance: weights.take(norm.runningVar),
-                        eps: Float(eps), winograd: false)
+                        gamma: gamma, beta: weights.take(norm.bias), mean: weights.take(norm.runningMean),
+                        variance: variance, eps: Float(eps), winograd: false)
                     (w, b) = (folded.weight, folded.bias)
+                    scale = zip(gamma, variance).map { $0 * (1 / ($1 + Float(eps)).squareRoot()) }
                     i += 1
                 }
+                let parameters = ConvolutionParameters(
+                    weight: keys.weightKey, bias: hasBias ? keys.biasKey : nil, scale: scale)
                 let relu = fusesReLU(i)
                 if relu { i += 1 }
                 steps.append(
                     .conv(
                         Conv2d(
                             weight: w, bias: b, inChannels: inC, outChannels: outC, kernel: (k, k), stride: s,
-                            padding: p, relu: relu)))
+                            padding: p, relu: relu), parameters))
             case .linear(let inF, let outF, let hasBias):
                 let keys = TorchvisionKeys.LayerKeys(prefix: at)
                 let w = weights.take(keys.linearWeight(in: inF, out: outF))
                 let b = hasBias ? weights.take(keys.bias(outF)) : nil
                 let relu = fusesReLU(i)
                 if relu { i += 1 }
-                steps.append(.linear(Linear(weight: w, bias: b, inFeatures: inF, outFeatures: outF, relu: relu)))
+                steps.append(
+                    .linear(
+                        Linear(weight: w, bias: b, inFeatures: inF, outFeatures: outF, relu: relu),
+                        ConvolutionParameters(weight: keys.weightKey, bias: hasBias ? keys.biasKey : nil, scale: nil)))
             case .resNetLayer(let inC, let width, let blocks, let stride):
                 var c = inC
                 var layer = [Bottleneck]()
+                let prefixes = (0..<blocks).map { at + "\($0)." }
                 for b in 0..<blocks {
                     let first = b == 0
                     layer.append(
                         Bottleneck(
-                            &weights, prefix: at + "\(b).", inChannels: c, width: width, stride: first ? stride : 1,
+                            &weights, prefix: prefixes[b], inChannels: c, width: width, stride: first ? stride : 1,
                             downsample: first && (stride != 1 || inC != width * ResNet50.expansion)))
                     c = width * ResNet50.expansion
                 }
-                steps.append(.bottlenecks(layer))
+                steps.append(.bottlenecks(layer, prefixes: prefixes))
             case .relu: steps.append(.relu)
             case .maxPool2d(let k, let s, let p): steps.append(.maxPool(kernel: k, stride: s, padding: p))
             case .adaptiveAvgPool2d: steps.append(.globalAveragePool)
@@ -99,58 +109,63 @@ public struct SequentialNetwork: Sendable {
     /// and strides).
     public func callAsFunction(_ x: consuming FeatureMap) throws -> FeatureMap {
         var y = x
-        for step in steps {
-            switch step {
-            case .conv(let conv):
-                try Self.checkSize(
-                    (y.height + 2 * conv.padding - conv.kernelH) / conv.stride + 1,
-                    (y.width + 2 * conv.padding - conv.kernelW) / conv.stride + 1, y)
-                y = conv(consume y)
-            case .relu:
-                y.data.withUnsafeMutableBufferPointer { d in
-                    for j in d.indices where d[j] < 0 { d[j] = 0 }
+        for step in steps { y = try Self.apply(step, consume y) }
+        return y
+    }
+
+    /// One step's output.
+    static func apply(_ step: Step, _ x: consuming FeatureMap) throws -> FeatureMap {
+        var y = x
+        switch step {
+        case .conv(let conv, _):
+            try Self.checkSize(
+                (y.height + 2 * conv.padding - conv.kernelH) / conv.stride + 1,
+                (y.width + 2 * conv.padding - conv.kernelW) / conv.stride + 1, y)
+            y = conv(consume y)
+        case .relu:
+            y.data.withUnsafeMutableBufferPointer { d in
+                for j in d.indices where d[j] < 0 { d[j] = 0 }
+            }
+        case .maxPool(let k, let s, let p):
+            let ho = (y.height + 2 * p - k) / s + 1, wo = (y.width + 2 * p - k) / s + 1
+            try Self.checkSize(ho, wo, y)
+            let src = y
+            y = src.data.withUnsafeBufferPointer { d in
+                FeatureMap(batch: src.batch, channels: src.channels, height: ho, width: wo) { out in
+                    MaxPool2d.forward(
+                        d.baseAddress!, planes: src.batch * src.channels, height: src.height,
+                        width: src.width, kernel: k, stride: s, padding: p, into: out.baseAddress!)
                 }
-            case .maxPool(let k, let s, let p):
-                let ho = (y.height + 2 * p - k) / s + 1, wo = (y.width + 2 * p - k) / s + 1
-                try Self.checkSize(ho, wo, y)
-                let src = y
-                y = src.data.withUnsafeBufferPointer { d in
-                    FeatureMap(batch: src.batch, channels: src.channels, height: ho, width: wo) { out in
-                        MaxPool2d.forward(
-                            d.baseAddress!, planes: src.batch * src.channels, height: src.height,
-                            width: src.width, kernel: k, stride: s, padding: p, into: out.baseAddress!)
-                    }
-                }
-            case .bottlenecks(let blocks):
-                for block in blocks {
-                    let s = block.conv2.stride
-                    try Self.checkSize((y.height - 1) / s + 1, (y.width - 1) / s + 1, y)
-                    y = block(consume y)
-                }
-            case .globalAveragePool:
-                let src = y
-                y = src.data.withUnsafeBufferPointer { d in
-                    FeatureMap(batch: src.batch, channels: src.channels, height: 1, width: 1) { out in
-                        let plane = src.plane
-                        Parallel.forEachChunk(src.batch * src.channels, minItemsPerChunk: 256) { range in
-                            for q in range {
-                                var sum: Float = 0
-                                for j in 0..<plane { sum += d[q * plane + j] }
-                                out[q] = sum / Float(plane)
-                            }
+            }
+        case .bottlenecks(let blocks, _):
+            for block in blocks {
+                let s = block.conv2.stride
+                try Self.checkSize((y.height - 1) / s + 1, (y.width - 1) / s + 1, y)
+                y = block(consume y)
+            }
+        case .globalAveragePool:
+            let src = y
+            y = src.data.withUnsafeBufferPointer { d in
+                FeatureMap(batch: src.batch, channels: src.channels, height: 1, width: 1) { out in
+                    let plane = src.plane
+                    Parallel.forEachChunk(src.batch * src.channels, minItemsPerChunk: 256) { range in
+                        for q in range {
+                            var sum: Float = 0
+                            for j in 0..<plane { sum += d[q * plane + j] }
+                            out[q] = sum / Float(plane)
                         }
                     }
                 }
-            case .flatten:
-                y = FeatureMap(
-                    batch: y.batch, channels: y.channels * y.plane, height: 1, width: 1, data: y.data)
-            case .linear(let linear):
-                let rows = y.batch
-                y = FeatureMap(
-                    batch: rows, channels: linear.outFeatures, height: 1, width: 1, data: linear(y.data, rows: rows))
-            case .nested(let inner):
-                y = try inner(consume y)
             }
+        case .flatten:
+            y = FeatureMap(
+                batch: y.batch, channels: y.channels * y.plane, height: 1, width: 1, data: y.data)
+        case .linear(let linear, _):
+            let rows = y.batch
+            y = FeatureMap(
+                batch: rows, channels: linear.outFeatures, height: 1, width: 1, data: linear(y.data, rows: rows))
+        case .nested(let inner):
+            y = try inner(consume y)
         }
         return y
     }

@@ -24,6 +24,14 @@ struct ConvolutionParameters {
         scale = nil
     }
 
+    /// A layer's keys (`bias` nil when it has none) and the scale of a norm folded into it. The folded bias is
+    /// (b - mean)·s + beta, so the unfolded bias's gradient is also s_o times the folded one's.
+    init(weight: String, bias: String?, scale: [Float]?) {
+        self.weight = weight
+        self.bias = bias
+        self.scale = scale
+    }
+
     /// Whether any of the tensors gets a gradient.
     func trainable(_ store: ParameterStore) -> Bool { store.isTrainable(weight) }
 
@@ -49,7 +57,10 @@ struct ConvolutionParameters {
             }
             store.accumulate(weight, dw, count: weightCount)
         }
-        if wantBias, let bias { store.accumulate(bias, db, count: biasCount) }
+        if wantBias, let bias {
+            if let scale { for o in scale.indices { db[o] *= scale[o] } }
+            store.accumulate(bias, db, count: biasCount)
+        }
         return result
     }
 }

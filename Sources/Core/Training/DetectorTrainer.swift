@@ -62,6 +62,20 @@ public struct TrainingLosses: Sendable {
     }
 }
 
+/// The backbone's forward pass in training.
+enum BackboneTapes {
+    case resnet50FPN(BackboneTape)
+    case sequential(SequentialTape)
+
+    /// The feature levels, in `Architecture.levelNames` order.
+    var levels: [FeatureMap] {
+        switch self {
+        case .resnet50FPN(let t): return t.levels
+        case .sequential(let t): return [t.output]
+        }
+    }
+}
+
 /// What a training step chose at random, for tests that replay it in torchvision: the short side, and per image
 /// the sampled anchors and proposals.
 public struct TrainingChoices: Sendable {
@@ -96,24 +110,46 @@ public final class DetectorTrainer: @unchecked Sendable {
         try training.validate()
         try require(
             config.kind != .keypointRCNN, "kind: training covers Faster and Mask R-CNN so far, not Keypoint R-CNN")
+        let a = config.architecture
         try require(
-            config.architecture.isResNet50FPN,
-            "architecture: training covers the ResNet-50-FPN models only so far (the general builder's models run in "
-                + "eval mode)")
+            a.rpnConvDepth == 1 && !a.fpnNorm && !a.maskHeadNorm,
+            "architecture: training covers RPN heads of one convolution and no batch norms in the FPN or the mask "
+                + "head so far (the v2 models run in eval mode)")
         self.config = config
         self.training = training
         let layers = training.trainableBackboneLayers
-        parameters = ParameterStore(entries) { DetectorTrainer.isParameter($0, trainableBackboneLayers: layers) }
+        let frozen = Set(Self.frozenNorms(a))
+        parameters = ParameterStore(entries) {
+            !frozen.contains($0) && DetectorTrainer.isParameter($0, trainableBackboneLayers: layers, architecture: a)
+        }
         var store = WeightStore(entries)
         built = try DetectionModel(config: config, weights: &store)
     }
 
+    /// The batch norms' tensors of the sequential parts (a sequential backbone, a sequential box head), which
+    /// train as torchvision's `FrozenBatchNorm2d`: buffers.
+    static func frozenNorms(_ architecture: Architecture) -> [String] {
+        var names = [String]()
+        if case .sequential(let layers) = architecture.backbone {
+            names += SequentialNetwork.normTensorNames(layers, prefix: TorchvisionKeys.backbone)
+        }
+        if case .sequential(let layers) = architecture.boxHead {
+            names += SequentialNetwork.normTensorNames(layers, prefix: TorchvisionKeys.roiHeads + "box_head.")
+        }
+        return names
+    }
+
     /// Whether torchvision's detector with `trainable_backbone_layers` trains the tensor `name`: every
     /// convolution and linear layer outside the ResNet body; in the body, the convolutions of the last
-    /// `trainableBackboneLayers` modules (conv1, layer1 ... layer4). Frozen batch norms are buffers.
-    static func isParameter(_ name: String, trainableBackboneLayers: Int) -> Bool {
+    /// `trainableBackboneLayers` modules (conv1, layer1 ... layer4). Frozen batch norms are buffers. A sequential
+    /// backbone trains whole (`trainableBackboneLayers` is ResNet-50-FPN's; freeze its norms with `frozenNorms`).
+    static func isParameter(
+        _ name: String, trainableBackboneLayers: Int, architecture: Architecture = Architecture()
+    ) -> Bool {
         let body = TorchvisionKeys.Backbone.body(TorchvisionKeys.backbone)
-        guard name.hasPrefix(body) else { return !name.hasSuffix(TorchvisionKeys.batchNormCounter) }
+        guard name.hasPrefix(body), architecture.backbone == .resnet50FPN else {
+            return !name.hasSuffix(TorchvisionKeys.batchNormCounter)
+        }
         let parts = name.dropFirst(body.count).split(separator: ".")
         let module: Int
         let isConvolution: Bool
@@ -231,7 +267,11 @@ public final class DetectorTrainer: @unchecked Sendable {
         }
 
         let layers = training.trainableBackboneLayers
-        let backboneTape = model.backbone.resnet50FPN!.forwardKeeping(batch, trainableLayers: layers)
+        let backboneTape: BackboneTapes
+        switch model.backbone {
+        case .resnet50FPN(let b): backboneTape = .resnet50FPN(b.forwardKeeping(batch, trainableLayers: layers))
+        case .sequential(let b): backboneTape = .sequential(try b.forwardKeeping(batch))
+        }
         let levels = backboneTape.levels
 
         // RPN: losses on sampled anchors, proposals from the (detached) predictions.
@@ -260,7 +300,6 @@ public final class DetectorTrainer: @unchecked Sendable {
             positive: positive, negative: negative)
 
         // RoI heads on sampled proposals.
-        let pooledLevels = Array(levels.prefix(4))
         let heads = model.roiHeads
         var samples = [RoITrainingSamples]()
         for i in images.indices {
@@ -270,8 +309,8 @@ public final class DetectorTrainer: @unchecked Sendable {
                     config: training.roiHeads, seed: seed(stage: 3, image: i)))
         }
         choices.roiSamples = samples
-        let boxTape = heads.boxForwardKeeping(
-            features: pooledLevels, proposals: samples.map(\.proposals), imageSizes: imageSizes)
+        let boxTape = try heads.boxForwardKeeping(
+            levels: levels, proposals: samples.map(\.proposals), imageSizes: imageSizes)
         let boxLoss = RoIHeadsLoss.fastRCNN(
             classLogits: boxTape.classLogits, boxRegression: boxTape.boxRegression, numClasses: heads.numClasses,
             labels: samples.flatMap(\.labels), regressionTargets: samples.flatMap(\.regressionTargets))
@@ -287,7 +326,7 @@ public final class DetectorTrainer: @unchecked Sendable {
                 posMatched.append(rows.map { s.matchedGT[$0] })
             }
             let (tape, logits) = heads.maskForwardKeeping(
-                features: pooledLevels, proposals: posBoxes, labels: posLabels.flatMap { $0 },
+                levels: levels, proposals: posBoxes, labels: posLabels.flatMap { $0 },
                 imageSizes: imageSizes)
             let loss = RoIHeadsLoss.maskRCNN(
                 maskLogits: logits, numClasses: heads.numClasses, maskSize: tape.upsampled.height,
@@ -334,29 +373,38 @@ public final class DetectorTrainer: @unchecked Sendable {
         rpnLoss: (objectness: Float, boxReg: Float, objectnessGradient: [Float], deltasGradient: [Float]),
         boxTape: BoxHeadTape,
         boxLoss: (classifier: Float, boxReg: Float, classLogitsGradient: [Float], boxRegressionGradient: [Float]),
-        maskPart: (tape: MaskHeadTape, gradient: [Float])?, backboneTape: BackboneTape, layers: Int
+        maskPart: (tape: MaskHeadTape, gradient: [Float])?, backboneTape: BackboneTapes, layers: Int
     ) {
         let levels = backboneTape.levels
-        let pooledLevels = Array(levels.prefix(4))
         let heads = model.roiHeads
-        // Heads, then the pyramid and the body.
+        // Heads, then the backbone.
         var levelGradients = rpn.backward(
             rpnTape,
             headGradients: rpn.unflattened(
                 objectness: rpnLoss.objectnessGradient, deltas: rpnLoss.deltasGradient, like: rpnTape.heads),
             levels: levels, store: parameters
         ).map { Optional($0) }
-        let fromBoxes = heads.boxBackward(
-            boxTape, classLogitsGradient: boxLoss.classLogitsGradient,
-            boxRegressionGradient: boxLoss.boxRegressionGradient, features: pooledLevels, store: parameters)
-        for l in fromBoxes.indices { addInPlace(&levelGradients[l]!, fromBoxes[l]) }
-        if let (tape, gradient) = maskPart, !tape.labels.isEmpty {
-            let fromMasks = heads.maskBackward(
-                tape, logitsGradient: gradient, features: pooledLevels, store: parameters)
-            for l in fromMasks.indices { addInPlace(&levelGradients[l]!, fromMasks[l]) }
+        func add(_ gradients: [FeatureMap?]) {
+            for (l, g) in gradients.enumerated() {
+                guard let g else { continue }
+                if levelGradients[l] == nil { levelGradients[l] = g } else { addInPlace(&levelGradients[l]!, g) }
+            }
         }
-        model.backbone.resnet50FPN!.backward(
-            backboneTape, levelGradients: levelGradients, trainableLayers: layers, store: parameters)
+        add(
+            heads.boxBackward(
+                boxTape, classLogitsGradient: boxLoss.classLogitsGradient,
+                boxRegressionGradient: boxLoss.boxRegressionGradient, levels: levels, store: parameters))
+        if let (tape, gradient) = maskPart, !tape.labels.isEmpty {
+            add(heads.maskBackward(tape, logitsGradient: gradient, levels: levels, store: parameters))
+        }
+        switch (model.backbone, backboneTape) {
+        case (.resnet50FPN(let b), .resnet50FPN(let tape)):
+            b.backward(tape, levelGradients: levelGradients, trainableLayers: layers, store: parameters)
+        case (.sequential(let b), .sequential(let tape)):
+            _ = b.backward(tape, outputGradient: levelGradients[0]!, store: parameters, inputGradient: false)
+        default:
+            preconditionFailure("DetectorTrainer.backward: the tape is not of this backbone")
+        }
     }
 
     /// torchvision's target mask resize: nearest interpolation (its index rule) of (G, H, W) 0/1 masks to `to`.

@@ -170,18 +170,32 @@ struct PoolingPlan {
     }
 }
 
+/// What a pooler's backward pass needs from its forward pass: for MultiScaleRoIAlign the plan and the backbone
+/// levels it pooled from, for RoIPool the RoI rows, each output's argmax and the level.
+enum PoolerTape {
+    case align(PoolingPlan, levels: [Int], samplingRatio: Int)
+    case roiPool(rois: [Float], argmax: [Int64], level: Int)
+}
+
 /// The box branch's forward pass in training.
 struct BoxHeadTape {
-    let plan: PoolingPlan
+    enum Hidden {
+        /// TwoMLPHead: fc6's and fc7's outputs (after their ReLUs).
+        case twoMLP(fc6: [Float], fc7: [Float])
+        case network(SequentialTape)
+    }
+    let pooler: PoolerTape
     let pooled: FeatureMap
-    let fc6: [Float], fc7: [Float]
+    let hidden: Hidden
+    /// The box head's output, the predictor's input: (rows, representation size).
+    let representation: [Float]
     let classLogits: [Float], boxRegression: [Float]
     var rows: Int { pooled.batch }
 }
 
 /// The mask branch's forward pass in training (positive samples only).
 struct MaskHeadTape {
-    let plan: PoolingPlan
+    let pooler: PoolerTape
     /// The pooled maps, then each 3×3 convolution's output (after ReLU): inputs[i] is conv i's input.
     let inputs: [FeatureMap]
     /// conv5_mask's output after ReLU (the 1×1 logits' input).
@@ -190,62 +204,162 @@ struct MaskHeadTape {
 }
 
 extension RoIHeads {
-    func boxForwardKeeping(features: [FeatureMap], proposals: [[Float]], imageSizes: [(Int, Int)]) -> BoxHeadTape {
-        let plan = PoolingPlan(features: features, boxes: proposals, imageSizes: imageSizes)
-        let pooled = RoIHeads.pool(
-            features, plan: plan, size: config.boxPoolSize, samplingRatio: config.samplingRatio)
+    /// The index of the backbone level `name` in `config.levelNames`.
+    func levelIndex(_ name: String) -> Int {
+        guard let i = config.levelNames.firstIndex(of: name) else {
+            preconditionFailure("RoIHeads: no feature map named \(name)")
+        }
+        return i
+    }
+
+    /// `pooler` on `boxes` ((P_i, 4) flat per image) over the backbone's `levels`, as `pool` computes it, with
+    /// the tape its backward pass needs.
+    func poolKeeping(
+        _ levels: [FeatureMap], boxes: [[Float]], imageSizes: [(Int, Int)], with pooler: Architecture.Pooler
+    ) -> (pooled: FeatureMap, tape: PoolerTape) {
+        switch pooler {
+        case .multiScaleRoIAlign(let names, let size, let ratio):
+            let chosen = names.map(levelIndex)
+            let features = chosen.map { levels[$0] }
+            let plan = PoolingPlan(features: features, boxes: boxes, imageSizes: imageSizes)
+            let pooled = RoIHeads.pool(features, plan: plan, size: size, samplingRatio: ratio)
+            return (pooled, .align(plan, levels: chosen, samplingRatio: ratio))
+        case .roiPool(let name, let size, let scale):
+            let level = levelIndex(name)
+            let f = levels[level]
+            let rois = PoolingPlan.roiRows(boxes)
+            let k = rois.count / 5
+            var argmax = [Int64](repeating: -1, count: k * f.channels * size * size)
+            let pooled = FeatureMap(batch: k, channels: f.channels, height: size, width: size) { out in
+                guard k > 0 else { return }
+                f.data.withUnsafeBufferPointer { fp in
+                    rois.withUnsafeBufferPointer { r in
+                        argmax.withUnsafeMutableBufferPointer { a in
+                            RoIPool.forward(
+                                input: fp.baseAddress!, batch: f.batch, channels: f.channels, height: f.height,
+                                width: f.width, rois: r.baseAddress!, roiCount: k, pooledHeight: size,
+                                pooledWidth: size, spatialScale: Float(scale), output: out.baseAddress!,
+                                argmax: a.baseAddress!)
+                        }
+                    }
+                }
+            }
+            return (pooled, .roiPool(rois: rois, argmax: argmax, level: level))
+        }
+    }
+
+    /// The gradient of `poolKeeping`: `gradient` (K, C, size, size) -> per backbone level its gradient, nil for
+    /// the levels the pooler does not read.
+    func poolBackward(_ tape: PoolerTape, gradient: FeatureMap, levels: [FeatureMap]) -> [FeatureMap?] {
+        var result = [FeatureMap?](repeating: nil, count: levels.count)
+        switch tape {
+        case .align(let plan, let chosen, let ratio):
+            let grads = plan.backward(gradient, features: chosen.map { levels[$0] }, samplingRatio: ratio)
+            for (g, l) in zip(grads, chosen) {
+                if result[l] == nil { result[l] = g } else { addInPlace(&result[l]!, g) }
+            }
+        case .roiPool(let rois, let argmax, let level):
+            let f = levels[level], k = rois.count / 5
+            result[level] = FeatureMap(batch: f.batch, channels: f.channels, height: f.height, width: f.width) { out in
+                guard k > 0 else {
+                    out.update(repeating: 0)
+                    return
+                }
+                gradient.data.withUnsafeBufferPointer { g in
+                    argmax.withUnsafeBufferPointer { a in
+                        rois.withUnsafeBufferPointer { r in
+                            RoIPool.backward(
+                                gradOutput: g.baseAddress!, argmax: a.baseAddress!, rois: r.baseAddress!,
+                                roiCount: k, pooledHeight: gradient.height, pooledWidth: gradient.width,
+                                batch: f.batch, channels: f.channels, height: f.height, width: f.width,
+                                gradInput: out.baseAddress!)
+                        }
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    func boxForwardKeeping(
+        levels: [FeatureMap], proposals: [[Float]], imageSizes: [(Int, Int)]
+    ) throws
+        -> BoxHeadTape
+    {
+        let (pooled, pooler) = poolKeeping(levels, boxes: proposals, imageSizes: imageSizes, with: config.boxPooler)
         let rows = pooled.batch
-        let h6 = fc6(pooled.data, rows: rows)
-        let h7 = fc7(h6, rows: rows)
+        let hidden: BoxHeadTape.Hidden
+        let representation: [Float]
+        switch boxLayers {
+        case .twoMLP(let fc6, let fc7):
+            let h6 = fc6(pooled.data, rows: rows)
+            let h7 = fc7(h6, rows: rows)
+            hidden = .twoMLP(fc6: h6, fc7: h7)
+            representation = h7
+        case .network(let network):
+            let tape = try network.forwardKeeping(pooled)
+            hidden = .network(tape)
+            representation = tape.output.data
+        }
         return BoxHeadTape(
-            plan: plan, pooled: pooled, fc6: h6, fc7: h7, classLogits: clsScore(h7, rows: rows),
-            boxRegression: bboxPred(h7, rows: rows))
+            pooler: pooler, pooled: pooled, hidden: hidden, representation: representation,
+            classLogits: clsScore(representation, rows: rows), boxRegression: bboxPred(representation, rows: rows))
     }
 
     /// From the gradients of the class logits and box regressions, adds the box branch's parameter gradients to
-    /// `store` and returns the gradient of each pooled level.
+    /// `store` and returns the gradient of each backbone level (nil for those the pooler does not read).
     func boxBackward(
-        _ tape: BoxHeadTape, classLogitsGradient: [Float], boxRegressionGradient: [Float], features: [FeatureMap],
+        _ tape: BoxHeadTape, classLogitsGradient: [Float], boxRegressionGradient: [Float], levels: [FeatureMap],
         store: ParameterStore, prefix: String = TorchvisionKeys.roiHeads
-    ) -> [FeatureMap] {
+    ) -> [FeatureMap?] {
         typealias Keys = TorchvisionKeys.BoxHead
         let rows = tape.rows
-        var d7 = clsScore.backward(
-            input: tape.fc7, rows: rows, outputGradient: classLogitsGradient,
+        var dr = clsScore.backward(
+            input: tape.representation, rows: rows, outputGradient: classLogitsGradient,
             parameters: ConvolutionParameters(Keys.clsScore(prefix)), store: store, inputGradient: true)!
         let fromBoxes = bboxPred.backward(
-            input: tape.fc7, rows: rows, outputGradient: boxRegressionGradient,
+            input: tape.representation, rows: rows, outputGradient: boxRegressionGradient,
             parameters: ConvolutionParameters(Keys.bboxPred(prefix)), store: store, inputGradient: true)!
-        for i in d7.indices { d7[i] += fromBoxes[i] }
-        tape.fc7.withUnsafeBufferPointer { y in
-            d7.withUnsafeMutableBufferPointer {
-                reluBackward(output: y.baseAddress!, gradient: $0.baseAddress!, count: $0.count)
-            }
-        }
-        var d6 = fc7.backward(
-            input: tape.fc6, rows: rows, outputGradient: d7, parameters: ConvolutionParameters(Keys.fc7(prefix)),
-            store: store, inputGradient: true)!
-        tape.fc6.withUnsafeBufferPointer { y in
-            d6.withUnsafeMutableBufferPointer {
-                reluBackward(output: y.baseAddress!, gradient: $0.baseAddress!, count: $0.count)
-            }
-        }
-        let dPooled = fc6.backward(
-            input: tape.pooled.data, rows: rows, outputGradient: d6,
-            parameters: ConvolutionParameters(Keys.fc6(prefix)), store: store, inputGradient: true)!
+        for i in dr.indices { dr[i] += fromBoxes[i] }
         let p = tape.pooled
-        return tape.plan.backward(
-            FeatureMap(batch: p.batch, channels: p.channels, height: p.height, width: p.width, data: dPooled),
-            features: features, samplingRatio: config.samplingRatio)
+        let dPooled: [Float]
+        switch (boxLayers, tape.hidden) {
+        case (.twoMLP(let fc6, let fc7), .twoMLP(let h6, let h7)):
+            h7.withUnsafeBufferPointer { y in
+                dr.withUnsafeMutableBufferPointer {
+                    reluBackward(output: y.baseAddress!, gradient: $0.baseAddress!, count: $0.count)
+                }
+            }
+            var d6 = fc7.backward(
+                input: h6, rows: rows, outputGradient: dr, parameters: ConvolutionParameters(Keys.fc7(prefix)),
+                store: store, inputGradient: true)!
+            h6.withUnsafeBufferPointer { y in
+                d6.withUnsafeMutableBufferPointer {
+                    reluBackward(output: y.baseAddress!, gradient: $0.baseAddress!, count: $0.count)
+                }
+            }
+            dPooled = fc6.backward(
+                input: p.data, rows: rows, outputGradient: d6, parameters: ConvolutionParameters(Keys.fc6(prefix)),
+                store: store, inputGradient: true)!
+        case (.network(let network), .network(let hidden)):
+            let out = hidden.output
+            let g = FeatureMap(batch: out.batch, channels: out.channels, height: out.height, width: out.width, data: dr)
+            dPooled = network.backward(hidden, outputGradient: g, store: store, inputGradient: true)!.data
+        default:
+            preconditionFailure("RoIHeads.boxBackward: the tape is not of this box head")
+        }
+        return poolBackward(
+            tape.pooler,
+            gradient: FeatureMap(batch: p.batch, channels: p.channels, height: p.height, width: p.width, data: dPooled),
+            levels: levels)
     }
 
     /// The mask branch on the positive samples `proposals` with their `labels`; returns the tape and the
     /// (P, K, M, M) logits with only each sample's label channel filled (the only one the loss reads).
     func maskForwardKeeping(
-        features: [FeatureMap], proposals: [[Float]], labels: [Int64], imageSizes: [(Int, Int)]
+        levels: [FeatureMap], proposals: [[Float]], labels: [Int64], imageSizes: [(Int, Int)]
     ) -> (tape: MaskHeadTape, logits: [Float]) {
-        let plan = PoolingPlan(features: features, boxes: proposals, imageSizes: imageSizes)
-        var x = RoIHeads.pool(features, plan: plan, size: config.maskPoolSize, samplingRatio: config.samplingRatio)
+        var (x, pooler) = poolKeeping(levels, boxes: proposals, imageSizes: imageSizes, with: config.maskPooler)
         var inputs = [FeatureMap]()
         for conv in maskConvs {
             inputs.append(x)
@@ -274,15 +388,16 @@ extension RoIHeads {
                 }
             }
         }
-        return (MaskHeadTape(plan: plan, inputs: inputs, upsampled: u, labels: labels), logits)
+        return (MaskHeadTape(pooler: pooler, inputs: inputs, upsampled: u, labels: labels), logits)
     }
 
     /// From the gradient of the (P, K, M, M) mask logits (zero off each sample's label channel), adds the mask
-    /// branch's parameter gradients to `store` and returns the gradient of each pooled level.
+    /// branch's parameter gradients to `store` and returns the gradient of each backbone level (nil for those the
+    /// pooler does not read).
     func maskBackward(
-        _ tape: MaskHeadTape, logitsGradient: [Float], features: [FeatureMap], store: ParameterStore,
+        _ tape: MaskHeadTape, logitsGradient: [Float], levels: [FeatureMap], store: ParameterStore,
         prefix: String = TorchvisionKeys.roiHeads
-    ) -> [FeatureMap] {
+    ) -> [FeatureMap?] {
         typealias Keys = TorchvisionKeys.MaskHead
         let u = tape.upsampled
         let total = tape.labels.count, channels = u.channels, plane = u.plane, k = numClasses
@@ -351,6 +466,6 @@ extension RoIHeads {
                 input: tape.inputs[i], outputGradient: g, parameters: ConvolutionParameters(Keys.layer(prefix, i)),
                 store: store, inputGradient: true)!
         }
-        return tape.plan.backward(g, features: features, samplingRatio: config.samplingRatio)
+        return poolBackward(tape.pooler, gradient: g, levels: levels)
     }
 }

@@ -6,7 +6,8 @@ import SwiftRCNNOps
     import Darwin
 #endif
 
-/// The parameters torchvision's constructors give `fasterrcnn_resnet50_fpn` / `maskrcnn_resnet50_fpn`, drawn from
+/// The parameters torchvision's constructors give `fasterrcnn_resnet50_fpn` / `maskrcnn_resnet50_fpn` (and the
+/// general builder's models, `tensors(architecture:kind:numClasses:)`), drawn from
 /// our seeded generator: the same distribution for every tensor, other values (torch's generator cannot be
 /// reproduced).
 ///
@@ -83,6 +84,24 @@ public enum TorchvisionInit {
     /// num_batches_tracked), in its order, with its shape and scheme. Sizes are the model's (ResNet50,
     /// FeaturePyramidNetwork, RPNConfig and RoIHeadsConfig defaults), keys `TorchvisionKeys`'.
     public static func tensors(kind: DetectionModel.Kind, numClasses: Int) -> [Tensor] {
+        try! tensors(architecture: Architecture(), kind: kind, numClasses: numClasses)
+    }
+
+    /// `tensors(kind:numClasses:)` for the general builder's models. A sequential network's layers start as
+    /// torchvision's modules do: `Conv2d` and `Linear` by their `reset_parameters` (U(±1/√fan_in) weights and
+    /// biases), batch norms at weight 1, bias 0, running_mean 0, running_var 1 (no num_batches_tracked), and a
+    /// ResNet layer as `ResNet` initialises it (convolutions `kaiming_normal_` fan_out). Throws for the parts
+    /// training does not cover (norms in the FPN or the mask head, a deeper RPN head, Keypoint R-CNN).
+    public static func tensors(
+        architecture: Architecture, kind: DetectionModel.Kind, numClasses: Int
+    ) throws
+        -> [Tensor]
+    {
+        try require(kind != .keypointRCNN, "kind: initialisation covers Faster and Mask R-CNN")
+        try require(
+            architecture.rpnConvDepth == 1 && !architecture.fpnNorm && !architecture.maskHeadNorm,
+            "architecture: initialisation covers RPN heads of one convolution and no batch norms in the FPN or the "
+                + "mask head")
         var tensors = [Tensor]()
         func add(_ parameter: TorchvisionKeys.Parameter, _ scheme: Scheme) {
             tensors.append(Tensor(name: parameter.key, shape: parameter.shape, scheme: scheme))
@@ -96,88 +115,137 @@ public enum TorchvisionInit {
             add(weight, scheme(weight.shape))
             add(keys.bias(out), bias ?? .defaultBias(weight: weight.shape))
         }
-
-        // ResNet body.
-        let body = TorchvisionKeys.Backbone.body(TorchvisionKeys.backbone)
-        func convNorm(_ keys: TorchvisionKeys.ConvBatchNormKeys, in inChannels: Int, out: Int, kernel: Int) {
-            let weight = keys.conv.convWeight(in: inChannels, out: out, kernel: kernel)
-            add(weight, .kaimingNormalReLUFanOut(weight.shape))
-            let norm = keys.normParameters(channels: out)
+        func norm(_ keys: TorchvisionKeys.ConvBatchNormKeys, channels: Int) {
+            let norm = keys.normParameters(channels: channels)
             add(norm.weight, .constant(1))
             add(norm.bias, .constant(0))
             add(norm.runningMean, .constant(0))
             add(norm.runningVar, .constant(1))
         }
+        func convNorm(_ keys: TorchvisionKeys.ConvBatchNormKeys, in inChannels: Int, out: Int, kernel: Int) {
+            let weight = keys.conv.convWeight(in: inChannels, out: out, kernel: kernel)
+            add(weight, .kaimingNormalReLUFanOut(weight.shape))
+            norm(keys, channels: out)
+        }
         typealias ResNetKeys = TorchvisionKeys.ResNet
-        let stemChannels = ResNet50.widths[0]
-        convNorm(ResNetKeys.stem(body), in: 3, out: stemChannels, kernel: 7)
-        var inChannels = stemChannels
-        for (l, (count, width)) in zip(ResNet50.blocks, ResNet50.widths).enumerated() {
+        /// torchvision's `_make_layer` bottlenecks under `prefix` (`<prefix><block>.conv1` ...).
+        func bottlenecks(_ prefix: String, in inChannels: Int, width: Int, blocks: Int, stride: Int) -> Int {
+            var c = inChannels
             let out = width * ResNet50.expansion
-            for b in 0..<count {
-                let block = ResNetKeys.block(body, layer: l, index: b)
-                convNorm(ResNetKeys.conv(block, 1), in: inChannels, out: width, kernel: 1)
+            for b in 0..<blocks {
+                let block = prefix + "\(b)."
+                convNorm(ResNetKeys.conv(block, 1), in: c, out: width, kernel: 1)
                 convNorm(ResNetKeys.conv(block, 2), in: width, out: width, kernel: 3)
                 convNorm(ResNetKeys.conv(block, 3), in: width, out: out, kernel: 1)
-                if b == 0 { convNorm(ResNetKeys.downsample(block), in: inChannels, out: out, kernel: 1) }
-                inChannels = out
+                if b == 0 && (stride != 1 || c != out) {
+                    convNorm(ResNetKeys.downsample(block), in: c, out: out, kernel: 1)
+                }
+                c = out
+            }
+            return c
+        }
+        /// The modules of a Sequential under `prefix`.
+        func sequential(_ layers: [Architecture.SequentialLayer], prefix: String) {
+            for (i, l) in layers.enumerated() {
+                let at = prefix + "\(i)."
+                let keys = TorchvisionKeys.LayerKeys(prefix: at)
+                switch l {
+                case .conv2d(let inC, let outC, let k, _, _, let hasBias):
+                    let weight = keys.convWeight(in: inC, out: outC, kernel: k)
+                    add(weight, .defaultWeight(weight.shape))
+                    if hasBias { add(keys.bias(outC), .defaultBias(weight: weight.shape)) }
+                case .batchNorm2d(let n, _):
+                    norm(TorchvisionKeys.ConvBatchNormKeys(conv: keys, norm: at), channels: n)
+                case .linear(let inF, let outF, let hasBias):
+                    let weight = keys.linearWeight(in: inF, out: outF)
+                    add(weight, .defaultWeight(weight.shape))
+                    if hasBias { add(keys.bias(outF), .defaultBias(weight: weight.shape)) }
+                case .resNetLayer(let inC, let width, let blocks, let stride):
+                    _ = bottlenecks(at, in: inC, width: width, blocks: blocks, stride: stride)
+                case .sequential(let inner):
+                    sequential(inner, prefix: at)
+                case .relu, .maxPool2d, .adaptiveAvgPool2d, .flatten:
+                    break
+                }
             }
         }
 
-        // FPN.
-        let fpn = TorchvisionKeys.Backbone.fpn(TorchvisionKeys.backbone), c = FeaturePyramidNetwork.outChannels
-        let fpnScheme = { (shape: [Int]) in Scheme.kaimingUniform(shape, a: 1) }
-        for (i, n) in ResNet50.outChannels.enumerated() {
-            let keys = TorchvisionKeys.FPN.inner(fpn, i)
-            layer(keys, keys.convWeight(in: n, out: c, kernel: 1), out: c, fpnScheme, bias: .constant(0))
+        switch architecture.backbone {
+        case .resnet50FPN:
+            // ResNet body.
+            let body = TorchvisionKeys.Backbone.body(TorchvisionKeys.backbone)
+            let stemChannels = ResNet50.widths[0]
+            convNorm(ResNetKeys.stem(body), in: 3, out: stemChannels, kernel: 7)
+            var inChannels = stemChannels
+            for (l, (count, width)) in zip(ResNet50.blocks, ResNet50.widths).enumerated() {
+                inChannels = bottlenecks(
+                    "\(body)layer\(l + 1).", in: inChannels, width: width, blocks: count, stride: l == 0 ? 1 : 2)
+            }
+            // FPN.
+            let fpn = TorchvisionKeys.Backbone.fpn(TorchvisionKeys.backbone), c = FeaturePyramidNetwork.outChannels
+            let fpnScheme = { (shape: [Int]) in Scheme.kaimingUniform(shape, a: 1) }
+            for (i, n) in ResNet50.outChannels.enumerated() {
+                let keys = TorchvisionKeys.FPN.inner(fpn, i)
+                layer(keys, keys.convWeight(in: n, out: c, kernel: 1), out: c, fpnScheme, bias: .constant(0))
+            }
+            for i in ResNet50.outChannels.indices {
+                let keys = TorchvisionKeys.FPN.output(fpn, i)
+                layer(keys, keys.convWeight(in: c, out: c, kernel: 3), out: c, fpnScheme, bias: .constant(0))
+            }
+        case .sequential(let layers):
+            sequential(layers, prefix: TorchvisionKeys.backbone)
         }
-        for i in ResNet50.outChannels.indices {
-            let keys = TorchvisionKeys.FPN.output(fpn, i)
-            layer(keys, keys.convWeight(in: c, out: c, kernel: 3), out: c, fpnScheme, bias: .constant(0))
-        }
+        let channels = architecture.outChannels
 
         // RPN head.
-        let rpn = RPNConfig(), rpnPrefix = TorchvisionKeys.rpn
-        let anchors = rpn.anchorSizes[0].count * rpn.aspectRatios[0].count
+        let rpnPrefix = TorchvisionKeys.rpn
+        let anchors = architecture.resolvedAnchorSizes[0].count * architecture.resolvedAspectRatios[0].count
         let rpnScheme = { (_: [Int]) in Scheme.normal(std: 0.01) }
         for (keys, out, kernel) in [
-            (TorchvisionKeys.RPNHead.conv(rpnPrefix), rpn.inChannels, 3),
+            (TorchvisionKeys.RPNHead.conv(rpnPrefix), channels, 3),
             (TorchvisionKeys.RPNHead.clsLogits(rpnPrefix), anchors, 1),
             (TorchvisionKeys.RPNHead.bboxPred(rpnPrefix), 4 * anchors, 1),
         ] {
             layer(
-                keys, keys.convWeight(in: rpn.inChannels, out: out, kernel: kernel), out: out, rpnScheme,
+                keys, keys.convWeight(in: channels, out: out, kernel: kernel), out: out, rpnScheme,
                 bias: .constant(0))
         }
 
         // Box head and predictor: nn.Linear's defaults.
-        let heads = RoIHeadsConfig(), roiHeads = TorchvisionKeys.roiHeads
-        let pooled = heads.inChannels * heads.boxPoolSize * heads.boxPoolSize, r = heads.representationSize
+        let roiHeads = TorchvisionKeys.roiHeads
+        let pooled = channels * architecture.boxRoIPool.outputSize * architecture.boxRoIPool.outputSize
+        let r = architecture.representationSize
         typealias Box = TorchvisionKeys.BoxHead
-        for (keys, inFeatures, out) in [
-            (Box.fc6(roiHeads), pooled, r), (Box.fc7(roiHeads), r, r), (Box.clsScore(roiHeads), r, numClasses),
-            (Box.bboxPred(roiHeads), r, 4 * numClasses),
-        ] {
-            layer(keys, keys.linearWeight(in: inFeatures, out: out), out: out, Scheme.defaultWeight)
+        switch architecture.boxHead {
+        case .twoMLPHead:
+            for (keys, inFeatures, out) in [(Box.fc6(roiHeads), pooled, r), (Box.fc7(roiHeads), r, r)] {
+                layer(keys, keys.linearWeight(in: inFeatures, out: out), out: out, Scheme.defaultWeight)
+            }
+        case .sequential(let layers):
+            sequential(layers, prefix: roiHeads + "box_head.")
+        }
+        for (keys, out) in [(Box.clsScore(roiHeads), numClasses), (Box.bboxPred(roiHeads), 4 * numClasses)] {
+            layer(keys, keys.linearWeight(in: r, out: out), out: out, Scheme.defaultWeight)
         }
         guard kind == .maskRCNN else { return tensors }
 
         // Mask head and predictor.
         typealias Mask = TorchvisionKeys.MaskHead
-        var channels = heads.inChannels
-        for (i, out) in heads.maskLayers.enumerated() {
+        var c = channels
+        for (i, out) in architecture.maskLayers.enumerated() {
             let keys = Mask.layer(roiHeads, i)
             layer(
-                keys, keys.convWeight(in: channels, out: out, kernel: 3), out: out,
-                Scheme.kaimingNormalReLUFanOut, bias: .constant(0))
-            channels = out
+                keys, keys.convWeight(in: c, out: out, kernel: 3), out: out, Scheme.kaimingNormalReLUFanOut,
+                bias: .constant(0))
+            c = out
         }
+        let reduced = architecture.maskDimReduced
         let upsample = Mask.conv5Mask(roiHeads), logits = Mask.logits(roiHeads)
         layer(
-            upsample, upsample.convTransposeWeight(in: channels, out: channels, kernel: 2), out: channels,
+            upsample, upsample.convTransposeWeight(in: c, out: reduced, kernel: 2), out: reduced,
             Scheme.kaimingNormalReLUFanOut)
         layer(
-            logits, logits.convWeight(in: channels, out: numClasses, kernel: 1), out: numClasses,
+            logits, logits.convWeight(in: reduced, out: numClasses, kernel: 1), out: numClasses,
             Scheme.kaimingNormalReLUFanOut)
         return tensors
     }
@@ -197,13 +265,15 @@ public enum TorchvisionInit {
     ///
     /// Parallel over the blocks of each tensor; the values do not depend on the thread count.
     public static func state(
-        kind: DetectionModel.Kind, numClasses: Int, seed: UInt64, only: ((String) -> Bool)? = nil
+        kind: DetectionModel.Kind, numClasses: Int, seed: UInt64, architecture: Architecture = Architecture(),
+        only: ((String) -> Bool)? = nil
     ) throws -> [String: WeightStore.Entry] {
         try require(
             numClasses >= 1 && numClasses <= DetectionModel.Config.maxClasses,
             "num_classes: expected an int in [1, \(DetectionModel.Config.maxClasses)], got \(numClasses)")
         var state = [String: WeightStore.Entry]()
-        for tensor in tensors(kind: kind, numClasses: numClasses) where only?(tensor.name) ?? true {
+        for tensor in try tensors(architecture: architecture, kind: kind, numClasses: numClasses)
+        where only?(tensor.name) ?? true {
             state[tensor.name] = WeightStore.Entry(shape: tensor.shape, values: values(of: tensor, seed: seed))
         }
         return state

@@ -26,7 +26,7 @@ _KINDS = {"faster": 0, "mask": 1}
 
 
 def initial_state(kind: Literal["faster", "mask"], num_classes: int, seed: int = 0,
-                  predictors_only: bool = False) -> dict[str, npt.NDArray[np.float32]]:
+                  predictors_only: bool = False, architecture: str | None = None) -> dict[str, npt.NDArray[np.float32]]:
     """A state dict initialised as torchvision initialises the model, from `seed`: {torchvision key: float32 array}.
 
     `kind`: "faster" (fasterrcnn_resnet50_fpn) or "mask" (maskrcnn_resnet50_fpn); `num_classes` (1 ... 2**20)
@@ -35,7 +35,8 @@ def initial_state(kind: Literal["faster", "mask"], num_classes: int, seed: int =
     `num_classes`, which loading a checkpoint for another number of classes re-initialises:
     roi_heads.box_predictor.cls_score.{weight,bias}, roi_heads.box_predictor.bbox_pred.{weight,bias} and, for
     Mask R-CNN, roi_heads.mask_predictor.mask_fcn_logits.{weight,bias}. Keys come in sorted order; there is no
-    num_batches_tracked (the norms are FrozenBatchNorm2d).
+    num_batches_tracked (the norms are FrozenBatchNorm2d). `architecture`: the general builder's model as JSON
+    (`FasterRCNN._architecture_json`), None for ResNet-50-FPN.
     """
     if kind not in _KINDS:
         raise ValueError(f"kind: expected 'faster' or 'mask', got {kind!r}")
@@ -44,7 +45,7 @@ def initial_state(kind: Literal["faster", "mask"], num_classes: int, seed: int =
         raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
     if not 0 <= int(seed) < 1 << 64:
         raise ValueError(f"seed: {seed} is outside [0, 2**64)")
-    result = _C.initial_state(_KINDS[kind], num_classes, int(seed), bool(predictors_only))
+    result = _C.initial_state(_KINDS[kind], num_classes, int(seed), bool(predictors_only), architecture)
     state = {}
     for index, (name, code, shape) in enumerate(_C.arrays_info(result)):
         if code != _C.FLOAT32:

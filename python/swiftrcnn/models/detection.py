@@ -87,8 +87,8 @@ def _state_dict(weights: StateDictSource | None) -> tuple[list[str], list[npt.ND
     """(names, float32 arrays) of a checkpoint path or mapping; BatchNorm `num_batches_tracked` counters are
     dropped (torchvision's FrozenBatchNorm2d ignores them too)."""
     if weights is None:
-        raise ValueError("weights: swiftrcnn cannot initialise a model randomly; pass a torchvision state dict "
-                         "(a checkpoint path or a mapping of names to arrays)")
+        raise ValueError("weights: expected a torchvision state dict (a checkpoint path or a mapping of names to "
+                         "arrays), or 'random' to initialise the model as torchvision's constructor does")
     state = _weights.load_state_dict(weights)
     names, arrays = [], []
     for name, array in state.items():
@@ -166,7 +166,9 @@ class FasterRCNN:
     (`parts.MultiScaleRoIAlign` or `parts.RoIPool`), `box_head` (`parts.TwoMLPHead`, or a `parts.Sequential`
     ending flat) and `box_predictor` (`parts.FastRCNNPredictor`, which then gives the number of classes:
     `num_classes` must be None, as in torchvision); parts not given are torchvision's defaults (those of
-    `fasterrcnn_resnet50_fpn`). `weights` is the model's torchvision state dict (see `fasterrcnn_resnet50_fpn`);
+    `fasterrcnn_resnet50_fpn`). `weights` is the model's torchvision state dict (see `fasterrcnn_resnet50_fpn`),
+    or "random" for a model initialised as torchvision's constructor initialises it (from `seed`; Faster and
+    Mask R-CNN, to train from scratch);
     the other keyword arguments are torchvision's, with its defaults. `fasterrcnn_resnet50_fpn` and the other
     builders are compositions of these parts. Calls release the GIL and may run concurrently on one model.
     """
@@ -293,16 +295,23 @@ class FasterRCNN:
     def _load_state(self) -> tuple[list[str], list[npt.NDArray[np.float32]]]:
         """The checkpoint's (names, arrays); when its predictor was trained for another number of classes than
         `num_classes`, the predictor's tensors are initialised as torchvision initialises them (from `seed`),
-        with a warning naming them (`self.reinitialized`)."""
-        names, arrays = _state_dict(self._weights)
+        with a warning naming them (`self.reinitialized`). `weights="random"`: the whole model initialised as
+        torchvision's constructor initialises it, from `seed`."""
         kind: Literal["faster", "mask"] = "mask" if self._KIND == _C.MASK_RCNN else "faster"
         k = self.config["num_classes"]
+        if isinstance(self._weights, str) and self._weights == "random":
+            if self._KIND == _C.KEYPOINT_RCNN:
+                raise ValueError("weights: 'random' initialisation covers Faster and Mask R-CNN models")
+            state = _init.initial_state(kind, k, seed=self.config["seed"], architecture=self._architecture_json)
+            return list(state), list(state.values())
+        names, arrays = _state_dict(self._weights)
         index = {n: i for i, n in enumerate(names)}
         cls = index.get("roi_heads.box_predictor.cls_score.weight")
-        if (cls is not None and self._architecture_json is None and arrays[cls].ndim == 2
+        if (cls is not None and self._KIND != _C.KEYPOINT_RCNN and arrays[cls].ndim == 2
                 and arrays[cls].shape[0] != k):
             trained_for = arrays[cls].shape[0]
-            fresh = _init.initial_state(kind, k, seed=self.config["seed"], predictors_only=True)
+            fresh = _init.initial_state(kind, k, seed=self.config["seed"], predictors_only=True,
+                                        architecture=self._architecture_json)
             for name, array in fresh.items():
                 if name in index:
                     arrays[index[name]] = array
