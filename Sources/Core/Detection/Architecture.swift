@@ -17,7 +17,7 @@
 ///                | {"type": "roi_pool", "featmap_name": "0", "output_size": 7, "spatial_scale": 0.0625},
 ///  "box_head": {"type": "two_mlp_head", "representation_size": 1024},
 ///  "mask_roi_pool": {"type": "multi_scale_roi_align", ...}, "mask_head": {"layers": [256, 256, 256, 256]},
-///  "mask_predictor": {"dim_reduced": 256}}
+///  "mask_predictor": {"dim_reduced": 256}, "legacy": false}
 /// ```
 /// A "sequential" backbone is an `nn.Sequential` described module by module, so its state-dict keys are
 /// `backbone.<index>.weight` etc. as torchvision's for that Sequential; its output is the one feature map "0".
@@ -97,6 +97,11 @@ public struct Architecture: Sendable, Equatable {
         featmapNames: ["0", "1", "2", "3"], outputSize: 14, samplingRatio: 2)
     public var keypointLayers = [Int](repeating: 512, count: 8)
     public var numKeypoints = 17
+    /// faster-rcnn.pytorch's conventions (`legacy=True`): "+1" pixel arithmetic in box decoding, clipping and NMS,
+    /// py-faster-rcnn's anchor table, a minimum proposal size, its per-class postprocessing and image threshold
+    /// (`RegionProposalNetwork.legacyProposals`, `RoIHeads.legacyDetect`). Faster R-CNN on one feature map, eval
+    /// mode only.
+    public var legacy = false
 
     public init() {}
 
@@ -234,6 +239,12 @@ public struct Architecture: Sendable, Equatable {
     /// Throws `invalidValue` naming the first inconsistent member ("architecture.<member>: ...").
     public func validate(masks: Bool, keypoints: Bool = false) throws {
         let p = "architecture"
+        if legacy {
+            try require(
+                !masks && !keypoints, "\(p).legacy: faster-rcnn.pytorch's conventions are for Faster R-CNN only")
+            try require(
+                levelNames.count == 1, "\(p).legacy: faster-rcnn.pytorch's conventions need a single-map backbone")
+        }
         if case .sequential(let layers) = backbone {
             let out = try Self.trace(layers, Shape(channels: 3), "\(p).backbone.layers")
             try require(!out.flat, "\(p).backbone.layers: the backbone must end with a map, not flattened features")
@@ -341,7 +352,7 @@ extension Architecture {
         let reader = JSONReader(root, "architecture")
         try reader.only([
             "backbone", "anchor_sizes", "aspect_ratios", "rpn_head", "box_roi_pool", "box_head", "mask_roi_pool",
-            "mask_head", "mask_predictor", "keypoint_roi_pool", "keypoint_head", "keypoint_predictor",
+            "mask_head", "mask_predictor", "keypoint_roi_pool", "keypoint_head", "keypoint_predictor", "legacy",
         ])
         if let b = try reader.object("backbone") {
             try b.only(["type", "layers", "fpn_norm"])
@@ -359,6 +370,7 @@ extension Architecture {
                     "architecture.backbone.type: expected 'resnet50_fpn' or 'sequential', got '\(other)'")
             }
         }
+        legacy = try reader.bool("legacy", default: false)
         if let h = try reader.object("rpn_head") {
             try h.only(["conv_depth"])
             rpnConvDepth = try h.int("conv_depth", default: 1)

@@ -9,19 +9,26 @@ extension DetectionModel {
         let (batch, sizes) = try transform(images)
         let batchHW = (batch.height, batch.width)
         let levels = try backbone(consume batch)
-        let proposals = rpn(features: levels, batchHW: batchHW, imageSizes: sizes)
+        let scales = images.map { transform.scale(height: $0.height, width: $0.width) }
+        let proposals = rpn(features: levels, batchHW: batchHW, imageSizes: sizes, imageScales: scales)
         var detections = roiHeads(features: levels, proposals: proposals, imageSizes: sizes)
         for (i, image) in images.enumerated() {
-            detections[i] = postprocess(detections[i], resized: sizes[i], original: (image.height, image.width))
+            detections[i] = postprocess(
+                detections[i], resized: sizes[i], original: (image.height, image.width),
+                legacyScale: config.architecture.legacy ? scales[i] : nil)
         }
         return detections
     }
 
-    /// Boxes times original / resized size per axis (computed in float32 as torchvision's resize_boxes); masks
-    /// pasted at the original size with padding 1 (paste_masks_in_image's default).
-    func postprocess(_ d: Detections, resized: (Int, Int), original: (Int, Int)) -> Detections {
+    /// Boxes times original / resized size per axis (computed in float32 as torchvision's resize_boxes), or, in
+    /// legacy mode, divided by the resize scale (faster-rcnn.pytorch's `pred_boxes /= im_scale`); masks pasted at
+    /// the original size with padding 1 (paste_masks_in_image's default).
+    func postprocess(
+        _ d: Detections, resized: (Int, Int), original: (Int, Int), legacyScale: Double? = nil
+    ) -> Detections {
         var d = d
-        let ratioH = Float(original.0) / Float(resized.0), ratioW = Float(original.1) / Float(resized.1)
+        var ratioH = Float(original.0) / Float(resized.0), ratioW = Float(original.1) / Float(resized.1)
+        if let legacyScale { (ratioH, ratioW) = (1 / Float(legacyScale), 1 / Float(legacyScale)) }
         for i in 0..<(d.boxes.count / 4) {
             d.boxes[4 * i] *= ratioW
             d.boxes[4 * i + 1] *= ratioH

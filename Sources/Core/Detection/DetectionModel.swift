@@ -85,7 +85,7 @@ public final class DetectionModel: Sendable {
                 preNMSTopN: config.rpnPreNMSTopN, postNMSTopN: config.rpnPostNMSTopN,
                 nmsThresh: config.rpnNMSThresh, scoreThresh: config.rpnScoreThresh,
                 anchorSizes: a.resolvedAnchorSizes, aspectRatios: a.resolvedAspectRatios,
-                inChannels: a.outChannels, convDepth: a.rpnConvDepth),
+                inChannels: a.outChannels, convDepth: a.rpnConvDepth, legacy: a.legacy),
             prefix: TorchvisionKeys.rpn)
         roiHeads = RoIHeads(
             weights: &weights, numClasses: config.numClasses,
@@ -94,7 +94,7 @@ public final class DetectionModel: Sendable {
                 detectionsPerImage: config.boxDetectionsPerImage, inChannels: a.outChannels,
                 representationSize: a.representationSize, maskLayers: a.maskLayers,
                 maskDimReduced: a.maskDimReduced, levelNames: a.levelNames, boxPooler: a.boxRoIPool,
-                maskPooler: a.maskRoIPool, boxHead: a.boxHead, maskHeadNorm: a.maskHeadNorm),
+                maskPooler: a.maskRoIPool, boxHead: a.boxHead, maskHeadNorm: a.maskHeadNorm, legacy: a.legacy),
             masks: config.kind == .maskRCNN,
             keypoints: config.kind == .keypointRCNN
                 ? (pooler: a.keypointRoIPool, layers: a.keypointLayers, count: a.numKeypoints) : nil,

@@ -18,13 +18,19 @@ public struct RPNConfig: Sendable {
     public var inChannels: Int
     /// The head's 3x3 convolutions + ReLU before the predictors (RPNHead's `conv_depth`: 2 in the v2 models).
     public var convDepth = 1
+    /// faster-rcnn.pytorch's proposal layer (`legacyProposals`) and anchors (py-faster-rcnn's table).
+    public var legacy = false
+    /// The legacy proposal layer's minimum box side at the original image's scale (`RPN_MIN_SIZE`, 16 pixels: one
+    /// cell of a stride-16 map); times each image's resize scale.
+    public var legacyMinSize: Float = 16
 
     public init(
         preNMSTopN: Int = 1000, postNMSTopN: Int = 1000, nmsThresh: Double = 0.7, scoreThresh: Double = 0.0,
         anchorSizes: [[Float]] = [[32], [64], [128], [256], [512]],
         aspectRatios: [[Float]] = Array(repeating: [0.5, 1, 2], count: 5), inChannels: Int = 256,
-        convDepth: Int = 1
+        convDepth: Int = 1, legacy: Bool = false
     ) {
+        self.legacy = legacy
         self.convDepth = convDepth
         self.preNMSTopN = preNMSTopN
         self.postNMSTopN = postNMSTopN
@@ -99,6 +105,7 @@ public struct RegionProposalNetwork: Sendable {
         let b = weights.take(logitKeys.bias(a)) + weights.take(deltaKeys.bias(4 * a))
         predictor = Conv2d(weight: w, bias: b, inChannels: c, outChannels: 5 * a, kernel: (1, 1))
         cellAnchors = zip(config.anchorSizes, config.aspectRatios).map { sizes, ratios in
+            if config.legacy { return RegionProposalNetwork.legacyCellAnchors(sizes: sizes, ratios: ratios) }
             var cell = [Float](repeating: 0, count: 4 * a)
             sizes.withUnsafeBufferPointer { s in
                 ratios.withUnsafeBufferPointer { r in
@@ -113,9 +120,12 @@ public struct RegionProposalNetwork: Sendable {
         }
     }
 
-    /// Proposals (P_i, 4) flat per image, P_i <= `postNMSTopN`.
-    public func callAsFunction(features: [FeatureMap], batchHW: (Int, Int), imageSizes: [(Int, Int)]) -> [[Float]] {
-        proposals(features: features, batchHW: batchHW, imageSizes: imageSizes).map(\.boxes)
+    /// Proposals (P_i, 4) flat per image, P_i <= `postNMSTopN`. `imageScales`: each image's resize factor (the
+    /// legacy proposal layer's minimum size scales with it; 1 when nil).
+    public func callAsFunction(
+        features: [FeatureMap], batchHW: (Int, Int), imageSizes: [(Int, Int)], imageScales: [Double]? = nil
+    ) -> [[Float]] {
+        proposals(features: features, batchHW: batchHW, imageSizes: imageSizes, imageScales: imageScales).map(\.boxes)
     }
 
     /// Proposals with their objectness probabilities, per image: boxes (P_i, 4) flat and scores (P_i,), by
@@ -124,14 +134,20 @@ public struct RegionProposalNetwork: Sendable {
     /// `features`: one map (N, C, H_l, W_l) per level; `batchHW`: the padded batch's (height, width), from which the
     /// anchor strides are `batchHW / (H_l, W_l)` (integer division); `imageSizes`: each image's (height, width).
     public func proposals(
-        features: [FeatureMap], batchHW: (Int, Int), imageSizes: [(Int, Int)]
+        features: [FeatureMap], batchHW: (Int, Int), imageSizes: [(Int, Int)], imageScales: [Double]? = nil
     )
         -> [(boxes: [Float], scores: [Float])]
     {
         precondition(features.count == cellAnchors.count, "RPN: expected \(cellAnchors.count) feature levels")
         precondition(
             features.allSatisfy { $0.batch == imageSizes.count }, "RPN: one image size per image of the batch")
-        return proposals(heads: features.map { predictor(hidden($0)) }, batchHW: batchHW, imageSizes: imageSizes)
+        let heads = features.map { predictor(hidden($0)) }
+        if config.legacy {
+            return legacyProposals(
+                heads: heads, batchHW: batchHW, imageSizes: imageSizes,
+                imageScales: imageScales ?? Array(repeating: 1, count: imageSizes.count))
+        }
+        return proposals(heads: heads, batchHW: batchHW, imageSizes: imageSizes)
     }
 
     /// The head's convolutions on one level.

@@ -28,6 +28,8 @@ public struct RoIHeadsConfig: Sendable {
     public var maskDimReduced: Int
     /// Whether MaskRCNNHeads' convolutions are followed by batch norms (the v2 models; folded in).
     public var maskHeadNorm = false
+    /// faster-rcnn.pytorch's test-time postprocessing (`legacyDetect`).
+    public var legacy = false
 
     /// Output size of the box and mask poolers.
     public var boxPoolSize: Int { boxPooler.outputSize }
@@ -44,8 +46,10 @@ public struct RoIHeadsConfig: Sendable {
         representationSize: Int = 1024, boxPoolSize: Int = 7, maskPoolSize: Int = 14, samplingRatio: Int = 2,
         maskLayers: [Int] = [256, 256, 256, 256], maskDimReduced: Int = 256,
         levelNames: [String] = ResNet50FPN.levelNames, boxPooler: Architecture.Pooler? = nil,
-        maskPooler: Architecture.Pooler? = nil, boxHead: Architecture.BoxHead? = nil, maskHeadNorm: Bool = false
+        maskPooler: Architecture.Pooler? = nil, boxHead: Architecture.BoxHead? = nil, maskHeadNorm: Bool = false,
+        legacy: Bool = false
     ) {
+        self.legacy = legacy
         self.maskHeadNorm = maskHeadNorm
         self.scoreThresh = scoreThresh
         self.nmsThresh = nmsThresh
@@ -273,10 +277,9 @@ public struct RoIHeads: Sendable {
             let out = out
             Parallel.forEachChunk(proposals.count) { images in
                 for n in images {
-                    out[n] = detect(
-                        scores: scores, boxRegression: boxRegression, firstRow: firstRow[n],
-                        proposals: proposals[n], imageSize: imageSizes[n], numClasses: numClasses,
-                        config: config)
+                    let detectOne = config.legacy ? legacyDetect : detect
+                    out[n] = detectOne(
+                        scores, boxRegression, firstRow[n], proposals[n], imageSizes[n], numClasses, config)
                 }
             }
         }

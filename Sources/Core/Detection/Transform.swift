@@ -29,11 +29,16 @@ public struct GeneralizedRCNNTransform: Sendable {
 
     /// The size an (h, w) image is resized to.
     public func resizedSize(height h: Int, width w: Int) -> (Int, Int) {
-        let scale = min(minSize / Double(min(h, w)), maxSize / Double(max(h, w)))
+        let scale = self.scale(height: h, width: w)
         return (Int((Double(h) * scale).rounded(.down)), Int((Double(w) * scale).rounded(.down)))
     }
 
     /// `n` rounded up to a multiple of `sizeDivisible`.
+    /// The resize factor of an image of `h` × `w`: min(minSize / min(h, w), maxSize / max(h, w)).
+    public func scale(height h: Int, width w: Int) -> Double {
+        min(minSize / Double(min(h, w)), maxSize / Double(max(h, w)))
+    }
+
     static func padded(_ n: Int) -> Int {
         (n + sizeDivisible - 1) / sizeDivisible * sizeDivisible
     }

@@ -111,6 +111,7 @@ public final class DetectorTrainer: @unchecked Sendable {
         try require(
             config.kind != .keypointRCNN, "kind: training covers Faster and Mask R-CNN so far, not Keypoint R-CNN")
         let a = config.architecture
+        try require(!a.legacy, "architecture.legacy: faster-rcnn.pytorch's conventions are for inference only")
         try require(
             a.rpnConvDepth == 1 && !a.fpnNorm && !a.maskHeadNorm,
             "architecture: training covers RPN heads of one convolution and no batch norms in the FPN or the mask "

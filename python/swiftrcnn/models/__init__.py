@@ -9,8 +9,9 @@ Weights are torchvision state dicts (a checkpoint path or a mapping of names to 
 from . import parts
 from .detection import (FasterRCNN, KeypointRCNN, MaskRCNN, Parameter, fasterrcnn_resnet50_c4,
                         fasterrcnn_resnet50_fpn, fasterrcnn_resnet50_fpn_v2, fasterrcnn_vgg16,
-                        keypointrcnn_resnet50_fpn, maskrcnn_resnet50_fpn, maskrcnn_resnet50_fpn_v2, random_state_dict)
+                        keypointrcnn_resnet50_fpn, maskrcnn_resnet50_fpn, maskrcnn_resnet50_fpn_v2, maskrcnn_small,
+                        random_state_dict)
 
 __all__ = ["parts", "FasterRCNN", "KeypointRCNN", "MaskRCNN", "Parameter", "fasterrcnn_resnet50_c4",
            "fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_vgg16", "keypointrcnn_resnet50_fpn",
-           "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "random_state_dict"]
+           "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "maskrcnn_small", "random_state_dict"]

@@ -192,6 +192,7 @@ class FasterRCNN:
             raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments: "
                             + ", ".join(repr(k) for k in mask_parts))
         builder = kwargs.pop("_builder", type(self).__name__)
+        legacy = bool(kwargs.pop("_legacy", False))
         if mask_parts.get("mask_predictor") is not None and num_classes is not None:
             raise ValueError("num_classes: should be None when mask_predictor is specified (as torchvision's)")
         if box_predictor is not None:
@@ -205,6 +206,8 @@ class FasterRCNN:
                               box_score_thresh, box_nms_thresh, box_detections_per_img, kwargs)
         spec = parts.architecture(backbone, self.config["num_classes"], rpn_anchor_generator, rpn_head, box_roi_pool,
                                   box_head, box_predictor, **mask_parts)
+        if legacy:
+            spec["legacy"] = True
         self.backbone = backbone
         self.architecture = spec
         # The default parts cross as None (the library's own ResNet-50-FPN description).
@@ -580,8 +583,34 @@ def keypointrcnn_resnet50_fpn(*, weights: StateDictSource | None = None, num_cla
         **kwargs)
 
 
+def _legacy_settings(legacy: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """faster-rcnn.pytorch's test-time numbers (its `cfg.TEST`) as defaults, when `legacy`; `kwargs` override."""
+    if not isinstance(legacy, (bool, np.bool_)):
+        raise TypeError(f"legacy: expected a bool, got {type(legacy).__name__}")
+    if not legacy:
+        return kwargs
+    return {"min_size": 600, "max_size": 1000, "rpn_pre_nms_top_n_test": 6000, "rpn_post_nms_top_n_test": 300,
+            "rpn_nms_thresh": 0.7, "box_nms_thresh": 0.3, "box_score_thresh": 0.05, "box_detections_per_img": 100,
+            **kwargs, "_legacy": True}
+
+
+_LEGACY_DOC = """
+
+    `legacy=True` switches to faster-rcnn.pytorch's conventions where they differ from torchvision's (for a model
+    trained there and converted to these keys; inference only): py-faster-rcnn's anchor table (base 16, scales
+    size / 16, centred on pixel 7.5 of each cell), its "+1" pixel boxes (`ops.legacy.bbox_transform_inv`, no clamp;
+    `clip_boxes` to [0, W - 1]; `ops.legacy.nms`), a proposal layer that drops proposals under 16 pixels (at the
+    original scale) before the pre-NMS top-n, and per-class postprocessing whose `box_detections_per_img` limit is
+    an image threshold (ties stay); boxes are divided by the resize scale. Its test-time numbers become the defaults
+    (any can still be passed): min_size 600, max_size 1000, rpn_pre_nms_top_n_test 6000, rpn_post_nms_top_n_test
+    300, rpn_nms_thresh 0.7, box_nms_thresh 0.3, box_score_thresh 0.05, box_detections_per_img 100. The image
+    normalisation stays the model's (faster-rcnn.pytorch's caffe models take BGR pixels in 0 ... 255 minus
+    (102.98, 115.95, 122.77): pass image_mean=(0.4815, 0.4547, 0.4038), image_std=(1/255,) * 3 and reverse the
+    first convolution's input channels when converting)."""
+
+
 def fasterrcnn_vgg16(*, weights: StateDictSource | None = None, num_classes: int = 91, pooler: str = "roi_pool",
-                     **kwargs: Any) -> FasterRCNN:
+                     legacy: bool = False, **kwargs: Any) -> FasterRCNN:
     """The classic Faster R-CNN of the paper and of faster-rcnn.pytorch, as torchvision expresses it: VGG16's
     features up to conv5_3 (stride 16, 512 channels) as a single-map backbone, an RPN on 9 anchors per location
     (sizes 128, 256, 512 × aspect ratios 0.5, 1, 2), RoIPool 7 × 7 at 1/16 (or, with `pooler="roi_align"`,
@@ -599,6 +628,7 @@ def fasterrcnn_vgg16(*, weights: StateDictSource | None = None, num_classes: int
     `rpn.head.bbox_pred.*`, `roi_heads.box_head.fc6.*` / `fc7.*` (VGG16's `classifier.0` / `classifier.3`),
     `roi_heads.box_predictor.cls_score.*` / `bbox_pred.*`. The other arguments are `FasterRCNN`'s, with
     torchvision's defaults (min_size 800, max_size 1333, ...)."""
+    kwargs = _legacy_settings(legacy, kwargs)
     if pooler not in ("roi_pool", "roi_align"):
         raise ValueError(f"pooler: expected 'roi_pool' or 'roi_align', got {pooler!r}")
     box_roi_pool: parts.RoIPool | parts.MultiScaleRoIAlign = (
@@ -611,7 +641,7 @@ def fasterrcnn_vgg16(*, weights: StateDictSource | None = None, num_classes: int
 
 
 def fasterrcnn_resnet50_c4(*, weights: StateDictSource | None = None, num_classes: int = 91,
-                           pooler: str = "roi_align", **kwargs: Any) -> FasterRCNN:
+                           pooler: str = "roi_align", legacy: bool = False, **kwargs: Any) -> FasterRCNN:
     """Faster R-CNN with the ResNet-50 C4 split of the source documents (`../shared/seeds/004`), as torchvision
     expresses it: resnet50's stem and layer1 ... layer3 as a single-map backbone (stride 16, 1024 channels), an RPN
     on 9 anchors per location (sizes 128, 256, 512 × aspect ratios 0.5, 1, 2), regions pooled to 14 × 14
@@ -629,6 +659,7 @@ def fasterrcnn_resnet50_c4(*, weights: StateDictSource | None = None, num_classe
     State-dict keys: `backbone.0.weight` (conv1), `backbone.1.*` (bn1), `backbone.{4, 5, 6}.*` (layer1 ...
     layer3: an ImageNet resnet50's `layer1.*` is `backbone.4.*`), `rpn.head.*`, `roi_heads.box_head.0.*` (layer4),
     `roi_heads.box_predictor.*`. The other arguments are `FasterRCNN`'s, with torchvision's defaults."""
+    kwargs = _legacy_settings(legacy, kwargs)
     if pooler not in ("roi_pool", "roi_align"):
         raise ValueError(f"pooler: expected 'roi_pool' or 'roi_align', got {pooler!r}")
     box_roi_pool: parts.RoIPool | parts.MultiScaleRoIAlign = (
@@ -640,6 +671,10 @@ def fasterrcnn_resnet50_c4(*, weights: StateDictSource | None = None, num_classe
         _builder="fasterrcnn_resnet50_c4", **kwargs)
 
 
+for _builder in (fasterrcnn_vgg16, fasterrcnn_resnet50_c4):
+    _builder.__doc__ = (_builder.__doc__ or "") + _LEGACY_DOC
+
+
 def random_state_dict(kind: str = "faster", num_classes: int = 91, seed: int = 0) -> dict[str, npt.NDArray[np.float32]]:
     """A whole state dict initialised as torchvision initialises `fasterrcnn_resnet50_fpn` ("faster") or
     `maskrcnn_resnet50_fpn` ("mask") for training (frozen batch norms at identity), from `seed`: pass it as
@@ -648,3 +683,44 @@ def random_state_dict(kind: str = "faster", num_classes: int = 91, seed: int = 0
     if kind not in ("faster", "mask"):
         raise ValueError(f"kind: expected 'faster' or 'mask', got {kind!r}")
     return _init.initial_state("mask" if kind == "mask" else "faster", num_classes, seed=seed)
+
+
+def maskrcnn_small(*, weights: StateDictSource | None = None, num_classes: int | None = 11,
+                   min_size: float | Sequence[float] = (208, 224, 256, 272, 240), max_size: float = 400,
+                   **kwargs: Any) -> MaskRCNN:
+    """A small Mask R-CNN for small pictures and few classes, trained from scratch (`weights="random"`): the
+    architecture of swiftrcnn's built-in model. The backbone is a plain stack of 3 × 3 convolutions with ReLUs
+    (32, 64, 96, 96, 128, 128 channels; stride 8 through a stride-2 first convolution and two 2 × 2 max-pools, no
+    batch norms, no FPN); the RPN has 8 anchors per location (sizes 24, 40, 64, 100 × aspect ratios 1 and 2, for
+    upright objects); the box branch is MultiScaleRoIAlign(["0"], 7, 2), a TwoMLPHead of 256 and the predictor; the
+    mask branch MultiScaleRoIAlign(["0"], 14, 2), two 3 × 3 convolutions of 64 and a predictor of 64. About 2.4 M
+    parameters (9.6 MB in float32). `min_size` defaults to a tuple (training draws one per batch; eval uses the last,
+    240), `max_size` to 400. In torchvision:
+
+        layers = [nn.Conv2d(3, 32, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+                  nn.MaxPool2d(2), nn.Conv2d(64, 96, 3, padding=1), nn.ReLU(), nn.Conv2d(96, 96, 3, padding=1),
+                  nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(96, 128, 3, padding=1), nn.ReLU(),
+                  nn.Conv2d(128, 128, 3, padding=1), nn.ReLU()]
+        backbone = nn.Sequential(*layers); backbone.out_channels = 128
+        model = MaskRCNN(backbone, num_classes, rpn_anchor_generator=AnchorGenerator(((24, 40, 64, 100),),
+                         ((1.0, 2.0),)), box_roi_pool=MultiScaleRoIAlign(["0"], 7, 2),
+                         box_head=TwoMLPHead(128 * 7 * 7, 256), mask_roi_pool=MultiScaleRoIAlign(["0"], 14, 2),
+                         mask_head=MaskRCNNHeads(128, (64, 64), 1),
+                         mask_predictor=MaskRCNNPredictor(64, 64, num_classes), min_size=..., max_size=...)
+
+    (then `num_classes` is given by the predictor: pass it here). The other arguments are `MaskRCNN`'s, with
+    torchvision's defaults."""
+    if num_classes is None:
+        raise ValueError("num_classes: should not be None")
+    backbone = parts.Sequential(
+        parts.Conv2d(3, 32, 3, stride=2, padding=1), parts.ReLU(), parts.Conv2d(32, 64, 3, padding=1), parts.ReLU(),
+        parts.MaxPool2d(2), parts.Conv2d(64, 96, 3, padding=1), parts.ReLU(), parts.Conv2d(96, 96, 3, padding=1),
+        parts.ReLU(), parts.MaxPool2d(2), parts.Conv2d(96, 128, 3, padding=1), parts.ReLU(),
+        parts.Conv2d(128, 128, 3, padding=1), parts.ReLU())
+    return MaskRCNN(
+        backbone, weights=weights, min_size=min_size, max_size=max_size,
+        rpn_anchor_generator=parts.AnchorGenerator(((24, 40, 64, 100),), ((1.0, 2.0),)),
+        box_roi_pool=parts.MultiScaleRoIAlign(["0"], 7, 2), box_head=parts.TwoMLPHead(128 * 7 * 7, 256),
+        box_predictor=parts.FastRCNNPredictor(256, num_classes),
+        mask_roi_pool=parts.MultiScaleRoIAlign(["0"], 14, 2), mask_head=parts.MaskRCNNHeads(128, (64, 64), 1),
+        mask_predictor=parts.MaskRCNNPredictor(64, 64, num_classes), _builder="maskrcnn_small", **kwargs)
