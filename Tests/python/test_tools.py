@@ -355,3 +355,22 @@ def test_perfect_and_empty_results(digits):
         tools.evaluate(model, [])
     with pytest.warns(UserWarning, match="category ids"):
         tools.evaluate(small_model(num_classes=4, box_score_thresh=1.0), data)
+
+
+def test_to_coco_results_fields():
+    result = {"boxes": np.array([[1.5, 2.25, 11.5, 22.25], [0, 0, 4, 4]], np.float32),
+              "labels": np.array([7, 2]), "scores": np.array([0.9, 0.01], np.float32),
+              "keypoints": np.array([[[3, 4, 1], [5.5, 6, 1]], [[0, 0, 1], [1, 1, 1]]], np.float32)}
+    (entry,) = tools.to_coco_results(result, 12, score_threshold=0.05)
+    assert entry == {"image_id": 12, "category_id": 7, "bbox": [1.5, 2.25, 10.0, 20.0], "score": 0.9,
+                     "keypoints": [3.0, 4.0, 1.0, 5.5, 6.0, 1.0]}
+    json.dumps(entry)
+    assert len(tools.to_coco_results(result, 12)) == 2
+    masks = np.zeros((2, 1, 6, 8), np.float32)
+    masks[0, 0, 1:3, 2:5] = 0.7
+    masks[0, 0, 4, 4] = 0.5  # not above the threshold
+    (entry,) = tools.to_coco_results(dict(result, masks=masks), 3, score_threshold=0.5)
+    from pycocotools import mask as mask_api
+
+    decoded = mask_api.decode(entry["segmentation"])
+    assert decoded.sum() == 6 and decoded[1:3, 2:5].all()

@@ -414,10 +414,10 @@ def evaluate(model: _models.FasterRCNN, dataset: CocoDetection, *, batch_size: i
     """COCO evaluation of `model` on `dataset` (a `CocoDetection`), as torchvision's reference `evaluate`: every
     image through the model (eval mode, its own score threshold), the detections in COCO's results format with
     label = category id, then pycocotools' COCOeval for "bbox", and "segm" for Mask R-CNN (masks > 0.5) or
-    "keypoints" for Keypoint R-CNN. Returns {iou_type: {"AP", "AP50", "AP75", "APs", ...}} (`STAT_NAMES`, AP as
-    a fraction, -1 where undefined). `results_path` also writes the detections as JSON; `verbose` prints
-    COCOeval's tables; `progress` a tqdm bar (None: on a terminal, for more than 3 images). A picture that
-    cannot be read raises ValueError."""
+    "keypoints" for Keypoint R-CNN (when the data set has keypoint annotations). Returns {iou_type: {"AP",
+    "AP50", "AP75", "APs", ...}} (`STAT_NAMES`, AP as a fraction, -1 where undefined). `results_path` also
+    writes the detections as JSON; `verbose` prints COCOeval's tables; `progress` a tqdm bar (None: on a
+    terminal, for more than 3 images). A picture that cannot be read raises ValueError."""
     if not isinstance(dataset, CocoDetection):
         raise TypeError(f"dataset: expected a swiftrcnn.datasets.CocoDetection, got {type(dataset).__name__}")
     if dataset.categories and model.config["num_classes"] < dataset.num_classes:
@@ -430,4 +430,7 @@ def evaluate(model: _models.FasterRCNN, dataset: CocoDetection, *, batch_size: i
     if results_path is not None:
         Path(os.fsdecode(results_path)).write_text(json.dumps(results, separators=(",", ":")) + "\n",
                                                    encoding="utf-8")
-    return {t: coco_stats(dataset.coco, results, t, dataset.image_ids, verbose) for t in _iou_types(model)}
+    types = _iou_types(model)
+    if "keypoints" in types and not any("keypoints" in a for a in dataset.dataset["annotations"]):
+        types = ("bbox",)  # a data set without keypoint annotations: boxes only
+    return {t: coco_stats(dataset.coco, results, t, dataset.image_ids, verbose) for t in types}
