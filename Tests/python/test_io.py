@@ -97,3 +97,34 @@ def test_to_float_image():
     np.testing.assert_array_equal(to_float_image(expected.astype(np.float64)), expected)
     with pytest.raises(ValueError, match="image"):
         to_float_image(np.zeros((4, 5, 3), np.float32))
+
+
+_WITHOUT_EXTRAS = r"""
+import sys
+for name in ("PIL", "tqdm", "pycocotools", "skimage"):
+    sys.modules[name] = None          # import of these now raises ImportError
+import numpy as np
+import swiftrcnn
+from swiftrcnn import datasets, io, models, ops, tools, utils
+from swiftrcnn.datasets import synthetic
+assert len(ops.nms(np.array([[0, 0, 1, 1.0]]), np.array([1.0]), 0.5)) == 1
+for call in (lambda: io.read_image("x.png"), lambda: utils.draw_detections(np.zeros((3, 4, 4)), {}),
+             lambda: synthetic.scene(0), lambda: tools.to_coco_results({"boxes": np.zeros((1, 4)),
+             "scores": np.ones(1), "labels": np.ones(1), "masks": np.zeros((1, 1, 4, 4))}, 1)):
+    try:
+        call()
+    except ImportError as e:
+        assert "pip install swiftrcnn[tools]" in str(e), e
+    else:
+        raise AssertionError("expected ImportError")
+print("ok")
+"""
+
+
+def test_core_without_optional_packages():
+    """`import swiftrcnn` (and the tool modules) needs NumPy only; the tools say which extra to install."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _WITHOUT_EXTRAS], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr

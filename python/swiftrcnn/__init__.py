@@ -5,7 +5,10 @@
 
 Submodules: `swiftrcnn.ops` (torchvision.ops names, arguments and defaults), `swiftrcnn.linalg` (matmul),
 `swiftrcnn.models` (torchvision's Faster / Mask R-CNN builders), `swiftrcnn.weights` (torchvision checkpoints
-without torch), `swiftrcnn.optim` (SGD and the reference script's schedule for training the models).
+without torch), `swiftrcnn.optim` (SGD and the reference script's schedule for training the models), and the
+tools (`pip install swiftrcnn[tools]`; their packages are imported when first used): `swiftrcnn.io` (reading
+pictures), `swiftrcnn.utils` (drawing detections), `swiftrcnn.datasets` (COCO-format data sets, synthetic digits),
+`swiftrcnn.tools` (the `swiftrcnn detect` / `eval` commands as functions).
 """
 from . import _C as _C
 
@@ -18,6 +21,7 @@ from . import ops, weights  # noqa: E402
 from . import linalg  # noqa: E402
 from . import models  # noqa: E402
 from . import optim  # noqa: E402
+from . import datasets, io, tools, utils  # noqa: E402
 
 __version__ = _C.VERSION
 
@@ -80,5 +84,5 @@ def show_config() -> None:
     print(config_report())
 
 
-__all__ = ["ops", "weights", "linalg", "models", "optim", "get_num_threads", "set_num_threads", "get_isa", "set_isa",
-           "supported_isas", "show_config", "config_report", "__version__"]
+__all__ = ["ops", "weights", "linalg", "models", "optim", "datasets", "io", "tools", "utils", "get_num_threads",
+           "set_num_threads", "get_isa", "set_isa", "supported_isas", "show_config", "config_report", "__version__"]

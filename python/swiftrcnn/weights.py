@@ -37,9 +37,9 @@ from typing import IO, Any, NoReturn
 import numpy as np
 import numpy.typing as npt
 
-from ._typing import StateDictSource
+from ._typing import PathLike, StateDictSource
 
-__all__ = ["load_state_dict", "check_state_dict", "save_safetensors"]
+__all__ = ["load_state_dict", "check_state_dict", "read_metadata", "save_safetensors"]
 
 # Size of a state dict's pickle: one entry costs about 100 bytes, so this holds over half a million tensors.
 _MAX_PICKLE_BYTES = 64 << 20
@@ -653,19 +653,50 @@ def check_state_dict(state: Mapping[str, npt.ArrayLike], expected: Mapping[str, 
     raise ValueError("\n".join(lines))
 
 
-def save_safetensors(state: Mapping[str, npt.ArrayLike], path: str | os.PathLike[str]) -> None:
-    """Writes `state` ({name: array-like}) to `path` as .safetensors. The file is replaced atomically: a failure
-    leaves no partial file."""
+def save_safetensors(state: Mapping[str, npt.ArrayLike], path: str | os.PathLike[str],
+                     metadata: Mapping[str, str] | None = None) -> None:
+    """Writes `state` ({name: array-like}) to `path` as .safetensors, with `metadata` ({str: str}, optional) as
+    the file's `__metadata__` header. The file is replaced atomically: a failure leaves no partial file."""
     from safetensors.numpy import save_file
 
+    if metadata is not None:
+        if not isinstance(metadata, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
+                                                         for k, v in metadata.items()):
+            raise TypeError("metadata: expected a mapping of str to str")
+        metadata = dict(metadata)
     arrays = _from_mapping(state)
     path = os.fspath(path)
     fd, tmp = tempfile.mkstemp(prefix=".swiftrcnn-", suffix=".safetensors.tmp",
                                dir=os.path.dirname(os.path.abspath(path)))
     os.close(fd)
     try:
-        save_file(arrays, tmp)
+        save_file(arrays, tmp, metadata=metadata)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def read_metadata(path: PathLike) -> dict[str, str]:
+    """The `__metadata__` map of a .safetensors file's header ({} when it has none, or for a torch.save
+    checkpoint, which has no such map). ValueError naming the file for a corrupt header."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path: expected a checkpoint path, got {type(path).__name__}")
+    name = os.fsdecode(path)
+    with open(name, "rb") as f:
+        head = f.read(9)
+        file_size = os.fstat(f.fileno()).st_size
+        if not _is_safetensors(head, file_size):
+            return {}
+        (size,) = struct.unpack("<Q", head[:8])
+        f.seek(8)
+        try:
+            header = json.loads(f.read(size))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{name}: corrupt .safetensors header ({e})") from None
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise ValueError(f"{name}: corrupt .safetensors header (__metadata__ is not a map of strings)")
+    return dict(metadata)

@@ -171,6 +171,10 @@ class FasterRCNN:
     Mask R-CNN, to train from scratch);
     the other keyword arguments are torchvision's, with its defaults. `fasterrcnn_resnet50_fpn` and the other
     builders are compositions of these parts. Calls release the GIL and may run concurrently on one model.
+
+    `categories` (keyword, also an attribute) names the labels: a list of `num_classes` names, index = label id
+    (torchvision's `weights.meta["categories"]`), or None; `save` records it with the architecture, and
+    `swiftrcnn.models.load` rebuilds the model from such a file alone.
     """
 
     _KIND = _C.FASTER_RCNN
@@ -193,6 +197,7 @@ class FasterRCNN:
                             + ", ".join(repr(k) for k in mask_parts))
         builder = kwargs.pop("_builder", type(self).__name__)
         legacy = bool(kwargs.pop("_legacy", False))
+        categories = kwargs.pop("categories", None)
         if mask_parts.get("mask_predictor") is not None and num_classes is not None:
             raise ValueError("num_classes: should be None when mask_predictor is specified (as torchvision's)")
         if box_predictor is not None:
@@ -210,6 +215,8 @@ class FasterRCNN:
             spec["legacy"] = True
         self.backbone = backbone
         self.architecture = spec
+        self.builder = builder
+        self.categories = categories
         # The default parts cross as None (the library's own ResNet-50-FPN description).
         self._architecture_json: str | None = None if spec == {"backbone": {"type": "resnet50_fpn"}} else (
             json.dumps(spec, separators=(",", ":")))
@@ -401,10 +408,56 @@ class FasterRCNN:
         """The gradient of every trainable parameter by name (zeros before the first backward pass)."""
         return _read(_C.trainer_state(self._get_trainer(), 1))
 
+    @property
+    def categories(self) -> list[str] | None:
+        """The label names (index = label id), or None."""
+        return self._categories
+
+    @categories.setter
+    def categories(self, names: Sequence[str] | None) -> None:
+        if names is None:
+            self._categories: list[str] | None = None
+            return
+        if isinstance(names, str) or not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
+            raise TypeError(f"categories: expected a list of names (str), got {type(names).__name__}")
+        if len(names) != self.config["num_classes"]:
+            raise ValueError(f"categories: expected one name per class ({self.config['num_classes']}, the "
+                             f"background included), got {len(names)}")
+        self._categories = list(names)
+
+    @property
+    def kind(self) -> str:
+        """"faster", "mask" or "keypoint"."""
+        return {_C.FASTER_RCNN: "faster", _C.MASK_RCNN: "mask", _C.KEYPOINT_RCNN: "keypoint"}[self._KIND]
+
+    def metadata(self) -> dict[str, str]:
+        """What `save` writes in the file's safetensors header (`__metadata__`, strings): "swiftrcnn.format" (the
+        layout's version, "1"), "swiftrcnn.version" (the library's), "swiftrcnn.kind" ("faster" / "mask" /
+        "keypoint"), "swiftrcnn.builder" (the builder's name), "swiftrcnn.architecture" (the `architecture` JSON),
+        "swiftrcnn.num_classes", "swiftrcnn.transform" (JSON: min_size -- a list when training draws from one --,
+        max_size, image_mean, image_std), "swiftrcnn.detection" (JSON: the rpn_* / box_* eval-mode settings) and,
+        when set, "swiftrcnn.categories" (JSON list of names)."""
+        c = self.config
+        transform = dict(min_size=list(c["min_sizes"]) if c["min_sizes"] else c["min_size"],
+                         max_size=c["max_size"], image_mean=list(c["image_mean"]), image_std=list(c["image_std"]))
+        detection = {k: c[k] for k in ("rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test", "rpn_nms_thresh",
+                                       "rpn_score_thresh", "box_score_thresh", "box_nms_thresh",
+                                       "box_detections_per_img")}
+        out = {"swiftrcnn.format": "1", "swiftrcnn.version": str(_C.VERSION), "swiftrcnn.kind": self.kind,
+               "swiftrcnn.builder": self.builder,
+               "swiftrcnn.architecture": json.dumps(self.architecture, separators=(",", ":")),
+               "swiftrcnn.num_classes": str(c["num_classes"]),
+               "swiftrcnn.transform": json.dumps(transform, separators=(",", ":")),
+               "swiftrcnn.detection": json.dumps(detection, separators=(",", ":"))}
+        if self.categories is not None:
+            out["swiftrcnn.categories"] = json.dumps(self.categories, separators=(",", ":"))
+        return out
+
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Writes the state dict as .safetensors with torchvision's names and shapes: it loads into torchvision
-        with `model.load_state_dict(safetensors.torch.load_file(path))`."""
-        _weights.save_safetensors(self.state_dict(), path)
+        """Writes the state dict as .safetensors with torchvision's names and shapes (it loads into torchvision
+        with `model.load_state_dict(safetensors.torch.load_file(path))`) and this model's description in the
+        header (`metadata()`), from which `swiftrcnn.models.load(path)` rebuilds it."""
+        _weights.save_safetensors(self.state_dict(), path, metadata=self.metadata())
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())

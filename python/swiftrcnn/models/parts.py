@@ -22,7 +22,7 @@ from typing import Any
 from ..ops._array import as_int, as_real
 
 __all__ = ["AdaptiveAvgPool2d", "AnchorGenerator", "BatchNorm2d", "Conv2d", "FastRCNNConvFCHead", "FastRCNNPredictor",
-           "KeypointRCNNHeads", "KeypointRCNNPredictor", "RPNHead", "Flatten", "Linear",
+           "from_architecture", "KeypointRCNNHeads", "KeypointRCNNPredictor", "RPNHead", "Flatten", "Linear",
            "ResNetLayer", "resnet50_c4", "MaskRCNNHeads", "MaskRCNNPredictor", "MaxPool2d",
            "MultiScaleRoIAlign", "ReLU", "ResNet50FPN", "RoIPool", "Sequential", "TwoMLPHead", "vgg16_features"]
 
@@ -496,3 +496,146 @@ def architecture(backbone: _Part, num_classes: int, rpn_anchor_generator: Anchor
         if keypoint_predictor.num_keypoints != 17:
             spec["keypoint_predictor"] = keypoint_predictor.spec()
     return spec
+
+
+# ---- from the JSON description back to the parts ----------------------------------------------------------------
+
+def _get(spec: Spec, key: str, kind: type, where: str) -> Any:
+    if not isinstance(spec, dict) or key not in spec:
+        raise ValueError(f"architecture: {where} has no '{key}'")
+    value = spec[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"architecture: {where}['{key}'] should be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _layer_from_spec(spec: Spec, where: str) -> _Part:
+    """One layer (or nested Sequential / the ResNet-50-FPN backbone) from its `spec()`."""
+    kind = _get(spec, "type", str, where)
+    if kind == "sequential":
+        layers = _get(spec, "layers", list, where)
+        return Sequential(*(_layer_from_spec(layer, f"{where}.layers[{i}]") for i, layer in enumerate(layers)))
+    if kind == "conv2d":
+        return Conv2d(_get(spec, "in_channels", int, where), _get(spec, "out_channels", int, where),
+                      _get(spec, "kernel_size", int, where), _get(spec, "stride", int, where),
+                      _get(spec, "padding", int, where), _get(spec, "bias", bool, where))
+    if kind == "batch_norm2d":
+        return BatchNorm2d(_get(spec, "num_features", int, where), _get(spec, "eps", float, where))
+    if kind == "relu":
+        return ReLU()
+    if kind == "max_pool2d":
+        return MaxPool2d(_get(spec, "kernel_size", int, where), _get(spec, "stride", int, where),
+                         _get(spec, "padding", int, where))
+    if kind == "resnet_layer":
+        return ResNetLayer(_get(spec, "in_channels", int, where), _get(spec, "width", int, where),
+                           _get(spec, "blocks", int, where), _get(spec, "stride", int, where))
+    if kind == "adaptive_avg_pool2d":
+        return AdaptiveAvgPool2d(spec.get("output_size", 1))
+    if kind == "flatten":
+        return Flatten()
+    if kind == "linear":
+        return Linear(_get(spec, "in_features", int, where), _get(spec, "out_features", int, where),
+                      _get(spec, "bias", bool, where))
+    if kind == "resnet50_fpn":
+        return ResNet50FPN(fpn_norm=bool(spec.get("fpn_norm", False)))
+    raise ValueError(f"architecture: {where} has an unknown type {kind!r}")
+
+
+def _pooler_from_spec(spec: Spec, where: str) -> MultiScaleRoIAlign | RoIPool:
+    kind = _get(spec, "type", str, where)
+    if kind == "multi_scale_roi_align":
+        return MultiScaleRoIAlign(_get(spec, "featmap_names", list, where), _get(spec, "output_size", int, where),
+                                  _get(spec, "sampling_ratio", int, where))
+    if kind == "roi_pool":
+        return RoIPool(_get(spec, "output_size", int, where), _get(spec, "spatial_scale", float, where),
+                       _get(spec, "featmap_name", str, where))
+    raise ValueError(f"architecture: {where} has an unknown pooler type {kind!r}")
+
+
+def from_architecture(spec: Spec, num_classes: int, kind: str = "faster") -> dict[str, Any]:
+    """The parts of a model from its JSON description (`architecture(...)`, a model's `architecture` attribute,
+    or the `swiftrcnn.architecture` metadata of a file it saved), as the keyword arguments of the general builder
+    of `kind` ("faster": `FasterRCNN`, "mask": `MaskRCNN`, "keypoint": `KeypointRCNN`): `backbone`,
+    `rpn_anchor_generator`, `rpn_head`, `box_roi_pool`, `box_head`, `box_predictor` (for `num_classes`; the
+    builder's `num_classes` must then be None) and the branch's parts. Parts the description leaves out are
+    None (the builder's defaults), so `architecture(**from_architecture(spec, k))` is `spec` again. ValueError
+    naming the faulty entry for a description this version cannot rebuild."""
+    if kind not in ("faster", "mask", "keypoint"):
+        raise ValueError(f"kind: expected 'faster', 'mask' or 'keypoint', got {kind!r}")
+    if not isinstance(spec, dict):
+        raise TypeError(f"spec: expected the architecture dict, got {type(spec).__name__}")
+    num_classes = as_int(num_classes, "num_classes")
+    known = {"backbone", "anchor_sizes", "aspect_ratios", "rpn_head", "box_roi_pool", "box_head", "legacy"}
+    branch = {"mask": ("mask_roi_pool", "mask_head", "mask_predictor"),
+              "keypoint": ("keypoint_roi_pool", "keypoint_head", "keypoint_predictor")}.get(kind, ())
+    unknown = sorted(set(spec) - known - set(branch))
+    if unknown:
+        raise ValueError(f"architecture: entries {unknown} are not parts of a {kind} model")
+    backbone = _layer_from_spec(_get(spec, "backbone", dict, "architecture"), "backbone")
+    if not isinstance(backbone, (Sequential, ResNet50FPN)):
+        raise ValueError("architecture: the backbone should be a sequential network or resnet50_fpn")
+    out_channels = backbone.out_channels
+    out: dict[str, Any] = {"backbone": backbone}
+    generator = None
+    if "anchor_sizes" in spec or "aspect_ratios" in spec:
+        generator = AnchorGenerator(_get(spec, "anchor_sizes", list, "architecture"),
+                                    _get(spec, "aspect_ratios", list, "architecture"))
+    out["rpn_anchor_generator"] = generator
+    out["rpn_head"] = None
+    if "rpn_head" in spec:
+        anchors = generator.num_anchors_per_location()[0] if generator is not None else 3
+        out["rpn_head"] = RPNHead(out_channels, anchors, _get(spec["rpn_head"], "conv_depth", int, "rpn_head"))
+    pool = _pooler_from_spec(spec["box_roi_pool"], "box_roi_pool") if "box_roi_pool" in spec else None
+    out["box_roi_pool"] = pool
+    representation = 1024
+    head: TwoMLPHead | Sequential | None = None
+    if "box_head" in spec:
+        head_spec = _get(spec, "box_head", dict, "architecture")
+        if head_spec.get("type") == "two_mlp_head":
+            resolution = pool.output_size if pool is not None else 7
+            representation = _get(head_spec, "representation_size", int, "box_head")
+            head = TwoMLPHead(out_channels * resolution * resolution, representation)
+        else:
+            seq = _layer_from_spec(head_spec, "box_head")
+            if not isinstance(seq, Sequential):
+                raise ValueError("architecture: box_head should be two_mlp_head or a sequential network")
+            head, representation = seq, seq.out_channels
+    out["box_head"] = head
+    out["box_predictor"] = FastRCNNPredictor(representation, num_classes)
+    if kind == "mask":
+        out["mask_roi_pool"] = out["mask_head"] = out["mask_predictor"] = None
+        if "mask_roi_pool" in spec:
+            mask_pool = _pooler_from_spec(spec["mask_roi_pool"], "mask_roi_pool")
+            if not isinstance(mask_pool, MultiScaleRoIAlign):
+                raise ValueError("architecture: mask_roi_pool should be multi_scale_roi_align")
+            out["mask_roi_pool"] = mask_pool
+        mask_layers = [256] * 4
+        if "mask_head" in spec:
+            head_spec = _get(spec, "mask_head", dict, "architecture")
+            mask_layers = [as_int(v, "mask_head.layers") for v in _get(head_spec, "layers", list, "mask_head")]
+            out["mask_head"] = MaskRCNNHeads(out_channels, mask_layers, 1,
+                                             "batch_norm2d" if head_spec.get("norm") else None)
+        if "mask_predictor" in spec:
+            dim = _get(spec["mask_predictor"], "dim_reduced", int, "mask_predictor")
+            out["mask_predictor"] = MaskRCNNPredictor(mask_layers[-1] if mask_layers else out_channels, dim,
+                                                      num_classes)
+    if kind == "keypoint":
+        out["keypoint_roi_pool"] = out["keypoint_head"] = out["keypoint_predictor"] = None
+        if "keypoint_roi_pool" in spec:
+            kp_pool = _pooler_from_spec(spec["keypoint_roi_pool"], "keypoint_roi_pool")
+            if not isinstance(kp_pool, MultiScaleRoIAlign):
+                raise ValueError("architecture: keypoint_roi_pool should be multi_scale_roi_align")
+            out["keypoint_roi_pool"] = kp_pool
+        kp_layers = [512] * 8
+        if "keypoint_head" in spec:
+            kp_layers = [as_int(v, "keypoint_head.layers")
+                         for v in _get(spec["keypoint_head"], "layers", list, "keypoint_head")]
+            out["keypoint_head"] = KeypointRCNNHeads(out_channels, kp_layers)
+        if "keypoint_predictor" in spec:
+            out["keypoint_predictor"] = KeypointRCNNPredictor(
+                kp_layers[-1], _get(spec["keypoint_predictor"], "num_keypoints", int, "keypoint_predictor"))
+    if spec.get("legacy"):
+        out["_legacy"] = True  # faster-rcnn.pytorch's conventions (the vgg16 / c4 builders' legacy=True)
+    return out
