@@ -102,3 +102,41 @@ def test_small_model_learns(kind):
         if kind == "mask" and keep.any():
             assert result["masks"].shape[1:] == (1, SIDE, SIDE)
     assert found >= 0.8 * total, f"found {found} of {total} objects"
+
+
+def test_resume_continues_exactly(tmp_path):
+    """Three steps, saved (weights + training_state), reloaded from the file and three more steps: the same losses
+    and weights as six steps in one go (momentum buffers and the step counter that seeds the samplers restored)."""
+    data = [scene(np.random.default_rng(10 + i)) for i in range(12)]
+    batches = [[data[2 * i], data[2 * i + 1]] for i in range(6)]
+
+    def steps(model, opt, chunk):
+        out = []
+        for batch in chunk:
+            images, targets = zip(*batch)
+            out.append(model.train_step(list(images), list(targets), opt))
+        return out
+
+    straight = small_model("faster").train()
+    opt = optim.SGD(straight.parameters(), lr=0.02, momentum=0.9, weight_decay=1e-4)
+    expected = steps(straight, opt, batches)
+
+    first = small_model("faster").train()
+    opt = optim.SGD(first.parameters(), lr=0.02, momentum=0.9, weight_decay=1e-4)
+    got = steps(first, opt, batches[:3])
+    path = tmp_path / "epoch.safetensors"
+    first.save(path)
+    state = first.training_state()
+    assert state["steps"] == 3 and len(state["momentum"]) == len(first.parameters())
+
+    resumed = models.load(path)
+    resumed.train()
+    resumed.load_training_state(state)
+    opt = optim.SGD(resumed.parameters(), lr=0.02, momentum=0.9, weight_decay=1e-4)
+    got += steps(resumed, opt, batches[3:])
+    assert got == expected
+    theirs = straight.state_dict()
+    for name, value in resumed.state_dict().items():
+        np.testing.assert_array_equal(value, theirs[name], err_msg=name)
+    with pytest.raises(ValueError, match="momentum"):
+        resumed.load_training_state({"momentum": {"backbone.0.weight": np.zeros(3, np.float32)}, "steps": 0})

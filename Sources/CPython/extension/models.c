@@ -417,6 +417,25 @@ static PyObject *py_trainer_state(PyObject *self, PyObject *args) {
     return arrays_capsule(out);
 }
 
+/* trainer_restore(trainer, names, momentum arrays, steps) */
+static PyObject *py_trainer_restore(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *capsule, *names_obj, *arrays_obj;
+    long long steps;
+    if (!PyArg_ParseTuple(args, "OOOL", &capsule, &names_obj, &arrays_obj, &steps)) return NULL;
+    srcnn_trainer *trainer = trainer_get(capsule);
+    if (!trainer) return NULL;
+    state_dict d;
+    if (state_get(names_obj, arrays_obj, &d) != 0) return NULL;
+    char err[SRCNN_ERR_CAPACITY];
+    int32_t status;
+    Py_BEGIN_ALLOW_THREADS status =
+        srcnn_trainer_restore(trainer, d.cnames, d.list.arrays, (int64_t)d.n, (int64_t)steps, err);
+    Py_END_ALLOW_THREADS state_release(&d);
+    if (status != SRCNN_OK) return ext_raise(status, err);
+    Py_RETURN_NONE;
+}
+
 /* trainer_detect(trainer, images) -> arrays capsule */
 static PyObject *py_trainer_detect(PyObject *self, PyObject *args) {
     (void)self;
@@ -453,5 +472,6 @@ PyMethodDef ext_models_methods[] = {{"model_create", py_model_create, METH_VARAR
                                     {"trainer_zero_grad", py_trainer_zero_grad, METH_VARARGS, NULL},
                                     {"trainer_sgd_step", py_trainer_sgd_step, METH_VARARGS, NULL},
                                     {"trainer_state", py_trainer_state, METH_VARARGS, NULL},
+                                    {"trainer_restore", py_trainer_restore, METH_VARARGS, NULL},
                                     {"trainer_detect", py_trainer_detect, METH_VARARGS, NULL},
                                     {NULL, NULL, 0, NULL}};

@@ -374,8 +374,17 @@ int32_t srcnn_trainer_backward(srcnn_trainer *trainer, char *err);
 int32_t srcnn_trainer_zero_grad(srcnn_trainer *trainer, char *err);
 /* One torch.optim.SGD step (dampening 0, no Nesterov) of every trainable parameter from its gradient. */
 int32_t srcnn_trainer_sgd_step(srcnn_trainer *trainer, double lr, double momentum, double weight_decay, char *err);
-/* which = 0: the whole state dict (torchvision's names, float32); 1: the gradients of the trainable parameters. */
+/* which = 0: the whole state dict (torchvision's names, float32); 1: the gradients of the trainable parameters; 2: the
+   SGD momentum buffers (those that exist: momentum was used) by parameter name, and "steps", an int64 scalar: the
+   forward passes taken, which seed the next one's random choices. Saved with the weights, 2 is what
+   srcnn_trainer_restore needs to continue a run exactly. */
 int32_t srcnn_trainer_state(srcnn_trainer *trainer, int32_t which, srcnn_arrays **out, char *err);
+/* Restores what srcnn_trainer_state(2) returned, on a trainer built from the weights saved with it: the momentum
+   buffers (`count` float32 arrays named by trainable parameters, each of that parameter's shape; the others are
+   cleared) and the step counter (>= 0). Any unknown, frozen or mis-shaped name is a value error, and then nothing
+   changes. */
+int32_t srcnn_trainer_restore(srcnn_trainer *trainer, SRCNN_LIST(count) const char *const *names,
+                              SRCNN_LIST(count) const srcnn_array *momentum, int64_t count, int64_t steps, char *err);
 /* srcnn_model_detect with the trainer's current parameters (eval mode). */
 int32_t srcnn_trainer_detect(srcnn_trainer *trainer, const srcnn_array *images, int64_t num_images, srcnn_arrays **out,
                              char *err);

@@ -196,10 +196,20 @@ public func srcnn_trainer_state(
 ) -> Int32 {
     abiCall(err) {
         let out = try outPointer(out)
-        try require(which == 0 || which == 1, "which: expected 0 (values) or 1 (gradients), got \(which)")
+        try require(
+            (0...2).contains(which), "which: expected 0 (values), 1 (gradients) or 2 (momentum and steps), got \(which)"
+        )
         let result = NamedArrays()
         try trainerHandle(trainerPointer).exclusive { trainer in
             let store = trainer.parameters
+            if which == 2 {
+                let buffers = store.momentumBuffers
+                for (i, name) in store.names.enumerated() {
+                    if let m = buffers[name] { result.append(name, shape: store.shapes[i], .float32(m)) }
+                }
+                result.append("steps", shape: [], .int64([Int64(bitPattern: trainer.steps)]))
+                return
+            }
             for (i, name) in store.names.enumerated() {
                 if which == 0 {
                     result.append(name, shape: store.shapes[i], .float32(store.values[i]))
@@ -209,6 +219,18 @@ public func srcnn_trainer_state(
             }
         }
         publish(result, out)
+    }
+}
+
+@_cdecl("srcnn_trainer_restore")
+public func srcnn_trainer_restore(
+    _ trainerPointer: OpaquePointer?, _ names: UnsafePointer<UnsafePointer<CChar>?>?,
+    _ momentum: UnsafePointer<srcnn_array>?, _ count: Int64, _ steps: Int64, _ err: UnsafeMutablePointer<CChar>?
+) -> Int32 {
+    abiCall(err) {
+        try require(steps >= 0, "steps: expected an int >= 0, got \(steps)")
+        let buffers = try weightStore(names, momentum, count: count).allEntries.mapValues(\.values)
+        try trainerHandle(trainerPointer).exclusive { try $0.restore(momentum: buffers, steps: UInt64(steps)) }
     }
 }
 

@@ -100,6 +100,14 @@ public final class DetectorTrainer: @unchecked Sendable {
     private var built: DetectionModel?
     /// Steps taken (it seeds each step's random choices).
     public private(set) var steps: UInt64 = 0
+
+    /// Continues a run: SGD's momentum buffers and the step counter as `parameters.momentumBuffers` and `steps`
+    /// were when the parameters now in the store were saved.
+    public func restore(momentum: [String: [Float]], steps: UInt64) throws {
+        try parameters.setMomentumBuffers(momentum)
+        pendingBackward = nil
+        self.steps = steps
+    }
     /// The random choices of the last `losses` call.
     public private(set) var lastChoices = TrainingChoices()
 

@@ -90,4 +90,26 @@ public final class ParameterStore: @unchecked Sendable {
         for i in names.indices { result[names[i]] = WeightStore.Entry(shape: shapes[i], values: values[i]) }
         return result
     }
+
+    /// The SGD momentum buffers that exist, by name (see `SGD.step`).
+    public var momentumBuffers: [String: [Float]] {
+        var result = [String: [Float]]()
+        for i in names.indices where !momentum[i].isEmpty { result[names[i]] = momentum[i] }
+        return result
+    }
+
+    /// Replaces every momentum buffer by `buffers` (absent names: none); each must name a trainable tensor and have
+    /// its size. Throws `invalidValue` naming the first that does not, before changing anything.
+    public func setMomentumBuffers(_ buffers: [String: [Float]]) throws {
+        for (name, buffer) in buffers {
+            guard let i = indexOf[name], !gradients[i].isEmpty else {
+                throw SwiftRCNNError.invalidValue("momentum['\(name)']: not a trainable parameter of this model")
+            }
+            try require(
+                buffer.count == self.values[i].count,
+                "momentum['\(name)']: expected \(self.values[i].count) values (shape \(shapes[i])), got \(buffer.count)"
+            )
+        }
+        for i in names.indices { momentum[i] = buffers[names[i]] ?? [] }
+    }
 }

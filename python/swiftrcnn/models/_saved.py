@@ -33,7 +33,7 @@ def _json(metadata: dict[str, str], key: str, name: str) -> Any:
 
 def describe(path: PathLike) -> dict[str, Any] | None:
     """The description a swiftrcnn weight file carries (its safetensors metadata decoded): {"format", "version",
-    "kind", "builder", "architecture", "num_classes", "transform", "detection", "categories"}, or None for a
+    "kind", "builder", "architecture", "num_classes", "transform", "detection", "training", "categories"}, or None for a
     plain checkpoint (a torch.save file, or a .safetensors file without swiftrcnn metadata)."""
     name = os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else repr(path)
     metadata = _weights.read_metadata(path)
@@ -57,12 +57,15 @@ def describe(path: PathLike) -> dict[str, Any] | None:
     categories = _json(metadata, "swiftrcnn.categories", name) if "swiftrcnn.categories" in metadata else None
     transform = _json(metadata, "swiftrcnn.transform", name) if "swiftrcnn.transform" in metadata else {}
     detection = _json(metadata, "swiftrcnn.detection", name) if "swiftrcnn.detection" in metadata else {}
+    training = _json(metadata, "swiftrcnn.training", name) if "swiftrcnn.training" in metadata else {}
+    if not isinstance(training, dict):
+        raise ValueError(f"{name}: metadata swiftrcnn.training should be a JSON object")
     if not isinstance(transform, dict) or not isinstance(detection, dict):
         raise ValueError(f"{name}: metadata swiftrcnn.transform and swiftrcnn.detection should be JSON objects")
     return {"format": version, "version": metadata.get("swiftrcnn.version"), "kind": kind,
             "builder": metadata.get("swiftrcnn.builder", _CLASSES[kind].__name__),
             "architecture": _json(metadata, "swiftrcnn.architecture", name), "num_classes": num_classes,
-            "transform": transform, "detection": detection, "categories": categories}
+            "transform": transform, "detection": detection, "training": training, "categories": categories}
 
 
 def load(path: PathLike, **overrides: Any) -> FasterRCNN:
@@ -90,7 +93,7 @@ def load(path: PathLike, **overrides: Any) -> FasterRCNN:
     if not isinstance(spec, dict):
         raise ValueError(f"{name}: metadata swiftrcnn.architecture should be a JSON object")
     built = parts.from_architecture(spec, info["num_classes"], info["kind"])
-    arguments: dict[str, Any] = {**info["transform"], **info["detection"]}
+    arguments: dict[str, Any] = {**info["transform"], **info["detection"], **info["training"]}
     arguments["categories"] = info["categories"]
     arguments.update(overrides)
     backbone = built.pop("backbone")

@@ -408,6 +408,27 @@ class FasterRCNN:
         """The gradient of every trainable parameter by name (zeros before the first backward pass)."""
         return _read(_C.trainer_state(self._get_trainer(), 1))
 
+    def training_state(self) -> dict[str, Any]:
+        """What continuing this run exactly needs besides `state_dict()`: {"momentum": {name: float32 array} (the
+        SGD momentum buffers that exist), "steps": int (the forward passes taken, which seed the next one's
+        random choices)}. Save it with the weights; `load_training_state` on a model built from those weights
+        (with the same training settings and seed) continues where this one stopped."""
+        out = _read(_C.trainer_state(self._get_trainer(), 2))
+        steps = int(out.pop("steps"))
+        return {"momentum": out, "steps": steps}
+
+    def load_training_state(self, state: Mapping[str, Any]) -> None:
+        """Restores `training_state()`'s momentum buffers and step counter (see there). ValueError naming the
+        first buffer that is not a trainable parameter of this model or has another size."""
+        if not isinstance(state, Mapping) or "momentum" not in state or "steps" not in state:
+            raise TypeError("state: expected the dict of training_state(), with 'momentum' and 'steps'")
+        momentum = state["momentum"]
+        if not isinstance(momentum, Mapping):
+            raise TypeError(f"state['momentum']: expected a mapping of names to arrays, got {type(momentum).__name__}")
+        names = [str(n) for n in momentum]
+        arrays = [np.ascontiguousarray(momentum[n], dtype=np.float32) for n in names]
+        _C.trainer_restore(self._get_trainer(), names, arrays, as_int(state["steps"], "state['steps']"))
+
     @property
     def categories(self) -> list[str] | None:
         """The label names (index = label id), or None."""
@@ -435,8 +456,9 @@ class FasterRCNN:
         layout's version, "1"), "swiftrcnn.version" (the library's), "swiftrcnn.kind" ("faster" / "mask" /
         "keypoint"), "swiftrcnn.builder" (the builder's name), "swiftrcnn.architecture" (the `architecture` JSON),
         "swiftrcnn.num_classes", "swiftrcnn.transform" (JSON: min_size -- a list when training draws from one --,
-        max_size, image_mean, image_std), "swiftrcnn.detection" (JSON: the rpn_* / box_* eval-mode settings) and,
-        when set, "swiftrcnn.categories" (JSON list of names)."""
+        max_size, image_mean, image_std), "swiftrcnn.detection" (JSON: the rpn_* / box_* eval-mode settings),
+        "swiftrcnn.training" (JSON: the training settings and seed, so that a run continues with them) and, when
+        set, "swiftrcnn.categories" (JSON list of names)."""
         c = self.config
         transform = dict(min_size=list(c["min_sizes"]) if c["min_sizes"] else c["min_size"],
                          max_size=c["max_size"], image_mean=list(c["image_mean"]), image_std=list(c["image_std"]))
@@ -448,7 +470,9 @@ class FasterRCNN:
                "swiftrcnn.architecture": json.dumps(self.architecture, separators=(",", ":")),
                "swiftrcnn.num_classes": str(c["num_classes"]),
                "swiftrcnn.transform": json.dumps(transform, separators=(",", ":")),
-               "swiftrcnn.detection": json.dumps(detection, separators=(",", ":"))}
+               "swiftrcnn.detection": json.dumps(detection, separators=(",", ":")),
+               "swiftrcnn.training": json.dumps({k: list(c[k]) if isinstance(c[k], tuple) else c[k]
+                                                 for k in _TRAINING_DEFAULTS}, separators=(",", ":"))}
         if self.categories is not None:
             out["swiftrcnn.categories"] = json.dumps(self.categories, separators=(",", ":"))
         return out
