@@ -25,6 +25,9 @@ public struct Architecture: Sendable, Equatable {
     public enum Backbone: Sendable, Equatable {
         /// torchvision's `resnet_fpn_backbone("resnet50")`: levels "0", "1", "2", "3", "pool", 256 channels.
         case resnet50FPN
+        /// torchvision's `mobilenet_backbone("mobilenet_v3_large", fpn=True)`: levels "0", "1", "pool", 256
+        /// channels (`fasterrcnn_mobilenet_v3_large_fpn`).
+        case mobileNetV3LargeFPN
         /// An `nn.Sequential` of the layers below; one output level "0".
         case sequential([SequentialLayer])
     }
@@ -112,6 +115,7 @@ public struct Architecture: Sendable, Equatable {
     public var levelNames: [String] {
         switch backbone {
         case .resnet50FPN: return ResNet50FPN.levelNames
+        case .mobileNetV3LargeFPN: return MobileNetV3LargeFPN.levelNames
         case .sequential: return ["0"]
         }
     }
@@ -119,7 +123,7 @@ public struct Architecture: Sendable, Equatable {
     /// Channels of every output level.
     public var outChannels: Int {
         switch backbone {
-        case .resnet50FPN: return FeaturePyramidNetwork.outChannels
+        case .resnet50FPN, .mobileNetV3LargeFPN: return FeaturePyramidNetwork.outChannels
         case .sequential(let layers): return (try? Self.trace(layers, Shape(channels: 3), "")).map(\.channels) ?? 0
         }
     }
@@ -223,6 +227,7 @@ public struct Architecture: Sendable, Equatable {
         if let anchorSizes { return anchorSizes }
         switch backbone {
         case .resnet50FPN: return [[32], [64], [128], [256], [512]]
+        case .mobileNetV3LargeFPN: return Array(repeating: [32, 64, 128, 256, 512], count: 3)
         case .sequential: return [[128, 256, 512]]
         }
     }
@@ -321,9 +326,10 @@ public struct Architecture: Sendable, Equatable {
         switch pooler {
         case .multiScaleRoIAlign(let featmaps, let size, let ratio):
             try require(!featmaps.isEmpty, "\(name).featmap_names: expected at least one name")
-            for f in featmaps {
-                try require(names.contains(f), "\(name).featmap_names: '\(f)' is not a backbone level (\(names))")
-            }
+            // torchvision's MultiScaleRoIAlign pools from the named maps the backbone has (`resolved`).
+            try require(
+                featmaps.contains(where: names.contains),
+                "\(name).featmap_names: none of \(featmaps) is a backbone level (\(names))")
             try require(Set(featmaps).count == featmaps.count, "\(name).featmap_names: a name appears twice")
             try require((1...Self.maxPooled).contains(size), "\(name).output_size out of range: \(size)")
             try require((-1...Self.maxPooled).contains(ratio), "\(name).sampling_ratio out of range: \(ratio)")
@@ -332,6 +338,14 @@ public struct Architecture: Sendable, Equatable {
             try require((1...Self.maxPooled).contains(size), "\(name).output_size out of range: \(size)")
             try require(scale.isFinite && scale > 0, "\(name).spatial_scale: expected a positive number, got \(scale)")
         }
+    }
+
+    /// `pooler` restricted to the maps the backbone has, as torchvision's MultiScaleRoIAlign filters its input
+    /// (the default ["0", "1", "2", "3"] pools from "0" and "1" of a MobileNet FPN).
+    public func resolved(_ pooler: Pooler) -> Pooler {
+        guard case .multiScaleRoIAlign(let featmaps, let size, let ratio) = pooler else { return pooler }
+        return .multiScaleRoIAlign(
+            featmapNames: featmaps.filter(levelNames.contains), outputSize: size, samplingRatio: ratio)
     }
 
     /// Indices in `levelNames` of a multi-scale pooler's feature maps, or the RoIPool's one.
@@ -361,13 +375,17 @@ extension Architecture {
                 try require(b.value["layers"] == nil, "architecture.backbone.layers: only for a sequential backbone")
                 backbone = .resnet50FPN
                 fpnNorm = try b.bool("fpn_norm", default: false)
+            case "mobilenet_v3_large_fpn":
+                try b.only(["type"])
+                backbone = .mobileNetV3LargeFPN
             case "sequential":
                 try require(b.value["fpn_norm"] == nil, "architecture.backbone.fpn_norm: only for resnet50_fpn")
                 let layers = try b.array("layers").map { try Self.sequentialLayer($0) }
                 backbone = .sequential(layers)
             case let other:
                 throw SwiftRCNNError.invalidValue(
-                    "architecture.backbone.type: expected 'resnet50_fpn' or 'sequential', got '\(other)'")
+                    "architecture.backbone.type: expected 'resnet50_fpn', 'mobilenet_v3_large_fpn' or 'sequential', "
+                        + "got '\(other)'")
             }
         }
         legacy = try reader.bool("legacy", default: false)

@@ -93,11 +93,12 @@ public final class DetectionModel: Sendable {
                 scoreThresh: config.boxScoreThresh, nmsThresh: config.boxNMSThresh,
                 detectionsPerImage: config.boxDetectionsPerImage, inChannels: a.outChannels,
                 representationSize: a.representationSize, maskLayers: a.maskLayers,
-                maskDimReduced: a.maskDimReduced, levelNames: a.levelNames, boxPooler: a.boxRoIPool,
-                maskPooler: a.maskRoIPool, boxHead: a.boxHead, maskHeadNorm: a.maskHeadNorm, legacy: a.legacy),
+                maskDimReduced: a.maskDimReduced, levelNames: a.levelNames, boxPooler: a.resolved(a.boxRoIPool),
+                maskPooler: a.resolved(a.maskRoIPool), boxHead: a.boxHead, maskHeadNorm: a.maskHeadNorm,
+                legacy: a.legacy),
             masks: config.kind == .maskRCNN,
             keypoints: config.kind == .keypointRCNN
-                ? (pooler: a.keypointRoIPool, layers: a.keypointLayers, count: a.numKeypoints) : nil,
+                ? (pooler: a.resolved(a.keypointRoIPool), layers: a.keypointLayers, count: a.numKeypoints) : nil,
             prefix: TorchvisionKeys.roiHeads)
         try weights.finish()
     }

@@ -181,12 +181,15 @@ public struct SequentialNetwork: Sendable {
 /// The backbone of a `DetectionModel`: torchvision's ResNet-50-FPN or a sequential network.
 public enum DetectorBackbone: Sendable {
     case resnet50FPN(ResNet50FPN)
+    case mobileNetV3LargeFPN(MobileNetV3LargeFPN)
     case sequential(SequentialNetwork)
 
     init(_ architecture: Architecture, weights: inout WeightStore, prefix: String) {
         switch architecture.backbone {
         case .resnet50FPN:
             self = .resnet50FPN(ResNet50FPN(weights: &weights, prefix: prefix, fpnNorm: architecture.fpnNorm))
+        case .mobileNetV3LargeFPN:
+            self = .mobileNetV3LargeFPN(MobileNetV3LargeFPN(weights: &weights, prefix: prefix))
         case .sequential(let layers):
             self = .sequential(SequentialNetwork(layers: layers, weights: &weights, prefix: prefix))
         }
@@ -196,6 +199,7 @@ public enum DetectorBackbone: Sendable {
     public func callAsFunction(_ x: consuming FeatureMap) throws -> [FeatureMap] {
         switch self {
         case .resnet50FPN(let b): return b(consume x)
+        case .mobileNetV3LargeFPN(let b): return b(consume x)
         case .sequential(let b): return [try b(consume x)]
         }
     }

@@ -121,6 +121,10 @@ public final class DetectorTrainer: @unchecked Sendable {
         let a = config.architecture
         try require(!a.legacy, "architecture.legacy: faster-rcnn.pytorch's conventions are for inference only")
         try require(
+            a.backbone != .mobileNetV3LargeFPN,
+            "architecture.backbone: training covers ResNet-50-FPN and sequential backbones so far (MobileNetV3 runs "
+                + "in eval mode)")
+        try require(
             a.rpnConvDepth == 1 && !a.fpnNorm && !a.maskHeadNorm,
             "architecture: training covers RPN heads of one convolution and no batch norms in the FPN or the mask "
                 + "head so far (the v2 models run in eval mode)")
@@ -280,6 +284,7 @@ public final class DetectorTrainer: @unchecked Sendable {
         switch model.backbone {
         case .resnet50FPN(let b): backboneTape = .resnet50FPN(b.forwardKeeping(batch, trainableLayers: layers))
         case .sequential(let b): backboneTape = .sequential(try b.forwardKeeping(batch))
+        case .mobileNetV3LargeFPN: preconditionFailure("DetectorTrainer: refused at init")
         }
         let levels = backboneTape.levels
 

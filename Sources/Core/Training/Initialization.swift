@@ -194,6 +194,9 @@ public enum TorchvisionInit {
             }
         case .sequential(let layers):
             sequential(layers, prefix: TorchvisionKeys.backbone)
+        case .mobileNetV3LargeFPN:
+            throw SwiftRCNNError.invalidValue(
+                "architecture.backbone: initialisation covers ResNet-50-FPN and sequential backbones")
         }
         let channels = architecture.outChannels
 

@@ -11,13 +11,15 @@ Weights are torchvision state dicts (a checkpoint path or a mapping of names to 
     >>> model = models.load("detector.safetensors")
 """
 from . import parts
-from .detection import (FasterRCNN, KeypointRCNN, MaskRCNN, Parameter, fasterrcnn_resnet50_c4,
+from .detection import (FasterRCNN, KeypointRCNN, MaskRCNN, Parameter, fasterrcnn_mobilenet_v3_large_320_fpn,
+                        fasterrcnn_mobilenet_v3_large_fpn, fasterrcnn_resnet50_c4,
                         fasterrcnn_resnet50_fpn, fasterrcnn_resnet50_fpn_v2, fasterrcnn_vgg16,
                         keypointrcnn_resnet50_fpn, maskrcnn_resnet50_fpn, maskrcnn_resnet50_fpn_v2, maskrcnn_small,
                         random_state_dict)
 from ._saved import describe, load
 
-__all__ = ["parts", "FasterRCNN", "KeypointRCNN", "MaskRCNN", "Parameter", "fasterrcnn_resnet50_c4",
+__all__ = ["parts", "FasterRCNN", "KeypointRCNN", "MaskRCNN", "Parameter", "fasterrcnn_mobilenet_v3_large_320_fpn",
+           "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_c4",
            "fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_vgg16", "keypointrcnn_resnet50_fpn",
            "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "maskrcnn_small", "random_state_dict", "describe",
            "load"]

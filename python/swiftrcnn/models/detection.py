@@ -180,7 +180,8 @@ class FasterRCNN:
     _KIND = _C.FASTER_RCNN
     _PARTS: tuple[str, ...] = ()  # the branch parts a subclass takes
 
-    def __init__(self, backbone: parts.ResNet50FPN | parts.Sequential, num_classes: int | None = None, *,
+    def __init__(self, backbone: parts.ResNet50FPN | parts.MobileNetV3LargeFPN | parts.Sequential,
+                 num_classes: int | None = None, *,
                  weights: StateDictSource | None = None, min_size: float | Sequence[float] = 800,
                  max_size: float = 1333, image_mean: Sequence[float] | None = None,
                  image_std: Sequence[float] | None = None, rpn_anchor_generator: parts.AnchorGenerator | None = None,
@@ -658,6 +659,36 @@ def keypointrcnn_resnet50_fpn(*, weights: StateDictSource | None = None, num_cla
         parts.ResNet50FPN(), 2 if num_classes is None else num_classes, weights=weights, min_size=min_size,
         keypoint_predictor=parts.KeypointRCNNPredictor(512, num_keypoints), _builder="keypointrcnn_resnet50_fpn",
         **kwargs)
+
+
+def _mobilenet(builder: str, weights: StateDictSource | None, num_classes: int | None,
+               defaults: dict[str, Any], kwargs: dict[str, Any]) -> FasterRCNN:
+    anchor_sizes = ((32, 64, 128, 256, 512),) * 3
+    return FasterRCNN(
+        parts.MobileNetV3LargeFPN(), 91 if num_classes is None else num_classes, weights=weights,
+        rpn_anchor_generator=parts.AnchorGenerator(anchor_sizes, ((0.5, 1.0, 2.0),) * 3), _builder=builder,
+        **{**defaults, **kwargs})
+
+
+def fasterrcnn_mobilenet_v3_large_fpn(*, weights: StateDictSource | None = None, num_classes: int | None = 91,
+                                      **kwargs: Any) -> FasterRCNN:
+    """torchvision's `fasterrcnn_mobilenet_v3_large_fpn`: MobileNetV3-Large (depthwise convolutions, hard-swish,
+    squeeze-and-excitation; its batch norms folded) with a two-level FPN (`parts.MobileNetV3LargeFPN`), 15 anchors
+    per location on each of the levels "0", "1", "pool" (sizes 32 ... 512 × aspect ratios 0.5, 1, 2), the default
+    MultiScaleRoIAlign (which finds "0" and "1"), TwoMLPHead and predictor; `rpn_score_thresh` 0.05. State-dict
+    keys torchvision's (`backbone.body.<i>` = MobileNetV3's `features.<i>`). Other arguments as
+    `fasterrcnn_resnet50_fpn` (torchvision's defaults: min_size 800, max_size 1333)."""
+    return _mobilenet("fasterrcnn_mobilenet_v3_large_fpn", weights, num_classes, {"rpn_score_thresh": 0.05}, kwargs)
+
+
+def fasterrcnn_mobilenet_v3_large_320_fpn(*, weights: StateDictSource | None = None, num_classes: int | None = 91,
+                                          **kwargs: Any) -> FasterRCNN:
+    """torchvision's `fasterrcnn_mobilenet_v3_large_320_fpn`: `fasterrcnn_mobilenet_v3_large_fpn` for low
+    resolution — min_size 320, max_size 640, rpn_pre_nms_top_n_test 150, rpn_post_nms_top_n_test 150,
+    rpn_score_thresh 0.05 (each can still be passed)."""
+    defaults = {"min_size": 320, "max_size": 640, "rpn_pre_nms_top_n_test": 150, "rpn_post_nms_top_n_test": 150,
+                "rpn_score_thresh": 0.05}
+    return _mobilenet("fasterrcnn_mobilenet_v3_large_320_fpn", weights, num_classes, defaults, kwargs)
 
 
 def _legacy_settings(legacy: bool, kwargs: dict[str, Any]) -> dict[str, Any]:

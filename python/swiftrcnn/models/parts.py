@@ -24,7 +24,8 @@ from ..ops._array import as_int, as_real
 __all__ = ["AdaptiveAvgPool2d", "AnchorGenerator", "BatchNorm2d", "Conv2d", "FastRCNNConvFCHead", "FastRCNNPredictor",
            "from_architecture", "KeypointRCNNHeads", "KeypointRCNNPredictor", "RPNHead", "Flatten", "Linear",
            "ResNetLayer", "resnet50_c4", "MaskRCNNHeads", "MaskRCNNPredictor", "MaxPool2d",
-           "MultiScaleRoIAlign", "ReLU", "ResNet50FPN", "RoIPool", "Sequential", "TwoMLPHead", "vgg16_features"]
+           "MobileNetV3LargeFPN", "MultiScaleRoIAlign", "ReLU", "ResNet50FPN", "RoIPool", "Sequential", "TwoMLPHead",
+           "vgg16_features"]
 
 Spec = dict[str, Any]
 
@@ -226,6 +227,18 @@ class ResNet50FPN(_Part):
         return dict(type="resnet50_fpn", fpn_norm=True) if self.fpn_norm else dict(type="resnet50_fpn")
 
 
+class MobileNetV3LargeFPN(_Part):
+    """torchvision's `mobilenet_backbone("mobilenet_v3_large", fpn=True)` (`fasterrcnn_mobilenet_v3_large_fpn`'s):
+    MobileNetV3-Large's features, the outputs of features[13] and features[16] (both at stride 32) into a two-level
+    FPN of 256 channels with its max-pool level: levels "0", "1", "pool". Keys `backbone.body.<i>.*` (the
+    `features` indices), `backbone.fpn.*`."""
+
+    out_channels = 256
+
+    def spec(self) -> Spec:
+        return dict(type="mobilenet_v3_large_fpn")
+
+
 class RPNHead(_Part):
     """torchvision's RPNHead(in_channels, num_anchors, conv_depth=1)."""
 
@@ -406,9 +419,9 @@ def architecture(backbone: _Part, num_classes: int, rpn_anchor_generator: Anchor
                  keypoint_predictor: KeypointRCNNPredictor | None = None) -> Spec:
     """The JSON description `srcnn_model_config.architecture` takes, with torchvision's defaults for the parts not
     given (those of `FasterRCNN` / `MaskRCNN`: MultiScaleRoIAlign over "0" ... "3", TwoMLPHead of 1024, ...)."""
-    if not isinstance(backbone, (Sequential, ResNet50FPN)):
-        raise TypeError(f"backbone: expected swiftrcnn.models.parts.Sequential or ResNet50FPN, got "
-                        f"{type(backbone).__name__}")
+    if not isinstance(backbone, (Sequential, ResNet50FPN, MobileNetV3LargeFPN)):
+        raise TypeError(f"backbone: expected swiftrcnn.models.parts.Sequential, ResNet50FPN or MobileNetV3LargeFPN, "
+                        f"got {type(backbone).__name__}")
     spec: Spec = dict(backbone=backbone.spec())
     out_channels = backbone.out_channels
     if rpn_anchor_generator is not None:
@@ -416,10 +429,10 @@ def architecture(backbone: _Part, num_classes: int, rpn_anchor_generator: Anchor
             raise TypeError("rpn_anchor_generator: expected an AnchorGenerator")
         spec["anchor_sizes"] = rpn_anchor_generator.sizes
         spec["aspect_ratios"] = rpn_anchor_generator.aspect_ratios
-    elif isinstance(backbone, Sequential):
+    elif isinstance(backbone, (Sequential, MobileNetV3LargeFPN)):
         # torchvision's FasterRCNN default generator is the FPN's five levels; it only fits a five-level backbone.
-        raise ValueError("rpn_anchor_generator: required for a Sequential backbone (torchvision's default is the "
-                         "FPN's five levels)")
+        raise ValueError(f"rpn_anchor_generator: required for a {type(backbone).__name__} backbone (torchvision's "
+                         "default is the ResNet FPN's five levels)")
     if rpn_head is not None:
         if not isinstance(rpn_head, RPNHead):
             raise TypeError("rpn_head: expected an RPNHead")
@@ -540,6 +553,8 @@ def _layer_from_spec(spec: Spec, where: str) -> _Part:
                       _get(spec, "bias", bool, where))
     if kind == "resnet50_fpn":
         return ResNet50FPN(fpn_norm=bool(spec.get("fpn_norm", False)))
+    if kind == "mobilenet_v3_large_fpn":
+        return MobileNetV3LargeFPN()
     raise ValueError(f"architecture: {where} has an unknown type {kind!r}")
 
 
@@ -574,8 +589,9 @@ def from_architecture(spec: Spec, num_classes: int, kind: str = "faster") -> dic
     if unknown:
         raise ValueError(f"architecture: entries {unknown} are not parts of a {kind} model")
     backbone = _layer_from_spec(_get(spec, "backbone", dict, "architecture"), "backbone")
-    if not isinstance(backbone, (Sequential, ResNet50FPN)):
-        raise ValueError("architecture: the backbone should be a sequential network or resnet50_fpn")
+    if not isinstance(backbone, (Sequential, ResNet50FPN, MobileNetV3LargeFPN)):
+        raise ValueError("architecture: the backbone should be a sequential network, resnet50_fpn or "
+                         "mobilenet_v3_large_fpn")
     out_channels = backbone.out_channels
     out: dict[str, Any] = {"backbone": backbone}
     generator = None
