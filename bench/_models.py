@@ -6,7 +6,8 @@ from __future__ import annotations
 
 DEFAULT = ("fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn")
 ALL = DEFAULT + ("fasterrcnn_resnet50_fpn_v2", "maskrcnn_resnet50_fpn_v2", "keypointrcnn_resnet50_fpn",
-                 "fasterrcnn_vgg16", "fasterrcnn_resnet50_c4")
+                 "fasterrcnn_vgg16", "fasterrcnn_resnet50_c4", "fasterrcnn_mobilenet_v3_large_fpn",
+                 "fasterrcnn_mobilenet_v3_large_320_fpn")
 
 
 def kind(name: str) -> str:

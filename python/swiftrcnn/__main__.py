@@ -52,6 +52,8 @@ def _model(args: argparse.Namespace) -> Any:
 
 
 def _check_model_args(args: argparse.Namespace) -> None:
+    if args.weights is None and args.model is not None:
+        args.parser.error("--model needs --weights (the built-in model is used when neither is given)")
     if args.num_classes is not None and args.model is None:
         args.parser.error("--num-classes only applies with --model (a swiftrcnn weight file fixes the number of "
                           "classes)")
@@ -108,9 +110,10 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", required=True, metavar="FILE",
+    parser.add_argument("--weights", metavar="FILE",
                         help="weight file: one written by model.save (it describes its model), or with --model a "
-                             "torchvision checkpoint (.pth/.pt or .safetensors)")
+                             "torchvision checkpoint (.pth/.pt or .safetensors); default: the built-in model "
+                             "(swiftrcnn.models.default_model(): digits 0-9)")
     parser.add_argument("--model", choices=_BUILDERS, metavar="NAME",
                         help="builder of a plain checkpoint: " + ", ".join(_BUILDERS))
     parser.add_argument("--num-classes", type=_positive, metavar="K",

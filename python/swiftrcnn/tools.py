@@ -56,12 +56,17 @@ Labels = Union[str, PathLike, Sequence[str], Mapping[int, str], None]
 
 # ---- models and labels ------------------------------------------------------------------------------------------
 
-def load_model(weights: PathLike, model: str | None = None, num_classes: int | None = None,
+def load_model(weights: PathLike | None, model: str | None = None, num_classes: int | None = None,
                **overrides: Any) -> _models.FasterRCNN:
-    """The detector of a weight file. Without `model`, the file must describe its model (written by
-    `model.save`): `swiftrcnn.models.load(weights, **overrides)`. With `model`, a builder name of `BUILDERS`
+    """The detector of a weight file. `weights` None: the built-in model (`swiftrcnn.models.default_model`).
+    Without `model`, the file must describe its model (written by `model.save`):
+    `swiftrcnn.models.load(weights, **overrides)`. With `model`, a builder name of `BUILDERS`
     (a torchvision checkpoint, .pth or .safetensors): `num_classes` defaults to the checkpoint's (the rows of its
     `roi_heads.box_predictor.cls_score.weight`), and a swiftrcnn file's categories are kept."""
+    if weights is None:
+        if model is not None or num_classes is not None:
+            raise ValueError("weights: a builder name (model) or num_classes needs a weight file")
+        return _models.default_model(**overrides)
     if model is None:
         if num_classes is not None:
             raise ValueError("num_classes: only taken with a builder name (model); a swiftrcnn weight file fixes it")

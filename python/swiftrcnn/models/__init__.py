@@ -16,10 +16,10 @@ from .detection import (FasterRCNN, KeypointRCNN, MaskRCNN, Parameter, fasterrcn
                         fasterrcnn_resnet50_fpn, fasterrcnn_resnet50_fpn_v2, fasterrcnn_vgg16,
                         keypointrcnn_resnet50_fpn, maskrcnn_resnet50_fpn, maskrcnn_resnet50_fpn_v2, maskrcnn_small,
                         random_state_dict)
-from ._saved import describe, load
+from ._saved import BUILTIN_WEIGHTS, default_model, describe, load
 
 __all__ = ["parts", "FasterRCNN", "KeypointRCNN", "MaskRCNN", "Parameter", "fasterrcnn_mobilenet_v3_large_320_fpn",
            "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_c4",
            "fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_vgg16", "keypointrcnn_resnet50_fpn",
            "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "maskrcnn_small", "random_state_dict", "describe",
-           "load"]
+           "load", "default_model", "BUILTIN_WEIGHTS"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 from .._typing import PathLike
@@ -98,3 +99,17 @@ def load(path: PathLike, **overrides: Any) -> FasterRCNN:
     arguments.update(overrides)
     backbone = built.pop("backbone")
     return _CLASSES[info["kind"]](backbone, None, weights=path, _builder=info["builder"], **built, **arguments)
+
+
+#: The built-in model's weight file (`default_model`), installed with the package.
+BUILTIN_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "maskrcnn_small_digits.safetensors"
+
+
+def default_model(**overrides: Any) -> FasterRCNN:
+    """swiftrcnn's built-in model: `maskrcnn_small` trained by swiftrcnn itself (scripts/train_default_model.py)
+    on generated scenes of the digits 0 ... 9 over photographs (`datasets.synthetic`), categories "0" ... "9"
+    (labels 1 ... 10). `overrides` as `load`'s (e.g. box_score_thresh)."""
+    if not BUILTIN_WEIGHTS.is_file():
+        raise ValueError(f"the built-in model's weights are missing ({BUILTIN_WEIGHTS}); reinstall swiftrcnn or "
+                         "regenerate them with scripts/train_default_model.py")
+    return load(BUILTIN_WEIGHTS, **overrides)
