@@ -145,6 +145,19 @@ def test_random_weights_and_new_classes(capsys, tmp_path, setup):
     assert info["num_classes"] == 13 and info["categories"] is None
 
 
+def test_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: swiftrcnn train")
+    for option in ("--annotations", "--images", "--weights", "--model", "--num-classes", "--epochs", "--out",
+                   "--batch-size", "--lr", "--momentum", "--weight-decay", "--warmup-iters", "--lr-steps", "--seed",
+                   "--resume", "--val-annotations", "--val-images", "--no-flip", "--aspect-ratio-group-factor",
+                   "--threads", "--trainable-backbone-layers", "maskrcnn_small"):
+        assert option in out, option
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--epochs", "1", "--out", "o.safetensors"], "one of --weights or --resume is required"),
     (["--weights", "random", "--epochs", "1", "--out", "o"], "--weights random needs --model"),

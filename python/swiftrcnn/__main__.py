@@ -287,7 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     train.add_argument("--seed", type=_count(0), metavar="S",
                        help="seeds the initialisation, the model's samplers, the data order and the flips (default: "
                             "the weight file's, else 0)")
-    train.add_argument("--resume", metavar="CKPT", help="continue the run that wrote CKPT (its --out)")
+    train.add_argument("--resume", metavar="CKPT",
+                       help="continue the run that wrote CKPT (its --out) from its next epoch, with its settings "
+                            "(options given must match them)")
     train.add_argument("--val-annotations", metavar="FILE", help="COCO annotation file of a validation set")
     train.add_argument("--val-images", metavar="DIR", help="folder of the validation set's pictures")
     train.add_argument("--no-flip", dest="flip", action="store_const", const=False, default=None,
