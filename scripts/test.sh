@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: Swift tests, then the pytest parity suite against torchvision (the oracle).
 # Installs what it needs: the oracle (torch/torchvision, CPU use only; pip caches the wheels), pytest, hypothesis,
-# the tools' extras (Pillow, tqdm, pycocotools, scikit-image) and swiftrcnn itself from this checkout.
+# the tools' extras (Pillow, tqdm, pycocotools, scikit-image), Ray Data (examples/ray_batch_detect.py's test) and
+# swiftrcnn itself from this checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,7 @@ bash scripts/lint.sh
 
 echo "== installing the oracle and test tools"
 "$PY" -m pip install -q --disable-pip-version-check "torch==2.15.0" "torchvision==0.29.2" pytest hypothesis \
-    pillow tqdm pycocotools scikit-image
+    pillow tqdm pycocotools scikit-image "ray[data]"
 # The portable build by default: the library compiled for the architecture's baseline, so the suite runs the
 # run-time dispatch to every instruction-set path this CPU supports, as a wheel copied to another machine would.
 export SWIFTRCNN_TARGET_CPU=${SWIFTRCNN_TARGET_CPU:-generic}

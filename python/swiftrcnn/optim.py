@@ -9,7 +9,7 @@ The update itself runs in Swift, on the parameters the model keeps there.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from . import _C
@@ -60,6 +60,23 @@ class SGD:
         _C.trainer_sgd_step(self.model._get_trainer(), float(g["lr"]), float(g["momentum"]),
                             float(g["weight_decay"]))
 
+    def state_dict(self) -> dict[str, Any]:
+        """The hyperparameters, as JSON-ready values: {"lr", "initial_lr", "momentum", "weight_decay"}. The momentum
+        buffers live with the parameters in the model: `model.training_state()` holds them."""
+        g = self.param_groups[0]
+        return {k: float(g[k]) for k in ("lr", "initial_lr", "momentum", "weight_decay")}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restores `state_dict()`'s hyperparameters (ValueError naming a missing or negative one)."""
+        values = {}
+        for key in ("lr", "initial_lr", "momentum", "weight_decay"):
+            if key not in state:
+                raise ValueError(f"state: missing '{key}'")
+            values[key] = as_real(state[key], f"state['{key}']")
+            if not values[key] >= 0:
+                raise ValueError(f"state['{key}']: expected a number >= 0, got {values[key]}")
+        self.param_groups[0].update(values)
+
 
 class WarmupMultiStepLR:
     """The schedule of torchvision's detection reference script: a linear warm-up from `warmup_factor` to 1 over
@@ -95,4 +112,27 @@ class WarmupMultiStepLR:
 
     def step_epoch(self) -> None:
         self.epoch += 1
+        self._apply()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the schedule is and what it is, as JSON-ready values: {"base_lr", "milestones", "gamma",
+        "warmup_factor", "warmup_iters", "iteration", "epoch"}."""
+        return {"base_lr": self.base_lr, "milestones": list(self.milestones), "gamma": self.gamma,
+                "warmup_factor": self.warmup_factor, "warmup_iters": self.warmup_iters,
+                "iteration": self.iteration, "epoch": self.epoch}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restores `state_dict()` (every key required; ValueError naming a missing one) and sets the optimizer's
+        rate from it, so the schedule continues where the saved one stopped."""
+        missing = [k for k in ("base_lr", "milestones", "gamma", "warmup_factor", "warmup_iters", "iteration",
+                               "epoch") if k not in state]
+        if missing:
+            raise ValueError(f"state: missing {', '.join(repr(k) for k in missing)}")
+        self.base_lr = as_real(state["base_lr"], "state['base_lr']")
+        self.milestones = [as_int(m, "state['milestones']") for m in state["milestones"]]
+        self.gamma = as_real(state["gamma"], "state['gamma']")
+        self.warmup_factor = as_real(state["warmup_factor"], "state['warmup_factor']")
+        self.warmup_iters = as_int(state["warmup_iters"], "state['warmup_iters']")
+        self.iteration = as_int(state["iteration"], "state['iteration']")
+        self.epoch = as_int(state["epoch"], "state['epoch']")
         self._apply()

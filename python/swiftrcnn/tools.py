@@ -40,7 +40,8 @@ __all__ = ["BUILDERS", "DetectReport", "detect", "detect_paths", "evaluate", "fi
 
 # The builders `load_model` (and the command line's --model) take by name.
 BUILDERS = ("fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2", "maskrcnn_resnet50_fpn",
-            "maskrcnn_resnet50_fpn_v2", "keypointrcnn_resnet50_fpn", "fasterrcnn_vgg16", "fasterrcnn_resnet50_c4")
+            "maskrcnn_resnet50_fpn_v2", "keypointrcnn_resnet50_fpn", "fasterrcnn_vgg16", "fasterrcnn_resnet50_c4",
+            "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn", "maskrcnn_small")
 
 # COCOeval's `stats`, by name, per IoU type.
 STAT_NAMES = {

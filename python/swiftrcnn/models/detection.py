@@ -230,6 +230,9 @@ class FasterRCNN:
         self._trainer: object | None = None
         self.training = False
         self.last_samples: dict[str, npt.NDArray[Any]] = {}
+        # (absolute path, overrides, (size, mtime)) when `models.load` built this model from a file: what it
+        # pickles as.
+        self._source: tuple[str, dict[str, Any], tuple[int, int]] | None = None
 
     def _config_tuple(self) -> tuple[Any, ...]:
         """The eval-mode config as _C.model_create takes it."""
@@ -483,6 +486,21 @@ class FasterRCNN:
         with `model.load_state_dict(safetensors.torch.load_file(path))`) and this model's description in the
         header (`metadata()`), from which `swiftrcnn.models.load(path)` rebuilds it."""
         _weights.save_safetensors(self.state_dict(), path, metadata=self.metadata())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickling (and `copy`) without copying arrays: a model that `swiftrcnn.models.load(path, **overrides)`
+        built pickles as (the file's absolute path, `overrides` and the current `categories`, the file's SHA-256),
+        and unpickling calls `load` again -- the weights are read from the file wherever the pickle is loaded
+        (a process pool, Ray actors), which must see the same file at the same path. Unpickling checks the SHA-256
+        and raises ValueError if the file was replaced. The pickle holds only that path, a dict of settings and a
+        reference to the loading function (nothing else is run).
+
+        TypeError for a model whose weights are not a file's: built from a checkpoint or `weights="random"`, put
+        in training mode since (its weights may have changed), or whose file was rewritten after loading. Save it
+        first: `model.save(path)`, then pickle `swiftrcnn.models.load(path)`."""
+        from ._saved import reduce_model
+
+        return reduce_model(self)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
