@@ -54,7 +54,7 @@ def test_help(capsys, command):
 
 @pytest.mark.parametrize("argv,message", [
     ([], "required"),
-    (["detect", "x.png"], "--weights"),
+    (["detect", "x.png", "--model", "maskrcnn_small"], "--model needs --weights"),
     (["detect", "--weights", "w.safetensors"], "INPUT"),
     (["detect", "x.png", "--weights", "w", "--model", "resnet"], "invalid choice"),
     (["detect", "x.png", "--weights", "w", "--batch-size", "0"], "positive"),
