@@ -32,6 +32,9 @@ from swiftrcnn.datasets import CocoDetection, synthetic
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "python" / "swiftrcnn" / "data" / "maskrcnn_small_digits.safetensors"
+# The README's picture, examples/digits.png: a held-out scene at twice the training size (the model's transform
+# brings it back to a short side of 240). Tests/python/test_default_model.py regenerates it.
+EXAMPLE_SCENE = dict(seed=2026, index=2, size=(640, 480), heights=(56, 220), objects=(4, 6))
 
 
 def cpu_name() -> str:
@@ -89,7 +92,16 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "default_model",
                         help="folder for the held-out scenes (default build/default_model)")
     parser.add_argument("--report", type=Path, default=None, help="write the figures as JSON here")
+    parser.add_argument("--example-only", action="store_true", help="only write examples/digits.png")
     args = parser.parse_args()
+
+    from PIL import Image
+
+    options = {k: v for k, v in EXAMPLE_SCENE.items() if k not in ("seed", "index")}
+    example, _ = synthetic.scene(EXAMPLE_SCENE["seed"], EXAMPLE_SCENE["index"], **options)
+    Image.fromarray(example).save(ROOT / "examples" / "digits.png", format="PNG", compress_level=6)
+    if args.example_only:
+        return
 
     started = time.time()
     scenes = [synthetic.scene(args.seed, i) for i in tqdm(range(args.train), desc="generating", unit="scene")]
@@ -121,7 +133,7 @@ def main() -> None:
     trained = time.time() - train_started
 
     model.eval()
-    model.categories = [c["name"] for c in synthetic.CATEGORIES]
+    model.categories = ["__background__"] + [c["name"] for c in synthetic.CATEGORIES]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.1f} MiB)")

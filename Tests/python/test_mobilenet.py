@@ -21,6 +21,7 @@ BUILDERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["320", "full"])
 def test_mobilenet_v3_matches_torchvision(variant):
     tv_builder, our_builder, kwargs = BUILDERS[variant]

@@ -66,6 +66,7 @@ def iou(a, b):
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["faster", "mask"])
 def test_small_model_learns(kind):
     rng = np.random.default_rng(0)
