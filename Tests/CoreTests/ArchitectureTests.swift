@@ -58,9 +58,15 @@ final class ArchitectureTests: XCTestCase {
         XCTAssertEqual(a.levelNames, ["0"])
         XCTAssertEqual(a.boxRoIPool, .roiPool(featmapName: "0", outputSize: 2, spatialScale: 0.25))
         XCTAssertNoThrow(try a.validate(masks: false))
-        // A Mask R-CNN needs mask poolers on this backbone's levels: the default pools "0" ... "3".
-        XCTAssertThrowsError(try a.validate(masks: true)) { error in
-            XCTAssertTrue("\(error)".contains("mask_roi_pool.featmap_names: '1' is not a backbone level"), "\(error)")
+        // The default mask pooler names "0" ... "3": as torchvision's MultiScaleRoIAlign, it pools from those the
+        // backbone has ("0"); a pooler naming none of them is an error.
+        XCTAssertNoThrow(try a.validate(masks: true))
+        XCTAssertEqual(
+            a.resolved(a.maskRoIPool), .multiScaleRoIAlign(featmapNames: ["0"], outputSize: 14, samplingRatio: 2))
+        var b = a
+        b.maskRoIPool = .multiScaleRoIAlign(featmapNames: ["p2", "p3"], outputSize: 14, samplingRatio: 2)
+        XCTAssertThrowsError(try b.validate(masks: true)) { error in
+            XCTAssertTrue("\(error)".contains("mask_roi_pool.featmap_names: none of"), "\(error)")
         }
     }
 

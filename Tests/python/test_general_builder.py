@@ -253,9 +253,10 @@ def test_architecture_errors_name_the_part():
     anchors = parts.AnchorGenerator(*ANCHORS)
     with pytest.raises(ValueError, match="rpn_anchor_generator: required"):
         models.FasterRCNN(backbone, 3, weights={}, box_roi_pool=parts.MultiScaleRoIAlign(["0"], 7, 2))
-    with pytest.raises(ValueError, match="featmap_names: '1' is not a backbone level"):
+    # Names the backbone lacks are skipped, as torchvision's MultiScaleRoIAlign does; none of them is an error.
+    with pytest.raises(ValueError, match=r'featmap_names: none of \["p2", "p3"\] is a backbone level'):
         models.FasterRCNN(backbone, 3, weights={}, rpn_anchor_generator=anchors,
-                          box_roi_pool=parts.MultiScaleRoIAlign(["0", "1"], 7, 2))
+                          box_roi_pool=parts.MultiScaleRoIAlign(["p2", "p3"], 7, 2))
     with pytest.raises(ValueError, match="anchor_sizes: the backbone has 1 feature map"):
         models.FasterRCNN(backbone, 3, weights={}, rpn_anchor_generator=parts.AnchorGenerator(
             ((32,), (64,)), ((1.0,), (1.0,))), box_roi_pool=parts.RoIPool(7, 1 / 8))
