@@ -27,8 +27,9 @@ import numpy as np
 from tqdm import tqdm
 
 import swiftrcnn
-from swiftrcnn import models, optim
+from swiftrcnn import models, optim, tools
 from swiftrcnn.datasets import CocoDetection, synthetic
+from swiftrcnn.io import to_float_image
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "python" / "swiftrcnn" / "data" / "maskrcnn_small_digits.safetensors"
@@ -45,38 +46,6 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def to_chw(image: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32) / 255.0
-
-
-def evaluate(model: models.MaskRCNN, images_dir: Path, annotations: Path) -> dict[str, float]:
-    """COCO box and mask AP of `model` on a COCO data set, through pycocotools."""
-    from pycocotools import mask as mask_utils
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    data = CocoDetection(images_dir, annotations, masks=False)
-    results = []
-    for i in tqdm(range(len(data)), desc="evaluating", unit="image"):
-        image, target = data[i]
-        (out,) = model([image])
-        for box, label, score, m in zip(out["boxes"], out["labels"], out["scores"], out["masks"]):
-            x1, y1, x2, y2 = (float(v) for v in box)
-            rle = mask_utils.encode(np.asfortranarray((m[0] > 0.5).astype(np.uint8)))
-            rle["counts"] = rle["counts"].decode("ascii")
-            results.append({"image_id": int(target["image_id"]), "category_id": int(label),
-                            "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(score), "segmentation": rle})
-    gt = COCO(str(annotations))
-    stats = {}
-    for kind in ("bbox", "segm"):
-        evaluation = COCOeval(gt, gt.loadRes(results) if results else COCO(), kind)
-        evaluation.evaluate()
-        evaluation.accumulate()
-        evaluation.summarize()
-        stats[f"{kind}_AP"], stats[f"{kind}_AP50"], stats[f"{kind}_AP75"] = (float(v) for v in evaluation.stats[:3])
-    return stats
 
 
 def main() -> None:
@@ -105,7 +74,7 @@ def main() -> None:
 
     started = time.time()
     scenes = [synthetic.scene(args.seed, i) for i in tqdm(range(args.train), desc="generating", unit="scene")]
-    images = [to_chw(image) for image, _ in scenes]
+    images = [to_float_image(image) for image, _ in scenes]
     targets = [target for _, target in scenes]
     del scenes
     generated = time.time() - started
@@ -139,7 +108,9 @@ def main() -> None:
     print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.1f} MiB)")
 
     val_annotations = synthetic.make_scenes(args.work / "val", args.val, seed=args.seed + 1)
-    stats = evaluate(model, args.work / "val" / "images", val_annotations)
+    evaluated = tools.evaluate(model, CocoDetection(args.work / "val" / "images", val_annotations, masks=False),
+                               progress=True, verbose=True)
+    stats = {f"{kind}_{name}": evaluated[kind][name] for kind in ("bbox", "segm") for name in ("AP", "AP50", "AP75")}
     report = {
         "cpu": cpu_name(), "swiftrcnn": swiftrcnn.__version__, "train_scenes": args.train, "val_scenes": args.val,
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,

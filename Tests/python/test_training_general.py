@@ -7,7 +7,6 @@ weights after SGD steps must agree. Also `weights="random"`: torchvision's keys,
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
 from torch import nn
 from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -20,7 +19,8 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from swiftrcnn import models, optim
 from swiftrcnn.models import parts
 from test_general_builder import RoIPoolOnMap, randomize_norm
-from training_utils import assert_gradients_close, images_and_targets, numpy_state, torch_losses
+from training_utils import (assert_gradients_close, assert_trained_weights_match, images_and_targets, numpy_state,
+                            torch_losses)
 
 SIZES = [(240, 320), (300, 200)]
 SMALL = dict(min_size=320, max_size=512)
@@ -143,21 +143,7 @@ def test_sgd_steps_match_torchvision(tmp_path):
         for name, value in theirs.items():
             assert losses[name] == pytest.approx(value, rel=1e-3, abs=1e-5), (step, name)
         torch_opt.step()
-    ours_state = model.state_dict()
-    for name, value in torch_model.state_dict().items():
-        t = value.detach().numpy()
-        scale = max(np.abs(t).max(), 1e-2)
-        assert np.abs(ours_state[name] - t).max() / scale <= 1e-3, name
-    path = tmp_path / "trained.safetensors"
-    model.save(path)
-    torch_model.load_state_dict(load_file(str(path)), strict=True)
-    torch_model.eval()
-    model.eval()
-    with torch.no_grad():
-        theirs = torch_model([torch.from_numpy(i) for i in images])
-    for d, t in zip(model(images), theirs):
-        assert len(d["scores"]) == len(t["scores"])
-        np.testing.assert_allclose(d["scores"], t["scores"].numpy(), atol=1e-3)
+    assert_trained_weights_match(model, torch_model, images, tmp_path)
 
 
 @pytest.mark.parametrize("kind,head", [("faster", "resnet"), ("mask", "mlp")])

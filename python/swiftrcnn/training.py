@@ -267,15 +267,6 @@ def state_path(out: PathLike) -> Path:
     return Path(os.fsdecode(out) + ".state.safetensors")
 
 
-def _json_key(metadata: Mapping[str, str], key: str, where: str) -> Any:
-    try:
-        return json.loads(metadata[key])
-    except KeyError:
-        raise ValueError(f"{where}: no '{key}' in the training state") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{where}: '{key}' is not JSON ({e})") from None
-
-
 def read_state(checkpoint: PathLike) -> dict[str, Any]:
     """The training state written next to the weight file `checkpoint` (`state_path(checkpoint)`): {"epoch",
     "training_state" ({"momentum": {name: array}, "steps"}, as `model.training_state()`), "scheduler",
@@ -296,12 +287,12 @@ def read_state(checkpoint: PathLike) -> dict[str, Any]:
     if version > STATE_FORMAT:
         raise ValueError(f"{where}: training-state format {version} is newer than this version reads "
                          f"({STATE_FORMAT}); upgrade swiftrcnn")
-    state = {"epoch": _json_key(metadata, "swiftrcnn.epoch", where),
-             "scheduler": _json_key(metadata, "swiftrcnn.scheduler", where),
-             "settings": _json_key(metadata, "swiftrcnn.settings", where),
-             "history": _json_key(metadata, "swiftrcnn.history", where),
+    state = {"epoch": _weights.metadata_json(metadata, "swiftrcnn.epoch", where),
+             "scheduler": _weights.metadata_json(metadata, "swiftrcnn.scheduler", where),
+             "settings": _weights.metadata_json(metadata, "swiftrcnn.settings", where),
+             "history": _weights.metadata_json(metadata, "swiftrcnn.history", where),
              "weights_sha256": metadata.get("swiftrcnn.weights_sha256", "")}
-    steps = _json_key(metadata, "swiftrcnn.steps", where)
+    steps = _weights.metadata_json(metadata, "swiftrcnn.steps", where)
     if not isinstance(state["epoch"], int) or not isinstance(steps, int) or not isinstance(state["settings"], dict):
         raise ValueError(f"{where}: corrupt training state (epoch, steps or settings)")
     digest = file_digest(weights_file)

@@ -677,6 +677,22 @@ def save_safetensors(state: Mapping[str, npt.ArrayLike], path: str | os.PathLike
         raise
 
 
+_REQUIRED = object()
+
+
+def metadata_json(metadata: Mapping[str, str], key: str, where: str, default: Any = _REQUIRED) -> Any:
+    """The JSON value of `key` in a file's metadata (`read_metadata`); `default` when the key is absent (if given).
+    ValueError naming `where` and the key when it is missing (no default) or not JSON."""
+    if key not in metadata:
+        if default is _REQUIRED:
+            raise ValueError(f"{where}: no '{key}' in the swiftrcnn metadata")
+        return default
+    try:
+        return json.loads(metadata[key])
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{where}: metadata '{key}' is not JSON ({e})") from None
+
+
 def read_metadata(path: PathLike) -> dict[str, str]:
     """The `__metadata__` map of a .safetensors file's header ({} when it has none, or for a torch.save
     checkpoint, which has no such map). ValueError naming the file for a corrupt header."""

@@ -132,7 +132,7 @@ extension RoIHeads {
         let stds: [Float] = [1 / w0, 1 / w1, 1 / w2, 1 / w3]
         var boxes = [Float](), kept = [(score: Float, label: Int64, row: Int)]()
         for j in 1..<max(1, numClasses) {
-            var rows = (0..<p).filter { scores[(firstRow + $0) * numClasses + j] > threshold }
+            let rows = (0..<p).filter { scores[(firstRow + $0) * numClasses + j] > threshold }
             guard !rows.isEmpty else { continue }
             var codes = [Float](), references = [Float]()
             for i in rows {
@@ -165,7 +165,6 @@ extension RoIHeads {
                 kept.append((classScores[q], Int64(j), boxes.count / 4))
                 boxes += decoded[(4 * q)..<(4 * q + 4)]
             }
-            rows.removeAll()
         }
         let limit = max(0, config.detectionsPerImage)
         if kept.count > limit {

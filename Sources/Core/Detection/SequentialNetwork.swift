@@ -57,7 +57,7 @@ public struct SequentialNetwork: Sendable {
                         gamma: gamma, beta: weights.take(norm.bias), mean: weights.take(norm.runningMean),
                         variance: variance, eps: Float(eps), winograd: false)
                     (w, b) = (folded.weight, folded.bias)
-                    scale = zip(gamma, variance).map { $0 * (1 / ($1 + Float(eps)).squareRoot()) }
+                    scale = Conv2d.batchNormScale(gamma: gamma, variance: variance, eps: Float(eps))
                     i += 1
                 }
                 let parameters = ConvolutionParameters(

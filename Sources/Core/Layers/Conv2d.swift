@@ -65,6 +65,12 @@ public struct Conv2d: Sendable {
         }
     }
 
+    /// A frozen batch norm's per-channel scale γ · rsqrt(var + eps), as `foldingBatchNorm` multiplies the weights
+    /// by it (the trainer scales gradients back with the same values).
+    static func batchNormScale(gamma: [Float], variance: [Float], eps: Float) -> [Float] {
+        zip(gamma, variance).map { $0 * (1 / ($1 + eps).squareRoot()) }
+    }
+
     /// Folds a frozen batch norm that follows this convolution into its weights and bias:
     /// y = (conv(x) - mean) · γ / sqrt(var + eps) + β = conv'(x) + β', with conv' scaled per output channel.
     /// `winograd` says whether the folded convolution may run by Winograd (default: as this one).
@@ -75,9 +81,10 @@ public struct Conv2d: Sendable {
         var w = weight
         var b = bias ?? [Float](repeating: 0, count: outChannels)
         let perOut = w.count / outChannels
+        let scales = Conv2d.batchNormScale(gamma: gamma, variance: variance, eps: eps)
         for o in 0..<outChannels {
             // torchvision's FrozenBatchNorm2d: scale = γ · rsqrt(var + eps), shift = β - mean · scale.
-            let scale = gamma[o] * (1 / (variance[o] + eps).squareRoot())
+            let scale = scales[o]
             for i in 0..<perOut { w[o * perOut + i] *= scale }
             b[o] = beta[o] + (b[o] - mean[o]) * scale
         }

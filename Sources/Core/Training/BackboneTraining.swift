@@ -14,7 +14,7 @@ struct ConvolutionParameters {
         weight = keys.conv.weightKey
         bias = nil
         let gamma = store.value(keys.norm + "weight"), variance = store.value(keys.norm + "running_var")
-        scale = zip(gamma, variance).map { $0 * (1 / ($1 + batchNormEps).squareRoot()) }
+        scale = Conv2d.batchNormScale(gamma: gamma, variance: variance, eps: batchNormEps)
     }
 
     /// Keys of a plain convolution or linear layer with a bias.

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,6 @@ _CLASSES: dict[str, type[FasterRCNN]] = {"faster": FasterRCNN, "mask": MaskRCNN,
 _FIXED = ("backbone", "num_classes", "weights", "rpn_anchor_generator", "rpn_head", "box_roi_pool", "box_head",
           "box_predictor", "mask_roi_pool", "mask_head", "mask_predictor", "keypoint_roi_pool", "keypoint_head",
           "keypoint_predictor")
-
-
-def _json(metadata: dict[str, str], key: str, name: str) -> Any:
-    try:
-        return json.loads(metadata[key])
-    except KeyError:
-        raise ValueError(f"{name}: the swiftrcnn metadata has no '{key}'") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{name}: metadata '{key}' is not JSON ({e})") from None
 
 
 def describe(path: PathLike) -> dict[str, Any] | None:
@@ -57,18 +47,19 @@ def describe(path: PathLike) -> dict[str, Any] | None:
         num_classes = int(metadata.get("swiftrcnn.num_classes", ""))
     except ValueError:
         raise ValueError(f"{name}: metadata swiftrcnn.num_classes should be an integer") from None
-    categories = _json(metadata, "swiftrcnn.categories", name) if "swiftrcnn.categories" in metadata else None
-    transform = _json(metadata, "swiftrcnn.transform", name) if "swiftrcnn.transform" in metadata else {}
-    detection = _json(metadata, "swiftrcnn.detection", name) if "swiftrcnn.detection" in metadata else {}
-    training = _json(metadata, "swiftrcnn.training", name) if "swiftrcnn.training" in metadata else {}
+    categories = _weights.metadata_json(metadata, "swiftrcnn.categories", name, None)
+    transform = _weights.metadata_json(metadata, "swiftrcnn.transform", name, {})
+    detection = _weights.metadata_json(metadata, "swiftrcnn.detection", name, {})
+    training = _weights.metadata_json(metadata, "swiftrcnn.training", name, {})
     if not isinstance(training, dict):
         raise ValueError(f"{name}: metadata swiftrcnn.training should be a JSON object")
     if not isinstance(transform, dict) or not isinstance(detection, dict):
         raise ValueError(f"{name}: metadata swiftrcnn.transform and swiftrcnn.detection should be JSON objects")
     return {"format": version, "version": metadata.get("swiftrcnn.version"), "kind": kind,
             "builder": metadata.get("swiftrcnn.builder", _CLASSES[kind].__name__),
-            "architecture": _json(metadata, "swiftrcnn.architecture", name), "num_classes": num_classes,
-            "transform": transform, "detection": detection, "training": training, "categories": categories}
+            "architecture": _weights.metadata_json(metadata, "swiftrcnn.architecture", name),
+            "num_classes": num_classes, "transform": transform, "detection": detection, "training": training,
+            "categories": categories}
 
 
 def load(path: PathLike, **overrides: Any) -> FasterRCNN:

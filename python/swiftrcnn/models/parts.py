@@ -558,6 +558,14 @@ def _layer_from_spec(spec: Spec, where: str) -> _Part:
     raise ValueError(f"architecture: {where} has an unknown type {kind!r}")
 
 
+def _align_from_spec(spec: Spec, key: str) -> MultiScaleRoIAlign:
+    """A branch's pooler (`spec[key]`), which must be a MultiScaleRoIAlign."""
+    pool = _pooler_from_spec(spec[key], key)
+    if not isinstance(pool, MultiScaleRoIAlign):
+        raise ValueError(f"architecture: {key} should be multi_scale_roi_align")
+    return pool
+
+
 def _pooler_from_spec(spec: Spec, where: str) -> MultiScaleRoIAlign | RoIPool:
     kind = _get(spec, "type", str, where)
     if kind == "multi_scale_roi_align":
@@ -623,10 +631,7 @@ def from_architecture(spec: Spec, num_classes: int, kind: str = "faster") -> dic
     if kind == "mask":
         out["mask_roi_pool"] = out["mask_head"] = out["mask_predictor"] = None
         if "mask_roi_pool" in spec:
-            mask_pool = _pooler_from_spec(spec["mask_roi_pool"], "mask_roi_pool")
-            if not isinstance(mask_pool, MultiScaleRoIAlign):
-                raise ValueError("architecture: mask_roi_pool should be multi_scale_roi_align")
-            out["mask_roi_pool"] = mask_pool
+            out["mask_roi_pool"] = _align_from_spec(spec, "mask_roi_pool")
         mask_layers = [256] * 4
         if "mask_head" in spec:
             head_spec = _get(spec, "mask_head", dict, "architecture")
@@ -640,10 +645,7 @@ def from_architecture(spec: Spec, num_classes: int, kind: str = "faster") -> dic
     if kind == "keypoint":
         out["keypoint_roi_pool"] = out["keypoint_head"] = out["keypoint_predictor"] = None
         if "keypoint_roi_pool" in spec:
-            kp_pool = _pooler_from_spec(spec["keypoint_roi_pool"], "keypoint_roi_pool")
-            if not isinstance(kp_pool, MultiScaleRoIAlign):
-                raise ValueError("architecture: keypoint_roi_pool should be multi_scale_roi_align")
-            out["keypoint_roi_pool"] = kp_pool
+            out["keypoint_roi_pool"] = _align_from_spec(spec, "keypoint_roi_pool")
         kp_layers = [512] * 8
         if "keypoint_head" in spec:
             kp_layers = [as_int(v, "keypoint_head.layers")
