@@ -3,7 +3,7 @@
 Shared by bench/gemm.py, bench/ops.py and bench/detector.py:
 
     swiftrcnn = _machine.apply_isa(args.isa)    # before anything is measured; exit code 2 if the CPU lacks it
-    print(_machine.header_line(args.threads))   # CPU: AMD EPYC (x86_64, avx2 yes, avx512f no) | swiftrcnn ...
+    print(_machine.header_line(args.threads))   # CPU: AMD EPYC (family 25 model 1, x86_64, avx2 yes, ...) | ...
     meta = dict(**_machine.describe(args.threads), ...)
 
 `apply_isa` sets SWIFTRCNN_ISA before swiftrcnn is imported (so child processes inherit the path too) and then
@@ -50,9 +50,10 @@ def apply_isa(isa: str | None):
 
 
 @lru_cache(maxsize=None)
-def _cpuinfo() -> tuple[str, frozenset]:
-    """(model name, flags) of the first processor in /proc/cpuinfo; ("", {}) where there is none."""
-    name, flags = "", frozenset()
+def _cpuinfo() -> tuple[str, frozenset, str]:
+    """(model name, flags, "family F model M") of the first processor in /proc/cpuinfo; empty where there is
+    none. Family and model tell CPU generations apart where the name does not (a VM's "AMD EPYC")."""
+    name, flags, family, model = "", frozenset(), "", ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
@@ -61,9 +62,15 @@ def _cpuinfo() -> tuple[str, frozenset]:
                 name = value.strip()
             elif key in ("flags", "Features") and not flags:
                 flags = frozenset(value.split())
+            elif key == "cpu family" and not family:
+                family = value.strip()
+            elif key == "model" and not model:
+                model = value.strip()
+            elif not line.strip() and name:  # end of the first processor
+                break
     except OSError:
         pass
-    return name, flags
+    return name, flags, f"family {family} model {model}" if family and model else ""
 
 
 @lru_cache(maxsize=None)
@@ -80,6 +87,11 @@ def cpu_name() -> str:
     return name or platform.processor() or platform.machine() or "unknown CPU"
 
 
+def cpu_generation() -> str:
+    """"family F model M" from /proc/cpuinfo (x86), or "" where it is not given."""
+    return _cpuinfo()[2]
+
+
 def cpu_flags() -> dict:
     """Whether the CPU has avx2 and avx512f (from /proc/cpuinfo flags)."""
     flags = _cpuinfo()[1]
@@ -94,6 +106,7 @@ def describe(threads: int | None = None) -> dict:
         threads = sr.get_num_threads()
     return dict(
         cpu=cpu_name(),
+        cpu_generation=cpu_generation(),
         cpu_flags=cpu_flags(),
         machine=platform.machine(),
         cpu_count=os.cpu_count(),
@@ -109,7 +122,8 @@ def header_line(threads: int | None = None) -> str:
     (supported: generic, avx2) | 2 threads"."""
     d = describe(threads)
     flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in d["cpu_flags"].items())
-    parts = [f"CPU: {d['cpu']} ({d['machine']}, {flags})"]
+    generation = f"{d['cpu_generation']}, " if d["cpu_generation"] else ""
+    parts = [f"CPU: {d['cpu']} ({generation}{d['machine']}, {flags})"]
     if d["swiftrcnn_isa"] is not None:
         parts.append(f"swiftrcnn path: {d['swiftrcnn_isa']} (supported: {', '.join(d['swiftrcnn_supported_isas'])})")
     parts.append(f"{d['threads']} threads")

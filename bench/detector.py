@@ -11,19 +11,22 @@ min_size=800), best of N each after a warm-up run; ratios are torchvision's time
 OpenVINO run the seeded torchvision model itself: exported with torch.onnx.export (the legacy TorchScript exporter,
 opset 17) and run by an onnxruntime.InferenceSession (intra_op_num_threads = --threads, inter_op_num_threads = 1);
 converted by openvino.convert_model from the torch model (from the ONNX file if that fails) and compiled for "CPU"
-with INFERENCE_NUM_THREADS = --threads and the latency hint. Both choose their own kernels: `--isa` applies to
-swiftrcnn only. Exported files are cached under the temp directory (see --cache), keyed by the weights and the
-versions that produced them. An engine that is not installed or fails to convert is skipped with a one-line reason.
-Each engine's detections are compared with torchvision's: every torchvision detection, by decreasing score, is
-matched to the unmatched detection of the same label with the highest IoU, if above 0.9; printed are the detection
-counts, the matches, the largest box, score and mask probability differences over matched pairs, and how many
-matched masks differ by more than 0.1 anywhere.
+with INFERENCE_NUM_THREADS = --threads, the latency hint and INFERENCE_PRECISION_HINT = f32: float32 throughout, as
+torchvision, ONNX Runtime and swiftrcnn compute. The engine `openvino-default` (not run unless named) is the same
+model at OpenVINO's default precision for the CPU, which is bfloat16 on CPUs with AVX512_BF16 or AMX (its detections
+then differ from torchvision's). Both choose their own kernels: `--isa` applies to swiftrcnn only. Exported files
+are cached under the temp directory (see --cache), keyed by the weights and the versions that produced them. An
+engine that is not installed or fails to convert is skipped with a one-line reason. Each engine's detections are
+compared with torchvision's: every torchvision detection, by decreasing score, is matched to the unmatched detection
+of the same label with the highest IoU, if above 0.9; printed are the detection counts, the matches, the largest
+box, score and mask probability differences over matched pairs, and how many matched masks differ by more than 0.1
+anywhere.
 
-Peak memory is measured for torchvision and swiftrcnn in one child process per library (torchvision alone;
-swiftrcnn alone, without torch imported): the peak resident set size during inference minus the resident size
-after the model was built, and the absolute peak. `--isa` picks swiftrcnn's kernel path (SWIFTRCNN_ISA, inherited
-by the child); a path the CPU lacks exits with code 2. The header and the JSON name the CPU (model, avx2 / avx512f),
-swiftrcnn's path and the threads. Writes JSON to bench/results/detector.json.
+Peak memory is measured for torchvision and swiftrcnn in one child process per library (torchvision alone; swiftrcnn
+alone, without torch imported): the peak resident set size during inference minus the resident size after the model
+was built, and the absolute peak. `--isa` picks swiftrcnn's kernel path (SWIFTRCNN_ISA, inherited by the child); a
+path the CPU lacks exits with code 2. The header and the JSON name the CPU (model, avx2 / avx512f), swiftrcnn's path
+and the threads. Writes JSON to bench/results/detector.json.
 """
 from __future__ import annotations
 
@@ -46,6 +49,9 @@ import _models
 
 ROOT = Path(__file__).resolve().parent
 ENGINES = ("onnxruntime", "openvino")  # beside torchvision and swiftrcnn, which always run
+# Engines run only when named: OpenVINO at its default inference precision (bfloat16 where the CPU has it).
+OPTIONAL_ENGINES = ("openvino-default",)
+MODULES = {"onnxruntime": "onnxruntime", "openvino": "openvino", "openvino-default": "openvino"}
 OUTPUTS = dict(fasterrcnn=("boxes", "labels", "scores"), maskrcnn=("boxes", "labels", "scores", "masks"))
 ONNX_OPSET = 17
 SETTLE_SECONDS = 0.3  # pause before timing each engine: thread pools keep spinning on the cores after a call
@@ -60,7 +66,9 @@ def parse_args():
     p.add_argument("--isa", choices=_machine.ISAS, default=None,
                    help="swiftrcnn's instruction-set path (default: the library's, i.e. the best this CPU has)")
     p.add_argument("--engines", default=",".join(ENGINES),
-                   help=f"comma-separated engines beside torchvision and swiftrcnn, of {', '.join(ENGINES)}")
+                   help="comma-separated engines beside torchvision and swiftrcnn, of "
+                        f"{', '.join(ENGINES + OPTIONAL_ENGINES)}"
+                        f" (default: {', '.join(ENGINES)})")
     p.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "swiftrcnn-bench"),
                    help="directory for exported ONNX / OpenVINO files (default: %(default)s)")
     p.add_argument("--json", default=str(ROOT / "results" / "detector.json"))
@@ -200,10 +208,10 @@ def onnxruntime_engine(onnx_path, kind, img, threads):
     return run, dict(version=ort.__version__, source="onnx")
 
 
-def openvino_engine(tv_model, kind, timg, onnx_file, ir_stem, threads):
+def openvino_engine(tv_model, kind, timg, onnx_file, ir_stem, threads, float32=True):
     """run() -> dict of NumPy outputs, on the model converted by OpenVINO (from torch; from the ONNX file, which
-    onnx_file() returns, if that fails; or the IR cached by an earlier run) and compiled for the CPU; and a
-    description."""
+    onnx_file() returns, if that fails; or the IR cached by an earlier run) and compiled for the CPU, at float32
+    precision or (float32=False) OpenVINO's default for the CPU; and a description."""
     import openvino as ov
     import openvino.properties as props
     import openvino.properties.hint as hints
@@ -234,6 +242,8 @@ def openvino_engine(tv_model, kind, timg, onnx_file, ir_stem, threads):
             tmp.unlink(missing_ok=True)
             tmp.with_suffix(".bin").unlink(missing_ok=True)
     config = {props.inference_num_threads(): threads, hints.performance_mode(): hints.PerformanceMode.LATENCY}
+    if float32:
+        config[hints.inference_precision()] = ov.Type.f32
     compiled = ov.compile_model(model, "CPU", config)
     request = compiled.create_infer_request()
     outputs = compiled.outputs
@@ -243,7 +253,8 @@ def openvino_engine(tv_model, kind, timg, onnx_file, ir_stem, threads):
         result = request.infer([img])
         return {k: result[o] for k, o in zip(OUTPUTS[kind], outputs)}
     return run, dict(version=ov.__version__, source=source,
-                     threads=compiled.get_property(props.inference_num_threads()))
+                     threads=compiled.get_property(props.inference_num_threads()),
+                     precision=str(compiled.get_property(hints.inference_precision())))
 
 
 def box_iou(a, b):
@@ -307,8 +318,9 @@ def main():
         if m not in _models.ALL:
             _machine.fail(f"--models: unknown model {m!r}; expected some of {', '.join(_models.ALL)}")
     for e in engines:
-        if e not in ENGINES:
-            _machine.fail(f"--engines: unknown engine {e!r}; expected some of {', '.join(ENGINES)}")
+        if e not in ENGINES + OPTIONAL_ENGINES:
+            _machine.fail(f"--engines: unknown engine {e!r}; expected some of "
+                          f"{', '.join(ENGINES + OPTIONAL_ENGINES)}")
     swiftrcnn = _machine.apply_isa(args.isa)  # exits with code 2 if the CPU lacks the path
     import torch
     import torchvision
@@ -325,7 +337,7 @@ def main():
     versions = dict(torch=torch.__version__, torchvision=torchvision.__version__, swiftrcnn=swiftrcnn.__version__)
     for e in engines:
         try:
-            versions[e] = __import__(e).__version__
+            versions[e] = __import__(MODULES[e]).__version__
         except ImportError as err:
             versions[e] = None
             print(f"{e}: skipped ({one_line(err)})")
@@ -382,7 +394,8 @@ def main():
                     else:
                         ov_version = re.sub(r"[^\w.]+", "_", versions[e])  # has "/" in it
                         ir_stem = stem.with_name(f"{stem.name}-openvino-{ov_version}")
-                        runs[e], info[e] = openvino_engine(tv_model, kind, timg, onnx_file, ir_stem, args.threads)
+                        runs[e], info[e] = openvino_engine(tv_model, kind, timg, onnx_file, ir_stem, args.threads,
+                                                           float32=e == "openvino")
                     runs[e]()  # fails here rather than in the timing loop
                 except Exception as err:  # noqa: BLE001 - skip the engine, say why
                     runs.pop(e, None)
@@ -416,7 +429,7 @@ def main():
 
     print(f"\nagreement with torchvision (each torchvision detection matched, by decreasing score, to one of the same "
           f"label with IoU > {MATCH_IOU}):")
-    header = f"{'model':<{width}} {'engine':<12} {'detections (tv / engine)':>24} {'matched':>7} " \
+    header = f"{'model':<{width}} {'engine':<16} {'detections (tv / engine)':>24} {'matched':>7} " \
              f"{'max|box diff|':>13} {'max|score diff|':>15} {'max|mask diff|':>14}  masks off by > {MASK_OFF}"
     print(header)
     print("-" * len(header))
@@ -425,7 +438,7 @@ def main():
         for name, e in row["engines"].items():
             if name == "torchvision" or e.get("matched") is None:
                 continue
-            print(f"{row['model']:<{width}} {name:<12} {e['torchvision_detections']:>11} / {e['detections']:<10} "
+            print(f"{row['model']:<{width}} {name:<16} {e['torchvision_detections']:>11} / {e['detections']:<10} "
                   f"{e['matched']:7d} {fmt(e['max_box_diff']):>13} {fmt(e['max_score_diff']):>15} "
                   f"{fmt(e['max_mask_diff']):>14}  {'-' if e['masks_differing'] is None else e['masks_differing']}")
     out = Path(args.json)

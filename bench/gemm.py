@@ -4,16 +4,19 @@
     python bench/gemm.py --quick    # best of 3
     python bench/gemm.py --only conv
     python bench/gemm.py --isa generic   # swiftrcnn on another instruction-set path (default: the best this CPU has)
+    python bench/gemm.py --isa avx2      # on an AVX-512 machine: OpenBLAS on its Haswell (AVX2) kernels too
 
-Problems: square 512, 1024, 2048; the convolutions of ResNet-50 + FPN at an 800 x 1216 input as im2col products
-(m = out channels, n = output H*W, k = in channels * kh * kw); the box head's fc6 as a linear layer
-(x (1000 RoIs, 256*7*7) @ W.T with W (1024, 256*7*7), i.e. transpose_b). NumPy keeps its default threading (all
-cores); swiftrcnn runs on `--threads` threads (default: all cores). Both write into one preallocated output. The
-two libraries alternate run by run, so load from other processes hits both alike, with a pause before each run
-(see SETTLE_SECONDS and RUN_SECONDS). `--isa` picks swiftrcnn's kernel path (SWIFTRCNN_ISA); a path the CPU lacks
-exits with code 2. Prints GFLOP/s of each and the ratio swiftrcnn / NumPy under a header naming the CPU (model,
-avx2 / avx512f), swiftrcnn's path and the threads, checks the results agree, and writes the table and the same
-machine description as JSON (default bench/results/gemm.json).
+Problems: square 512, 1024, 2048; the convolutions of ResNet-50 + FPN at an 800 x 1216 input as im2col products (m =
+out channels, n = output H*W, k = in channels * kh * kw); the box head's fc6 as a linear layer (x (1000 RoIs,
+256*7*7) @ W.T with W (1024, 256*7*7), i.e. transpose_b). NumPy keeps its default threading (all cores); swiftrcnn
+runs on `--threads` threads (default: all cores). Both write into one preallocated output. The two libraries
+alternate run by run, so load from other processes hits both alike, with a pause before each run (see SETTLE_SECONDS
+and RUN_SECONDS). `--isa` picks swiftrcnn's kernel path (SWIFTRCNN_ISA); a path the CPU lacks exits with code 2.
+With `--isa avx2` on a CPU that has AVX-512, OpenBLAS is pinned to its Haswell (AVX2 + FMA) kernels as well
+(OPENBLAS_CORETYPE, unless set or `--openblas-core` says otherwise), so the run stands in for an AVX2 machine on
+both sides; the header names OpenBLAS's kernel set. Prints GFLOP/s of each and the ratio swiftrcnn / NumPy under a
+header naming the CPU (model, avx2 / avx512f), swiftrcnn's path and the threads, checks the results agree, and
+writes the table and the same machine description as JSON (default bench/results/gemm.json).
 """
 from __future__ import annotations
 
@@ -23,8 +26,6 @@ import os
 import sys
 import time
 from pathlib import Path
-
-import numpy as np
 
 import _machine
 
@@ -36,11 +37,20 @@ def parse_args():
     p.add_argument("--only", default="", help="comma-separated problem name prefixes")
     p.add_argument("--isa", choices=_machine.ISAS, default=None,
                    help="swiftrcnn's instruction-set path (default: the library's, i.e. the best this CPU has)")
+    p.add_argument("--openblas-core", default=None,
+                   help="OpenBLAS kernel set for NumPy (OPENBLAS_CORETYPE, e.g. Haswell, SkylakeX; default: "
+                        "Haswell with --isa avx2 on an AVX-512 CPU, else OpenBLAS's own choice)")
     p.add_argument("--json", default=str(Path(__file__).parent / "results" / "gemm.json"))
     return p.parse_args()
 
 
 ARGS = parse_args()
+# Before NumPy loads OpenBLAS, which reads OPENBLAS_CORETYPE once.
+if ARGS.openblas_core:
+    os.environ["OPENBLAS_CORETYPE"] = ARGS.openblas_core
+elif ARGS.isa == "avx2" and _machine.cpu_flags()["avx512f"]:
+    os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
+import numpy as np  # noqa: E402
 os.environ["SWIFTRCNN_NUM_THREADS"] = str(ARGS.threads)
 
 swiftrcnn = _machine.apply_isa(ARGS.isa)  # exits with code 2 if the CPU lacks the path
@@ -92,12 +102,30 @@ def best_times(fns, repeats):
     return best
 
 
+def openblas_core() -> str:
+    """The kernel set NumPy's OpenBLAS runs (e.g. "Haswell", "SkylakeX"), or "unknown"."""
+    import ctypes
+    try:
+        libs = sorted((Path(np.__file__).parent.parent / "numpy.libs").glob("*openblas*"))
+        for lib in libs:
+            handle = ctypes.CDLL(str(lib))
+            for symbol in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename"):
+                if hasattr(handle, symbol):
+                    fn = getattr(handle, symbol)
+                    fn.restype = ctypes.c_char_p
+                    return fn().decode()
+    except (OSError, AttributeError):
+        pass
+    return "unknown"
+
+
 def main():
     rng = np.random.default_rng(0)
     rows = []
     only = [s for s in ARGS.only.split(",") if s]
-    print(f"float32, swiftrcnn threads: {ARGS.threads}, NumPy {np.__version__} (BLAS default threads), "
-          f"best of {REPEATS}")
+    core = openblas_core()
+    print(f"float32, swiftrcnn threads: {ARGS.threads}, NumPy {np.__version__} (BLAS default threads, OpenBLAS "
+          f"kernels: {core}), best of {REPEATS}")
     print(_machine.header_line(ARGS.threads))
     header = f"{'problem':26} {'m':>5} {'n':>6} {'k':>6}  {'numpy GF/s':>10} {'swift GF/s':>10} {'ratio':>6}"
     print(header)
@@ -126,7 +154,7 @@ def main():
         print(f"{name:26} {m:5d} {n:6d} {k:6d}  {g_np:10.1f} {g_sw:10.1f} {g_sw / g_np:6.2f}", flush=True)
     path = Path(ARGS.json)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = dict(**_machine.describe(ARGS.threads), repeats=REPEATS, numpy=np.__version__,
+    meta = dict(**_machine.describe(ARGS.threads), repeats=REPEATS, numpy=np.__version__, openblas_core=core,
                 load_average=os.getloadavg())
     path.write_text(json.dumps(dict(meta=meta, results=rows), indent=2) + "\n")
     print(f"wrote {path}")
