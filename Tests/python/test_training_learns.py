@@ -84,10 +84,13 @@ def test_small_model_learns(kind):
         schedule.step()
         totals.append(sum(losses.values()))
     first, last = np.mean(totals[:20]), np.mean(totals[-20:])
-    # The loss falls steadily: every 80-step window's mean below the one before (after the warm-up).
+    # The loss falls: the last 80-step window's mean (after the warm-up) below 60% of the first's, and no window more
+    # than 10% above the one before (SGD's noise may bump the loss for a while; the trajectory differs by CPU path,
+    # and on AVX-512 the second window of the Faster R-CNN run sat 4% above the first). It does not diverge.
     windows = [np.mean(totals[i:i + 80]) for i in range(40, steps - 79, 80)]
     assert last < 0.35 * first, (first, last)
-    assert all(b < a for a, b in zip(windows, windows[1:])), windows
+    assert windows[-1] < 0.6 * windows[0], windows
+    assert all(b < 1.1 * a for a, b in zip(windows, windows[1:])), windows
 
     model.eval()
     held_out = np.random.default_rng(1)

