@@ -213,6 +213,24 @@ def test_save_safetensors_round_trip(tmp_path):
     assert os.listdir(tmp_path) == ["out.safetensors"]
 
 
+def test_save_safetensors_permissions(tmp_path):
+    """A new file gets 0666 less the umask, as `open` gives it (not mkstemp's 0600); a replaced one keeps its mode."""
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "new.safetensors"
+        save_safetensors({"x": np.zeros(2)}, path)
+        assert path.stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        save_safetensors({"x": np.zeros(2)}, tmp_path / "private.safetensors")
+        assert (tmp_path / "private.safetensors").stat().st_mode & 0o777 == 0o600
+        path.chmod(0o640)
+        save_safetensors({"x": np.ones(2)}, path)
+        assert path.stat().st_mode & 0o777 == 0o640
+        np.testing.assert_array_equal(load_state_dict(path)["x"], np.ones(2))
+    finally:
+        os.umask(old)
+
+
 # --- check_state_dict --------------------------------------------------------------------------------------------
 
 def test_check_state_dict_lists_every_problem():

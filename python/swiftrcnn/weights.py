@@ -28,6 +28,7 @@ import io
 import json
 import os
 import pickle
+import stat
 import struct
 import tempfile
 import zipfile
@@ -656,7 +657,8 @@ def check_state_dict(state: Mapping[str, npt.ArrayLike], expected: Mapping[str, 
 def save_safetensors(state: Mapping[str, npt.ArrayLike], path: str | os.PathLike[str],
                      metadata: Mapping[str, str] | None = None) -> None:
     """Writes `state` ({name: array-like}) to `path` as .safetensors, with `metadata` ({str: str}, optional) as
-    the file's `__metadata__` header. The file is replaced atomically: a failure leaves no partial file."""
+    the file's `__metadata__` header. The file is replaced atomically: a failure leaves no partial file. Its
+    permissions are those `open` gives: an existing file's, or 0666 less the umask for a new one."""
     from safetensors.numpy import save_file
 
     if metadata is not None:
@@ -671,10 +673,21 @@ def save_safetensors(state: Mapping[str, npt.ArrayLike], path: str | os.PathLike
     os.close(fd)
     try:
         save_file(arrays, tmp, metadata=metadata)
+        os.chmod(tmp, _mode_for(path))  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _mode_for(path: str) -> int:
+    """Permission bits for a file written to `path`: the existing file's, else 0666 less the process's umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0o022)  # reading the umask means setting it; restored at once
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 _REQUIRED = object()
