@@ -25,8 +25,8 @@ anywhere.
 Peak memory is measured for torchvision and swiftrcnn in one child process per library (torchvision alone; swiftrcnn
 alone, without torch imported): the peak resident set size during inference minus the resident size after the model
 was built, and the absolute peak. `--isa` picks swiftrcnn's kernel path (SWIFTRCNN_ISA, inherited by the child); a
-path the CPU lacks exits with code 2. The header and the JSON name the CPU (model, avx2 / avx512f), swiftrcnn's path
-and the threads. Writes JSON to bench/results/detector.json.
+path the CPU lacks exits with code 2. The header and the JSON name the CPU (model, family/model, avx2 / avx512f),
+swiftrcnn's path and the threads. Writes JSON to bench/results/detector.json.
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parent
 ENGINES = ("onnxruntime", "openvino")  # beside torchvision and swiftrcnn, which always run
 # Engines run only when named: OpenVINO at its default inference precision (bfloat16 where the CPU has it).
 OPTIONAL_ENGINES = ("openvino-default",)
-MODULES = {"onnxruntime": "onnxruntime", "openvino": "openvino", "openvino-default": "openvino"}
+ALL_ENGINES = ENGINES + OPTIONAL_ENGINES  # each named after its Python module, then "-variant" if any
 OUTPUTS = dict(fasterrcnn=("boxes", "labels", "scores"), maskrcnn=("boxes", "labels", "scores", "masks"))
 ONNX_OPSET = 17
 SETTLE_SECONDS = 0.3  # pause before timing each engine: thread pools keep spinning on the cores after a call
@@ -66,8 +66,7 @@ def parse_args():
     p.add_argument("--isa", choices=_machine.ISAS, default=None,
                    help="swiftrcnn's instruction-set path (default: the library's, i.e. the best this CPU has)")
     p.add_argument("--engines", default=",".join(ENGINES),
-                   help="comma-separated engines beside torchvision and swiftrcnn, of "
-                        f"{', '.join(ENGINES + OPTIONAL_ENGINES)}"
+                   help=f"comma-separated engines beside torchvision and swiftrcnn, of {', '.join(ALL_ENGINES)}"
                         f" (default: {', '.join(ENGINES)})")
     p.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "swiftrcnn-bench"),
                    help="directory for exported ONNX / OpenVINO files (default: %(default)s)")
@@ -318,9 +317,8 @@ def main():
         if m not in _models.ALL:
             _machine.fail(f"--models: unknown model {m!r}; expected some of {', '.join(_models.ALL)}")
     for e in engines:
-        if e not in ENGINES + OPTIONAL_ENGINES:
-            _machine.fail(f"--engines: unknown engine {e!r}; expected some of "
-                          f"{', '.join(ENGINES + OPTIONAL_ENGINES)}")
+        if e not in ALL_ENGINES:
+            _machine.fail(f"--engines: unknown engine {e!r}; expected some of {', '.join(ALL_ENGINES)}")
     swiftrcnn = _machine.apply_isa(args.isa)  # exits with code 2 if the CPU lacks the path
     import torch
     import torchvision
@@ -337,7 +335,7 @@ def main():
     versions = dict(torch=torch.__version__, torchvision=torchvision.__version__, swiftrcnn=swiftrcnn.__version__)
     for e in engines:
         try:
-            versions[e] = __import__(MODULES[e]).__version__
+            versions[e] = __import__(e.split("-")[0]).__version__
         except ImportError as err:
             versions[e] = None
             print(f"{e}: skipped ({one_line(err)})")
