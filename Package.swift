@@ -7,7 +7,7 @@
 //   _KernelsGeneric, _KernelsAVX2, _KernelsAVX512  (Sources/Kernels/<isa>)
 //                                   GEMM, Winograd and im2col, one source (Sources/Kernels/shared) compiled once per
 //                                   instruction set with its own code generation, vectors and block sizes.
-//   _SwiftRCNNCPUID (Sources/CPUID) cpuid / xgetbv, the one thing Swift cannot ask the CPU itself.
+//   _SwiftRCNNCPUID (Sources/CPUID) cpuid / xgetbv and the cache prefetch hint: what Swift cannot ask the CPU itself.
 //   CSwiftRCNN    (Sources/CPython) the C header that is the ABI contract (the CPython extension beside it is
 //                                   built by setup.py, not by SwiftPM).
 //   SwiftRCNN     (Sources/Core)    tensors, validation, the Swift API and the exported C ABI (@_cdecl).
@@ -22,6 +22,7 @@ import PackageDescription
 func kernelModule(_ name: String, folder: String, targetCPU: String?) -> Target {
     .target(
         name: name,
+        dependencies: ["_SwiftRCNNCPUID"],
         path: "Sources/Kernels/\(folder)",
         swiftSettings: targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? []
     )

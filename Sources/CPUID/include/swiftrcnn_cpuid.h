@@ -1,4 +1,4 @@
-// The things Swift cannot do itself: ask the x86 CPU what it supports (cpuid, xgetbv), and hint a spin-wait.
+// The things Swift cannot do itself: ask the x86 CPU what it supports (cpuid, xgetbv), hint a spin-wait, prefetch.
 // A thin shim in the style of swift-numerics' _NumericsShims; all logic using it is Swift (Sources/Ops/ISA.swift).
 #ifndef SWIFTRCNN_CPUID_H
 #define SWIFTRCNN_CPUID_H
@@ -48,6 +48,10 @@ static inline void srcnn_cpu_relax(void) {
     __asm__ __volatile__("yield");
 #endif
 }
+
+/// Asks the cache to fetch the line holding `p` for writing (a hint: no fault, whatever `p`), for the GEMM
+/// micro-kernels, whose tile of C is read and written only after a long loop over the depth.
+static inline void srcnn_prefetch_for_write(const void *p) { __builtin_prefetch(p, 1, 3); }
 
 #ifdef __cplusplus
 }

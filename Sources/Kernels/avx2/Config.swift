@@ -18,8 +18,9 @@ enum Blocking {
     static var nc: Int { 2048 }
     /// Largest share of op(A) (elements, padded to whole panels) packed once for all column blocks: 256 KiB.
     static var packedAWholeLimit: Int { 1 << 16 }
-    /// Most Winograd tiles per block (a multiple of the Float tile width): 128, 256 and 384 gave the same
-    /// detector times within the ±10% noise of a 2-core Zen 3 VM; 256 as on AVX-512.
+    /// Most Winograd tiles per block (a multiple of the Float tile width), for few channels: 128, 256 and 384 gave
+    /// the same detector times within the ±10% noise of a 2-core Zen 3 VM; 256 as on AVX-512. Many channels get
+    /// fewer (`SwiftRCNNOps.Winograd.blockElements`).
     static var winogradTiles: Int { 256 }
     /// Columns of B per chunk in the row-band order: 128 × 384 Floats (192 KiB) of B panels stay in a 512 KiB L2
     /// beside the A block; the whole B block (up to 2048 columns, from L3) ran 5–20% slower on Zen 3.
@@ -33,9 +34,10 @@ enum Blocking {
 extension Kernels {
     @inline(__always)
     static func microKernel<T: KernelScalar>(
-        depth: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>, ldc: Int, add: Bool
+        depth: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, bStride: Int, _ c: UnsafeMutablePointer<T>, ldc: Int,
+        add: Bool
     ) {
-        microKernel6(depth: depth, a, b, c, ldc: ldc, add: add)
+        microKernel6(depth: depth, a, b, bStride: bStride, c, ldc: ldc, add: add)
     }
 }
 

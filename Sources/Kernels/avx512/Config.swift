@@ -18,8 +18,8 @@ enum Blocking {
     static var nc: Int { 1024 }
     /// Largest share of op(A) (elements, padded to whole panels) packed once for all column blocks: 1 MiB of Floats.
     static var packedAWholeLimit: Int { 1 << 18 }
-    /// Most Winograd tiles per block (a multiple of the Float tile width): V_e of 256 channels × 256 tiles (256
-    /// KiB) per product stays in a 1 MiB L2.
+    /// Most Winograd tiles per block (a multiple of the Float tile width), for few channels: V and M of 64 channels
+    /// in and out × 256 tiles (2 MiB). Many channels get fewer (`SwiftRCNNOps.Winograd.blockElements`).
     static var winogradTiles: Int { 256 }
     /// Columns of B per chunk in the row-band order: the whole B block (≤ 128 × 1024 Floats, 512 KiB) stays in a 1 MiB L2.
     static var rowOrderColumns: Int { nc }
@@ -30,9 +30,10 @@ enum Blocking {
 extension Kernels {
     @inline(__always)
     static func microKernel<T: KernelScalar>(
-        depth: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>, ldc: Int, add: Bool
+        depth: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, bStride: Int, _ c: UnsafeMutablePointer<T>, ldc: Int,
+        add: Bool
     ) {
-        microKernel8(depth: depth, a, b, c, ldc: ldc, add: add)
+        microKernel8(depth: depth, a, b, bStride: bStride, c, ldc: ldc, add: add)
     }
 }
 

@@ -27,9 +27,10 @@ enum Blocking {
 extension Kernels {
     @inline(__always)
     static func microKernel<T: KernelScalar>(
-        depth: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>, ldc: Int, add: Bool
+        depth: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, bStride: Int, _ c: UnsafeMutablePointer<T>, ldc: Int,
+        add: Bool
     ) {
-        microKernel6(depth: depth, a, b, c, ldc: ldc, add: add)
+        microKernel6(depth: depth, a, b, bStride: bStride, c, ldc: ldc, add: add)
     }
 }
 

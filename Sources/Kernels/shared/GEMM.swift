@@ -23,13 +23,19 @@ extension Kernels {
     /// panels, fits `packedAWholeLimit`, it is packed once up front instead of once per column block. The
     /// epilogue (bias[i], addend(i, j), ReLU) runs on each tile after its last depth block, while the tile is
     /// still in L1. `prepackedA`, from `prepackA` of rows `0 ..< rows` (so `i0` = 0), replaces packing A.
+    ///
+    /// With `inPlaceB` (op(B) not transposed) the micro-kernel reads B where it is, row stride `ldb`, instead of a
+    /// packed copy: for a B that is already in cache and whose rows are padded so that whole `nr`-column panels can
+    /// be read from column `j0` on (the Winograd products; the columns past the end only feed the discarded part
+    /// of edge tiles).
     @inline(__always)
     static func multiplyBlock<T: KernelScalar>(
         rows i0: Int, _ rows: Int, columns j0: Int, _ columns: Int, k: Int,
         a: UnsafePointer<T>, lda: Int, transposeA: Bool,
         b: UnsafePointer<T>, ldb: Int, transposeB: Bool,
         c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool,
-        bias: UnsafePointer<T>?, addend: UnsafePointer<T>?, relu: Bool, prepackedA: UnsafePointer<T>?
+        bias: UnsafePointer<T>?, addend: UnsafePointer<T>?, relu: Bool, prepackedA: UnsafePointer<T>?,
+        inPlaceB: Bool = false
     ) {
         if rows <= 0 || columns <= 0 { return }
         let mr = Blocking.mr, nr = nr(T.self), mc = Blocking.mc, nc = Blocking.nc
@@ -51,7 +57,8 @@ extension Kernels {
         let rowsPadded = (rows + mr - 1) / mr * mr
         let wholeA = prepackedA != nil || rowsPadded * k <= Blocking.packedAWholeLimit
         let aCount = prepackedA != nil ? 0 : wholeA ? rowsPadded * k : min(mc, rowsPadded) * depthMax
-        let bCount = depthMax * min(nc, (columns + nr - 1) / nr * nr)
+        let inPlace = inPlaceB && !transposeB
+        let bCount = inPlace ? 0 : depthMax * min(nc, (columns + nr - 1) / nr * nr)
         let tileCount = mr * nr
         // One 64-byte aligned allocation: B block, A block(s), edge tile (each a multiple of the vector).
         let buffer = UnsafeMutableRawPointer.allocate(
@@ -71,7 +78,11 @@ extension Kernels {
                 let pc = depthStart(q), kb = depthStart(q + 1) - pc
                 let add = accumulate || q > 0
                 let finish = q == depthBlocks - 1 && epilogue
-                packB(b, ldb: ldb, transposed: transposeB, rows: pc, kb, columns: j0 + jc, nb, into: packedB)
+                if !inPlace {
+                    packB(b, ldb: ldb, transposed: transposeB, rows: pc, kb, columns: j0 + jc, nb, into: packedB)
+                }
+                let blockB = inPlace ? b + pc * ldb + j0 + jc : UnsafePointer(packedB)
+                let bStride = inPlace ? ldb : nr
                 for ic in stride(from: 0, to: rows, by: mc) {
                     let mb = min(mc, rows - ic)
                     let blockA: UnsafePointer<T>
@@ -83,12 +94,12 @@ extension Kernels {
                     }
                     @inline(__always) func tile(_ ir: Int, _ jr: Int) {
                         let h = min(mr, mb - ir), w = min(nr, nb - jr)
-                        let ap = blockA + ir * kb, bp = packedB + jr * kb
+                        let ap = blockA + ir * kb, bp = blockB + (inPlace ? jr : jr * kb)
                         let cp = c + (i0 + ic + ir) * ldc + j0 + jc + jr
                         if h == mr && w == nr {
-                            microKernel(depth: kb, ap, bp, cp, ldc: ldc, add: add)
+                            microKernel(depth: kb, ap, bp, bStride: bStride, cp, ldc: ldc, add: add)
                         } else {
-                            microKernel(depth: kb, ap, bp, edge, ldc: nr, add: false)
+                            microKernel(depth: kb, ap, bp, bStride: bStride, edge, ldc: nr, add: false)
                             for r in 0..<h {
                                 let dst = cp + r * ldc, src = edge + r * nr
                                 if add {

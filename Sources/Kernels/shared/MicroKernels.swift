@@ -1,26 +1,33 @@
 // GEMM micro-kernels: an mr × (2 vectors) tile of C from a packed A panel (`depth` columns of mr contiguous values)
-// and a packed B panel (`depth` rows of two vectors, 64-byte aligned). The tile stays in 2·mr vector registers for
+// and a B panel of `depth` rows of two vectors, `bStride` elements apart (`nr` in a packed panel, 64-byte aligned;
+// the matrix's row stride when the GEMM reads B in place). The tile stays in 2·mr vector registers for
 // the whole depth loop: per step two vector loads of B, mr broadcasts of A and 2·mr multiply-adds. The tile is then
 // written to `c` (row stride `ldc`, any alignment), or added to it when `add`. Each instruction set's `Config.swift`
-// picks the row count that fits its register file (2·mr accumulators + 2 B vectors + 1 broadcast).
+// picks the row count that fits its register file (2·mr accumulators + 2 B vectors + 1 broadcast). Each kernel first
+// asks for the tile's rows of C (`prefetchTile`): C is often in L3 or memory, and without the hint the stores at
+// the end wait for it.
+
+import _SwiftRCNNCPUID
 
 extension Kernels {
     /// 6 rows: 12 accumulators, for 16-register files (AVX2's ymm, SSE's xmm).
     @inline(__always)
     static func microKernel6<T: KernelScalar>(
-        depth: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>, ldc: Int, add: Bool
+        depth: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, bStride: Int, _ c: UnsafeMutablePointer<T>, ldc: Int,
+        add: Bool
     ) {
         typealias V = T.Vector
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
         var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        prefetchTile(c, ldc: ldc, rows: 6, columns: 2 * V.scalarCount)
         var pa = a
         var pb = UnsafeRawPointer(b)
-        let vectorBytes = MemoryLayout<V>.size
+        let vectorBytes = MemoryLayout<V>.size, rowBytes = bStride &* MemoryLayout<T>.stride
         // One step of depth: two vectors of B, six broadcasts of A, twelve multiply-adds. Two steps per iteration
         // give the out-of-order core loads of the next step to start while this one's multiply-adds run.
         @inline(__always) func step(_ pa: UnsafePointer<T>, _ pb: UnsafeRawPointer) {
-            let b0 = pb.load(as: V.self)
-            let b1 = pb.load(fromByteOffset: vectorBytes, as: V.self)
+            let b0 = pb.loadUnaligned(as: V.self)
+            let b1 = pb.loadUnaligned(fromByteOffset: vectorBytes, as: V.self)
             var x = V(repeating: pa[0])
             c00 = V.multiplyAdd(c00, x, b0); c01 = V.multiplyAdd(c01, x, b1)
             x = V(repeating: pa[1])
@@ -36,9 +43,9 @@ extension Kernels {
         }
         for _ in 0..<depth / 2 {
             step(pa, pb)
-            step(pa + 6, pb + 2 * vectorBytes)
+            step(pa + 6, pb + rowBytes)
             pa += 12
-            pb += 4 * vectorBytes
+            pb += 2 &* rowBytes
         }
         if depth % 2 == 1 { step(pa, pb) }
         storeTile(c, ldc: ldc, add: add, row: 0, c00, c01); storeTile(c, ldc: ldc, add: add, row: 1, c10, c11)
@@ -49,17 +56,19 @@ extension Kernels {
     /// 8 rows: 16 accumulators, for 32-register files (AVX-512's zmm).
     @inline(__always)
     static func microKernel8<T: KernelScalar>(
-        depth: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>, ldc: Int, add: Bool
+        depth: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, bStride: Int, _ c: UnsafeMutablePointer<T>, ldc: Int,
+        add: Bool
     ) {
         typealias V = T.Vector
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
         var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V(), c70 = V(), c71 = V()
+        prefetchTile(c, ldc: ldc, rows: 8, columns: 2 * V.scalarCount)
         var pa = a
         var pb = UnsafeRawPointer(b)
-        let step = MemoryLayout<V>.size
+        let step = MemoryLayout<V>.size, rowBytes = bStride &* MemoryLayout<T>.stride
         for _ in 0..<depth {
-            let b0 = pb.load(as: V.self)
-            let b1 = pb.load(fromByteOffset: step, as: V.self)
+            let b0 = pb.loadUnaligned(as: V.self)
+            let b1 = pb.loadUnaligned(fromByteOffset: step, as: V.self)
             var x = V(repeating: pa[0])
             c00 = V.multiplyAdd(c00, x, b0); c01 = V.multiplyAdd(c01, x, b1)
             x = V(repeating: pa[1])
@@ -77,12 +86,28 @@ extension Kernels {
             x = V(repeating: pa[7])
             c70 = V.multiplyAdd(c70, x, b0); c71 = V.multiplyAdd(c71, x, b1)
             pa += 8
-            pb += 2 * step
+            pb += rowBytes
         }
         storeTile(c, ldc: ldc, add: add, row: 0, c00, c01); storeTile(c, ldc: ldc, add: add, row: 1, c10, c11)
         storeTile(c, ldc: ldc, add: add, row: 2, c20, c21); storeTile(c, ldc: ldc, add: add, row: 3, c30, c31)
         storeTile(c, ldc: ldc, add: add, row: 4, c40, c41); storeTile(c, ldc: ldc, add: add, row: 5, c50, c51)
         storeTile(c, ldc: ldc, add: add, row: 6, c60, c61); storeTile(c, ldc: ldc, add: add, row: 7, c70, c71)
+    }
+
+    /// Prefetches (for writing) the cache lines of a `rows` × `columns` tile at `c` with row stride `ldc`: each row's
+    /// first and last element and every 64 bytes between.
+    @inline(__always)
+    static func prefetchTile<T>(_ c: UnsafeMutablePointer<T>, ldc: Int, rows: Int, columns: Int) {
+        let step = max(1, 64 / MemoryLayout<T>.stride)
+        for r in 0..<rows {
+            let row = c + r &* ldc
+            var j = 0
+            while j < columns {
+                srcnn_prefetch_for_write(row + j)
+                j &+= step
+            }
+            srcnn_prefetch_for_write(row + (columns &- 1))
+        }
     }
 
     /// Row `row` of a tile: two vectors written to (or added to) `c + row · ldc`.

@@ -27,7 +27,8 @@ extension Kernels {
     /// Tiles t0 ..< t1 of the convolution: V_e = Bᵀ d B of every channel into `v` (16 matrices C × `ld`), the 16
     /// products M_e = U_e · V_e into `m` (16 matrices K × `ld`), then Y = Aᵀ M A plus bias and ReLU into `output`.
     /// `u` holds the 16 filter matrices packed by `prepackA` (each `packedCount(m: K, k: C)` elements); `ld` is
-    /// at least t1 - t0 + lanes; `staging` holds 4 · lanes elements.
+    /// at least t1 - t0 + lanes and at least t1 - t0 rounded up to whole `nr`-column panels (the products read V_e
+    /// in place, in whole panels); `staging` holds 4 · lanes elements.
     @inline(__always)
     static func convolveTiles<T: KernelScalar>(
         _ input: UnsafePointer<T>, batch: Int, channels: Int, height: Int, width: Int, tiles t0: Int, _ t1: Int,
@@ -45,7 +46,7 @@ extension Kernels {
                 a: u + e * packed, lda: channels, transposeA: false,
                 b: v + e * channels * ld, ldb: ld, transposeB: false,
                 c: m + e * outChannels * ld, ldc: ld, accumulate: false,
-                bias: nil, addend: nil, relu: false, prepackedA: u + e * packed)
+                bias: nil, addend: nil, relu: false, prepackedA: u + e * packed, inPlaceB: true)
         }
         transformOutput(
             m, ld: ld, outChannels: outChannels, height: height, width: width, tiles: t0, t1, bias: bias,
