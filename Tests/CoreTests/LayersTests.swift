@@ -169,6 +169,11 @@ final class LayersTests: XCTestCase {
                 weight: tw, bias: withBias ? tb : nil, inChannels: 3, outChannels: 2,
                 relu: !withBias)(m)
             XCTAssertEqual(up.shape, [3, 2, 2 * h, 2 * w])
+            // One image per chunk of products (the mask head's path through several chunks): the same values.
+            let chunked = ConvTranspose2x2(
+                weight: tw, bias: withBias ? tb : nil, inChannels: 3, outChannels: 2,
+                relu: !withBias)(m, stagedElements: 1)
+            XCTAssertEqual(chunked.data, up.data)
             for n in 0..<3 {
                 for o in 0..<2 {
                     for y in 0..<2 * h {

@@ -7,7 +7,8 @@ extension RoIHeads {
     /// The detected boxes of all images are pooled together (14 x 14), run through the 3x3 convolutions (several
     /// detections per matrix product, `convolveSmallMaps`) and the transposed convolution as one batch, and each
     /// detection's mask logits are the 1x1 mask_fcn_logits row of its label applied to its (C, 28, 28) map:
-    /// bias + Σ_c w[c] · x[c, ·], computed per detection in parallel.
+    /// bias + Σ_c w[c] · x[c, ·], computed per detection in parallel from the transposed convolution's products
+    /// (`ConvTranspose2x2.forEachProductChunk`) without assembling the upsampled maps.
     func addMasks(to detections: inout [Detections], features: [FeatureMap], imageSizes: [(Int, Int)]) {
         let total = detections.reduce(0) { $0 + $1.count }
         guard total > 0, let maskUpsample else {
@@ -18,22 +19,36 @@ extension RoIHeads {
         for conv in maskConvs {
             x = conv.winogradWeights != nil ? conv(x) : RoIHeads.convolveSmallMaps(conv, x)
         }
-        x = maskUpsample(x)
-        let channels = x.channels, plane = x.plane
+        // Each detection's logits of its own class (the 1 × 1 mask_fcn_logits convolution, one output channel per
+        // detection) straight from the upsampling's products, chunk by chunk, so the upsampled maps (256 × 28 × 28
+        // per detection, 80 MB for 100) are never written. The same sums in the same order as that convolution on
+        // the upsampled map: the bias, then + w[c] · value for c = 0, 1, ... (no fused multiply-add).
+        let (h, w) = (x.height, x.width)
+        let channels = maskUpsample.outChannels, small = h * w, plane = 4 * small
         let labels = detections.flatMap(\.labels)
         let probabilities = [Float](unsafeUninitializedCapacity: total * plane) { out, initialized in
             let o = out.baseAddress!
-            x.data.withUnsafeBufferPointer { xb in
-                maskLogitsWeight.withUnsafeBufferPointer { wb in
-                    Parallel.forEachChunk(total) { range in
-                        for d in range {
-                            let label = Int(labels[d])
-                            let w = wb.baseAddress! + label * channels
-                            let src = xb.baseAddress! + d * channels * plane, dst = o + d * plane
-                            dst.initialize(repeating: maskLogitsBias[label], count: plane)
-                            for c in 0..<channels {
-                                let wc = w[c], row = src + c * plane
-                                for p in 0..<plane { dst[p] += wc * row[p] }
+            maskLogitsWeight.withUnsafeBufferPointer { wb in
+                maskUpsample.forEachProductChunk(x) { first, images, products, n in
+                    Parallel.forEachChunk(images) { range in
+                        let sums = UnsafeMutablePointer<Float>.allocate(capacity: small)
+                        defer { sums.deallocate() }
+                        for image in range {
+                            let d = first + image, label = Int(labels[d])
+                            let weights = wb.baseAddress! + label * channels, dst = o + d * plane
+                            // Product row (c, i, j) holds output (c, 2y + i, 2x + j) at column y · w + x.
+                            for i in 0..<2 {
+                                for j in 0..<2 {
+                                    sums.initialize(repeating: maskLogitsBias[label], count: small)
+                                    for c in 0..<channels {
+                                        let wc = weights[c], row = products + (4 * c + 2 * i + j) * n + image * small
+                                        for p in 0..<small { sums[p] += wc * row[p] }
+                                    }
+                                    for y in 0..<h {
+                                        let line = dst + (2 * y + i) * 2 * w + j
+                                        for xx in 0..<w { line[2 * xx] = sums[y * w + xx] }
+                                    }
+                                }
                             }
                             for p in 0..<plane { dst[p] = 1 / (1 + Float.exp(-dst[p])) }
                         }

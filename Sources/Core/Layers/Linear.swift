@@ -57,7 +57,7 @@ public struct ConvTranspose2x2: Sendable {
     let rowBias: [Float]
 
     /// Most elements of the product buffer of one chunk of images (16 MiB of floats).
-    static let stagedElements = 1 << 22
+    public static let stagedElements = 1 << 22
 
     public init(weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int, relu: Bool = false) {
         precondition(weight.count == inChannels * outChannels * 4, "ConvTranspose2x2: weight does not match")
@@ -69,32 +69,13 @@ public struct ConvTranspose2x2: Sendable {
         rowBias = (0..<outChannels * 4).map { bias?[$0 / 4] ?? 0 }
     }
 
-    public func callAsFunction(_ x: FeatureMap) -> FeatureMap {
+    /// The layer on `x`; `stagedElements` bounds the products of one chunk of images (at least one image).
+    public func callAsFunction(_ x: FeatureMap, stagedElements: Int = ConvTranspose2x2.stagedElements) -> FeatureMap {
         precondition(x.channels == inChannels, "ConvTranspose2x2: expected \(inChannels) channels")
         let (h, w, plane) = (x.height, x.width, x.plane)
-        let rows = outChannels * 4
-        let chunk = max(1, min(x.batch, ConvTranspose2x2.stagedElements / max(1, rows * plane)))
-        let staged = UnsafeMutablePointer<Float>.allocate(capacity: inChannels * chunk * plane)
-        // 16 spare elements: the last row's vector loads may read past the last product.
-        let products = UnsafeMutablePointer<Float>.allocate(capacity: rows * chunk * plane + 16)
-        HugePages.advise(staged, count: inChannels * chunk * plane)
-        HugePages.advise(products, count: rows * chunk * plane + 16)
-        defer { staged.deallocate(); products.deallocate() }
         return FeatureMap(batch: x.batch, channels: outChannels, height: 2 * h, width: 2 * w) { out in
             let o = out.baseAddress!
-            var first = 0
-            while first < x.batch {
-                let images = min(chunk, x.batch - first), n = images * plane
-                stage(x, first: first, images: images, into: staged)
-                weight.withUnsafeBufferPointer { ws in
-                    rowBias.withUnsafeBufferPointer { bs in
-                        // products(r = (o, i, j), column) = relu?(Σ_c W[c, r] · staged[c, column] + bias[o])
-                        GEMM.multiply(
-                            m: rows, n: n, k: inChannels, a: ws.baseAddress!, lda: rows, transposeA: true,
-                            b: staged, ldb: n, c: products, ldc: n,
-                            epilogue: GEMMEpilogue(bias: bs.baseAddress, relu: relu))
-                    }
-                }
+            forEachProductChunk(x, stagedElements: stagedElements) { first, images, products, n in
                 // Output row 2y + i of channel c interleaves the (i, 0) and (i, 1) products of input row y, 16
                 // input columns at a time. Rows go in order, so a whole-vector store of a row's last columns may
                 // spill into the following rows (written next); near the plane's end, single elements.
@@ -123,8 +104,44 @@ public struct ConvTranspose2x2: Sendable {
                         }
                     }
                 }
-                first += images
             }
+        }
+    }
+
+    /// The layer's products, chunk by chunk of images: `body(first, images, products, n)` for images
+    /// `first ..< first + images` (n = images · plane columns), with products(r = (o, i, j), image · plane + p) =
+    /// relu?(Σ_c W[c, r] · x(first + image, c, p) + bias[o]) at `products + r · n + image · plane + p` (16 spare
+    /// elements after the last row). Output (o, 2y + i, 2x + j) of an image is its product ((o, i, j), y · w + x).
+    /// `stagedElements` bounds the products of one chunk (at least one image).
+    func forEachProductChunk(
+        _ x: FeatureMap, stagedElements: Int = ConvTranspose2x2.stagedElements,
+        _ body: (_ first: Int, _ images: Int, _ products: UnsafeMutablePointer<Float>, _ n: Int) -> Void
+    ) {
+        precondition(x.channels == inChannels, "ConvTranspose2x2: expected \(inChannels) channels")
+        let plane = x.plane
+        let rows = outChannels * 4
+        let chunk = max(1, min(x.batch, stagedElements / max(1, rows * plane)))
+        let staged = UnsafeMutablePointer<Float>.allocate(capacity: inChannels * chunk * plane)
+        // 16 spare elements: the last row's vector loads may read past the last product.
+        let products = UnsafeMutablePointer<Float>.allocate(capacity: rows * chunk * plane + 16)
+        HugePages.advise(staged, count: inChannels * chunk * plane)
+        HugePages.advise(products, count: rows * chunk * plane + 16)
+        defer { staged.deallocate(); products.deallocate() }
+        var first = 0
+        while first < x.batch {
+            let images = min(chunk, x.batch - first), n = images * plane
+            stage(x, first: first, images: images, into: staged)
+            weight.withUnsafeBufferPointer { ws in
+                rowBias.withUnsafeBufferPointer { bs in
+                    // products(r = (o, i, j), column) = relu?(Σ_c W[c, r] · staged[c, column] + bias[o])
+                    GEMM.multiply(
+                        m: rows, n: n, k: inChannels, a: ws.baseAddress!, lda: rows, transposeA: true,
+                        b: staged, ldb: n, c: products, ldc: n,
+                        epilogue: GEMMEpilogue(bias: bs.baseAddress, relu: relu))
+                }
+            }
+            body(first, images, products, n)
+            first += images
         }
     }
 
