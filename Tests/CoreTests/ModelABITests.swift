@@ -183,4 +183,59 @@ final class ModelABITests: XCTestCase {
         let st2 = wrong.with { CSwiftRCNN.srcnn_arrays_read(result, 0, $0, &err.bytes) }
         assertStatus(st2, SRCNN_VALUE_ERROR, err, mentions: "out: expected shape (1, 256, 8, 8)")
     }
+
+    func testTakeMovesArraysOut() {
+        let err = ErrBuf()
+        var model: OpaquePointer? = nil
+        assertStatus(create(defaultConfig(), handChecked, &model, err), SRCNN_OK, err)
+        defer { CSwiftRCNN.srcnn_model_free(model) }
+        let pixels = Buf<Float>((0..<(3 * 16 * 40)).map { Float($0 % 5) / 5 }, [3, 16, 40])
+        var result: OpaquePointer? = nil
+        assertStatus(
+            pixels.with { CSwiftRCNN.srcnn_model_features(model, $0, 1, &result, &err.bytes) }, SRCNN_OK, err)
+        let expected = readAll(result)
+        CSwiftRCNN.srcnn_arrays_free(result)
+        assertStatus(
+            pixels.with { CSwiftRCNN.srcnn_model_features(model, $0, 1, &result, &err.bytes) }, SRCNN_OK, err)
+
+        var info = srcnn_array()
+        var owner: OpaquePointer? = nil
+        assertStatus(CSwiftRCNN.srcnn_arrays_take(result, 0, &info, &owner, &err.bytes), SRCNN_OK, err)
+        defer { CSwiftRCNN.srcnn_buffer_free(owner) }
+        var again: OpaquePointer? = nil
+        assertStatus(
+            CSwiftRCNN.srcnn_arrays_take(result, 0, &info, &again, &err.bytes), SRCNN_VALUE_ERROR, err,
+            mentions: "index: array 0 was already taken")
+        XCTAssertNil(again)
+        let out = Buf<Float>(zeros: [1, 256, 8, 16], 0)
+        assertStatus(
+            out.with { CSwiftRCNN.srcnn_arrays_read(result, 0, $0, &err.bytes) }, SRCNN_VALUE_ERROR, err,
+            mentions: "index: array 0 was taken out")
+        assertStatus(
+            CSwiftRCNN.srcnn_arrays_take(result, 6, &info, &again, &err.bytes), SRCNN_VALUE_ERROR, err,
+            mentions: "index: expected 0...5, got 6")
+        // srcnn_arrays_info still describes the taken array.
+        var name: UnsafePointer<CChar>? = nil
+        var described = srcnn_array()
+        assertStatus(CSwiftRCNN.srcnn_arrays_info(result, 0, &name, &described, &err.bytes), SRCNN_OK, err)
+        XCTAssertEqual(described.ndim, 4)
+        XCTAssertEqual(described.dtype, Int32(SRCNN_FLOAT32.rawValue))
+        XCTAssertEqual(withUnsafeBytes(of: described.shape) { $0.load(fromByteOffset: 24, as: Int64.self) }, 16)
+        var taken2: OpaquePointer? = nil
+        var sizes = srcnn_array()
+        assertStatus(CSwiftRCNN.srcnn_arrays_take(result, 5, &sizes, &taken2, &err.bytes), SRCNN_OK, err)
+        defer { CSwiftRCNN.srcnn_buffer_free(taken2) }
+        // The taken data outlives the result and holds the values a read would have given.
+        CSwiftRCNN.srcnn_arrays_free(result)
+        XCTAssertEqual(info.ndim, 4)
+        XCTAssertEqual(info.dtype, Int32(SRCNN_FLOAT32.rawValue))
+        let count = expected[0].3.count
+        let level = UnsafeMutablePointer(OpaquePointer(info.data!)) as UnsafeMutablePointer<Float>
+        XCTAssertEqual((0..<count).map { Double(level[$0]) }, expected[0].3)
+        level[0] = 42  // writable
+        XCTAssertEqual(level[0], 42)
+        XCTAssertEqual(sizes.dtype, Int32(SRCNN_INT64.rawValue))
+        let pair = UnsafePointer(OpaquePointer(sizes.data!)) as UnsafePointer<Int64>
+        XCTAssertEqual([Double(pair[0]), Double(pair[1])], expected[5].3)
+    }
 }

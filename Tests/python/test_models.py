@@ -152,3 +152,49 @@ def test_no_detections_gives_empty_arrays(tmp_path):
     (out,) = ours([np.zeros((3, 64, 96), np.float32)])
     assert out["boxes"].shape == (0, 4) and out["labels"].shape == (0,) and out["scores"].shape == (0,)
     assert out["masks"].shape == (0, 1, 64, 96)
+
+
+def test_outputs_are_moved_out_without_copies(tmp_path):
+    """Each output array is moved out of the library's result (srcnn_arrays_take) and wrapped, not copied: writable,
+    independent of the other outputs and of later calls, alive after the result is gone, and taken only once."""
+    import gc
+    import pickle
+    from swiftrcnn import _C
+
+    model = build("mask", **SMALL)
+    path = tmp_path / "m.pth"
+    torch.save(model.state_dict(), path)
+    ours = models.maskrcnn_resnet50_fpn(weights=str(path), box_score_thresh=0.0, **SMALL)
+    img = images([(120, 160)])[0].numpy()
+    (first,) = ours([img])
+    assert len(first["scores"]) > 0
+    expected = {k: v.copy() for k, v in first.items()}
+    for name, array in first.items():
+        assert array.flags.writeable and array.flags.c_contiguous and array.flags.aligned, name
+    first["masks"][...] = -1.0
+    first["boxes"][...] = -1.0
+    (second,) = ours([img])
+    gc.collect()
+    for name, array in second.items():
+        np.testing.assert_array_equal(array, expected[name], err_msg=name)
+        assert not np.shares_memory(array, first[name]), name
+    assert (first["masks"] == -1.0).all() and (first["boxes"] == -1.0).all()
+    # A pickled output carries its values, never the library buffer.
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(second["masks"])), expected["masks"])
+
+    result = _C.model_detect(ours._eval_model(), [img])
+    names = [name for name, _, _ in _C.arrays_info(result)]
+    taken = _C.arrays_take(result, names.index("boxes.0"))
+    with pytest.raises(ValueError, match="already taken"):
+        _C.arrays_take(result, names.index("boxes.0"))
+    with pytest.raises(ValueError, match="taken out"):
+        _C.arrays_read(result, names.index("boxes.0"), np.empty_like(expected["boxes"]))
+    with pytest.raises(ValueError, match="index"):
+        _C.arrays_take(result, len(names))
+    with pytest.raises(TypeError):
+        pickle.dumps(taken)
+    del result
+    gc.collect()
+    np.testing.assert_array_equal(np.asarray(taken), expected["boxes"])
+    view = memoryview(taken)
+    assert view.format == "f" and view.shape == expected["boxes"].shape and not view.readonly

@@ -51,6 +51,8 @@ PyObject *ext_raise(int32_t status, const char *message);
 /* The functions bound by hand, each table ending with a {NULL} sentinel: the model handles (models.c) and the
    parameter initialisation (init.c). */
 extern PyMethodDef ext_models_methods[];
+/* Readies the types of models.c (the taken arrays); 0, or -1 with an exception set. */
+int ext_models_ready(void);
 extern PyMethodDef ext_init_methods[];
 
 #endif

@@ -1,6 +1,6 @@
 /* Bindings of the detection models: a model is a PyCapsule owning an srcnn_model, a call's result a PyCapsule
-   owning an srcnn_arrays that swiftrcnn/models reads into NumPy arrays it allocates. Building and running release
-   the GIL. */
+   owning an srcnn_arrays whose arrays swiftrcnn/models takes out without copying (a TakenArray each, exporting the
+   buffer NumPy wraps) or reads into NumPy arrays it allocates. Building and running release the GIL. */
 #include "ext.h"
 #include <string.h>
 
@@ -219,6 +219,89 @@ static PyObject *py_arrays_info(PyObject *self, PyObject *args) {
         PyList_SET_ITEM(list, (Py_ssize_t)i, item);
     }
     return list;
+}
+
+/* One array taken out of a result (srcnn_arrays_take): owns the srcnn_buffer and exports it, writable and
+   C-contiguous, through the buffer protocol, so numpy.asarray wraps it without a copy and keeps it alive. */
+typedef struct {
+    PyObject_HEAD srcnn_buffer *owner;
+    void *data;
+    Py_ssize_t shape[SRCNN_MAX_DIMS];
+    Py_ssize_t length; /* bytes */
+    int ndim;
+    Py_ssize_t itemsize;
+    const char *format;
+} taken_array;
+
+static void taken_array_dealloc(PyObject *self) {
+    srcnn_buffer_free(((taken_array *)self)->owner);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static int taken_array_getbuffer(PyObject *self, Py_buffer *view, int flags) {
+    taken_array *t = (taken_array *)self;
+    /* An empty array has no storage: any valid address serves, nothing is read. */
+    view->buf = t->data ? t->data : (void *)t;
+    Py_INCREF(self);
+    view->obj = self;
+    view->len = t->length;
+    view->readonly = 0;
+    view->itemsize = t->itemsize;
+    view->format = (flags & PyBUF_FORMAT) ? (char *)t->format : NULL;
+    int nd = (flags & PyBUF_ND) == PyBUF_ND;
+    view->ndim = nd ? t->ndim : 1;
+    view->shape = nd ? t->shape : NULL;
+    view->strides = NULL;
+    view->suboffsets = NULL;
+    view->internal = NULL;
+    return 0;
+}
+
+static PyBufferProcs taken_array_buffer = {taken_array_getbuffer, NULL};
+
+static PyTypeObject taken_array_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "swiftrcnn._C.TakenArray",
+    .tp_basicsize = sizeof(taken_array),
+    .tp_dealloc = taken_array_dealloc,
+    .tp_as_buffer = &taken_array_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "An array moved out of a model result; wrap it with numpy.asarray.",
+};
+
+int ext_models_ready(void) { return PyType_Ready(&taken_array_type); }
+
+/* arrays_take(result, index) -> TakenArray */
+static PyObject *py_arrays_take(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *capsule;
+    long long index;
+    if (!PyArg_ParseTuple(args, "OL", &capsule, &index)) return NULL;
+    srcnn_arrays *arrays = PyCapsule_GetPointer(capsule, ARRAYS_CAPSULE);
+    if (!arrays) return NULL;
+    taken_array *t = PyObject_New(taken_array, &taken_array_type);
+    if (!t) return NULL;
+    t->owner = NULL;
+    char err[SRCNN_ERR_CAPACITY];
+    srcnn_array info;
+    int32_t status = srcnn_arrays_take(arrays, index, &info, &t->owner, err);
+    if (status != SRCNN_OK) {
+        Py_DECREF(t);
+        return ext_raise(status, err);
+    }
+    switch (info.dtype) {
+    case SRCNN_FLOAT32: t->itemsize = 4, t->format = "f"; break;
+    case SRCNN_FLOAT64: t->itemsize = 8, t->format = "d"; break;
+    case SRCNN_INT64: t->itemsize = 8, t->format = "q"; break;
+    default: t->itemsize = 1, t->format = "B"; break;
+    }
+    t->data = info.data;
+    t->ndim = info.ndim;
+    t->length = t->itemsize;
+    for (int d = 0; d < info.ndim; d++) {
+        t->shape[d] = (Py_ssize_t)info.shape[d];
+        t->length *= t->shape[d];
+    }
+    return (PyObject *)t;
 }
 
 /* arrays_read(result, index, out) */
@@ -466,6 +549,7 @@ PyMethodDef ext_models_methods[] = {{"model_create", py_model_create, METH_VARAR
                                     {"model_detect", py_model_detect, METH_VARARGS, NULL},
                                     {"arrays_info", py_arrays_info, METH_VARARGS, NULL},
                                     {"arrays_read", py_arrays_read, METH_VARARGS, NULL},
+                                    {"arrays_take", py_arrays_take, METH_VARARGS, NULL},
                                     {"trainer_create", py_trainer_create, METH_VARARGS, NULL},
                                     {"trainer_forward", py_trainer_forward, METH_VARARGS, NULL},
                                     {"trainer_backward", py_trainer_backward, METH_VARARGS, NULL},

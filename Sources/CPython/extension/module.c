@@ -147,6 +147,7 @@ static int add_methods(PyObject *module, PyMethodDef *defs) {
 }
 
 PyMODINIT_FUNC PyInit__C(void) {
+    if (ext_models_ready() != 0) return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (!m) return NULL;
     if (add_methods(m, runtime_methods) || add_methods(m, ext_models_methods) || add_methods(m, ext_init_methods) ||

@@ -312,8 +312,17 @@ int32_t srcnn_model_detect(const srcnn_model *model, const srcnn_array *images, 
 int64_t srcnn_arrays_count(const srcnn_arrays *arrays);
 /* The name (static until srcnn_arrays_free) and the dtype and shape (data NULL) of array `index`. */
 int32_t srcnn_arrays_info(const srcnn_arrays *arrays, int64_t index, const char **name, srcnn_array *info, char *err);
-/* Copies array `index` into `out`, which must have exactly its dtype and shape. */
+/* Copies array `index` into `out`, which must have exactly its dtype and shape (not after srcnn_arrays_take). */
 int32_t srcnn_arrays_read(const srcnn_arrays *arrays, int64_t index, srcnn_array *out, char *err);
+/* One array moved out of a result, owned by the caller until srcnn_buffer_free. */
+typedef struct srcnn_buffer srcnn_buffer;
+/* Moves array `index` out of the result without copying it: *info receives its dtype, shape and data (C-contiguous,
+   writable, NULL when it has no elements), valid until srcnn_buffer_free(*owner), whether or not the result is
+   freed first. Afterwards srcnn_arrays_info still describes the array, but reading or taking it again fails. Not
+   for concurrent use on one result. */
+int32_t srcnn_arrays_take(srcnn_arrays *arrays, int64_t index, srcnn_array *info, srcnn_buffer **owner, char *err);
+/* Releases a taken array (NULL is ignored). */
+void srcnn_buffer_free(srcnn_buffer *owner);
 /* Releases a result (NULL is ignored). */
 void srcnn_arrays_free(srcnn_arrays *arrays);
 /* ---- Training (torchvision's train mode) ------------------------------------------------------------------------ */

@@ -19,10 +19,24 @@ final class NamedArrays {
     struct Item {
         let name: UnsafeMutablePointer<CChar>
         let shape: [Int]
-        let values: Values
+        var values: Values
+        /// Moved out by `srcnn_arrays_take`: `values` is then empty.
+        var taken = false
     }
 
     private(set) var items = [Item]()
+
+    /// Moves item `index`'s values out (the item keeps its name and shape and is marked taken).
+    func take(_ index: Int) -> Values {
+        var values: Values
+        switch items[index].values {
+        case .float32: values = .float32([])
+        case .int64: values = .int64([])
+        }
+        swap(&values, &items[index].values)
+        items[index].taken = true
+        return values
+    }
 
     func append(_ name: String, shape: [Int], _ values: Values) {
         let bytes = Array(name.utf8CString)
@@ -283,6 +297,7 @@ public func srcnn_arrays_read(
 ) -> Int32 {
     abiCall(err) {
         let item = try namedItem(arrays, index)
+        try require(!item.taken, "index: array \(index) was taken out of this result (srcnn_arrays_take)")
         let o = try ArrayArgument(out, "out")
         try requireOutput(o, dtype: item.dtype, shape: item.shape)
         func copy<T>(_ values: [T]) {
@@ -295,6 +310,61 @@ public func srcnn_arrays_read(
         case .int64(let v): copy(v)
         }
     }
+}
+
+/// One array moved out of a result by `srcnn_arrays_take` (`srcnn_buffer`): it holds the only reference to the
+/// array's storage, so the elements stay where `data` points, writable, until the owner is released.
+final class TakenArray {
+    private let values: NamedArrays.Values
+    let data: UnsafeMutableRawPointer?
+
+    init(_ values: consuming NamedArrays.Values) {
+        // Moved out of the result and consumed here, the storage is uniquely referenced: the mutable access does
+        // not copy, and nothing touches `values` again until deinit, so the elements stay at `data`.
+        switch consume values {
+        case .float32(var v):
+            data = v.withUnsafeMutableBytes { $0.baseAddress }
+            self.values = .float32(v)
+        case .int64(var v):
+            data = v.withUnsafeMutableBytes { $0.baseAddress }
+            self.values = .int64(v)
+        }
+    }
+}
+
+@_cdecl("srcnn_arrays_take")
+public func srcnn_arrays_take(
+    _ arrays: OpaquePointer?, _ index: Int64, _ info: UnsafeMutablePointer<srcnn_array>?,
+    _ owner: UnsafeMutablePointer<OpaquePointer?>?, _ err: UnsafeMutablePointer<CChar>?
+) -> Int32 {
+    abiCall(err) {
+        let result = try namedArrays(arrays)
+        try require(
+            index >= 0 && index < result.items.count,
+            "index: expected 0...\(result.items.count - 1), got \(index)")
+        let i = Int(index)
+        // Only the shape and dtype are read here: a copy of the item would share the storage and make it copied.
+        try require(!result.items[i].taken, "index: array \(index) was already taken out of this result")
+        guard let info, let owner else { throw SwiftRCNNError.invalidValue("info, owner: missing output (NULL)") }
+        let shape = result.items[i].shape, dtype = result.items[i].dtype
+        let taken = TakenArray(result.take(i))
+        var a = srcnn_array()
+        a.data = taken.data
+        a.ndim = Int32(shape.count)
+        a.dtype = dtype.rawValue
+        withUnsafeMutableBytes(of: &a.shape) { raw in
+            let s = raw.bindMemory(to: Int64.self)
+            for (d, extent) in shape.enumerated() { s[d] = Int64(extent) }
+        }
+        info.pointee = a
+        owner.pointee = OpaquePointer(Unmanaged.passRetained(taken).toOpaque())
+    }
+}
+
+@_cdecl("srcnn_buffer_free")
+public func srcnn_buffer_free(_ buffer: OpaquePointer?) {
+    guard let buffer else { return }
+    Unmanaged<TakenArray>.fromOpaque(UnsafeRawPointer(buffer)).release()
 }
 
 @_cdecl("srcnn_arrays_free")
