@@ -265,21 +265,36 @@ extension Kernels {
         typealias V = T.Vector
         let nr = nr(T.self), w = V.scalarCount
         if !transposed {
-            // Walk the source rows in order (long contiguous reads), scattering each into the panels.
-            for p in 0..<depth {
-                let src = b + ((p0 &+ p) &* ldb &+ j0)
+            // Eight source rows at a time, panel by panel: eight sequential read streams, and each panel gets eight
+            // consecutive rows (a contiguous run) per visit.
+            let group = 8
+            var p = 0
+            while p < depth {
+                let g = min(group, depth &- p)
                 var d = dst + p &* nr
                 var q = 0
                 while q &+ nr <= columns {
-                    V.load(src + q).store(to: d)
-                    V.load(src + (q &+ w)).store(to: d + w)
+                    var src = b + ((p0 &+ p) &* ldb &+ j0 &+ q)
+                    var dd = d
+                    for _ in 0..<g {
+                        V.load(src).store(to: dd)
+                        V.load(src + w).store(to: dd + w)
+                        src += ldb
+                        dd += nr
+                    }
                     d += depth &* nr
                     q &+= nr
                 }
                 if q < columns {
-                    for j in 0..<columns - q { d[j] = src[q &+ j] }
-                    for j in columns - q..<nr { d[j] = 0 }
+                    let cols = columns - q
+                    for r in 0..<g {
+                        let src = b + ((p0 &+ p &+ r) &* ldb &+ j0 &+ q)
+                        let dd = d + r &* nr
+                        for j in 0..<cols { dd[j] = src[j] }
+                        for j in cols..<nr { dd[j] = 0 }
+                    }
                 }
+                p &+= g
             }
             return
         }
