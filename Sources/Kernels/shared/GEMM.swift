@@ -298,12 +298,43 @@ extension Kernels {
             }
             return
         }
+        // Transposed: panel column j is source row j0 + q + j, contiguous in p. Whole panels go through registers:
+        // a W × W block (W = vector lanes) of W source rows, transposed by log2(W) rounds of deinterleaving (an
+        // unzip of the block read as one sequence rotates its row and column index bits by one), gives W panel rows.
+        let wholeDepth = depth / w * w
         var panel = dst
         for q in stride(from: 0, to: columns, by: nr) {
             let cols = min(nr, columns - q)
+            var pStart = 0
+            if cols == nr && wholeDepth > 0 {
+                withUnsafeTemporaryAllocation(of: V.self, capacity: 2 &* w) { buffer in
+                    let block = buffer.baseAddress!
+                    for h in 0..<2 {
+                        let rows = b + ((j0 &+ q &+ h &* w) &* ldb &+ p0)
+                        var p = 0
+                        while p < wholeDepth {
+                            var x = block, y = block + w
+                            for j in 0..<w { x[j] = V.load(rows + (j &* ldb &+ p)) }
+                            var span = 1
+                            while span < w {
+                                for i in 0..<w / 2 {
+                                    let (even, odd) = V.deinterleave(x[2 &* i], x[2 &* i &+ 1])
+                                    y[i] = even
+                                    y[w / 2 &+ i] = odd
+                                }
+                                swap(&x, &y)
+                                span &*= 2
+                            }
+                            for r in 0..<w { x[r].store(to: panel + ((p &+ r) &* nr &+ h &* w)) }
+                            p &+= w
+                        }
+                    }
+                }
+                pStart = wholeDepth
+            }
             for j in 0..<cols {
                 let src = b + ((j0 &+ q &+ j) &* ldb &+ p0)
-                for p in 0..<depth { panel[p &* nr &+ j] = src[p] }
+                for p in pStart..<depth { panel[p &* nr &+ j] = src[p] }
             }
             for j in cols..<nr {
                 for p in 0..<depth { panel[p &* nr &+ j] = 0 }
