@@ -7,7 +7,8 @@
     python bench/detector.py --models all          # every builder (default: the two ResNet-50-FPN models)
 
 Times are measured side by side in this process with the same thread count, on the same image (default
-min_size=800), best of N each after a warm-up run; ratios are torchvision's time / the engine's. ONNX Runtime and
+min_size=800): after a warm-up call each, the engines take turns for N rounds, one call each per round, and each
+keeps its best; ratios are torchvision's time / the engine's. ONNX Runtime and
 OpenVINO run the seeded torchvision model itself: exported with torch.onnx.export (the legacy TorchScript exporter,
 opset 17) and run by an onnxruntime.InferenceSession (intra_op_num_threads = --threads, inter_op_num_threads = 1);
 converted by openvino.convert_model from the torch model (from the ONNX file if that fails) and compiled for "CPU"
@@ -294,15 +295,21 @@ def agreement(ref, out):
                 masks_differing=masks_off)
 
 
-def best_time(fn, repeats):
-    time.sleep(SETTLE_SECONDS)
-    fn()
-    t = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+def best_times(runs, repeats):
+    """Best time per engine over `repeats` rounds in which the engines take turns, one timed call each (after one
+    warm-up call each): the machine's speed drifts over minutes on shared hosts, and taking turns makes a slow
+    stretch cost every engine alike instead of whichever ran then."""
+    for fn in runs.values():
+        time.sleep(SETTLE_SECONDS)
         fn()
-        t = min(t, time.perf_counter() - t0)
-    return t
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            time.sleep(SETTLE_SECONDS)
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
 
 
 def main():
@@ -400,7 +407,7 @@ def main():
                     skipped[e] = one_line(err)
                     print(f"{e}: skipped for {name} ({skipped[e]})", flush=True)
 
-            seconds = {name: best_time(fn, repeats) for name, fn in runs.items()}
+            seconds = best_times(runs, repeats)
             ref = tv_run()
             agree = {name: agreement(ref, fn()) for name, fn in runs.items() if name != "torchvision"}
             tv_mem = child_memory("torchvision", name, weights_path, args.threads, args.isa)
