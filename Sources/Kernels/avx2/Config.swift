@@ -44,9 +44,15 @@ extension Kernels {
 extension SIMD8: LaneVector where Scalar == Float {
     @inline(__always) static func multiplyAdd(_ acc: Self, _ x: Self, _ y: Self) -> Self { acc.addingProduct(x, y) }
     @inline(__always) static func relu(_ x: Self) -> Self { x.replacing(with: 0, where: x .< 0) }
+    @inline(__always) static func zeroOutside(_ x: Self, columns: Self, width: Self) -> Self {
+        x.replacing(with: 0, where: (columns .< 0) .| (columns .>= width))
+    }
 }
 
 extension SIMD4: LaneVector where Scalar == Double {
     @inline(__always) static func multiplyAdd(_ acc: Self, _ x: Self, _ y: Self) -> Self { acc.addingProduct(x, y) }
     @inline(__always) static func relu(_ x: Self) -> Self { x.replacing(with: 0, where: x .< 0) }
+    @inline(__always) static func zeroOutside(_ x: Self, columns: Self, width: Self) -> Self {
+        x.replacing(with: 0, where: (columns .< 0) .| (columns .>= width))
+    }
 }

@@ -44,6 +44,9 @@ extension SIMD4: LaneVector where Scalar == Float {
         #endif
     }
     @inline(__always) static func relu(_ x: Self) -> Self { x.replacing(with: 0, where: x .< 0) }
+    @inline(__always) static func zeroOutside(_ x: Self, columns: Self, width: Self) -> Self {
+        x.replacing(with: 0, where: (columns .< 0) .| (columns .>= width))
+    }
 }
 
 extension SIMD2: LaneVector where Scalar == Double {
@@ -55,4 +58,7 @@ extension SIMD2: LaneVector where Scalar == Double {
         #endif
     }
     @inline(__always) static func relu(_ x: Self) -> Self { x.replacing(with: 0, where: x .< 0) }
+    @inline(__always) static func zeroOutside(_ x: Self, columns: Self, width: Self) -> Self {
+        x.replacing(with: 0, where: (columns .< 0) .| (columns .>= width))
+    }
 }

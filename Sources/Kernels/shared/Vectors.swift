@@ -11,6 +11,8 @@ protocol LaneVector: SIMD where Scalar: KernelScalar {
     static func multiplyAdd(_ acc: Self, _ x: Self, _ y: Self) -> Self
     /// max(x, 0) per lane with NaN kept, as torch.relu.
     static func relu(_ x: Self) -> Self
+    /// x with the lanes whose `columns` lie outside [0, width) set to zero.
+    static func zeroOutside(_ x: Self, columns: Self, width: Self) -> Self
 }
 
 extension LaneVector {

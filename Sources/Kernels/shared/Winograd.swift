@@ -4,6 +4,63 @@
 // time, one tile per lane.
 
 extension Kernels {
+    /// 0, 1, 2, ... in the lanes of a vector.
+    @inline(__always)
+    static func laneIndices<V: LaneVector>(_: V.Type) -> V {
+        var iota = V()
+        for i in 0..<V.scalarCount { iota[i] = V.Scalar(i) }
+        return iota
+    }
+
+    /// Row `iy` of a run's patches as their columns d0...d3 across lanes, transformed along the row (Bᵀ on the
+    /// columns): (d0 - d2, d1 + d2, d2 - d1, d1 - d3); zero for a row outside the image.
+    @_transparent
+    static func inputRow<T: KernelScalar>(
+        _ src: UnsafePointer<T>, _ iy: Int, x0: Int, height h: Int, width w: Int, inside: Bool,
+        staging: UnsafeMutablePointer<T>
+    ) -> (T.Vector, T.Vector, T.Vector, T.Vector) {
+        typealias V = T.Vector
+        guard iy >= 0 && iy < h else { return (V(), V(), V(), V()) }
+        let (a0, a1, a2, a3) = patchRow(src, row: iy, x0: x0, width: w, plane: h * w, inside: inside, staging: staging)
+        let (d0, d1) = V.deinterleave(a0, a1)
+        let (d2, d3) = V.deinterleave(a2, a3)
+        return (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
+    }
+
+    /// Row `iy` of a patch run: the input columns x0 + shift + lane (lane < lanes) for shift 0, lanes, 2 and
+    /// 2 + lanes, zeros outside [0, w), from the h × w plane at `src`. `inside`: all of them lie in [0, w). An
+    /// edge run reads its columns straight from the plane when they stay inside it and zeros the lanes outside
+    /// [0, w) with masks; only near the plane's first or last element does it go through `staging` (2 · lanes + 2
+    /// elements).
+    @_transparent
+    static func patchRow<T: KernelScalar>(
+        _ src: UnsafePointer<T>, row iy: Int, x0: Int, width w: Int, plane: Int, inside: Bool,
+        staging: UnsafeMutablePointer<T>
+    ) -> (T.Vector, T.Vector, T.Vector, T.Vector) {
+        typealias V = T.Vector
+        let lanes = V.scalarCount, span = 2 * lanes + 2
+        let start = iy * w + x0
+        var p = src + start
+        let direct = inside || (start >= 0 && start + span <= plane)
+        if !direct {
+            let lo = max(0, -x0), hi = max(lo, min(span, w - x0))
+            staging.update(repeating: 0, count: span)
+            (staging + lo).update(from: p + lo, count: hi - lo)
+            p = UnsafePointer(staging)
+        }
+        var a0 = V.load(p), a1 = V.load(p + lanes), a2 = V.load(p + 2), a3 = V.load(p + 2 + lanes)
+        if !inside && direct {
+            let width = V(repeating: T(w))
+            let c0 = laneIndices(V.self) + V(repeating: T(x0)), c1 = c0 + V(repeating: T(lanes))
+            let c2 = c0 + V(repeating: 2), c3 = c1 + V(repeating: 2)
+            a0 = V.zeroOutside(a0, columns: c0, width: width)
+            a1 = V.zeroOutside(a1, columns: c1, width: width)
+            a2 = V.zeroOutside(a2, columns: c2, width: width)
+            a3 = V.zeroOutside(a3, columns: c3, width: width)
+        }
+        return (a0, a1, a2, a3)
+    }
+
     /// Calls `body(n, ty, tx, count, offset)` for each run of at most `lanes` consecutive tiles of one tile row
     /// within tiles t0 ..< t1 of a map of `height` × `width` (tiles of 2 × 2 outputs, numbered image by image, row
     /// by row); `offset` is the first tile's index minus t0. (Plain integers rather than a struct: a struct's
@@ -62,31 +119,17 @@ extension Kernels {
         tiles t0: Int, _ t1: Int, into v: UnsafeMutablePointer<T>, ld: Int, staging: UnsafeMutablePointer<T>
     ) {
         typealias V = T.Vector
-        let lanes = V.scalarCount
+        let lanes = V.scalarCount, span = 2 * lanes + 2
         let plane = h * w, componentStride = channels * ld
         for c in c0..<c1 {
             forEachRun(t0, t1, height: h, width: w, lanes: lanes) { n, ty, tx, _, offset in
                 let src = input + (n * channels + c) * plane
                 let x0 = 2 * tx - 1
-                let inside = x0 >= 0 && x0 + 2 * lanes + 2 <= w
-                // Each of the patch's four rows as its columns d0...d3 across lanes, transformed along the row
-                // (Bᵀ on the columns): (d0 - d2, d1 + d2, d2 - d1, d1 - d3). Rows outside the image are zero.
-                @inline(__always) func row(_ r: Int) -> (V, V, V, V) {
-                    let iy = 2 * ty - 1 + r
-                    guard iy >= 0 && iy < h else { return (V(), V(), V(), V()) }
-                    var p = src + iy * w + x0
-                    if !inside {
-                        // Columns x0 ..< x0 + 2·lanes + 2 with zeros outside [0, w).
-                        let lo = max(0, -x0), hi = max(lo, min(2 * lanes + 2, w - x0))
-                        staging.update(repeating: 0, count: 2 * lanes + 2)
-                        (staging + lo).update(from: p + lo, count: hi - lo)
-                        p = UnsafePointer(staging)
-                    }
-                    let (d0, d1) = V.deinterleave(V.load(p), V.load(p + lanes))
-                    let (d2, d3) = V.deinterleave(V.load(p + 2), V.load(p + 2 + lanes))
-                    return (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
-                }
-                let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+                let inside = x0 >= 0 && x0 + span <= w
+                let r0 = inputRow(src, 2 * ty - 1, x0: x0, height: h, width: w, inside: inside, staging: staging)
+                let r1 = inputRow(src, 2 * ty, x0: x0, height: h, width: w, inside: inside, staging: staging)
+                let r2 = inputRow(src, 2 * ty + 1, x0: x0, height: h, width: w, inside: inside, staging: staging)
+                let r3 = inputRow(src, 2 * ty + 2, x0: x0, height: h, width: w, inside: inside, staging: staging)
                 let dst = v + c * ld + offset
                 // Bᵀ on the rows: (row0 - row2, row1 + row2, row2 - row1, row1 - row3). Lanes past the run's
                 // count land in later tiles of this block (written afterwards) or in the row's padding.
