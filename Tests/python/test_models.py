@@ -198,3 +198,4 @@ def test_outputs_are_moved_out_without_copies(tmp_path):
     np.testing.assert_array_equal(np.asarray(taken), expected["boxes"])
     view = memoryview(taken)
     assert view.format == "f" and view.shape == expected["boxes"].shape and not view.readonly
+    assert view.strides == expected["boxes"].strides and view.c_contiguous

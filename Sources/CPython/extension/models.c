@@ -227,7 +227,8 @@ typedef struct {
     PyObject_HEAD srcnn_buffer *owner;
     void *data;
     Py_ssize_t shape[SRCNN_MAX_DIMS];
-    Py_ssize_t length; /* bytes */
+    Py_ssize_t strides[SRCNN_MAX_DIMS]; /* bytes, C order */
+    Py_ssize_t length;                  /* bytes */
     int ndim;
     Py_ssize_t itemsize;
     const char *format;
@@ -240,6 +241,11 @@ static void taken_array_dealloc(PyObject *self) {
 
 static int taken_array_getbuffer(PyObject *self, Py_buffer *view, int flags) {
     taken_array *t = (taken_array *)self;
+    if ((flags & PyBUF_F_CONTIGUOUS) == PyBUF_F_CONTIGUOUS && t->ndim > 1) {
+        PyErr_SetString(PyExc_BufferError, "a taken array is C-contiguous, not Fortran-contiguous");
+        view->obj = NULL;
+        return -1;
+    }
     /* An empty array has no storage: any valid address serves, nothing is read. */
     view->buf = t->data ? t->data : (void *)t;
     Py_INCREF(self);
@@ -251,7 +257,7 @@ static int taken_array_getbuffer(PyObject *self, Py_buffer *view, int flags) {
     int nd = (flags & PyBUF_ND) == PyBUF_ND;
     view->ndim = nd ? t->ndim : 1;
     view->shape = nd ? t->shape : NULL;
-    view->strides = NULL;
+    view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? t->strides : NULL;
     view->suboffsets = NULL;
     view->internal = NULL;
     return 0;
@@ -301,6 +307,8 @@ static PyObject *py_arrays_take(PyObject *self, PyObject *args) {
         t->shape[d] = (Py_ssize_t)info.shape[d];
         t->length *= t->shape[d];
     }
+    for (int d = info.ndim - 1; d >= 0; d--)
+        t->strides[d] = d == info.ndim - 1 ? t->itemsize : t->strides[d + 1] * t->shape[d + 1];
     return (PyObject *)t;
 }
 
