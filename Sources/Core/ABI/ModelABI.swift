@@ -251,13 +251,19 @@ public func srcnn_arrays_count(_ arrays: OpaquePointer?) -> Int64 {
     return Int64(a.items.count)
 }
 
-/// The item at `index`, or an error naming the valid range.
-func namedItem(_ arrays: OpaquePointer?, _ index: Int64) throws -> NamedArrays.Item {
+/// The result and `index` as an item position, or an error naming the valid range.
+func namedIndex(_ arrays: OpaquePointer?, _ index: Int64) throws -> (NamedArrays, Int) {
     let a = try namedArrays(arrays)
     try require(
         index >= 0 && index < a.items.count,
         "index: expected 0...\(a.items.count - 1), got \(index)")
-    return a.items[Int(index)]
+    return (a, Int(index))
+}
+
+/// The item at `index`, or an error naming the valid range.
+func namedItem(_ arrays: OpaquePointer?, _ index: Int64) throws -> NamedArrays.Item {
+    let (a, i) = try namedIndex(arrays, index)
+    return a.items[i]
 }
 
 extension NamedArrays.Item {
@@ -278,15 +284,7 @@ public func srcnn_arrays_info(
         let item = try namedItem(arrays, index)
         guard let name, let info else { throw SwiftRCNNError.invalidValue("name, info: missing output (NULL)") }
         name.pointee = UnsafePointer(item.name)
-        var a = srcnn_array()
-        a.data = nil
-        a.ndim = Int32(item.shape.count)
-        a.dtype = item.dtype.rawValue
-        withUnsafeMutableBytes(of: &a.shape) { raw in
-            let s = raw.bindMemory(to: Int64.self)
-            for (i, d) in item.shape.enumerated() { s[i] = Int64(d) }
-        }
-        info.pointee = a
+        info.pointee = arrayDescription(data: nil, shape: item.shape, dtype: item.dtype.rawValue)
     }
 }
 
@@ -338,25 +336,13 @@ public func srcnn_arrays_take(
     _ owner: UnsafeMutablePointer<OpaquePointer?>?, _ err: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
     abiCall(err) {
-        let result = try namedArrays(arrays)
-        try require(
-            index >= 0 && index < result.items.count,
-            "index: expected 0...\(result.items.count - 1), got \(index)")
-        let i = Int(index)
         // Only the shape and dtype are read here: a copy of the item would share the storage and make it copied.
+        let (result, i) = try namedIndex(arrays, index)
         try require(!result.items[i].taken, "index: array \(index) was already taken out of this result")
         guard let info, let owner else { throw SwiftRCNNError.invalidValue("info, owner: missing output (NULL)") }
         let shape = result.items[i].shape, dtype = result.items[i].dtype
         let taken = TakenArray(result.take(i))
-        var a = srcnn_array()
-        a.data = taken.data
-        a.ndim = Int32(shape.count)
-        a.dtype = dtype.rawValue
-        withUnsafeMutableBytes(of: &a.shape) { raw in
-            let s = raw.bindMemory(to: Int64.self)
-            for (d, extent) in shape.enumerated() { s[d] = Int64(extent) }
-        }
-        info.pointee = a
+        info.pointee = arrayDescription(data: taken.data, shape: shape, dtype: dtype.rawValue)
         owner.pointee = OpaquePointer(Unmanaged.passRetained(taken).toOpaque())
     }
 }

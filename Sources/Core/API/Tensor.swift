@@ -70,15 +70,7 @@ public struct Tensor<Scalar: TensorElement>: Equatable, Sendable {
     private func describe(_ data: UnsafeMutableRawPointer?) -> srcnn_array { Tensor.describe(data, shape) }
 
     private static func describe(_ data: UnsafeMutableRawPointer?, _ shape: [Int]) -> srcnn_array {
-        var a = srcnn_array()
-        a.data = data
-        a.ndim = Int32(shape.count)
-        a.dtype = Scalar.dtypeCode
-        withUnsafeMutableBytes(of: &a.shape) { raw in
-            let s = raw.bindMemory(to: Int64.self)
-            for (i, d) in shape.enumerated() where i < Int(SRCNN_MAX_DIMS) { s[i] = Int64(d) }
-        }
-        return a
+        arrayDescription(data: data, shape: shape, dtype: Scalar.dtypeCode)
     }
 
     /// Keeps the first `n` rows (used for results whose length the op reports).
@@ -100,4 +92,18 @@ func check(_ call: (UnsafeMutablePointer<CChar>) -> Int32) throws {
     case Int32(SRCNN_MEMORY_ERROR.rawValue): throw SwiftRCNNError.tooLarge(message)
     default: throw SwiftRCNNError.invalidValue(message)
     }
+}
+
+/// The srcnn_array describing an array of `shape` (its first SRCNN_MAX_DIMS extents) and dtype code `dtype` at
+/// `data`.
+func arrayDescription(data: UnsafeMutableRawPointer?, shape: [Int], dtype: Int32) -> srcnn_array {
+    var a = srcnn_array()
+    a.data = data
+    a.ndim = Int32(shape.count)
+    a.dtype = dtype
+    withUnsafeMutableBytes(of: &a.shape) { raw in
+        let s = raw.bindMemory(to: Int64.self)
+        for (i, d) in shape.enumerated() where i < Int(SRCNN_MAX_DIMS) { s[i] = Int64(d) }
+    }
+    return a
 }

@@ -37,7 +37,7 @@ def _read(result: object) -> dict[str, npt.NDArray[Any]]:
     """The named arrays of a model call (an srcnn_arrays capsule) as {name: np.ndarray}.
 
     Each array is moved out of the result and wrapped without a copy (a Mask R-CNN's pasted masks are ~1 MB per
-    detection at 640 x 480: copying them into fresh pages cost more than pasting them).
+    detection at 640 x 480: a copy would hold them twice).
     """
     out = {}
     for index, (name, code, shape) in enumerate(_C.arrays_info(result)):
