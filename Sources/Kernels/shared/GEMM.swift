@@ -2,6 +2,8 @@
 // block sizes in `Config.swift` are per instruction set). Layouts and threading are documented on
 // `SwiftRCNNOps.GEMM`, which splits the work over threads and calls `Kernels.gemmBlock` for each share.
 
+import _SwiftRCNNCPUID
+
 extension Kernels {
     /// Columns of the micro-kernel tile for `T`: two vectors of B per step.
     @inline(__always)
@@ -78,8 +80,32 @@ extension Kernels {
                 let pc = depthStart(q), kb = depthStart(q + 1) - pc
                 let add = accumulate || q > 0
                 let finish = q == depthBlocks - 1 && epilogue
-                if !inPlace {
-                    packB(b, ldb: ldb, transposed: transposeB, rows: pc, kb, columns: j0 + jc, nb, into: packedB)
+                // B is packed chunk by chunk just before the first row block's tiles use it (so the packed chunk is
+                // still in L2 for them, instead of the whole block going out to L3 and back), and reused from there
+                // by the other row blocks.
+                @inline(__always) func packChunk(_ jr: Int, _ count: Int) {
+                    packB(
+                        b, ldb: ldb, transposed: transposeB, rows: pc, kb, columns: j0 + jc + jr, min(count, nb - jr),
+                        into: packedB + jr * kb)
+                }
+                // The source of the chunk of B packed after chunk `jchunk` (`chunk` columns) of row block `ic`: the
+                // next chunk of this block while the first row block runs, the next block's first chunk at the
+                // last row block's last chunk. Its lines are prefetched while this chunk is multiplied, a share per
+                // band or panel, so that the packing reads L2 instead of waiting on memory.
+                @inline(__always) func nextChunkSource(_ ic: Int, _ jchunk: Int, _ chunk: Int) -> SourceRuns<T>? {
+                    if inPlace { return nil }
+                    if ic == 0 && jchunk + chunk < nb {
+                        return sourceRuns(
+                            b, ldb: ldb, transposed: transposeB, rows: pc, kb, columns: j0 + jc + jchunk + chunk,
+                            min(chunk, nb - jchunk - chunk))
+                    }
+                    if ic + mc < rows || jchunk + chunk < nb { return nil }
+                    let (nextQ, nextJc) = q + 1 < depthBlocks ? (q + 1, jc) : (0, jc + nc)
+                    if nextJc >= columns { return nil }
+                    let pn = depthStart(nextQ)
+                    return sourceRuns(
+                        b, ldb: ldb, transposed: transposeB, rows: pn, depthStart(nextQ + 1) - pn,
+                        columns: j0 + nextJc, min(chunk, columns - nextJc))
                 }
                 let blockB = inPlace ? b + pc * ldb + j0 + jc : UnsafePointer(packedB)
                 let bStride = inPlace ? ldb : nr
@@ -119,22 +145,67 @@ extension Kernels {
                     if kb <= Blocking.rowOrderMaximumDepth {
                         // Walk each band of C along its rows (a few long streams the prefetchers follow) while the
                         // A panel stays in L1, over chunks of `rowOrderColumns` columns whose B panels stay in L2.
-                        let chunk = Blocking.rowOrderColumns
+                        let chunk = Blocking.rowOrderColumns, bands = (mb + mr - 1) / mr
                         for jchunk in stride(from: 0, to: nb, by: chunk) {
-                            for ir in stride(from: 0, to: mb, by: mr) {
+                            if ic == 0 && !inPlace { packChunk(jchunk, chunk) }
+                            let ahead = nextChunkSource(ic, jchunk, chunk)
+                            let perBand = ahead.map { ($0.runs + bands - 1) / bands } ?? 0
+                            for (band, ir) in stride(from: 0, to: mb, by: mr).enumerated() {
+                                if let ahead { prefetchRuns(ahead, band * perBand, perBand) }
                                 for jr in stride(from: jchunk, to: min(nb, jchunk + chunk), by: nr) { tile(ir, jr) }
                             }
                         }
                     } else {
                         // The B panel stays in L1 while the A block streams from L2.
-                        for jr in stride(from: 0, to: nb, by: nr) {
-                            for ir in stride(from: 0, to: mb, by: mr) { tile(ir, jr) }
+                        let chunk = packChunkPanels * nr
+                        for jchunk in stride(from: 0, to: nb, by: chunk) {
+                            if ic == 0 && !inPlace { packChunk(jchunk, chunk) }
+                            let ahead = nextChunkSource(ic, jchunk, chunk)
+                            let perPanel = ahead.map { ($0.runs + packChunkPanels - 1) / packChunkPanels } ?? 0
+                            for (panel, jr) in stride(from: jchunk, to: min(nb, jchunk + chunk), by: nr).enumerated() {
+                                if let ahead { prefetchRuns(ahead, panel * perPanel, perPanel) }
+                                for ir in stride(from: 0, to: mb, by: mr) { tile(ir, jr) }
+                            }
                         }
                     }
                 }
             }
         }
     }
+
+    /// Runs of contiguous elements of a matrix, `stride` apart from `base`, `length` elements each.
+    typealias SourceRuns<T> = (base: UnsafePointer<T>, runs: Int, length: Int, stride: Int)
+
+    /// The source of rows `p0 ..< p0 + depth` and columns `j0 ..< j0 + columns` of op(B): rows of B, or of Bᵀ when
+    /// `transposed`.
+    @inline(__always)
+    static func sourceRuns<T>(
+        _ b: UnsafePointer<T>, ldb: Int, transposed: Bool, rows p0: Int, _ depth: Int, columns j0: Int, _ columns: Int
+    ) -> SourceRuns<T> {
+        transposed ? (b + (j0 * ldb + p0), columns, depth, ldb) : (b + (p0 * ldb + j0), depth, columns, ldb)
+    }
+
+    /// Prefetches (into L2) the cache lines of `count` runs of `source` from run `first` on (as many as it has).
+    @inline(__always)
+    static func prefetchRuns<T>(_ source: SourceRuns<T>, _ first: Int, _ count: Int) {
+        var run = first
+        let last = min(source.runs, first &+ count)
+        while run < last {
+            let start = UInt(bitPattern: source.base + run &* source.stride)
+            var line = start & ~63
+            let end = start &+ UInt(source.length &* MemoryLayout<T>.stride)
+            while line < end {
+                srcnn_prefetch_ahead(UnsafeRawPointer(bitPattern: line))
+                line &+= 64
+            }
+            run &+= 1
+        }
+    }
+
+    /// Panels of B packed at a time in the column-panel order of `multiplyBlock` (4 or 8 measured alike on AMD
+    /// EPYC Zen 4; with 4 the packed chunk and the prefetched next one stay well inside a 512 KiB L2 on AVX-512).
+    @inline(__always)
+    static var packChunkPanels: Int { 4 }
 
     /// C(i, j) = relu?(C(i, j) + bias[i] + addend(i, j)) on the `rows` × `columns` tile at `c` (row stride
     /// `ldc`) whose first element is C(i, j); `addend` points at the addend of that first element, with C's stride.
