@@ -5,8 +5,9 @@
 //   SwiftRCNNOps  (Sources/Ops)     kernels on raw buffers with explicit shapes; no Python, no Foundation. Picks
 //                                   one of the per-instruction-set kernel modules at run time (ISA.swift).
 //   _KernelsGeneric, _KernelsAVX2, _KernelsAVX512  (Sources/Kernels/<isa>)
-//                                   GEMM, Winograd and im2col, one source (Sources/Kernels/shared) compiled once per
-//                                   instruction set with its own code generation, vectors and block sizes.
+//                                   GEMM, Winograd, im2col and the RoI channel tiles, one source
+//                                   (Sources/Kernels/shared) compiled once per instruction set with its own code
+//                                   generation, vectors and block sizes.
 //   _SwiftRCNNCPUID (Sources/CPUID) cpuid / xgetbv and the cache prefetch hint: what Swift cannot ask the CPU itself.
 //   CSwiftRCNN    (Sources/CPython) the C header that is the ABI contract (the CPython extension beside it is
 //                                   built by setup.py, not by SwiftPM).

@@ -41,7 +41,8 @@ public protocol KernelFloat: BinaryFloatingPoint, SIMDScalar, Sendable, Codable 
     /// max(x, 0) per lane with NaN kept, as torch.relu.
     static func relu(_ x: SIMD16<Self>) -> SIMD16<Self>
 
-    /// The GEMM, Winograd and im2col kernels of the instruction-set path `isa` for this type (see `ISA`).
+    /// The GEMM, Winograd, im2col and RoI channel-tile kernels of the instruction-set path `isa` for this type (see
+    /// `ISA`).
     static func kernels(_ isa: ISA) -> KernelTable<Self>
 }
 

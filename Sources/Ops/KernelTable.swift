@@ -5,8 +5,9 @@ import _KernelsGeneric
 #endif
 
 /// The entry points and block sizes of one instruction-set path (`Sources/Kernels/<isa>`) for one element type.
-/// `GEMM`, `Winograd` and `Im2Col` split work over threads and call these for each thread's share.
-public struct KernelTable<T>: Sendable {
+/// `GEMM`, `Winograd` and `Im2Col` split work over threads and call these for each thread's share; the RoI kernels
+/// call the channel-tile entries per tile or per RoI.
+public struct KernelTable<T: SIMDScalar>: Sendable {
     /// Rows and columns of the GEMM micro-kernel tile, and the most depth of a packed block.
     public let mr: Int, nr: Int, kc: Int
     /// Elements of one vector register (Winograd tiles per transform step).
@@ -49,6 +50,29 @@ public struct KernelTable<T>: Sendable {
             _ t1: Int, _ into: UnsafeMutablePointer<T>, _ ld: Int, _ staging: UnsafeMutablePointer<T>
         ) -> Void
 
+    public typealias FillChannelTile =
+        @Sendable (
+            _ tile: UnsafeMutablePointer<SIMD16<T>>, _ from: UnsafePointer<T>, _ channels: Int, _ plane: Int
+        ) -> Void
+    public typealias StoreChannelTile =
+        @Sendable (
+            _ values: UnsafePointer<SIMD16<T>>, _ count: Int, _ channels: Int, _ to: UnsafeMutablePointer<T>
+        ) -> Void
+    public typealias RoIAlignTile =
+        @Sendable (
+            _ tile: UnsafePointer<SIMD16<T>>, _ line: UnsafeMutablePointer<SIMD16<T>>,
+            _ rowBounds: UnsafePointer<Int>, _ rowIndex: UnsafePointer<Int>, _ rowWeight: UnsafePointer<T>,
+            _ columnBounds: UnsafePointer<Int>, _ columnIndex: UnsafePointer<Int>, _ columnWeight: UnsafePointer<T>,
+            _ spanLow: Int, _ spanHigh: Int, _ pooledH: Int, _ pooledW: Int, _ samples: T,
+            _ into: UnsafeMutablePointer<SIMD16<T>>
+        ) -> Void
+    public typealias RoIPoolTile =
+        @Sendable (
+            _ tile: UnsafePointer<SIMD16<T>>, _ width: Int, _ edges: UnsafePointer<Int>, _ pooledH: Int,
+            _ pooledW: Int, _ maxima: UnsafeMutablePointer<SIMD16<T>>,
+            _ winners: UnsafeMutablePointer<SIMD16<T.SIMDMaskScalar>>
+        ) -> Void
+
     /// One thread's rectangle of C = op(A)·op(B) with the epilogue (see `GEMM`).
     public let gemmBlock: GEMMBlock
     /// op(A) packed whole for `gemmBlock`'s `prepackedA` (`prepackedCount(m, k)` elements).
@@ -67,6 +91,14 @@ public struct KernelTable<T>: Sendable {
     /// The output gradient's transform dM_e = A dY Aᵀ, of channels c0 ..< c1 for tiles t0 ..< t1; `staging` holds
     /// 2 · lanes elements (see `Winograd.weightGradient`).
     public let winogradGradientTransform: WinogradTransform
+    /// `ChannelTile.fill`: up to 16 channel planes into a channels-last tile.
+    public let fillChannelTile: FillChannelTile
+    /// `ChannelTile.store`: a tile's first lanes back to channel rows.
+    public let storeChannelTile: StoreChannelTile
+    /// One RoI's RoIAlign bins from a tile (see `RoIAlign.forwardTiled`).
+    public let roiAlignTile: RoIAlignTile
+    /// One RoI's RoIPool maxima and argmax from a tile (see `RoIPool.forwardTiled`).
+    public let roiPoolTile: RoIPoolTile
 }
 
 extension KernelFloat {
@@ -114,7 +146,10 @@ extension KernelTable where T == Float {
         prepackedCount: _KernelsGeneric.Kernels.prepackedCount, winogradBlock: _KernelsGeneric.Kernels.winogradBlock,
         im2colRows: _KernelsGeneric.Kernels.im2colRows,
         winogradInputTransform: _KernelsGeneric.Kernels.winogradInputTransform,
-        winogradGradientTransform: _KernelsGeneric.Kernels.winogradGradientTransform)
+        winogradGradientTransform: _KernelsGeneric.Kernels.winogradGradientTransform,
+        fillChannelTile: _KernelsGeneric.Kernels.fillChannelTile,
+        storeChannelTile: _KernelsGeneric.Kernels.storeChannelTile,
+        roiAlignTile: _KernelsGeneric.Kernels.roiAlignTile, roiPoolTile: _KernelsGeneric.Kernels.roiPoolTile)
     #if arch(x86_64)
         static let avx2Float = KernelTable(
             mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.floatNR, kc: _KernelsAVX2.Kernels.kc,
@@ -124,7 +159,10 @@ extension KernelTable where T == Float {
             prepackedCount: _KernelsAVX2.Kernels.prepackedCount, winogradBlock: _KernelsAVX2.Kernels.winogradBlock,
             im2colRows: _KernelsAVX2.Kernels.im2colRows,
             winogradInputTransform: _KernelsAVX2.Kernels.winogradInputTransform,
-            winogradGradientTransform: _KernelsAVX2.Kernels.winogradGradientTransform)
+            winogradGradientTransform: _KernelsAVX2.Kernels.winogradGradientTransform,
+            fillChannelTile: _KernelsAVX2.Kernels.fillChannelTile,
+            storeChannelTile: _KernelsAVX2.Kernels.storeChannelTile,
+            roiAlignTile: _KernelsAVX2.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX2.Kernels.roiPoolTile)
         static let avx512Float = KernelTable(
             mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.floatNR, kc: _KernelsAVX512.Kernels.kc,
             lanes: _KernelsAVX512.Kernels.floatLanes, winogradTiles: _KernelsAVX512.Kernels.winogradTiles,
@@ -133,7 +171,10 @@ extension KernelTable where T == Float {
             prepackedCount: _KernelsAVX512.Kernels.prepackedCount, winogradBlock: _KernelsAVX512.Kernels.winogradBlock,
             im2colRows: _KernelsAVX512.Kernels.im2colRows,
             winogradInputTransform: _KernelsAVX512.Kernels.winogradInputTransform,
-            winogradGradientTransform: _KernelsAVX512.Kernels.winogradGradientTransform)
+            winogradGradientTransform: _KernelsAVX512.Kernels.winogradGradientTransform,
+            fillChannelTile: _KernelsAVX512.Kernels.fillChannelTile,
+            storeChannelTile: _KernelsAVX512.Kernels.storeChannelTile,
+            roiAlignTile: _KernelsAVX512.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX512.Kernels.roiPoolTile)
     #endif
 }
 
@@ -146,7 +187,10 @@ extension KernelTable where T == Double {
         prepackedCount: _KernelsGeneric.Kernels.prepackedCount, winogradBlock: _KernelsGeneric.Kernels.winogradBlock,
         im2colRows: _KernelsGeneric.Kernels.im2colRows,
         winogradInputTransform: _KernelsGeneric.Kernels.winogradInputTransform,
-        winogradGradientTransform: _KernelsGeneric.Kernels.winogradGradientTransform)
+        winogradGradientTransform: _KernelsGeneric.Kernels.winogradGradientTransform,
+        fillChannelTile: _KernelsGeneric.Kernels.fillChannelTile,
+        storeChannelTile: _KernelsGeneric.Kernels.storeChannelTile,
+        roiAlignTile: _KernelsGeneric.Kernels.roiAlignTile, roiPoolTile: _KernelsGeneric.Kernels.roiPoolTile)
     #if arch(x86_64)
         static let avx2Double = KernelTable(
             mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.doubleNR, kc: _KernelsAVX2.Kernels.kc,
@@ -156,7 +200,10 @@ extension KernelTable where T == Double {
             prepackedCount: _KernelsAVX2.Kernels.prepackedCount, winogradBlock: _KernelsAVX2.Kernels.winogradBlock,
             im2colRows: _KernelsAVX2.Kernels.im2colRows,
             winogradInputTransform: _KernelsAVX2.Kernels.winogradInputTransform,
-            winogradGradientTransform: _KernelsAVX2.Kernels.winogradGradientTransform)
+            winogradGradientTransform: _KernelsAVX2.Kernels.winogradGradientTransform,
+            fillChannelTile: _KernelsAVX2.Kernels.fillChannelTile,
+            storeChannelTile: _KernelsAVX2.Kernels.storeChannelTile,
+            roiAlignTile: _KernelsAVX2.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX2.Kernels.roiPoolTile)
         static let avx512Double = KernelTable(
             mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.doubleNR, kc: _KernelsAVX512.Kernels.kc,
             lanes: _KernelsAVX512.Kernels.doubleLanes, winogradTiles: _KernelsAVX512.Kernels.winogradTiles,
@@ -165,6 +212,9 @@ extension KernelTable where T == Double {
             prepackedCount: _KernelsAVX512.Kernels.prepackedCount, winogradBlock: _KernelsAVX512.Kernels.winogradBlock,
             im2colRows: _KernelsAVX512.Kernels.im2colRows,
             winogradInputTransform: _KernelsAVX512.Kernels.winogradInputTransform,
-            winogradGradientTransform: _KernelsAVX512.Kernels.winogradGradientTransform)
+            winogradGradientTransform: _KernelsAVX512.Kernels.winogradGradientTransform,
+            fillChannelTile: _KernelsAVX512.Kernels.fillChannelTile,
+            storeChannelTile: _KernelsAVX512.Kernels.storeChannelTile,
+            roiAlignTile: _KernelsAVX512.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX512.Kernels.roiPoolTile)
     #endif
 }

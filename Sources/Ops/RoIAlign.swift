@@ -207,47 +207,17 @@ public enum RoIAlign {
                 plane: planeSize)
             let (rowBounds, rowIndex, rowWeight) = (t.rowBounds, t.rowIndex, t.rowWeight)
             let (columnBounds, columnIndex, columnWeight) = (t.columnBounds, t.columnIndex, t.columnWeight)
+            let kernels = T.kernels
             for s in positions {
                 let o = output + (t.order[s] * channels + c0) * bins
                 if t.gridH[s] == 0 {
                     for g in 0..<gc { (o + g * bins).update(repeating: 0, count: bins) }
                     continue
                 }
-                let count = SIMD16(repeating: T(t.gridH[s] * t.gridW[s]))
-                let rb = rowBounds + t.rowBoundStart[s], cb = columnBounds + t.columnBoundStart[s]
-                let span = t.spanLow[s]...t.spanHigh[s]
-                for ph in 0..<pooledH {
-                    // As in `forwardPlanes`.
-                    var e = rb[ph]
-                    let end = rb[ph + 1]
-                    if end - e >= 2 {
-                        let row0 = tile + rowIndex[e], row1 = tile + rowIndex[e + 1]
-                        let w0 = rowWeight[e], w1 = rowWeight[e + 1]
-                        for x in span { line[x] = w0 * row0[x] + w1 * row1[x] }
-                        e += 2
-                    } else if end - e == 1 {
-                        let row = tile + rowIndex[e], w = rowWeight[e]
-                        for x in span { line[x] = w * row[x] }
-                        e += 1
-                    } else {
-                        for x in span { line[x] = SIMD16() }
-                    }
-                    while end - e >= 2 {
-                        let row0 = tile + rowIndex[e], row1 = tile + rowIndex[e + 1]
-                        let w0 = rowWeight[e], w1 = rowWeight[e + 1]
-                        for x in span { line[x] += w0 * row0[x] + w1 * row1[x] }
-                        e += 2
-                    }
-                    if e < end {
-                        let row = tile + rowIndex[e], w = rowWeight[e]
-                        for x in span { line[x] += w * row[x] }
-                    }
-                    for pw in 0..<pooledW {
-                        var sum = SIMD16<T>()
-                        for e in cb[pw]..<cb[pw + 1] { sum += columnWeight[e] * line[columnIndex[e]] }
-                        averages[ph * pooledW + pw] = sum / count
-                    }
-                }
+                kernels.roiAlignTile(
+                    tile, line, rowBounds + t.rowBoundStart[s], rowIndex, rowWeight,
+                    columnBounds + t.columnBoundStart[s], columnIndex, columnWeight, t.spanLow[s], t.spanHigh[s],
+                    pooledH, pooledW, T(t.gridH[s] * t.gridW[s]), averages)
                 ChannelTile.store(averages, count: bins, channels: gc, to: o)
             }
         }

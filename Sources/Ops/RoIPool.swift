@@ -111,7 +111,7 @@ public enum RoIPool {
         let bins = ph * pw
         let plane = h * w
         let stride = 2 * (ph + pw)
-        let lowest = SIMD16<T>(repeating: T(-Float.greatestFiniteMagnitude))
+        let kernels = T.kernels
         let edges = allBins(
             rois: rois, roiCount: k, pooledHeight: ph, pooledWidth: pw, spatialScale: spatialScale,
             inclusiveEnd: true, limitH: h, limitW: w)
@@ -131,29 +131,7 @@ public enum RoIPool {
                 ChannelTile.fill(tile, from: input + (img * c + c0) * plane, channels: gc, plane: plane)
                 for s in imageStart[img]..<imageStart[img + 1] {
                     let r = order[s]
-                    let e = edges + r * stride
-                    let hs = e, he = e + ph, ws = e + 2 * ph, we = e + 2 * ph + pw
-                    for i in 0..<ph {
-                        for j in 0..<pw {
-                            let o = i * pw + j
-                            if he[i] <= hs[i] || we[j] <= ws[j] {
-                                maxima[o] = SIMD16(repeating: 0)
-                                winners[o] = SIMD16(repeating: -1)
-                                continue
-                            }
-                            var m = lowest
-                            var a = SIMD16<Index>(repeating: -1)
-                            for y in hs[i]..<he[i] {
-                                for cell in (y * w + ws[j])..<(y * w + we[j]) {
-                                    T.keepGreater(
-                                        tile[cell], at: Index(truncatingIfNeeded: cell), maximum: &m,
-                                        argmax: &a)
-                                }
-                            }
-                            maxima[o] = m
-                            winners[o] = a
-                        }
-                    }
+                    kernels.roiPoolTile(tile, w, edges + r * stride, ph, pw, maxima, winners)
                     ChannelTile.store(maxima, count: bins, channels: gc, to: output + (r * c + c0) * bins)
                     if let argmax {
                         let idx = argmax + (r * c + c0) * bins

@@ -65,6 +65,46 @@ final class ISATests: XCTestCase {
         }
     }
 
+    /// The RoI kernels' channel tiles (RoIAlign and RoIPool forward) run in each path's kernels with the same
+    /// arithmetic in the same order (no fused multiply-adds): every path gives the generic path's results bit for
+    /// bit, on channel counts around the 16-lane tiles, Float and Double.
+    func testRoITilesAgreeOnEveryPath() {
+        func check<T: KernelFloat>(_: T.Type) {
+            let (n, h, w) = (2, 9, 21)
+            for c in [1, 16, 21] {
+                let x: [T] = (0..<n * c * h * w).map { T(($0 * 7919) % 1009) / 500 - 1 }
+                let rois: [T] = [
+                    0, 0, 0, 40, 18, 1, 3.5, 2.25, 30.75, 15.5, 0, -4, -3, 9, 7, 1, 35, 10, 50, 30, 0, 12, 6, 12.5, 6.2,
+                ]
+                let k = rois.count / 5
+                func run() -> ([T], [T], [Int64]) {
+                    var align = [T](repeating: .nan, count: k * c * 7 * 7)
+                    RoIAlign.forward(
+                        input: x, batch: n, channels: c, height: h, width: w, rois: rois, count: k,
+                        spatialScale: 0.5, pooledH: 7, pooledW: 7, samplingRatio: 0, aligned: true, output: &align)
+                    var pool = [T](repeating: .nan, count: k * c * 3 * 2)
+                    var argmax = [Int64](repeating: -7, count: pool.count)
+                    RoIPool.forward(
+                        input: x, batch: n, channels: c, height: h, width: w, rois: rois, roiCount: k,
+                        pooledHeight: 3, pooledWidth: 2, spatialScale: 0.5, output: &pool, argmax: &argmax)
+                    return (align, pool, argmax)
+                }
+                let saved = ISA.current
+                try! ISA.select(.generic)
+                let want = run()
+                try! ISA.select(saved)
+                forEachISA { isa in
+                    let got = run()
+                    XCTAssertTrue(sameValues(got.0, want.0), "\(T.self) \(isa) RoIAlign, \(c) channels")
+                    XCTAssertTrue(sameValues(got.1, want.1), "\(T.self) \(isa) RoIPool, \(c) channels")
+                    XCTAssertEqual(got.2, want.2, "\(T.self) \(isa) RoIPool argmax, \(c) channels")
+                }
+            }
+        }
+        check(Float.self)
+        check(Double.self)
+    }
+
     /// Winograd filters packed for one path and run on another are re-packed: the results are those of filters
     /// packed for the running path.
     func testWinogradFiltersMoveBetweenPaths() {

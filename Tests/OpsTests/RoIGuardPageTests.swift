@@ -83,8 +83,9 @@ final class RoIGuardPageTests: XCTestCase {
         }
     }
 
-    func testRoIAlignFloat() { checkRoIAlignTiles(Float.self) }
-    func testRoIAlignDouble() { checkRoIAlignTiles(Double.self) }
+    // The tiles are filled, pooled and stored by each instruction-set path's kernels: every path is checked.
+    func testRoIAlignFloat() { forEachISA { _ in checkRoIAlignTiles(Float.self) } }
+    func testRoIAlignDouble() { forEachISA { _ in checkRoIAlignTiles(Double.self) } }
 
     /// Maps of more than `ChannelTile.maxPlane` cells are pooled one plane at a time.
     func testRoIAlignUntiledMaps() {
@@ -152,8 +153,10 @@ final class RoIGuardPageTests: XCTestCase {
     }
 
     func testMultiLevelRoIAlign() {
-        for c in [1, 15, 16, 17, 33] { checkMultiLevel(Float.self, channels: c, untiled: false) }
-        checkMultiLevel(Double.self, channels: 17, untiled: false)
+        forEachISA { _ in
+            for c in [1, 15, 16, 17, 33] { checkMultiLevel(Float.self, channels: c, untiled: false) }
+            checkMultiLevel(Double.self, channels: 17, untiled: false)
+        }
         for c in [1, 3] { checkMultiLevel(Float.self, channels: c, untiled: true) }
     }
 
@@ -238,16 +241,19 @@ final class RoIGuardPageTests: XCTestCase {
     }
 
     func testRoIPool() {
-        for (c, h, w) in maps + [(4, 3, 3), (5, 2, 6)] {
-            for (scale, pooled) in [(0.5, (1, 1)), (1.0, (2, 3)), (0.5, (7, 7))] {
-                let rois: [Float] = boxes(height: h, width: w, scale: scale)
-                checkRoIPool(
-                    Float.self, batch: 2, channels: c, height: h, width: w, rois: rois, scale: Float(scale),
-                    pooled: pooled)
+        forEachISA { _ in
+            for (c, h, w) in maps + [(4, 3, 3), (5, 2, 6)] {
+                for (scale, pooled) in [(0.5, (1, 1)), (1.0, (2, 3)), (0.5, (7, 7))] {
+                    let rois: [Float] = boxes(height: h, width: w, scale: scale)
+                    checkRoIPool(
+                        Float.self, batch: 2, channels: c, height: h, width: w, rois: rois, scale: Float(scale),
+                        pooled: pooled)
+                }
             }
+            let rois: [Double] = boxes(height: 5, width: 33, scale: 0.5)
+            checkRoIPool(
+                Double.self, batch: 2, channels: 17, height: 5, width: 33, rois: rois, scale: 0.5, pooled: (2, 3))
         }
-        let rois: [Double] = boxes(height: 5, width: 33, scale: 0.5)
-        checkRoIPool(Double.self, batch: 2, channels: 17, height: 5, width: 33, rois: rois, scale: 0.5, pooled: (2, 3))
     }
 
     func testQuantizedBins() {

@@ -101,3 +101,35 @@ def test_matmul_on_every_path(isa, restore_isa):
             scale = np.abs(want).max() * np.sqrt(k)
             assert np.abs(got - want).max() <= tol * scale, (isa, m, n, k, dtype)
             assert np.array_equal(got, linalg.matmul(a, b)), "results must not change from run to run"
+
+
+@pytest.mark.parametrize("isa", swiftrcnn.supported_isas())
+def test_roi_tiles_on_every_path(isa, restore_isa):
+    """RoIAlign and RoIPool forward fill, pool and store their 16-channel tiles in the path's
+    kernels: each path matches torchvision, and gives the generic path's results bit for bit."""
+    import torch
+    import torchvision.ops as tvops
+
+    from swiftrcnn import ops
+    from utils import assert_close, t
+
+    rng = np.random.default_rng(5)
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((2, 21, 13, 17)).astype(dtype)  # 21 channels: a full tile and a partial one
+        xy = rng.uniform(-8, 60, (12, 2))
+        rois = np.concatenate([rng.integers(0, 2, (12, 1)), xy, xy + rng.uniform(0, 40, (12, 2))], 1).astype(dtype)
+
+        def run():
+            return (ops.roi_align(x, rois, (7, 7), 0.25, 0, True), ops.roi_align(x, rois, (5, 3), 0.25, 2, False),
+                    ops.roi_pool(x, rois, (3, 4), 0.25))
+
+        swiftrcnn.set_isa("generic")
+        want = run()
+        swiftrcnn.set_isa(isa)
+        got = run()
+        for g, w in zip(got, want):
+            assert np.array_equal(g, w), (isa, dtype)
+        with torch.no_grad():
+            assert_close(got[0], tvops.roi_align(t(x), t(rois), (7, 7), 0.25, 0, True))
+            assert_close(got[1], tvops.roi_align(t(x), t(rois), (5, 3), 0.25, 2, False))
+            assert_close(got[2], tvops.roi_pool(t(x), t(rois), (3, 4), 0.25))
