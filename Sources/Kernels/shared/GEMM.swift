@@ -124,6 +124,9 @@ extension Kernels {
                         let cp = c + (i0 + ic + ir) * ldc + j0 + jc + jr
                         if h == mr && w == nr {
                             microKernel(depth: kb, ap, bp, bStride: bStride, cp, ldc: ldc, add: add)
+                        } else if h <= 4 && w == nr {
+                            microKernel4Rows(
+                                rows: h, depth: kb, ap, aStride: mr, bp, bStride: bStride, cp, ldc: ldc, add: add)
                         } else {
                             microKernel(depth: kb, ap, bp, bStride: bStride, edge, ldc: nr, add: false)
                             for r in 0..<h {

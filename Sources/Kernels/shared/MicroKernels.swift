@@ -53,6 +53,42 @@ extension Kernels {
         storeTile(c, ldc: ldc, add: add, row: 4, c40, c41); storeTile(c, ldc: ldc, add: add, row: 5, c50, c51)
     }
 
+    /// The first `rows` (1 ... 4) rows of a tile whose packed A panel is `aStride` (the path's `mr`) rows high:
+    /// 8 accumulators. For the last row panel of an m that is not a multiple of `mr` (m = 64 or 128 on a 6-row
+    /// path): four rows take two thirds of the time of six (eight multiply-adds per step keep both FMA pipes busy
+    /// over their 4-cycle latency), and only the valid rows are written, without the edge buffer. Each element is
+    /// summed in the same order as in the full kernels, so results are the same bit for bit.
+    @inline(__always)
+    static func microKernel4Rows<T: KernelScalar>(
+        rows: Int, depth: Int, _ a: UnsafePointer<T>, aStride: Int, _ b: UnsafePointer<T>, bStride: Int,
+        _ c: UnsafeMutablePointer<T>, ldc: Int, add: Bool
+    ) {
+        typealias V = T.Vector
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
+        prefetchTile(c, ldc: ldc, rows: rows, columns: 2 * V.scalarCount)
+        var pa = a
+        var pb = UnsafeRawPointer(b)
+        let step = MemoryLayout<V>.size, rowBytes = bStride &* MemoryLayout<T>.stride
+        for _ in 0..<depth {
+            let b0 = pb.loadUnaligned(as: V.self)
+            let b1 = pb.loadUnaligned(fromByteOffset: step, as: V.self)
+            var x = V(repeating: pa[0])
+            c00 = V.multiplyAdd(c00, x, b0); c01 = V.multiplyAdd(c01, x, b1)
+            x = V(repeating: pa[1])
+            c10 = V.multiplyAdd(c10, x, b0); c11 = V.multiplyAdd(c11, x, b1)
+            x = V(repeating: pa[2])
+            c20 = V.multiplyAdd(c20, x, b0); c21 = V.multiplyAdd(c21, x, b1)
+            x = V(repeating: pa[3])
+            c30 = V.multiplyAdd(c30, x, b0); c31 = V.multiplyAdd(c31, x, b1)
+            pa += aStride
+            pb += rowBytes
+        }
+        storeTile(c, ldc: ldc, add: add, row: 0, c00, c01)
+        if rows > 1 { storeTile(c, ldc: ldc, add: add, row: 1, c10, c11) }
+        if rows > 2 { storeTile(c, ldc: ldc, add: add, row: 2, c20, c21) }
+        if rows > 3 { storeTile(c, ldc: ldc, add: add, row: 3, c30, c31) }
+    }
+
     /// 8 rows: 16 accumulators, for 32-register files (AVX-512's zmm).
     @inline(__always)
     static func microKernel8<T: KernelScalar>(
