@@ -114,17 +114,30 @@ def describe(threads: int | None = None) -> dict:
         swiftrcnn_isa=sr.get_isa() if sr is not None else None,
         swiftrcnn_supported_isas=sr.supported_isas() if sr is not None else None,
         swiftrcnn=getattr(sr, "__version__", None),
+        swiftrcnn_target_cpu=library_target_cpu(sr),
     )
+
+
+def library_target_cpu(sr) -> str | None:
+    """The CPU the library outside the per-instruction-set kernels was compiled for ("native", "generic", ...), from
+    swiftrcnn's configuration report; None without swiftrcnn."""
+    if sr is None:
+        return None
+    for line in sr.config_report().splitlines():
+        if line.startswith("library target CPU:"):
+            return line.split(":", 1)[1].strip()
+    return None
 
 
 def header_line(threads: int | None = None) -> str:
     """One line for a table header, e.g. "CPU: AMD EPYC (x86_64, avx2 yes, avx512f no) | swiftrcnn path: avx2
-    (supported: generic, avx2) | 2 threads"."""
+    (supported: generic, avx2), library built for: native | 2 threads"."""
     d = describe(threads)
     flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in d["cpu_flags"].items())
     generation = f"{d['cpu_generation']}, " if d["cpu_generation"] else ""
     parts = [f"CPU: {d['cpu']} ({generation}{d['machine']}, {flags})"]
     if d["swiftrcnn_isa"] is not None:
-        parts.append(f"swiftrcnn path: {d['swiftrcnn_isa']} (supported: {', '.join(d['swiftrcnn_supported_isas'])})")
+        parts.append(f"swiftrcnn path: {d['swiftrcnn_isa']} (supported: {', '.join(d['swiftrcnn_supported_isas'])}), "
+                     f"library built for: {d['swiftrcnn_target_cpu']}")
     parts.append(f"{d['threads']} threads")
     return " | ".join(parts)
