@@ -99,6 +99,8 @@ public struct KernelTable<T: SIMDScalar>: Sendable {
     public let roiAlignTile: RoIAlignTile
     /// One RoI's RoIPool maxima and argmax from a tile (see `RoIPool.forwardTiled`).
     public let roiPoolTile: RoIPoolTile
+    /// In-place exp of `count` elements (`VectorMath.exp`).
+    public let expInPlace: @Sendable (_ p: UnsafeMutablePointer<T>, _ count: Int) -> Void
 }
 
 extension KernelFloat {
@@ -149,7 +151,8 @@ extension KernelTable where T == Float {
         winogradGradientTransform: _KernelsGeneric.Kernels.winogradGradientTransform,
         fillChannelTile: _KernelsGeneric.Kernels.fillChannelTile,
         storeChannelTile: _KernelsGeneric.Kernels.storeChannelTile,
-        roiAlignTile: _KernelsGeneric.Kernels.roiAlignTile, roiPoolTile: _KernelsGeneric.Kernels.roiPoolTile)
+        roiAlignTile: _KernelsGeneric.Kernels.roiAlignTile, roiPoolTile: _KernelsGeneric.Kernels.roiPoolTile,
+        expInPlace: _KernelsGeneric.Kernels.expInPlace)
     #if arch(x86_64)
         static let avx2Float = KernelTable(
             mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.floatNR, kc: _KernelsAVX2.Kernels.kc,
@@ -162,7 +165,8 @@ extension KernelTable where T == Float {
             winogradGradientTransform: _KernelsAVX2.Kernels.winogradGradientTransform,
             fillChannelTile: _KernelsAVX2.Kernels.fillChannelTile,
             storeChannelTile: _KernelsAVX2.Kernels.storeChannelTile,
-            roiAlignTile: _KernelsAVX2.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX2.Kernels.roiPoolTile)
+            roiAlignTile: _KernelsAVX2.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX2.Kernels.roiPoolTile,
+            expInPlace: _KernelsAVX2.Kernels.expInPlace)
         static let avx512Float = KernelTable(
             mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.floatNR, kc: _KernelsAVX512.Kernels.kc,
             lanes: _KernelsAVX512.Kernels.floatLanes, winogradTiles: _KernelsAVX512.Kernels.winogradTiles,
@@ -174,7 +178,8 @@ extension KernelTable where T == Float {
             winogradGradientTransform: _KernelsAVX512.Kernels.winogradGradientTransform,
             fillChannelTile: _KernelsAVX512.Kernels.fillChannelTile,
             storeChannelTile: _KernelsAVX512.Kernels.storeChannelTile,
-            roiAlignTile: _KernelsAVX512.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX512.Kernels.roiPoolTile)
+            roiAlignTile: _KernelsAVX512.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX512.Kernels.roiPoolTile,
+            expInPlace: _KernelsAVX512.Kernels.expInPlace)
     #endif
 }
 
@@ -190,7 +195,8 @@ extension KernelTable where T == Double {
         winogradGradientTransform: _KernelsGeneric.Kernels.winogradGradientTransform,
         fillChannelTile: _KernelsGeneric.Kernels.fillChannelTile,
         storeChannelTile: _KernelsGeneric.Kernels.storeChannelTile,
-        roiAlignTile: _KernelsGeneric.Kernels.roiAlignTile, roiPoolTile: _KernelsGeneric.Kernels.roiPoolTile)
+        roiAlignTile: _KernelsGeneric.Kernels.roiAlignTile, roiPoolTile: _KernelsGeneric.Kernels.roiPoolTile,
+        expInPlace: _KernelsGeneric.Kernels.expInPlace)
     #if arch(x86_64)
         static let avx2Double = KernelTable(
             mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.doubleNR, kc: _KernelsAVX2.Kernels.kc,
@@ -203,7 +209,8 @@ extension KernelTable where T == Double {
             winogradGradientTransform: _KernelsAVX2.Kernels.winogradGradientTransform,
             fillChannelTile: _KernelsAVX2.Kernels.fillChannelTile,
             storeChannelTile: _KernelsAVX2.Kernels.storeChannelTile,
-            roiAlignTile: _KernelsAVX2.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX2.Kernels.roiPoolTile)
+            roiAlignTile: _KernelsAVX2.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX2.Kernels.roiPoolTile,
+            expInPlace: _KernelsAVX2.Kernels.expInPlace)
         static let avx512Double = KernelTable(
             mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.doubleNR, kc: _KernelsAVX512.Kernels.kc,
             lanes: _KernelsAVX512.Kernels.doubleLanes, winogradTiles: _KernelsAVX512.Kernels.winogradTiles,
@@ -215,6 +222,7 @@ extension KernelTable where T == Double {
             winogradGradientTransform: _KernelsAVX512.Kernels.winogradGradientTransform,
             fillChannelTile: _KernelsAVX512.Kernels.fillChannelTile,
             storeChannelTile: _KernelsAVX512.Kernels.storeChannelTile,
-            roiAlignTile: _KernelsAVX512.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX512.Kernels.roiPoolTile)
+            roiAlignTile: _KernelsAVX512.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX512.Kernels.roiPoolTile,
+            expInPlace: _KernelsAVX512.Kernels.expInPlace)
     #endif
 }

@@ -6,9 +6,31 @@
 import SwiftRCNNOps
 import XCTest
 
-/// VectorMath.exp against the C library, over the whole range and at the edges.
+/// VectorMath.exp against the C library, over the whole range and at the edges, on every instruction-set path (it
+/// runs in the path's kernels), and the same bit for bit on every path.
 final class VectorMathTests: XCTestCase {
-    func testFloatExpWithinTwoUlpOfLibm() {
+    func testFloatExpWithinTwoUlpOfLibm() { forEachISA { _ in checkFloatExp() } }
+    func testDoubleExpWithinTwoUlpOfLibm() { forEachISA { _ in checkDoubleExp() } }
+
+    func testPathsAgreeBitForBit() {
+        let xs = stride(from: -110.0 as Float, through: 90, by: 0.0517).map { $0 } + [.nan, .infinity, -.infinity]
+        let xd = stride(from: -750.0, through: 712, by: 0.0919).map { $0 } + [.nan, .infinity, -.infinity]
+        let saved = ISA.current
+        try! ISA.select(.generic)
+        var wantS = xs, wantD = xd
+        VectorMath.exp(&wantS, count: wantS.count)
+        VectorMath.exp(&wantD, count: wantD.count)
+        try! ISA.select(saved)
+        forEachISA { isa in
+            var ys = xs, yd = xd
+            VectorMath.exp(&ys, count: ys.count)
+            VectorMath.exp(&yd, count: yd.count)
+            XCTAssertTrue(sameValues(ys, wantS), "Float, \(isa)")
+            XCTAssertTrue(sameValues(yd, wantD), "Double, \(isa)")
+        }
+    }
+
+    func checkFloatExp() {
         var xs = stride(from: -110.0 as Float, through: 90, by: 0.0137).map { $0 }
         xs += [0, -0.0, 1e-30, -1e-30, 88.72, 88.73, -87.3, -103.9, -104, .infinity, -.infinity]
         var ys = xs
@@ -28,7 +50,7 @@ final class VectorMathTests: XCTestCase {
         XCTAssertTrue(nan[0].isNaN)
     }
 
-    func testDoubleExpWithinTwoUlpOfLibm() {
+    func checkDoubleExp() {
         var xs = stride(from: -750.0, through: 712, by: 0.0731).map { $0 }
         xs += [0, 1e-300, -1e-300, 709.78, 709.79, -708.4, -745.1, -746, .infinity, -.infinity]
         var ys = xs
