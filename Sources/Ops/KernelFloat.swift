@@ -19,15 +19,6 @@ public protocol KernelFloat: BinaryFloatingPoint, SIMDScalar, Sendable, Codable 
     /// slow path through the exponent and significand; the concrete conversion is one instruction.
     static func truncatedInt(_ x: Self) -> Int
 
-    /// One step of a running maximum over 16 lanes: where `value > maximum` (false when either is NaN), sets
-    /// `maximum` to `value` and `argmax` to `index`.
-    ///
-    /// Implemented per type because the SIMD comparison and selection operators of generic code run lane by lane,
-    /// while those of `SIMD16<Float>` / `SIMD16<Double>` are a few vector instructions.
-    static func keepGreater(
-        _ value: SIMD16<Self>, at index: SIMDMaskScalar, maximum: inout SIMD16<Self>,
-        argmax: inout SIMD16<SIMDMaskScalar>)
-
     /// One step of a NaN-propagating running maximum (torch's max pooling): where `value > maximum` or `value` is
     /// NaN, sets `maximum` to `value`; a NaN maximum stays.
     static func keepGreaterOrNaN(_ value: SIMD16<Self>, maximum: inout SIMD16<Self>)
@@ -63,15 +54,6 @@ extension Float: KernelFloat {
     @inlinable @inline(__always) public static func log2(_ x: Float) -> Float { log2f(x) }
     @inlinable @inline(__always) public static func atan(_ x: Float) -> Float { atanf(x) }
     @inlinable @inline(__always) public static func truncatedInt(_ x: Float) -> Int { Int(x) }
-
-    @inlinable @inline(__always)
-    public static func keepGreater(
-        _ value: SIMD16<Float>, at index: Int32, maximum: inout SIMD16<Float>, argmax: inout SIMD16<Int32>
-    ) {
-        let greater = value .> maximum
-        maximum.replace(with: value, where: greater)
-        argmax.replace(with: index, where: greater)
-    }
 
     @inlinable @inline(__always)
     public static func keepGreaterOrNaN(_ value: SIMD16<Float>, maximum: inout SIMD16<Float>) {
@@ -112,15 +94,6 @@ extension Double: KernelFloat {
     @inlinable @inline(__always) public static func log2(_ x: Double) -> Double { cLog2(x) }
     @inlinable @inline(__always) public static func atan(_ x: Double) -> Double { cAtan(x) }
     @inlinable @inline(__always) public static func truncatedInt(_ x: Double) -> Int { Int(x) }
-
-    @inlinable @inline(__always)
-    public static func keepGreater(
-        _ value: SIMD16<Double>, at index: Int64, maximum: inout SIMD16<Double>, argmax: inout SIMD16<Int64>
-    ) {
-        let greater = value .> maximum
-        maximum.replace(with: value, where: greater)
-        argmax.replace(with: index, where: greater)
-    }
 
     @inlinable @inline(__always)
     public static func keepGreaterOrNaN(_ value: SIMD16<Double>, maximum: inout SIMD16<Double>) {

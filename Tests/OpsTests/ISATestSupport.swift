@@ -10,3 +10,12 @@ func forEachISA(_ body: (ISA) throws -> Void) rethrows {
         try body(isa)
     }
 }
+
+/// `body`'s result with `ISA.current` set to `isa` (which this CPU must support), then the path restored: the
+/// reference that every path's results are compared with.
+func onISA<R>(_ isa: ISA, _ body: () throws -> R) rethrows -> R {
+    let saved = ISA.current
+    defer { try! ISA.select(saved) }
+    try! ISA.select(isa)
+    return try body()
+}

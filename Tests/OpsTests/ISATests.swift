@@ -89,10 +89,7 @@ final class ISATests: XCTestCase {
                         pooledHeight: 3, pooledWidth: 2, spatialScale: 0.5, output: &pool, argmax: &argmax)
                     return (align, pool, argmax)
                 }
-                let saved = ISA.current
-                try! ISA.select(.generic)
-                let want = run()
-                try! ISA.select(saved)
+                let want = onISA(.generic, run)
                 forEachISA { isa in
                     let got = run()
                     XCTAssertTrue(sameValues(got.0, want.0), "\(T.self) \(isa) RoIAlign, \(c) channels")

@@ -15,12 +15,11 @@ final class VectorMathTests: XCTestCase {
     func testPathsAgreeBitForBit() {
         let xs = stride(from: -110.0 as Float, through: 90, by: 0.0517).map { $0 } + [.nan, .infinity, -.infinity]
         let xd = stride(from: -750.0, through: 712, by: 0.0919).map { $0 } + [.nan, .infinity, -.infinity]
-        let saved = ISA.current
-        try! ISA.select(.generic)
         var wantS = xs, wantD = xd
-        VectorMath.exp(&wantS, count: wantS.count)
-        VectorMath.exp(&wantD, count: wantD.count)
-        try! ISA.select(saved)
+        onISA(.generic) {
+            VectorMath.exp(&wantS, count: wantS.count)
+            VectorMath.exp(&wantD, count: wantD.count)
+        }
         forEachISA { isa in
             var ys = xs, yd = xd
             VectorMath.exp(&ys, count: ys.count)
