@@ -101,6 +101,8 @@ public struct KernelTable<T: SIMDScalar>: Sendable {
     public let roiPoolTile: RoIPoolTile
     /// In-place exp of `count` elements (`VectorMath.exp`).
     public let expInPlace: @Sendable (_ p: UnsafeMutablePointer<T>, _ count: Int) -> Void
+    /// In-place hardswish of `count` elements (`VectorMath.hardswish`).
+    public let hardswishInPlace: @Sendable (_ p: UnsafeMutablePointer<T>, _ count: Int) -> Void
 }
 
 extension KernelFloat {
@@ -152,7 +154,8 @@ extension KernelTable where T == Float {
         fillChannelTile: _KernelsGeneric.Kernels.fillChannelTile,
         storeChannelTile: _KernelsGeneric.Kernels.storeChannelTile,
         roiAlignTile: _KernelsGeneric.Kernels.roiAlignTile, roiPoolTile: _KernelsGeneric.Kernels.roiPoolTile,
-        expInPlace: _KernelsGeneric.Kernels.expInPlace)
+        expInPlace: _KernelsGeneric.Kernels.expInPlace,
+        hardswishInPlace: _KernelsGeneric.Kernels.hardswishInPlace)
     #if arch(x86_64)
         static let avx2Float = KernelTable(
             mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.floatNR, kc: _KernelsAVX2.Kernels.kc,
@@ -166,7 +169,8 @@ extension KernelTable where T == Float {
             fillChannelTile: _KernelsAVX2.Kernels.fillChannelTile,
             storeChannelTile: _KernelsAVX2.Kernels.storeChannelTile,
             roiAlignTile: _KernelsAVX2.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX2.Kernels.roiPoolTile,
-            expInPlace: _KernelsAVX2.Kernels.expInPlace)
+            expInPlace: _KernelsAVX2.Kernels.expInPlace,
+            hardswishInPlace: _KernelsAVX2.Kernels.hardswishInPlace)
         static let avx512Float = KernelTable(
             mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.floatNR, kc: _KernelsAVX512.Kernels.kc,
             lanes: _KernelsAVX512.Kernels.floatLanes, winogradTiles: _KernelsAVX512.Kernels.winogradTiles,
@@ -179,7 +183,8 @@ extension KernelTable where T == Float {
             fillChannelTile: _KernelsAVX512.Kernels.fillChannelTile,
             storeChannelTile: _KernelsAVX512.Kernels.storeChannelTile,
             roiAlignTile: _KernelsAVX512.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX512.Kernels.roiPoolTile,
-            expInPlace: _KernelsAVX512.Kernels.expInPlace)
+            expInPlace: _KernelsAVX512.Kernels.expInPlace,
+            hardswishInPlace: _KernelsAVX512.Kernels.hardswishInPlace)
     #endif
 }
 
@@ -196,7 +201,8 @@ extension KernelTable where T == Double {
         fillChannelTile: _KernelsGeneric.Kernels.fillChannelTile,
         storeChannelTile: _KernelsGeneric.Kernels.storeChannelTile,
         roiAlignTile: _KernelsGeneric.Kernels.roiAlignTile, roiPoolTile: _KernelsGeneric.Kernels.roiPoolTile,
-        expInPlace: _KernelsGeneric.Kernels.expInPlace)
+        expInPlace: _KernelsGeneric.Kernels.expInPlace,
+        hardswishInPlace: _KernelsGeneric.Kernels.hardswishInPlace)
     #if arch(x86_64)
         static let avx2Double = KernelTable(
             mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.doubleNR, kc: _KernelsAVX2.Kernels.kc,
@@ -210,7 +216,8 @@ extension KernelTable where T == Double {
             fillChannelTile: _KernelsAVX2.Kernels.fillChannelTile,
             storeChannelTile: _KernelsAVX2.Kernels.storeChannelTile,
             roiAlignTile: _KernelsAVX2.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX2.Kernels.roiPoolTile,
-            expInPlace: _KernelsAVX2.Kernels.expInPlace)
+            expInPlace: _KernelsAVX2.Kernels.expInPlace,
+            hardswishInPlace: _KernelsAVX2.Kernels.hardswishInPlace)
         static let avx512Double = KernelTable(
             mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.doubleNR, kc: _KernelsAVX512.Kernels.kc,
             lanes: _KernelsAVX512.Kernels.doubleLanes, winogradTiles: _KernelsAVX512.Kernels.winogradTiles,
@@ -223,6 +230,7 @@ extension KernelTable where T == Double {
             fillChannelTile: _KernelsAVX512.Kernels.fillChannelTile,
             storeChannelTile: _KernelsAVX512.Kernels.storeChannelTile,
             roiAlignTile: _KernelsAVX512.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX512.Kernels.roiPoolTile,
-            expInPlace: _KernelsAVX512.Kernels.expInPlace)
+            expInPlace: _KernelsAVX512.Kernels.expInPlace,
+            hardswishInPlace: _KernelsAVX512.Kernels.hardswishInPlace)
     #endif
 }

@@ -1,5 +1,6 @@
 /// Elementary functions over contiguous arrays, written as straight-line arithmetic so LLVM vectorises the loops
-/// (the C library's scalar `expf` is several times slower per element than a vector polynomial). They run in the
+/// (the C library's scalar `expf` is several times slower per element than a vector polynomial; hardswish's
+/// division runs a few lanes at a time). They run in the
 /// instruction-set path's kernels (`Sources/Kernels/shared/VectorMath.swift`, which documents the method), so a
 /// portable build still uses the CPU's widest vectors; every path gives the same results bit for bit.
 public enum VectorMath {
@@ -13,6 +14,19 @@ public enum VectorMath {
     @inlinable
     public static func exp(_ p: UnsafeMutablePointer<Double>, count: Int) {
         Double.kernels.expInPlace(p, count)
+    }
+
+    /// In-place hardswish of `count` Floats: x · min(max(x + 3, 0), 6) / 6, evaluated in that order (as torch's
+    /// `hardswish`); NaN stays NaN.
+    @inlinable
+    public static func hardswish(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        Float.kernels.hardswishInPlace(p, count)
+    }
+
+    /// In-place hardswish of `count` Doubles.
+    @inlinable
+    public static func hardswish(_ p: UnsafeMutablePointer<Double>, count: Int) {
+        Double.kernels.hardswishInPlace(p, count)
     }
 }
 

@@ -7,7 +7,8 @@ import SwiftRCNNOps
 import XCTest
 
 /// VectorMath.exp against the C library, over the whole range and at the edges, on every instruction-set path (it
-/// runs in the path's kernels), and the same bit for bit on every path.
+/// runs in the path's kernels), and the same bit for bit on every path; VectorMath.hardswish against its scalar
+/// definition, bit for bit, on every path.
 final class VectorMathTests: XCTestCase {
     func testFloatExpWithinTwoUlpOfLibm() { forEachISA { _ in checkFloatExp() } }
     func testDoubleExpWithinTwoUlpOfLibm() { forEachISA { _ in checkDoubleExp() } }
@@ -67,5 +68,33 @@ final class VectorMathTests: XCTestCase {
         var nan: [Double] = [.nan]
         VectorMath.exp(&nan, count: 1)
         XCTAssertTrue(nan[0].isNaN)
+    }
+
+    func testHardswishIsItsDefinitionOnEveryPath() {
+        // Both bends (-3, 3), zeros of both signs, the extremes and non-finite values, then a dense sweep; counts
+        // that leave every remainder of the vector widths.
+        let special: [Double] = [
+            -3, 3, 0, -0.0, -3.0000001, -2.9999999, 2.9999999, 3.0000001, 1e-40, -1e-40, 1e30, -1e30,
+            .infinity, -.infinity, .nan,
+        ]
+        let sweep = stride(from: -8.0, through: 8, by: 0.0173).map { $0 }
+        for count in [0, 1, 3, 4, 5, 15, 16, 17, 33, special.count + sweep.count] {
+            let x = Array((special + sweep).prefix(count))
+            let xf = x.map { Float($0) }
+            func reference<T: FloatingPoint>(_ v: T) -> T { v * min(max(v + 3, 0), 6) / 6 }
+            let wantFloat = xf.map(reference), wantDouble = x.map(reference)
+            forEachISA { isa in
+                var yf = xf, yd = x
+                VectorMath.hardswish(&yf, count: count)
+                VectorMath.hardswish(&yd, count: count)
+                XCTAssertTrue(sameValues(yf, wantFloat), "Float, \(count) elements, \(isa)")
+                XCTAssertTrue(sameValues(yd, wantDouble), "Double, \(count) elements, \(isa)")
+                for guardAfter in [true, false] {
+                    let gf = GuardedBuffer(xf, guardAfter: guardAfter)
+                    VectorMath.hardswish(gf.pointer, count: count)
+                    XCTAssertTrue(sameValues(gf.array, wantFloat), "guarded, \(count) elements, \(isa)")
+                }
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@ enum Activation: Sendable {
             Parallel.forEachChunk(d.count, minItemsPerChunk: 1 << 16) { range in
                 switch kind {
                 case .relu: for i in range where p[i] < 0 { p[i] = 0 }
-                case .hardswish: for i in range { p[i] = p[i] * min(max(p[i] + 3, 0), 6) / 6 }
+                case .hardswish: VectorMath.hardswish(p + range.lowerBound, count: range.count)
                 }
             }
         }
