@@ -246,38 +246,40 @@ final class GuardPageTests: XCTestCase {
     }
 
     /// Winograd with guarded filters, transformed weights and bias, in both element types.
-    func checkWinograd<T: KernelFloat>(_: T.Type) {
+    func checkWinograd<T: KernelFloat>(_: T.Type, tile: Int) {
         for (n, c, k, h, w) in [
             (1, 3, 4, 14, 14), (2, 2, 3, 5, 34), (1, 2, 9, 7, 35), (3, 2, 2, 1, 1),
-            (1, 1, 1, 2, 33),
+            (1, 1, 1, 2, 33), (1, 2, 2, 6, 66), (2, 1, 2, 3, 129),
         ] {
             let x: [T] = guardValues(n * c * h * w), g: [T] = guardValues(k * c * 9, seed: 1)
             let bias: [T] = guardValues(k, seed: 2)
-            var u = [T](repeating: -7, count: Winograd.weightCount(outChannels: k, inChannels: c))
-            Winograd.transformWeights(g, outChannels: k, inChannels: c, into: &u)
+            var u = [T](repeating: -7, count: Winograd.weightCount(outChannels: k, inChannels: c, tile: tile))
+            Winograd.transformWeights(g, outChannels: k, inChannels: c, into: &u, tile: tile)
             var want = [T](repeating: -7, count: n * k * h * w)
             Winograd.convolve(
                 x, batch: n, channels: c, height: h, width: w, weights: u, outChannels: k, bias: bias,
-                relu: false, into: &want)
+                relu: false, tile: tile, into: &want)
             for guardAfter in [true, false] {
                 let gg = GuardedBuffer(g, guardAfter: guardAfter)
                 let gu = GuardedBuffer([T](repeating: -7, count: u.count), guardAfter: guardAfter)
-                Winograd.transformWeights(gg.pointer, outChannels: k, inChannels: c, into: gu.pointer)
-                XCTAssertEqual(gu.array, u, "\((T.self, n, c, k, h, w))")
+                Winograd.transformWeights(gg.pointer, outChannels: k, inChannels: c, into: gu.pointer, tile: tile)
+                XCTAssertEqual(gu.array, u, "\((T.self, tile, n, c, k, h, w))")
                 let gx = GuardedBuffer(x, guardAfter: guardAfter), gb = GuardedBuffer(bias, guardAfter: guardAfter)
                 let out = GuardedBuffer([T](repeating: -7, count: want.count), guardAfter: guardAfter)
                 Winograd.convolve(
                     gx.pointer, batch: n, channels: c, height: h, width: w, weights: gu.pointer,
-                    outChannels: k, bias: gb.pointer, relu: false, into: out.pointer)
-                XCTAssertEqual(out.array, want, "\((T.self, n, c, k, h, w))")
+                    outChannels: k, bias: gb.pointer, relu: false, tile: tile, into: out.pointer)
+                XCTAssertEqual(out.array, want, "\((T.self, tile, n, c, k, h, w))")
             }
         }
     }
 
     func testWinogradWeightsAndBias() {
         forEachISA { isa in
-            checkWinograd(Float.self)
-            checkWinograd(Double.self)
+            for tile in [2, 4] {
+                checkWinograd(Float.self, tile: tile)
+                checkWinograd(Double.self, tile: tile)
+            }
         }
     }
 

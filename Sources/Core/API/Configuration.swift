@@ -34,6 +34,12 @@ public enum Configuration {
             ("kernel paths", paths.joined(separator: ", ")),
             ("path in use", "\(current) (\(why))"),
             ("GEMM tile (float32)", "\(float.mr) x \(float.nr), depth blocks of \(float.kc)"),
+            (
+                "Winograd (3 x 3)",
+                Winograd.defaultTile == 4
+                    ? "F(4x4, 3x3) (SWIFTRCNN_WINOGRAD_TILE=4)"
+                    : "F(2x2, 3x3) (set SWIFTRCNN_WINOGRAD_TILE=4 for F(4x4, 3x3))"
+            ),
             ("threads", "\(Parallel.numThreads)"),
             ("library target CPU", buildTargetCPU),
             (

@@ -21,6 +21,9 @@ public struct Conv2d: Sendable {
     public let winogradWeights: [Float]?
     /// The instruction-set path whose GEMM layout `winogradWeights` are packed in (the current one at creation).
     public let winogradPath: ISA
+    /// The Winograd output tile `winogradWeights` are transformed for: 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3)),
+    /// `Winograd.defaultTile` at creation.
+    public let winogradTile: Int
 
     /// Target elements of one im2col band (16 MiB of floats): bounds the column buffer on 800 × 1333 inputs.
     static let bandElements = 1 << 22
@@ -44,19 +47,20 @@ public struct Conv2d: Sendable {
         self.relu = relu
         self.weight = weight
         self.bias = bias
-        let path = ISA.current
+        let path = ISA.current, tile = Winograd.defaultTile
         winogradPath = path
+        winogradTile = tile
         if winograd
             && Winograd.applies(
                 kernelH: kernel.0, kernelW: kernel.1, stride: stride, padding: padding,
                 dilation: dilation, groups: groups)
         {
-            let count = Winograd.weightCount(outChannels: outChannels, inChannels: inChannels, for: path)
+            let count = Winograd.weightCount(outChannels: outChannels, inChannels: inChannels, tile: tile, for: path)
             winogradWeights = [Float](unsafeUninitializedCapacity: count) { u, n in
                 weight.withUnsafeBufferPointer {
                     Winograd.transformWeights(
                         $0.baseAddress!, outChannels: outChannels, inChannels: inChannels,
-                        into: u.baseAddress!, for: path)
+                        into: u.baseAddress!, tile: tile, for: path)
                 }
                 n = u.count
             }
@@ -149,7 +153,7 @@ public struct Conv2d: Sendable {
                                 xs.baseAddress!, batch: x.batch, channels: inChannels, height: x.height,
                                 width: x.width, weights: u.baseAddress!, packedFor: winogradPath,
                                 outChannels: outChannels,
-                                bias: b, relu: relu, into: out.baseAddress!)
+                                bias: b, relu: relu, tile: winogradTile, into: out.baseAddress!)
                         }
                     }
                 }

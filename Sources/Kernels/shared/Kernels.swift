@@ -102,6 +102,31 @@ extension Kernels {
             staging: staging)
     }
 
+    /// One block of tiles of an F(4×4, 3×3) convolution (`convolveTiles4`).
+    public static func winograd4Block(
+        _ input: UnsafePointer<Float>, batch: Int, channels: Int, height: Int, width: Int, tiles t0: Int, _ t1: Int,
+        weights u: UnsafePointer<Float>, outChannels: Int, bias: UnsafePointer<Float>?, relu: Bool,
+        into output: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
+        ld: Int, staging: UnsafeMutablePointer<Float>
+    ) {
+        convolveTiles4(
+            input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1,
+            weights: u, outChannels: outChannels, bias: bias, relu: relu, into: output, v: v, m: m, ld: ld,
+            staging: staging)
+    }
+
+    public static func winograd4Block(
+        _ input: UnsafePointer<Double>, batch: Int, channels: Int, height: Int, width: Int, tiles t0: Int, _ t1: Int,
+        weights u: UnsafePointer<Double>, outChannels: Int, bias: UnsafePointer<Double>?, relu: Bool,
+        into output: UnsafeMutablePointer<Double>, v: UnsafeMutablePointer<Double>,
+        m: UnsafeMutablePointer<Double>, ld: Int, staging: UnsafeMutablePointer<Double>
+    ) {
+        convolveTiles4(
+            input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1,
+            weights: u, outChannels: outChannels, bias: bias, relu: relu, into: output, v: v, m: m, ld: ld,
+            staging: staging)
+    }
+
     /// V_e of channels c0 ..< c1 for tiles t0 ..< t1: Winograd's input transform alone (`transformInput`).
     public static func winogradInputTransform(
         _ input: UnsafePointer<Float>, channels: Int, _ c0: Int, _ c1: Int, height: Int, width: Int,

@@ -62,15 +62,16 @@ extension Kernels {
     }
 
     /// Calls `body(n, ty, tx, count, offset)` for each run of at most `lanes` consecutive tiles of one tile row
-    /// within tiles t0 ..< t1 of a map of `height` × `width` (tiles of 2 × 2 outputs, numbered image by image, row
-    /// by row); `offset` is the first tile's index minus t0. (Plain integers rather than a struct: a struct's
+    /// within tiles t0 ..< t1 of a map of `height` × `width` (tiles of `tile` × `tile` outputs, numbered image by
+    /// image, row by row); `offset` is the first tile's index minus t0. (Plain integers rather than a struct: a struct's
     /// value witnesses are code shared by name with other modules, which must not carry this module's
     /// instructions; see scripts/check_kernel_symbols.sh.)
     @inline(__always)
     static func forEachRun(
-        _ t0: Int, _ t1: Int, height: Int, width: Int, lanes: Int, _ body: (Int, Int, Int, Int, Int) -> Void
+        _ t0: Int, _ t1: Int, height: Int, width: Int, tile: Int = 2, lanes: Int,
+        _ body: (Int, Int, Int, Int, Int) -> Void
     ) {
-        let rows = (height + 1) / 2, columns = (width + 1) / 2
+        let rows = (height + tile - 1) / tile, columns = (width + tile - 1) / tile
         var t = t0
         while t < t1 {
             let row = t / columns, tx = t - row * columns
