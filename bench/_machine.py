@@ -115,16 +115,23 @@ def describe(threads: int | None = None) -> dict:
         swiftrcnn_supported_isas=sr.supported_isas() if sr is not None else None,
         swiftrcnn=getattr(sr, "__version__", None),
         swiftrcnn_target_cpu=library_target_cpu(sr),
+        swiftrcnn_winograd=report_value(sr, "Winograd (3 x 3)"),
     )
 
 
 def library_target_cpu(sr) -> str | None:
     """The CPU the library outside the per-instruction-set kernels was compiled for ("native", "generic", ...), from
     swiftrcnn's configuration report; None without swiftrcnn."""
+    return report_value(sr, "library target CPU")
+
+
+def report_value(sr, name: str) -> str | None:
+    """The value of line `name` of swiftrcnn's configuration report (e.g. "F(2x2, 3x3) (...)" for "Winograd (3 x 3)");
+    None without swiftrcnn or that line."""
     if sr is None:
         return None
     for line in sr.config_report().splitlines():
-        if line.startswith("library target CPU:"):
+        if line.startswith(name + ":"):
             return line.split(":", 1)[1].strip()
     return None
 
@@ -139,5 +146,7 @@ def header_line(threads: int | None = None) -> str:
     if d["swiftrcnn_isa"] is not None:
         parts.append(f"swiftrcnn path: {d['swiftrcnn_isa']} (supported: {', '.join(d['swiftrcnn_supported_isas'])}), "
                      f"library built for: {d['swiftrcnn_target_cpu']}")
+        if d["swiftrcnn_winograd"] and d["swiftrcnn_winograd"].startswith("F(4x4"):
+            parts.append("Winograd F(4x4, 3x3) (SWIFTRCNN_WINOGRAD_TILE=4)")
     parts.append(f"{d['threads']} threads")
     return " | ".join(parts)
