@@ -105,6 +105,8 @@ public struct KernelTable<T: SIMDScalar>: Sendable {
     public let expInPlace: @Sendable (_ p: UnsafeMutablePointer<T>, _ count: Int) -> Void
     /// In-place hardswish of `count` elements (`VectorMath.hardswish`).
     public let hardswishInPlace: @Sendable (_ p: UnsafeMutablePointer<T>, _ count: Int) -> Void
+    /// In-place ReLU of `count` elements (`VectorMath.relu`).
+    public let reluInPlace: @Sendable (_ p: UnsafeMutablePointer<T>, _ count: Int) -> Void
 }
 
 extension KernelFloat {
@@ -158,7 +160,8 @@ extension KernelTable where T == Float {
         storeChannelTile: _KernelsGeneric.Kernels.storeChannelTile,
         roiAlignTile: _KernelsGeneric.Kernels.roiAlignTile, roiPoolTile: _KernelsGeneric.Kernels.roiPoolTile,
         expInPlace: _KernelsGeneric.Kernels.expInPlace,
-        hardswishInPlace: _KernelsGeneric.Kernels.hardswishInPlace)
+        hardswishInPlace: _KernelsGeneric.Kernels.hardswishInPlace,
+        reluInPlace: _KernelsGeneric.Kernels.reluInPlace)
     #if arch(x86_64)
         static let avx2Float = KernelTable(
             mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.floatNR, kc: _KernelsAVX2.Kernels.kc,
@@ -174,7 +177,8 @@ extension KernelTable where T == Float {
             storeChannelTile: _KernelsAVX2.Kernels.storeChannelTile,
             roiAlignTile: _KernelsAVX2.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX2.Kernels.roiPoolTile,
             expInPlace: _KernelsAVX2.Kernels.expInPlace,
-            hardswishInPlace: _KernelsAVX2.Kernels.hardswishInPlace)
+            hardswishInPlace: _KernelsAVX2.Kernels.hardswishInPlace,
+            reluInPlace: _KernelsAVX2.Kernels.reluInPlace)
         static let avx512Float = KernelTable(
             mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.floatNR, kc: _KernelsAVX512.Kernels.kc,
             lanes: _KernelsAVX512.Kernels.floatLanes, winogradTiles: _KernelsAVX512.Kernels.winogradTiles,
@@ -189,7 +193,8 @@ extension KernelTable where T == Float {
             storeChannelTile: _KernelsAVX512.Kernels.storeChannelTile,
             roiAlignTile: _KernelsAVX512.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX512.Kernels.roiPoolTile,
             expInPlace: _KernelsAVX512.Kernels.expInPlace,
-            hardswishInPlace: _KernelsAVX512.Kernels.hardswishInPlace)
+            hardswishInPlace: _KernelsAVX512.Kernels.hardswishInPlace,
+            reluInPlace: _KernelsAVX512.Kernels.reluInPlace)
     #endif
 }
 
@@ -208,7 +213,8 @@ extension KernelTable where T == Double {
         storeChannelTile: _KernelsGeneric.Kernels.storeChannelTile,
         roiAlignTile: _KernelsGeneric.Kernels.roiAlignTile, roiPoolTile: _KernelsGeneric.Kernels.roiPoolTile,
         expInPlace: _KernelsGeneric.Kernels.expInPlace,
-        hardswishInPlace: _KernelsGeneric.Kernels.hardswishInPlace)
+        hardswishInPlace: _KernelsGeneric.Kernels.hardswishInPlace,
+        reluInPlace: _KernelsGeneric.Kernels.reluInPlace)
     #if arch(x86_64)
         static let avx2Double = KernelTable(
             mr: _KernelsAVX2.Kernels.mr, nr: _KernelsAVX2.Kernels.doubleNR, kc: _KernelsAVX2.Kernels.kc,
@@ -224,7 +230,8 @@ extension KernelTable where T == Double {
             storeChannelTile: _KernelsAVX2.Kernels.storeChannelTile,
             roiAlignTile: _KernelsAVX2.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX2.Kernels.roiPoolTile,
             expInPlace: _KernelsAVX2.Kernels.expInPlace,
-            hardswishInPlace: _KernelsAVX2.Kernels.hardswishInPlace)
+            hardswishInPlace: _KernelsAVX2.Kernels.hardswishInPlace,
+            reluInPlace: _KernelsAVX2.Kernels.reluInPlace)
         static let avx512Double = KernelTable(
             mr: _KernelsAVX512.Kernels.mr, nr: _KernelsAVX512.Kernels.doubleNR, kc: _KernelsAVX512.Kernels.kc,
             lanes: _KernelsAVX512.Kernels.doubleLanes, winogradTiles: _KernelsAVX512.Kernels.winogradTiles,
@@ -239,6 +246,7 @@ extension KernelTable where T == Double {
             storeChannelTile: _KernelsAVX512.Kernels.storeChannelTile,
             roiAlignTile: _KernelsAVX512.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX512.Kernels.roiPoolTile,
             expInPlace: _KernelsAVX512.Kernels.expInPlace,
-            hardswishInPlace: _KernelsAVX512.Kernels.hardswishInPlace)
+            hardswishInPlace: _KernelsAVX512.Kernels.hardswishInPlace,
+            reluInPlace: _KernelsAVX512.Kernels.reluInPlace)
     #endif
 }

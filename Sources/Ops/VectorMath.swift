@@ -28,6 +28,18 @@ public enum VectorMath {
     public static func hardswish(_ p: UnsafeMutablePointer<Double>, count: Int) {
         Double.kernels.hardswishInPlace(p, count)
     }
+
+    /// In-place ReLU of `count` Floats: negative values become 0; NaN and -0 stay (as torch.relu).
+    @inlinable
+    public static func relu(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        Float.kernels.reluInPlace(p, count)
+    }
+
+    /// In-place ReLU of `count` Doubles.
+    @inlinable
+    public static func relu(_ p: UnsafeMutablePointer<Double>, count: Int) {
+        Double.kernels.reluInPlace(p, count)
+    }
 }
 
 extension KernelFloat {

@@ -8,7 +8,7 @@ import XCTest
 
 /// VectorMath.exp against the C library, over the whole range and at the edges, on every instruction-set path (it
 /// runs in the path's kernels), and the same bit for bit on every path; VectorMath.hardswish against its scalar
-/// definition, bit for bit, on every path.
+/// definition, bit for bit, on every path; VectorMath.relu likewise.
 final class VectorMathTests: XCTestCase {
     func testFloatExpWithinTwoUlpOfLibm() { forEachISA { _ in checkFloatExp() } }
     func testDoubleExpWithinTwoUlpOfLibm() { forEachISA { _ in checkDoubleExp() } }
@@ -70,7 +70,7 @@ final class VectorMathTests: XCTestCase {
         XCTAssertTrue(nan[0].isNaN)
     }
 
-    func testHardswishIsItsDefinitionOnEveryPath() {
+    func testHardswishAndReLUAreTheirDefinitionsOnEveryPath() {
         // Both bends (-3, 3), zeros of both signs, the extremes and non-finite values, then a dense sweep; counts
         // that leave every remainder of the vector widths.
         let special: [Double] = [
@@ -83,16 +83,27 @@ final class VectorMathTests: XCTestCase {
             let xf = x.map { Float($0) }
             func reference<T: FloatingPoint>(_ v: T) -> T { v * min(max(v + 3, 0), 6) / 6 }
             let wantFloat = xf.map(reference), wantDouble = x.map(reference)
+            // ReLU: negative values to 0; NaN and -0 stay (compared bit for bit, so -0 must stay -0).
+            func reluReference<T: FloatingPoint>(_ v: T) -> T { v < 0 ? 0 : v }
+            let reluFloat = xf.map(reluReference), reluDouble = x.map(reluReference)
             forEachISA { isa in
                 var yf = xf, yd = x
                 VectorMath.hardswish(&yf, count: count)
                 VectorMath.hardswish(&yd, count: count)
                 XCTAssertTrue(sameValues(yf, wantFloat), "Float, \(count) elements, \(isa)")
                 XCTAssertTrue(sameValues(yd, wantDouble), "Double, \(count) elements, \(isa)")
+                var rf = xf, rd = x
+                VectorMath.relu(&rf, count: count)
+                VectorMath.relu(&rd, count: count)
+                XCTAssertEqual(rf.map(\.bitPattern), reluFloat.map(\.bitPattern), "ReLU, Float, \(count), \(isa)")
+                XCTAssertEqual(rd.map(\.bitPattern), reluDouble.map(\.bitPattern), "ReLU, Double, \(count), \(isa)")
                 for guardAfter in [true, false] {
                     let gf = GuardedBuffer(xf, guardAfter: guardAfter)
                     VectorMath.hardswish(gf.pointer, count: count)
                     XCTAssertTrue(sameValues(gf.array, wantFloat), "guarded, \(count) elements, \(isa)")
+                    let gr = GuardedBuffer(xf, guardAfter: guardAfter)
+                    VectorMath.relu(gr.pointer, count: count)
+                    XCTAssertEqual(gr.array.map(\.bitPattern), reluFloat.map(\.bitPattern), "guarded ReLU, \(count)")
                 }
             }
         }

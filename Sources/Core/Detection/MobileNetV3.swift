@@ -11,7 +11,7 @@ enum Activation: Sendable {
             let p = d.baseAddress!
             Parallel.forEachChunk(d.count, minItemsPerChunk: 1 << 16) { range in
                 switch kind {
-                case .relu: for i in range where p[i] < 0 { p[i] = 0 }
+                case .relu: VectorMath.relu(p + range.lowerBound, count: range.count)
                 case .hardswish: VectorMath.hardswish(p + range.lowerBound, count: range.count)
                 }
             }

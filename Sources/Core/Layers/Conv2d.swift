@@ -306,9 +306,10 @@ func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -
     return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
-/// In-place max(x, 0) (NaN stays NaN, as torch.relu), split over threads.
+/// In-place max(x, 0) (NaN stays NaN, as torch.relu), split over threads, in the instruction-set path's vectors
+/// (`VectorMath.relu`).
 func applyReLU(_ p: UnsafeMutablePointer<Float>, count: Int) {
     Parallel.forEachChunk(count, minItemsPerChunk: 1 << 16) { range in
-        for i in range where p[i] < 0 { p[i] = 0 }
+        VectorMath.relu(p + range.lowerBound, count: range.count)
     }
 }

@@ -74,7 +74,8 @@ extension Kernels {
 }
 
 // hardswish(x) = x · min(max(x + 3, 0), 6) / 6 (MobileNetV3's activation), in that order of operations: the division
-// is what makes it costly, and with this path's vectors it runs on 4, 8 or 16 lanes at once.
+// is what makes it costly, and with this path's vectors it runs on 4, 8 or 16 lanes at once. ReLU stores every
+// element (a select, no branch), so it vectorises too.
 
 extension Kernels {
     /// In-place hardswish of `count` Floats; NaN stays NaN.
@@ -90,6 +91,22 @@ extension Kernels {
         for i in 0..<count {
             let x = p[i]
             p[i] = x * min(max(x + 3, 0), 6) / 6
+        }
+    }
+
+    /// In-place ReLU of `count` Floats: negative values become 0; NaN and -0 stay.
+    public static func reluInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count {
+            let x = p[i]
+            p[i] = x < 0 ? 0 : x
+        }
+    }
+
+    /// In-place ReLU of `count` Doubles: negative values become 0; NaN and -0 stay.
+    public static func reluInPlace(_ p: UnsafeMutablePointer<Double>, count: Int) {
+        for i in 0..<count {
+            let x = p[i]
+            p[i] = x < 0 ? 0 : x
         }
     }
 }
