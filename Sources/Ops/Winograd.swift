@@ -55,11 +55,41 @@ public enum Winograd {
     public static func componentCount(tile: Int) -> Int { (tile + 2) * (tile + 2) }
 
     /// The output tile (2 or 4) of the Winograd convolutions that layers set up from now on: 2 unless the
-    /// environment variable `SWIFTRCNN_WINOGRAD_TILE` is 4 when the library loads, or it is set here.
-    nonisolated(unsafe) public static var defaultTile: Int = {
+    /// environment variable `SWIFTRCNN_WINOGRAD_TILE` is 4 when the library loads, or it is set here; on a thread
+    /// inside `withDefaultTile`, that call's tile.
+    public static var defaultTile: Int {
+        get {
+            if let override = pthread_getspecific(tileOverrideKey) { return Int(bitPattern: override) }
+            return processDefaultTile
+        }
+        set {
+            precondition(newValue == 2 || newValue == 4, "Winograd.defaultTile must be 2 or 4")
+            processDefaultTile = newValue
+        }
+    }
+
+    nonisolated(unsafe) private static var processDefaultTile: Int = {
         guard let raw = getenv("SWIFTRCNN_WINOGRAD_TILE") else { return 2 }
         return String(cString: raw) == "4" ? 4 : 2
     }()
+
+    /// Holds the calling thread's `withDefaultTile` tile (absent: none).
+    private static let tileOverrideKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "Winograd: no thread-specific key")
+        return key
+    }()
+
+    /// `body()` with `defaultTile` = `tile` on the calling thread only (other threads keep theirs): a trainer
+    /// builds its layers with F(2×2, 3×3) whatever the process default, so that gradients stay as close to
+    /// torchvision's as the tests hold them.
+    public static func withDefaultTile<R>(_ tile: Int, _ body: () throws -> R) rethrows -> R {
+        precondition(tile == 2 || tile == 4, "Winograd: tile must be 2 or 4")
+        let saved = pthread_getspecific(tileOverrideKey)
+        pthread_setspecific(tileOverrideKey, UnsafeRawPointer(bitPattern: tile))
+        defer { pthread_setspecific(tileOverrideKey, saved) }
+        return try body()
+    }
 
     /// Elements of V and M (16 · (C + K) per tile) that a block of tiles may fill: 2 MiB of Float. Blocks with
     /// fewer tiles than the path's `winogradTiles` keep the transformed inputs closer to the cores while the 16

@@ -1,7 +1,8 @@
 """The opt-in Winograd F(4x4, 3x3) (SWIFTRCNN_WINOGRAD_TILE=4): reported by show_config, and a detector built with
 it still finds torchvision's detections (within looser tolerances than the default F(2x2, 3x3) is held to: its
 3 x 3 convolutions round about 7 times as much). The kernels themselves are checked against the direct sum, on every
-path and in both element types, by the Swift tests (WinogradTests, GuardPageTests)."""
+path and in both element types, by the Swift tests (WinogradTests, GuardPageTests); that training keeps F(2x2, 3x3),
+by WinogradTileTests (and by the training parity tests, which pass with SWIFTRCNN_WINOGRAD_TILE=4 set)."""
 import json
 import os
 import subprocess

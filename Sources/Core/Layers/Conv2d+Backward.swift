@@ -50,7 +50,8 @@ extension Conv2d {
             count = weight.count
         }
         return Conv2d(
-            weight: flipped, bias: nil, inChannels: o, outChannels: c, kernel: (3, 3), padding: 1, winograd: true)
+            weight: flipped, bias: nil, inChannels: o, outChannels: c, kernel: (3, 3), padding: 1, winograd: true,
+            winogradTile: winogradTile)
     }
 
     /// Adds dL/dW and dL/db to `weightGradient` and `biasGradient` (when non-nil), and returns dL/dx when

@@ -21,8 +21,9 @@ public struct Conv2d: Sendable {
     public let winogradWeights: [Float]?
     /// The instruction-set path whose GEMM layout `winogradWeights` are packed in (the current one at creation).
     public let winogradPath: ISA
-    /// The Winograd output tile `winogradWeights` are transformed for: 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3)),
-    /// `Winograd.defaultTile` at creation.
+    /// The Winograd output tile `winogradWeights` are transformed for: 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3)); the
+    /// initializer's `winogradTile`, else `Winograd.defaultTile` at creation. Layers derived from this one (batch
+    /// norm folded, ReLU, the input-gradient layer) keep it.
     public let winogradTile: Int
 
     /// Target elements of one im2col band (16 MiB of floats): bounds the column buffer on 800 × 1333 inputs.
@@ -34,7 +35,7 @@ public struct Conv2d: Sendable {
     public init(
         weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int, kernel: (Int, Int),
         stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1, relu: Bool = false,
-        winograd: Bool = true
+        winograd: Bool = true, winogradTile: Int? = nil
     ) {
         precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0, "Conv2d: bad groups")
         precondition(
@@ -47,9 +48,10 @@ public struct Conv2d: Sendable {
         self.relu = relu
         self.weight = weight
         self.bias = bias
-        let path = ISA.current, tile = Winograd.defaultTile
+        let path = ISA.current, tile = winogradTile ?? Winograd.defaultTile
+        precondition(tile == 2 || tile == 4, "Conv2d: winogradTile must be 2 or 4")
         winogradPath = path
-        winogradTile = tile
+        self.winogradTile = tile
         if winograd
             && Winograd.applies(
                 kernelH: kernel.0, kernelW: kernel.1, stride: stride, padding: padding,
@@ -95,7 +97,7 @@ public struct Conv2d: Sendable {
         return Conv2d(
             weight: w, bias: b, inChannels: inChannels, outChannels: outChannels,
             kernel: (kernelH, kernelW), stride: stride, padding: padding, dilation: dilation,
-            groups: groups, relu: relu, winograd: winograd ?? (winogradWeights != nil))
+            groups: groups, relu: relu, winograd: winograd ?? (winogradWeights != nil), winogradTile: winogradTile)
     }
 
     /// The same convolution with ReLU fused or not.
@@ -103,7 +105,7 @@ public struct Conv2d: Sendable {
         Conv2d(
             weight: weight, bias: bias, inChannels: inChannels, outChannels: outChannels,
             kernel: (kernelH, kernelW), stride: stride, padding: padding, dilation: dilation, groups: groups,
-            relu: on, winograd: winogradWeights != nil)
+            relu: on, winograd: winogradWeights != nil, winogradTile: winogradTile)
     }
 
     /// Whether the im2col matrix is the input planes themselves (1 × 1, stride 1, no padding), so products read the

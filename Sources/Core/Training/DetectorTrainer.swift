@@ -136,7 +136,7 @@ public final class DetectorTrainer: @unchecked Sendable {
             !frozen.contains($0) && DetectorTrainer.isParameter($0, trainableBackboneLayers: layers, architecture: a)
         }
         var store = WeightStore(entries)
-        built = try DetectionModel(config: config, weights: &store)
+        built = try Winograd.withDefaultTile(2) { try DetectionModel(config: config, weights: &store) }
     }
 
     /// The batch norms' tensors of the sequential parts (a sequential backbone, a sequential box head), which
@@ -187,7 +187,8 @@ public final class DetectorTrainer: @unchecked Sendable {
         get throws {
             if let built { return built }
             var store = WeightStore(parameters.entries)
-            let m = try DetectionModel(config: config, weights: &store)
+            // Training keeps F(2×2, 3×3) even where SWIFTRCNN_WINOGRAD_TILE=4 speeds up inference.
+            let m = try Winograd.withDefaultTile(2) { try DetectionModel(config: config, weights: &store) }
             built = m
             return m
         }
