@@ -85,7 +85,7 @@ extension Kernels {
         ld: Int, staging: UnsafeMutablePointer<Float>
     ) {
         convolveTiles(
-            input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1,
+            input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1, tile: 2,
             weights: u, outChannels: outChannels, bias: bias, relu: relu, into: output, v: v, m: m, ld: ld,
             staging: staging)
     }
@@ -97,20 +97,20 @@ extension Kernels {
         m: UnsafeMutablePointer<Double>, ld: Int, staging: UnsafeMutablePointer<Double>
     ) {
         convolveTiles(
-            input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1,
+            input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1, tile: 2,
             weights: u, outChannels: outChannels, bias: bias, relu: relu, into: output, v: v, m: m, ld: ld,
             staging: staging)
     }
 
-    /// One block of tiles of an F(4×4, 3×3) convolution (`convolveTiles4`).
+    /// One block of tiles of an F(4×4, 3×3) convolution (`convolveTiles` with tile 4).
     public static func winograd4Block(
         _ input: UnsafePointer<Float>, batch: Int, channels: Int, height: Int, width: Int, tiles t0: Int, _ t1: Int,
         weights u: UnsafePointer<Float>, outChannels: Int, bias: UnsafePointer<Float>?, relu: Bool,
         into output: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
         ld: Int, staging: UnsafeMutablePointer<Float>
     ) {
-        convolveTiles4(
-            input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1,
+        convolveTiles(
+            input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1, tile: 4,
             weights: u, outChannels: outChannels, bias: bias, relu: relu, into: output, v: v, m: m, ld: ld,
             staging: staging)
     }
@@ -121,8 +121,8 @@ extension Kernels {
         into output: UnsafeMutablePointer<Double>, v: UnsafeMutablePointer<Double>,
         m: UnsafeMutablePointer<Double>, ld: Int, staging: UnsafeMutablePointer<Double>
     ) {
-        convolveTiles4(
-            input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1,
+        convolveTiles(
+            input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1, tile: 4,
             weights: u, outChannels: outChannels, bias: bias, relu: relu, into: output, v: v, m: m, ld: ld,
             staging: staging)
     }

@@ -82,23 +82,30 @@ extension Kernels {
         }
     }
 
-    /// Tiles t0 ..< t1 of the convolution: V_e = Bᵀ d B of every channel into `v` (16 matrices C × `ld`), the 16
-    /// products M_e = U_e · V_e into `m` (16 matrices K × `ld`), then Y = Aᵀ M A plus bias and ReLU into `output`.
-    /// `u` holds the 16 filter matrices packed by `prepackA` (each `packedCount(m: K, k: C)` elements); `ld` is
-    /// at least t1 - t0 + lanes and at least t1 - t0 rounded up to whole `nr`-column panels (the products read V_e
-    /// in place, in whole panels); `staging` holds 4 · lanes elements.
+    /// Tiles t0 ..< t1 of the convolution with output tiles of `tile` × `tile` (2: F(2×2, 3×3), 4: F(4×4, 3×3),
+    /// `Winograd4.swift`); n = tile + 2: V_e = Bᵀ d B of every channel into `v` (n² matrices C × `ld`), the n²
+    /// products M_e = U_e · V_e into `m` (n² matrices K × `ld`), then Y = Aᵀ M A plus bias and ReLU into `output`.
+    /// `u` holds the n² filter matrices packed by `prepackA` (each `packedCount(m: K, k: C)` elements); `ld` is at
+    /// least t1 - t0 + lanes and at least t1 - t0 rounded up to whole `nr`-column panels (the products read V_e in
+    /// place, in whole panels); `staging` holds 4 · lanes + 4 elements.
     @inline(__always)
     static func convolveTiles<T: KernelScalar>(
         _ input: UnsafePointer<T>, batch: Int, channels: Int, height: Int, width: Int, tiles t0: Int, _ t1: Int,
-        weights u: UnsafePointer<T>, outChannels: Int, bias: UnsafePointer<T>?, relu: Bool,
+        tile: Int, weights u: UnsafePointer<T>, outChannels: Int, bias: UnsafePointer<T>?, relu: Bool,
         into output: UnsafeMutablePointer<T>, v: UnsafeMutablePointer<T>, m: UnsafeMutablePointer<T>, ld: Int,
         staging: UnsafeMutablePointer<T>
     ) {
-        transformInput(
-            input, channels: channels, 0, channels, height: height, width: width, tiles: t0, t1, into: v, ld: ld,
-            staging: staging)
+        if tile == 2 {
+            transformInput(
+                input, channels: channels, 0, channels, height: height, width: width, tiles: t0, t1, into: v,
+                ld: ld, staging: staging)
+        } else {
+            transformInput4(
+                input, channels: channels, 0, channels, height: height, width: width, tiles: t0, t1, into: v,
+                ld: ld, staging: staging)
+        }
         let packed = packedCount(m: outChannels, k: channels)
-        for e in 0..<16 {
+        for e in 0..<(tile + 2) * (tile + 2) {
             multiplyBlock(
                 rows: 0, outChannels, columns: 0, t1 - t0, k: channels,
                 a: u + e * packed, lda: channels, transposeA: false,
@@ -106,9 +113,15 @@ extension Kernels {
                 c: m + e * outChannels * ld, ldc: ld, accumulate: false,
                 bias: nil, addend: nil, relu: false, prepackedA: u + e * packed, inPlaceB: true)
         }
-        transformOutput(
-            m, ld: ld, outChannels: outChannels, height: height, width: width, tiles: t0, t1, bias: bias,
-            relu: relu, into: output)
+        if tile == 2 {
+            transformOutput(
+                m, ld: ld, outChannels: outChannels, height: height, width: width, tiles: t0, t1, bias: bias,
+                relu: relu, into: output)
+        } else {
+            transformOutput4(
+                m, ld: ld, outChannels: outChannels, height: height, width: width, tiles: t0, t1, bias: bias,
+                relu: relu, into: output)
+        }
     }
 
     /// V_e(c, t - t0) for channels c0 ..< c1 of `channels` and tiles t0 ..< t1 (V_e at `v + e·C·ld`): Bᵀ d B of

@@ -1,10 +1,10 @@
 import _SwiftRCNNCPUID
 
-// Winograd F(4×4, 3×3) for one block of output tiles: input transform, the 36 products, output transform. The
-// method (points 0, 1, -1, 1/2, -2, ∞), the tile numbering and the threading are documented on
-// `SwiftRCNNOps.Winograd`, which cuts the tiles into blocks and runs them on threads. As in F(2×2, 3×3), the
-// transforms run `T.Vector.scalarCount` tiles of one tile row at a time, one tile per lane, with plain multiplies
-// and adds (no fused multiply-adds), so every path computes the same values.
+// Winograd F(4×4, 3×3)'s input and output transforms for one block of output tiles; `convolveTiles` (Winograd.swift)
+// runs them around the 36 products. The method (points 0, 1, -1, 1/2, -2, ∞), the tile numbering and the threading
+// are documented on `SwiftRCNNOps.Winograd`, which cuts the tiles into blocks and runs them on threads. As in
+// F(2×2, 3×3), the transforms run `T.Vector.scalarCount` tiles of one tile row at a time, one tile per lane, with
+// plain multiplies and adds (no fused multiply-adds), so every path computes the same values.
 
 extension Kernels {
     /// Bᵀ applied to the six values d0 ... d5 (one row or column of a 6 × 6 patch).
@@ -201,33 +201,5 @@ extension Kernels {
                 storeRow(3, q0.3, q1.3, q2.3, q3.3, q4.3, q5.3)
             }
         }
-    }
-
-    /// Tiles t0 ..< t1 of an F(4×4, 3×3) convolution: V_e = Bᵀ d B of every channel into `v` (36 matrices
-    /// C × `ld`), the 36 products M_e = U_e · V_e into `m` (36 matrices K × `ld`), then Y = Aᵀ M A plus bias and
-    /// ReLU into `output`. `u` holds the 36 filter matrices packed by `prepackA`; `ld` is at least t1 - t0 + lanes
-    /// and at least t1 - t0 rounded up to whole `nr`-column panels; `staging` holds 4·lanes + 4 elements.
-    @inline(__always)
-    static func convolveTiles4<T: KernelScalar>(
-        _ input: UnsafePointer<T>, batch: Int, channels: Int, height: Int, width: Int, tiles t0: Int, _ t1: Int,
-        weights u: UnsafePointer<T>, outChannels: Int, bias: UnsafePointer<T>?, relu: Bool,
-        into output: UnsafeMutablePointer<T>, v: UnsafeMutablePointer<T>, m: UnsafeMutablePointer<T>, ld: Int,
-        staging: UnsafeMutablePointer<T>
-    ) {
-        transformInput4(
-            input, channels: channels, 0, channels, height: height, width: width, tiles: t0, t1, into: v, ld: ld,
-            staging: staging)
-        let packed = packedCount(m: outChannels, k: channels)
-        for e in 0..<36 {
-            multiplyBlock(
-                rows: 0, outChannels, columns: 0, t1 - t0, k: channels,
-                a: u + e * packed, lda: channels, transposeA: false,
-                b: v + e * channels * ld, ldb: ld, transposeB: false,
-                c: m + e * outChannels * ld, ldc: ld, accumulate: false,
-                bias: nil, addend: nil, relu: false, prepackedA: u + e * packed, inPlaceB: true)
-        }
-        transformOutput4(
-            m, ld: ld, outChannels: outChannels, height: height, width: width, tiles: t0, t1, bias: bias,
-            relu: relu, into: output)
     }
 }
