@@ -34,7 +34,7 @@ public struct KernelTable<T: SIMDScalar>: Sendable {
     public typealias WinogradBlock =
         @Sendable (
             _ input: UnsafePointer<T>, _ batch: Int, _ channels: Int, _ height: Int, _ width: Int, _ t0: Int, _ t1: Int,
-            _ weights: UnsafePointer<T>, _ outChannels: Int, _ bias: UnsafePointer<T>?, _ relu: Bool,
+            _ tile: Int, _ weights: UnsafePointer<T>, _ outChannels: Int, _ bias: UnsafePointer<T>?, _ relu: Bool,
             _ output: UnsafeMutablePointer<T>, _ v: UnsafeMutablePointer<T>, _ m: UnsafeMutablePointer<T>, _ ld: Int,
             _ staging: UnsafeMutablePointer<T>
         ) -> Void
@@ -81,10 +81,8 @@ public struct KernelTable<T: SIMDScalar>: Sendable {
     public let unpackA: UnpackA
     /// Elements of op(A) (m × k) packed by `prepackA`.
     public let prepackedCount: @Sendable (_ m: Int, _ k: Int) -> Int
-    /// Tiles t0 ..< t1 of a Winograd F(2×2, 3×3) convolution (see `Winograd`).
+    /// Tiles t0 ..< t1 of a Winograd convolution with output tiles of `tile` × `tile`, 2 or 4 (see `Winograd`).
     public let winogradBlock: WinogradBlock
-    /// Tiles t0 ..< t1 of a Winograd F(4×4, 3×3) convolution (see `Winograd`).
-    public let winograd4Block: WinogradBlock
     /// Rows r0 ..< r1 of an im2col matrix (see `Im2Col`).
     public let im2colRows: Im2ColRows
     /// Winograd's input transform V_e = Bᵀ d B alone, of channels c0 ..< c1 for tiles t0 ..< t1; `staging` holds
@@ -152,7 +150,6 @@ extension KernelTable where T == Float {
         gemmBlock: _KernelsGeneric.Kernels.gemmBlock,
         prepackA: _KernelsGeneric.Kernels.prepackA, unpackA: _KernelsGeneric.Kernels.unpackA,
         prepackedCount: _KernelsGeneric.Kernels.prepackedCount, winogradBlock: _KernelsGeneric.Kernels.winogradBlock,
-        winograd4Block: _KernelsGeneric.Kernels.winograd4Block,
         im2colRows: _KernelsGeneric.Kernels.im2colRows,
         winogradInputTransform: _KernelsGeneric.Kernels.winogradInputTransform,
         winogradGradientTransform: _KernelsGeneric.Kernels.winogradGradientTransform,
@@ -169,7 +166,6 @@ extension KernelTable where T == Float {
             gemmBlock: _KernelsAVX2.Kernels.gemmBlock,
             prepackA: _KernelsAVX2.Kernels.prepackA, unpackA: _KernelsAVX2.Kernels.unpackA,
             prepackedCount: _KernelsAVX2.Kernels.prepackedCount, winogradBlock: _KernelsAVX2.Kernels.winogradBlock,
-            winograd4Block: _KernelsAVX2.Kernels.winograd4Block,
             im2colRows: _KernelsAVX2.Kernels.im2colRows,
             winogradInputTransform: _KernelsAVX2.Kernels.winogradInputTransform,
             winogradGradientTransform: _KernelsAVX2.Kernels.winogradGradientTransform,
@@ -185,7 +181,6 @@ extension KernelTable where T == Float {
             gemmBlock: _KernelsAVX512.Kernels.gemmBlock,
             prepackA: _KernelsAVX512.Kernels.prepackA, unpackA: _KernelsAVX512.Kernels.unpackA,
             prepackedCount: _KernelsAVX512.Kernels.prepackedCount, winogradBlock: _KernelsAVX512.Kernels.winogradBlock,
-            winograd4Block: _KernelsAVX512.Kernels.winograd4Block,
             im2colRows: _KernelsAVX512.Kernels.im2colRows,
             winogradInputTransform: _KernelsAVX512.Kernels.winogradInputTransform,
             winogradGradientTransform: _KernelsAVX512.Kernels.winogradGradientTransform,
@@ -205,7 +200,6 @@ extension KernelTable where T == Double {
         gemmBlock: _KernelsGeneric.Kernels.gemmBlock,
         prepackA: _KernelsGeneric.Kernels.prepackA, unpackA: _KernelsGeneric.Kernels.unpackA,
         prepackedCount: _KernelsGeneric.Kernels.prepackedCount, winogradBlock: _KernelsGeneric.Kernels.winogradBlock,
-        winograd4Block: _KernelsGeneric.Kernels.winograd4Block,
         im2colRows: _KernelsGeneric.Kernels.im2colRows,
         winogradInputTransform: _KernelsGeneric.Kernels.winogradInputTransform,
         winogradGradientTransform: _KernelsGeneric.Kernels.winogradGradientTransform,
@@ -222,7 +216,6 @@ extension KernelTable where T == Double {
             gemmBlock: _KernelsAVX2.Kernels.gemmBlock,
             prepackA: _KernelsAVX2.Kernels.prepackA, unpackA: _KernelsAVX2.Kernels.unpackA,
             prepackedCount: _KernelsAVX2.Kernels.prepackedCount, winogradBlock: _KernelsAVX2.Kernels.winogradBlock,
-            winograd4Block: _KernelsAVX2.Kernels.winograd4Block,
             im2colRows: _KernelsAVX2.Kernels.im2colRows,
             winogradInputTransform: _KernelsAVX2.Kernels.winogradInputTransform,
             winogradGradientTransform: _KernelsAVX2.Kernels.winogradGradientTransform,
@@ -238,7 +231,6 @@ extension KernelTable where T == Double {
             gemmBlock: _KernelsAVX512.Kernels.gemmBlock,
             prepackA: _KernelsAVX512.Kernels.prepackA, unpackA: _KernelsAVX512.Kernels.unpackA,
             prepackedCount: _KernelsAVX512.Kernels.prepackedCount, winogradBlock: _KernelsAVX512.Kernels.winogradBlock,
-            winograd4Block: _KernelsAVX512.Kernels.winograd4Block,
             im2colRows: _KernelsAVX512.Kernels.im2colRows,
             winogradInputTransform: _KernelsAVX512.Kernels.winogradInputTransform,
             winogradGradientTransform: _KernelsAVX512.Kernels.winogradGradientTransform,

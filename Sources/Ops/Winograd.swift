@@ -269,11 +269,10 @@ public enum Winograd {
             HugePages.advise(scratch, byteCount: scratchCount * MemoryLayout<T>.stride)
             let v = scratch.bindMemory(to: T.self, capacity: scratchCount)
             let m = v + vCount, staging = m + mCount
-            let run = tile == 2 ? kernels.winogradBlock : kernels.winograd4Block
             for block in range {
                 let t0 = block * blockTiles, t1 = min(tiles, t0 + blockTiles)
-                run(
-                    input, batch, channels, height, width, t0, t1, u, outChannels, bias, relu,
+                kernels.winogradBlock(
+                    input, batch, channels, height, width, t0, t1, tile, u, outChannels, bias, relu,
                     output, v, m, ld, staging)
             }
         }

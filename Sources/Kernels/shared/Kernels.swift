@@ -80,49 +80,24 @@ extension Kernels {
 
     public static func winogradBlock(
         _ input: UnsafePointer<Float>, batch: Int, channels: Int, height: Int, width: Int, tiles t0: Int, _ t1: Int,
-        weights u: UnsafePointer<Float>, outChannels: Int, bias: UnsafePointer<Float>?, relu: Bool,
+        tile: Int, weights u: UnsafePointer<Float>, outChannels: Int, bias: UnsafePointer<Float>?, relu: Bool,
         into output: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
         ld: Int, staging: UnsafeMutablePointer<Float>
     ) {
         convolveTiles(
-            input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1, tile: 2,
+            input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1, tile: tile,
             weights: u, outChannels: outChannels, bias: bias, relu: relu, into: output, v: v, m: m, ld: ld,
             staging: staging)
     }
 
     public static func winogradBlock(
         _ input: UnsafePointer<Double>, batch: Int, channels: Int, height: Int, width: Int, tiles t0: Int, _ t1: Int,
-        weights u: UnsafePointer<Double>, outChannels: Int, bias: UnsafePointer<Double>?, relu: Bool,
+        tile: Int, weights u: UnsafePointer<Double>, outChannels: Int, bias: UnsafePointer<Double>?, relu: Bool,
         into output: UnsafeMutablePointer<Double>, v: UnsafeMutablePointer<Double>,
         m: UnsafeMutablePointer<Double>, ld: Int, staging: UnsafeMutablePointer<Double>
     ) {
         convolveTiles(
-            input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1, tile: 2,
-            weights: u, outChannels: outChannels, bias: bias, relu: relu, into: output, v: v, m: m, ld: ld,
-            staging: staging)
-    }
-
-    /// One block of tiles of an F(4×4, 3×3) convolution (`convolveTiles` with tile 4).
-    public static func winograd4Block(
-        _ input: UnsafePointer<Float>, batch: Int, channels: Int, height: Int, width: Int, tiles t0: Int, _ t1: Int,
-        weights u: UnsafePointer<Float>, outChannels: Int, bias: UnsafePointer<Float>?, relu: Bool,
-        into output: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
-        ld: Int, staging: UnsafeMutablePointer<Float>
-    ) {
-        convolveTiles(
-            input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1, tile: 4,
-            weights: u, outChannels: outChannels, bias: bias, relu: relu, into: output, v: v, m: m, ld: ld,
-            staging: staging)
-    }
-
-    public static func winograd4Block(
-        _ input: UnsafePointer<Double>, batch: Int, channels: Int, height: Int, width: Int, tiles t0: Int, _ t1: Int,
-        weights u: UnsafePointer<Double>, outChannels: Int, bias: UnsafePointer<Double>?, relu: Bool,
-        into output: UnsafeMutablePointer<Double>, v: UnsafeMutablePointer<Double>,
-        m: UnsafeMutablePointer<Double>, ld: Int, staging: UnsafeMutablePointer<Double>
-    ) {
-        convolveTiles(
-            input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1, tile: 4,
+            input, batch: batch, channels: channels, height: height, width: width, tiles: t0, t1, tile: tile,
             weights: u, outChannels: outChannels, bias: bias, relu: relu, into: output, v: v, m: m, ld: ld,
             staging: staging)
     }
