@@ -99,6 +99,13 @@ public struct KernelTable<T: SIMDScalar>: Sendable {
     public let roiAlignTile: RoIAlignTile
     /// One RoI's RoIPool maxima and argmax from a tile (see `RoIPool.forwardTiled`).
     public let roiPoolTile: RoIPoolTile
+    /// One plane of a depthwise convolution: input h × w, a k × k filter and its bias, stride, padding, output
+    /// ho × wo (see `Depthwise`).
+    public let depthwise:
+        @Sendable (
+            _ src: UnsafePointer<T>, _ height: Int, _ width: Int, _ filter: UnsafePointer<T>, _ bias: T, _ kernel: Int,
+            _ stride: Int, _ padding: Int, _ outHeight: Int, _ outWidth: Int, _ into: UnsafeMutablePointer<T>
+        ) -> Void
     /// In-place exp of `count` elements (`VectorMath.exp`).
     public let expInPlace: @Sendable (_ p: UnsafeMutablePointer<T>, _ count: Int) -> Void
     /// In-place hardswish of `count` elements (`VectorMath.hardswish`).
@@ -156,6 +163,7 @@ extension KernelTable where T == Float {
         fillChannelTile: _KernelsGeneric.Kernels.fillChannelTile,
         storeChannelTile: _KernelsGeneric.Kernels.storeChannelTile,
         roiAlignTile: _KernelsGeneric.Kernels.roiAlignTile, roiPoolTile: _KernelsGeneric.Kernels.roiPoolTile,
+        depthwise: _KernelsGeneric.Kernels.depthwise,
         expInPlace: _KernelsGeneric.Kernels.expInPlace,
         hardswishInPlace: _KernelsGeneric.Kernels.hardswishInPlace,
         reluInPlace: _KernelsGeneric.Kernels.reluInPlace)
@@ -172,6 +180,7 @@ extension KernelTable where T == Float {
             fillChannelTile: _KernelsAVX2.Kernels.fillChannelTile,
             storeChannelTile: _KernelsAVX2.Kernels.storeChannelTile,
             roiAlignTile: _KernelsAVX2.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX2.Kernels.roiPoolTile,
+            depthwise: _KernelsAVX2.Kernels.depthwise,
             expInPlace: _KernelsAVX2.Kernels.expInPlace,
             hardswishInPlace: _KernelsAVX2.Kernels.hardswishInPlace,
             reluInPlace: _KernelsAVX2.Kernels.reluInPlace)
@@ -187,6 +196,7 @@ extension KernelTable where T == Float {
             fillChannelTile: _KernelsAVX512.Kernels.fillChannelTile,
             storeChannelTile: _KernelsAVX512.Kernels.storeChannelTile,
             roiAlignTile: _KernelsAVX512.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX512.Kernels.roiPoolTile,
+            depthwise: _KernelsAVX512.Kernels.depthwise,
             expInPlace: _KernelsAVX512.Kernels.expInPlace,
             hardswishInPlace: _KernelsAVX512.Kernels.hardswishInPlace,
             reluInPlace: _KernelsAVX512.Kernels.reluInPlace)
@@ -206,6 +216,7 @@ extension KernelTable where T == Double {
         fillChannelTile: _KernelsGeneric.Kernels.fillChannelTile,
         storeChannelTile: _KernelsGeneric.Kernels.storeChannelTile,
         roiAlignTile: _KernelsGeneric.Kernels.roiAlignTile, roiPoolTile: _KernelsGeneric.Kernels.roiPoolTile,
+        depthwise: _KernelsGeneric.Kernels.depthwise,
         expInPlace: _KernelsGeneric.Kernels.expInPlace,
         hardswishInPlace: _KernelsGeneric.Kernels.hardswishInPlace,
         reluInPlace: _KernelsGeneric.Kernels.reluInPlace)
@@ -222,6 +233,7 @@ extension KernelTable where T == Double {
             fillChannelTile: _KernelsAVX2.Kernels.fillChannelTile,
             storeChannelTile: _KernelsAVX2.Kernels.storeChannelTile,
             roiAlignTile: _KernelsAVX2.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX2.Kernels.roiPoolTile,
+            depthwise: _KernelsAVX2.Kernels.depthwise,
             expInPlace: _KernelsAVX2.Kernels.expInPlace,
             hardswishInPlace: _KernelsAVX2.Kernels.hardswishInPlace,
             reluInPlace: _KernelsAVX2.Kernels.reluInPlace)
@@ -237,6 +249,7 @@ extension KernelTable where T == Double {
             fillChannelTile: _KernelsAVX512.Kernels.fillChannelTile,
             storeChannelTile: _KernelsAVX512.Kernels.storeChannelTile,
             roiAlignTile: _KernelsAVX512.Kernels.roiAlignTile, roiPoolTile: _KernelsAVX512.Kernels.roiPoolTile,
+            depthwise: _KernelsAVX512.Kernels.depthwise,
             expInPlace: _KernelsAVX512.Kernels.expInPlace,
             hardswishInPlace: _KernelsAVX512.Kernels.hardswishInPlace,
             reluInPlace: _KernelsAVX512.Kernels.reluInPlace)

@@ -78,6 +78,25 @@ extension Kernels {
         unpackWholeA(packed, m: m, k: k, into: dst)
     }
 
+    /// One plane of a depthwise convolution (see `depthwisePlane`).
+    public static func depthwise(
+        _ src: UnsafePointer<Float>, height: Int, width: Int, filter: UnsafePointer<Float>, bias: Float, kernel: Int,
+        stride: Int, padding: Int, outHeight: Int, outWidth: Int, into dst: UnsafeMutablePointer<Float>
+    ) {
+        depthwisePlane(
+            src, height: height, width: width, filter: filter, bias: bias, kernel: kernel, stride: stride,
+            padding: padding, outHeight: outHeight, outWidth: outWidth, into: dst)
+    }
+
+    public static func depthwise(
+        _ src: UnsafePointer<Double>, height: Int, width: Int, filter: UnsafePointer<Double>, bias: Double,
+        kernel: Int, stride: Int, padding: Int, outHeight: Int, outWidth: Int, into dst: UnsafeMutablePointer<Double>
+    ) {
+        depthwisePlane(
+            src, height: height, width: width, filter: filter, bias: bias, kernel: kernel, stride: stride,
+            padding: padding, outHeight: outHeight, outWidth: outWidth, into: dst)
+    }
+
     public static func winogradBlock(
         _ input: UnsafePointer<Float>, batch: Int, channels: Int, height: Int, width: Int, tiles t0: Int, _ t1: Int,
         tile: Int, weights u: UnsafePointer<Float>, outChannels: Int, bias: UnsafePointer<Float>?, relu: Bool,
