@@ -2,7 +2,8 @@
 // columns whose window lies inside the input row run in this path's vectors, several vectors at a time so their
 // sums do not wait on each other; the columns at the left and right borders run one by one. Every output is the
 // bias plus its taps inside the input, row by row in the filter's order (the vector taps fused where the path has
-// FMA), so a result does not depend on which of the loops computed it.
+// FMA, the border taps not), and every vector loop takes the same steps per output, so the overlapping last vector
+// of a row writes the values already there.
 
 extension Kernels {
     /// Output rows of one plane: input `h × w` at `src`, one `k × k` filter (row-major), stride `s`, zero padding
@@ -18,9 +19,10 @@ extension Kernels {
         let lastInner = max(firstInner, min(wo, w + p - k >= 0 ? (w + p - k) / s + 1 : 0))
         // With stride 2 a vector of outputs from ox on reads input columns 2·ox + kx - p ..< + 2·lanes for kx = 0,
         // 2, ..., k - 1 (one past the last it uses), which stay in the row while 2·ox <= room.
+        // Other strides run scalar.
         let room = w + p - k - 2 * lanes + 1
-        let lastPaired = s == 1 ? lastInner : room < 0 ? firstInner : min(lastInner, max(firstInner, room / 2 + lanes))
-        let vectorEnd = s == 1 || s == 2 ? lastPaired : firstInner
+        let vectorEnd =
+            s == 1 ? lastInner : s == 2 && room >= 0 ? min(lastInner, max(firstInner, room / 2 + lanes)) : firstInner
         for oy in 0..<ho {
             let y0 = oy &* s &- p
             let row = dst + oy &* wo
