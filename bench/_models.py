@@ -58,6 +58,31 @@ def torchvision_model(name: str):
     return model.eval()
 
 
+def calibrate_batch_norm(name: str, model, image) -> bool:
+    """Sets the running statistics of the model's BatchNorm layers to those of its own activations on `image` (a
+    float32 CHW tensor), as training would have left them. Only for the MobileNetV3 models: with their initial
+    statistics (mean 0, variance 1) the activations shrink about tenfold per stage, the FPN maps come out equal to
+    float32 rounding everywhere, and every region gets the same score, so which 100 of the tied detections an engine
+    returns is arbitrary. Returns whether it changed the model.
+    """
+    import torch
+    from torch import nn
+    norms = [m for m in model.backbone.modules() if isinstance(m, nn.BatchNorm2d)] if "mobilenet" in name else []
+    if not norms:
+        return False
+    with torch.no_grad():
+        for m in norms:  # one batch, each layer's statistics from its input as normalised by the layers before it
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average: after one batch, that batch's statistics
+            m.train()
+        images, _ = model.transform([image])
+        model.backbone(images.tensors)
+        for m in norms:
+            m.eval()
+            m.momentum = 0.1
+    return True
+
+
 def swiftrcnn_model(name: str, weights):
     """swiftrcnn's builder `name` on `weights` (a path or a state dict)."""
     from swiftrcnn import models

@@ -360,6 +360,7 @@ def main():
             kind = _models.kind(name)
             torch.manual_seed(0)
             tv_model = _models.torchvision_model(name)
+            _models.calibrate_batch_norm(name, tv_model, torch.from_numpy(img))
             # Random weights detect nothing above box_score_thresh; favour one class so the heads (and the mask
             # branch) see a realistic load of up to 100 detections.
             with torch.no_grad():
