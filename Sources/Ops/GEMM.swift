@@ -14,14 +14,18 @@
 ///
 /// Threading: C is cut into rectangles — by columns when there are enough `nr`-column panels, else by rows —
 /// one to `piecesPerThread` per thread of `Parallel.numThreads`, each multiplied independently with its own packing
-/// buffers (allocated once per piece), so threads write disjoint parts of C. Each element of C is summed in the
-/// same order whatever the split, so results do not depend on the thread count (they do depend on the path: the
-/// depth blocking and FMA differ).
+/// buffers (allocated once per piece), so threads write disjoint parts of C. When C is cut by columns and the
+/// packed op(A) is at most `sharedPackingBytes`, the threads first pack op(A) together, once, and every piece reads
+/// that copy. Each element of C is summed in the same order whatever the split, so results do not depend on the
+/// thread count (they do depend on the path: the depth blocking and FMA differ).
 public enum GEMM {
     /// Most pieces of C per thread; pieces are at least 64 column panels or 128 row panels wide.
     @usableFromInline static let piecesPerThread = 4
     /// Multiply-adds below which a thread is not worth waking (~10 µs of work).
     @usableFromInline static let parallelMinimumWork = 1 << 21
+    /// Largest packed op(A) (bytes) that the threads pack once together when C is cut by columns. A larger one
+    /// is read back from memory by every thread: fc6's 50 MiB ran 15% slower that way (AMD EPYC Zen 4).
+    @usableFromInline static let sharedPackingBytes = 4 << 20
 
     /// C (m × n, row stride `ldc`) = op(A)·op(B), or C += op(A)·op(B) when `accumulate`, then `epilogue` on each
     /// element. With k = 0 the product is zero. See the type's documentation for layouts and threading.
@@ -45,13 +49,41 @@ public enum GEMM {
         let panels = byColumns ? nPanels : mPanels
         let perThread = min(piecesPerThread, max(1, panels / (threads * (byColumns ? 64 : 128))))
         let slots = min(threads * perThread, panels)
+        // With C cut by columns every piece needs all of op(A): packed once, its row panels and depth blocks
+        // shared out over the threads, instead of by every piece for itself (again per `nc` columns). On AMD EPYC
+        // Zen 3 (avx2, 2 threads) this took bench/gemm.py's res3 3×3 from 0.84× to 1.06× OpenBLAS and res4 1×1 from
+        // 1.00× to 1.08× (best of 7, three alternating runs each).
+        let packedCount = kernels.prepackedCount(m, k)
+        var packed: UnsafeMutableRawPointer? = nil
+        if byColumns && slots > 1 && k > 0 && packedCount * MemoryLayout<T>.stride <= sharedPackingBytes {
+            let count = packedCount
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<T>.stride, alignment: 64)
+            packed = buffer
+            let dst = buffer.bindMemory(to: T.self, capacity: count)
+            let depthBlocks = (k + kernels.kc - 1) / kernels.kc
+            let parts = min(mPanels, threads)
+            let rowsPadded = mPanels * mr
+            Parallel.forEachChunk(depthBlocks * parts) { range in
+                for item in range {
+                    // Depth block q of the whole layout holds rows in order, `kb` columns per row panel; rows
+                    // lo ..< hi (lo a multiple of mr) packed on their own land where they belong in it.
+                    let q = item / parts, part = item % parts
+                    let pc = k * q / depthBlocks, kb = k * (q + 1) / depthBlocks - pc
+                    let lo = mPanels * part / parts * mr, hi = min(m, mPanels * (part + 1) / parts * mr)
+                    let src = transposeA ? a + pc * lda + lo : a + lo * lda + pc
+                    kernels.prepackA(src, lda, transposeA, hi - lo, kb, dst + rowsPadded * pc + lo * kb)
+                }
+            }
+        }
+        defer { packed?.deallocate() }
+        let prepacked = packed.map { UnsafePointer($0.assumingMemoryBound(to: T.self)) }
         Parallel.forEachChunk(slots) { range in
             for s in range {
                 if byColumns {
                     let lo = nPanels * s / slots * nr, hi = min(n, nPanels * (s + 1) / slots * nr)
                     kernels.gemmBlock(
                         0, m, lo, hi - lo, k, a, lda, transposeA, b, ldb, transposeB, c, ldc,
-                        accumulate, bias, addend, relu, nil)
+                        accumulate, bias, addend, relu, prepacked)
                 } else {
                     let lo = mPanels * s / slots * mr, hi = min(m, mPanels * (s + 1) / slots * mr)
                     kernels.gemmBlock(

@@ -93,6 +93,22 @@ final class GEMMTests: XCTestCase {
         check(Double.self, m: 600, n: 9, k: 800, transposeA: false, transposeB: false)
     }
 
+    /// C cut by columns with op(A) packed once by both threads together (`GEMM.sharedPackingBytes`): rows split
+    /// between the threads at a panel boundary, an edge panel, several depth blocks, op(A) as stored and transposed.
+    func testSharedPackingOfA() {
+        let saved = Parallel.numThreads
+        defer { Parallel.numThreads = saved }
+        forEachISA { isa in
+            for threads in [1, 2] {
+                Parallel.numThreads = threads
+                check(Float.self, m: 45, n: 1300, k: 800, transposeA: false, transposeB: false, pad: 1)
+                check(Float.self, m: 45, n: 1300, k: 800, transposeA: true, transposeB: true, pad: 2, accumulate: true)
+                check(Float.self, m: 1, n: 2100, k: 700, transposeA: true, transposeB: false)
+                check(Double.self, m: 23, n: 1300, k: 900, transposeA: false, transposeB: true, pad: 1)
+            }
+        }
+    }
+
     /// The epilogue (row bias, addend with C's stride, ReLU) on full and edge tiles, with several depth blocks
     /// (it must run once, after the last), over both thread splits and k = 0.
     func testEpilogue() {
