@@ -58,18 +58,19 @@ def torchvision_model(name: str):
     return model.eval()
 
 
-def calibrate_batch_norm(name: str, model, image) -> bool:
+def calibrate_batch_norm(name: str, model, image) -> None:
     """Sets the running statistics of the model's BatchNorm layers to those of its own activations on `image` (a
     float32 CHW tensor), as training would have left them. Only for the MobileNetV3 models: with their initial
     statistics (mean 0, variance 1) the activations shrink about tenfold per stage, the FPN maps come out equal to
     float32 rounding everywhere, and every region gets the same score, so which 100 of the tied detections an engine
-    returns is arbitrary. Returns whether it changed the model.
+    returns is arbitrary. Other models are left as they are.
     """
     import torch
     from torch import nn
     norms = [m for m in model.backbone.modules() if isinstance(m, nn.BatchNorm2d)] if "mobilenet" in name else []
     if not norms:
-        return False
+        return
+    momenta = [m.momentum for m in norms]
     with torch.no_grad():
         for m in norms:  # one batch, each layer's statistics from its input as normalised by the layers before it
             m.reset_running_stats()
@@ -77,10 +78,9 @@ def calibrate_batch_norm(name: str, model, image) -> bool:
             m.train()
         images, _ = model.transform([image])
         model.backbone(images.tensors)
-        for m in norms:
-            m.eval()
-            m.momentum = 0.1
-    return True
+    for m, momentum in zip(norms, momenta):
+        m.eval()
+        m.momentum = momentum
 
 
 def swiftrcnn_model(name: str, weights):

@@ -56,10 +56,10 @@ public enum GEMM {
         let packedCount = kernels.prepackedCount(m, k)
         var packed: UnsafeMutableRawPointer? = nil
         if byColumns && slots > 1 && k > 0 && packedCount * MemoryLayout<T>.stride <= sharedPackingBytes {
-            let count = packedCount
-            let buffer = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<T>.stride, alignment: 64)
+            let buffer = UnsafeMutableRawPointer.allocate(
+                byteCount: packedCount * MemoryLayout<T>.stride, alignment: 64)
             packed = buffer
-            let dst = buffer.bindMemory(to: T.self, capacity: count)
+            let dst = buffer.bindMemory(to: T.self, capacity: packedCount)
             let depthBlocks = (k + kernels.kc - 1) / kernels.kc
             let parts = min(mPanels, threads)
             let rowsPadded = mPanels * mr
