@@ -60,18 +60,11 @@ public enum GEMM {
                 byteCount: packedCount * MemoryLayout<T>.stride, alignment: 64)
             packed = buffer
             let dst = buffer.bindMemory(to: T.self, capacity: packedCount)
-            let depthBlocks = (k + kernels.kc - 1) / kernels.kc
             let parts = min(mPanels, threads)
-            let rowsPadded = mPanels * mr
-            Parallel.forEachChunk(depthBlocks * parts) { range in
-                for item in range {
-                    // Depth block q of the whole layout holds rows in order, `kb` columns per row panel; rows
-                    // lo ..< hi (lo a multiple of mr) packed on their own land where they belong in it.
-                    let q = item / parts, part = item % parts
-                    let pc = k * q / depthBlocks, kb = k * (q + 1) / depthBlocks - pc
+            Parallel.forEachChunk(parts) { range in
+                for part in range {
                     let lo = mPanels * part / parts * mr, hi = min(m, mPanels * (part + 1) / parts * mr)
-                    let src = transposeA ? a + pc * lda + lo : a + lo * lda + pc
-                    kernels.prepackA(src, lda, transposeA, hi - lo, kb, dst + rowsPadded * pc + lo * kb)
+                    kernels.prepackA(a, lda, transposeA, m, k, lo, hi, dst)
                 }
             }
         }
@@ -107,7 +100,7 @@ public enum GEMM {
     public static func prepackA<T: KernelFloat>(
         _ a: UnsafePointer<T>, lda: Int, transposed: Bool = false, m: Int, k: Int, into dst: UnsafeMutablePointer<T>
     ) {
-        T.kernels.prepackA(a, lda, transposed, m, k, dst)
+        T.kernels.prepackA(a, lda, transposed, m, k, 0, m, dst)
     }
 }
 

@@ -25,7 +25,8 @@ public struct KernelTable<T: SIMDScalar>: Sendable {
         ) -> Void
     public typealias PrepackA =
         @Sendable (
-            _ a: UnsafePointer<T>, _ lda: Int, _ transposed: Bool, _ m: Int, _ k: Int, _ into: UnsafeMutablePointer<T>
+            _ a: UnsafePointer<T>, _ lda: Int, _ transposed: Bool, _ m: Int, _ k: Int, _ lo: Int, _ hi: Int,
+            _ into: UnsafeMutablePointer<T>
         ) -> Void
     public typealias UnpackA =
         @Sendable (
@@ -75,7 +76,9 @@ public struct KernelTable<T: SIMDScalar>: Sendable {
 
     /// One thread's rectangle of C = op(A)·op(B) with the epilogue (see `GEMM`).
     public let gemmBlock: GEMMBlock
-    /// op(A) packed whole for `gemmBlock`'s `prepackedA` (`prepackedCount(m, k)` elements).
+    /// Rows lo ..< hi of op(A) (m × k), packed to where they belong in the whole packed op(A) that is
+    /// `gemmBlock`'s `prepackedA` (`prepackedCount(m, k)` elements); lo is a multiple of `mr`. 0 ..< m packs it
+    /// all; threads packing disjoint ranges fill one copy.
     public let prepackA: PrepackA
     /// The inverse of `prepackA`: the m × k row-major matrix back (moving packed weights between paths).
     public let unpackA: UnpackA

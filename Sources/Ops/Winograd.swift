@@ -149,7 +149,8 @@ public enum Winograd {
         let packed = table.prepackedCount(outChannels, inChannels)
         Parallel.forEachChunk(components, minItemsPerChunk: max(1, (1 << 16) / max(1, count))) { elements in
             for e in elements {
-                table.prepackA(plain + e * count, inChannels, false, outChannels, inChannels, u + e * packed)
+                table.prepackA(
+                    plain + e * count, inChannels, false, outChannels, inChannels, 0, outChannels, u + e * packed)
             }
         }
     }
@@ -233,7 +234,8 @@ public enum Winograd {
             let sourceCount = source.prepackedCount(outChannels, channels)
             for e in 0..<components {
                 source.unpackA(u + e * sourceCount, outChannels, channels, plain)
-                kernels.prepackA(plain, channels, false, outChannels, channels, repacked + e * packedCount)
+                kernels.prepackA(
+                    plain, channels, false, outChannels, channels, 0, outChannels, repacked + e * packedCount)
             }
             convolve(
                 input, batch: batch, channels: channels, height: height, width: width, weights: repacked,

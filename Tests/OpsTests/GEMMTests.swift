@@ -109,6 +109,40 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// The kernel entry that packs a range of op(A)'s rows: ranges that cover 0 ..< m (panel-aligned starts, the
+    /// last one ending at an edge panel) give exactly the copy that packing all rows at once gives, on every path,
+    /// with several depth blocks and both layouts of A; a range writes nothing outside its own rows.
+    func testPrepackingRowRanges() {
+        forEachISA { isa in
+            let table = Float.kernels(isa)
+            let mr = table.mr
+            let m = 4 * mr + 3, k = 2 * table.kc + 5
+            for transposed in [false, true] {
+                let lda = (transposed ? m : k) + 2
+                let a = (0..<(transposed ? k : m) * lda).map { Float($0 % 251) }
+                let count = table.prepackedCount(m, k)
+                var whole = [Float](repeating: -1, count: count)
+                var writers = [Int](repeating: 0, count: count)
+                var joined = [Float](repeating: -1, count: count)
+                a.withUnsafeBufferPointer { ap in
+                    table.prepackA(ap.baseAddress!, lda, transposed, m, k, 0, m, &whole)
+                    let cuts = [0, mr, 3 * mr, m]
+                    for (lo, hi) in zip(cuts, cuts.dropFirst()) {
+                        var piece = [Float](repeating: -1, count: count)
+                        table.prepackA(ap.baseAddress!, lda, transposed, m, k, lo, hi, &piece)
+                        for i in 0..<count where piece[i] != -1 {
+                            writers[i] += 1
+                            joined[i] = piece[i]
+                        }
+                    }
+                }
+                XCTAssertEqual(joined, whole, "\(isa) transposed \(transposed)")
+                XCTAssertEqual(writers.filter { $0 != 1 }.count, 0, "\(isa): elements written by no range or by two")
+                XCTAssertFalse(whole.contains(-1), "\(isa): the whole copy left elements unwritten")
+            }
+        }
+    }
+
     /// The epilogue (row bias, addend with C's stride, ReLU) on full and edge tiles, with several depth blocks
     /// (it must run once, after the last), over both thread splits and k = 0.
     func testEpilogue() {

@@ -241,17 +241,23 @@ extension Kernels {
     }
 
     /// Packs rows `i0 ..< i0 + rows` of op(A) (all k columns) whole: depth block q occupies rowsPadded · kb
-    /// elements from rowsPadded · depthStart(q), its rows ic.. starting ic · kb further on.
+    /// elements from rowsPadded · depthStart(q), its rows ic.. starting ic · kb further on. With a `part`
+    /// lo ..< hi (lo a multiple of `mr`, or hi = rows) only rows i0 + lo ..< i0 + hi are packed, to where they
+    /// belong in that layout.
     @inline(__always)
     static func packWholeA<T: KernelScalar>(
         _ a: UnsafePointer<T>, lda: Int, transposed: Bool, rows i0: Int, _ rows: Int, k: Int,
-        into dst: UnsafeMutablePointer<T>
+        part: (lo: Int, hi: Int)? = nil, into dst: UnsafeMutablePointer<T>
     ) {
+        let (lo, hi) = part ?? (0, rows)
+        if lo >= hi { return }
         let depthBlocks = depthBlockCount(k)
         let rowsPadded = (rows + Blocking.mr - 1) / Blocking.mr * Blocking.mr
         for q in 0..<depthBlocks {
             let pc = k * q / depthBlocks, kb = k * (q + 1) / depthBlocks - pc
-            packA(a, lda: lda, transposed: transposed, rows: i0, rows, columns: pc, kb, into: dst + rowsPadded * pc)
+            packA(
+                a, lda: lda, transposed: transposed, rows: i0 + lo, hi - lo, columns: pc, kb,
+                into: dst + rowsPadded * pc + lo * kb)
         }
     }
 

@@ -53,18 +53,21 @@ extension Kernels {
             addend: addend, relu: relu, prepackedA: prepackedA)
     }
 
-    /// op(A) (m × k) packed whole into `prepackedCount(m:k:)` elements, as `gemmBlock`'s `prepackedA`.
+    /// Rows `lo ..< hi` of op(A) (m × k) packed where they belong in the whole packed op(A) at `dst`
+    /// (`prepackedCount(m:k:)` elements, `gemmBlock`'s `prepackedA`); `lo` is a multiple of `mr` unless `hi` = m.
+    /// 0 ..< m packs it all; threads packing disjoint ranges fill one copy together.
     public static func prepackA(
-        _ a: UnsafePointer<Float>, lda: Int, transposed: Bool, m: Int, k: Int, into dst: UnsafeMutablePointer<Float>
+        _ a: UnsafePointer<Float>, lda: Int, transposed: Bool, m: Int, k: Int, rows lo: Int, _ hi: Int,
+        into dst: UnsafeMutablePointer<Float>
     ) {
-        packWholeA(a, lda: lda, transposed: transposed, rows: 0, m, k: k, into: dst)
+        packWholeA(a, lda: lda, transposed: transposed, rows: 0, m, k: k, part: (lo, hi), into: dst)
     }
 
     public static func prepackA(
-        _ a: UnsafePointer<Double>, lda: Int, transposed: Bool, m: Int, k: Int,
+        _ a: UnsafePointer<Double>, lda: Int, transposed: Bool, m: Int, k: Int, rows lo: Int, _ hi: Int,
         into dst: UnsafeMutablePointer<Double>
     ) {
-        packWholeA(a, lda: lda, transposed: transposed, rows: 0, m, k: k, into: dst)
+        packWholeA(a, lda: lda, transposed: transposed, rows: 0, m, k: k, part: (lo, hi), into: dst)
     }
 
     /// The m × k matrix (row stride k) that `prepackA` packed.
