@@ -2,6 +2,7 @@
 
     python bench/gemm.py            # best of 7 runs per problem
     python bench/gemm.py --quick    # best of 3
+    python bench/gemm.py --repeats 21   # best of 21 (a steadier estimate on a noisy machine)
     python bench/gemm.py --only conv
     python bench/gemm.py --isa generic   # swiftrcnn on another instruction-set path (default: the best this CPU has)
     python bench/gemm.py --isa avx2      # on an AVX-512 machine: OpenBLAS on its Haswell (AVX2) kernels too
@@ -16,7 +17,9 @@ With `--isa avx2` on a CPU that has AVX-512, OpenBLAS is pinned to its Haswell (
 (OPENBLAS_CORETYPE, unless set or `--openblas-core` says otherwise), so the run stands in for an AVX2 machine on
 both sides; the header names OpenBLAS's kernel set. Prints GFLOP/s of each and the ratio swiftrcnn / NumPy under a
 header naming the CPU (model, avx2 / avx512f), swiftrcnn's path and the threads, checks the results agree, and
-writes the table and the same machine description as JSON (default bench/results/gemm.json).
+writes the table and the same machine description as JSON (default bench/results/gemm.json). Beside the ratio of the
+best runs it prints the median of the per-round ratios (each swiftrcnn run against the NumPy run just before it),
+which drift of the machine's speed between rounds moves less.
 """
 from __future__ import annotations
 
@@ -33,6 +36,8 @@ import _machine
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="best of 3 runs instead of 7")
+    p.add_argument("--repeats", type=int, default=None, help="timed runs per library and problem (default 7, "
+                   "3 with --quick)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for swiftrcnn")
     p.add_argument("--only", default="", help="comma-separated problem name prefixes")
     p.add_argument("--isa", choices=_machine.ISAS, default=None,
@@ -57,7 +62,9 @@ swiftrcnn = _machine.apply_isa(ARGS.isa)  # exits with code 2 if the CPU lacks t
 from swiftrcnn import linalg  # noqa: E402
 
 swiftrcnn.set_num_threads(ARGS.threads)
-REPEATS = 3 if ARGS.quick else 7
+REPEATS = ARGS.repeats if ARGS.repeats else 3 if ARGS.quick else 7
+if REPEATS < 1:
+    sys.exit("--repeats must be at least 1")
 
 # (name, m, n, k, transpose_b). Feature maps of an 800 x 1216 image: stride 4 -> 200 x 304, 8 -> 100 x 152,
 # 16 -> 50 x 76, 32 -> 25 x 38.
@@ -83,23 +90,25 @@ SETTLE_SECONDS = 0.3
 RUN_SECONDS = 0.05
 
 
-def best_times(fns, repeats):
-    """Best time per call of each function, over `repeats` timed runs of each in alternation."""
+def timed_runs(fns, repeats):
+    """Time per call of each function in each of `repeats` rounds; the functions take turns within a round."""
     calls = []
     for f in fns:
         f()
         t = time.perf_counter()
         f()
         calls.append(max(1, int(RUN_SECONDS / max(time.perf_counter() - t, 1e-6))))
-    best = [float("inf")] * len(fns)
+    rounds = []
     for _ in range(repeats):
+        row = []
         for i, f in enumerate(fns):
             time.sleep(SETTLE_SECONDS)
             t = time.perf_counter()
             for _ in range(calls[i]):
                 f()
-            best[i] = min(best[i], (time.perf_counter() - t) / calls[i])
-    return best
+            row.append((time.perf_counter() - t) / calls[i])
+        rounds.append(row)
+    return rounds
 
 
 def openblas_core() -> str:
@@ -125,9 +134,11 @@ def main():
     only = [s for s in ARGS.only.split(",") if s]
     core = openblas_core()
     print(f"float32, swiftrcnn threads: {ARGS.threads}, NumPy {np.__version__} (BLAS default threads, OpenBLAS "
-          f"kernels: {core}), best of {REPEATS}")
+          f"kernels: {core}), best of {REPEATS}; ratio = swiftrcnn / NumPy of the best runs, median = median of "
+          f"the {REPEATS} rounds' ratios")
     print(_machine.header_line(ARGS.threads))
-    header = f"{'problem':26} {'m':>5} {'n':>6} {'k':>6}  {'numpy GF/s':>10} {'swift GF/s':>10} {'ratio':>6}"
+    header = (f"{'problem':26} {'m':>5} {'n':>6} {'k':>6}  {'numpy GF/s':>10} {'swift GF/s':>10} {'ratio':>6} "
+              f"{'median':>8}")
     print(header)
     print("-" * len(header))
     for name, m, n, k, transpose_b in PROBLEMS:
@@ -143,15 +154,19 @@ def main():
         if err > 1e-4:
             sys.exit(f"{name}: results differ (max relative error {err:.2e})")
         del ours, ref
-        t_np, t_sw = best_times([
+        rounds = timed_runs([
             lambda: np.matmul(a, bt if transpose_b else b, out=out),
             lambda: linalg.matmul(a, b, transpose_b=transpose_b, out=out),
         ], REPEATS)
+        t_np, t_sw = min(r[0] for r in rounds), min(r[1] for r in rounds)
+        paired = float(np.median([r[0] / r[1] for r in rounds]))
         flops = 2.0 * m * n * k
         g_np, g_sw = flops / t_np / 1e9, flops / t_sw / 1e9
         rows.append(dict(problem=name, m=m, n=n, k=k, transpose_b=transpose_b, numpy_seconds=t_np,
-                         swiftrcnn_seconds=t_sw, numpy_gflops=g_np, swiftrcnn_gflops=g_sw, ratio=g_sw / g_np))
-        print(f"{name:26} {m:5d} {n:6d} {k:6d}  {g_np:10.1f} {g_sw:10.1f} {g_sw / g_np:6.2f}", flush=True)
+                         swiftrcnn_seconds=t_sw, numpy_gflops=g_np, swiftrcnn_gflops=g_sw, ratio=g_sw / g_np,
+                         median_round_ratio=paired))
+        print(f"{name:26} {m:5d} {n:6d} {k:6d}  {g_np:10.1f} {g_sw:10.1f} {g_sw / g_np:6.2f} {paired:8.2f}",
+              flush=True)
     path = Path(ARGS.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = dict(**_machine.describe(ARGS.threads), repeats=REPEATS, numpy=np.__version__, openblas_core=core,
