@@ -77,8 +77,8 @@ public struct KernelTable<T: SIMDScalar>: Sendable {
     /// One thread's rectangle of C = op(A)·op(B) with the epilogue (see `GEMM`).
     public let gemmBlock: GEMMBlock
     /// Rows lo ..< hi of op(A) (m × k), packed to where they belong in the whole packed op(A) that is
-    /// `gemmBlock`'s `prepackedA` (`prepackedCount(m, k)` elements); lo is a multiple of `mr`. 0 ..< m packs it
-    /// all; threads packing disjoint ranges fill one copy.
+    /// `gemmBlock`'s `prepackedA` (`prepackedCount(m, k)` elements); lo is a multiple of `mr`, and so is hi unless
+    /// it is m. 0 ..< m packs it all; threads packing disjoint ranges fill one copy.
     public let prepackA: PrepackA
     /// The inverse of `prepackA`: the m × k row-major matrix back (moving packed weights between paths).
     public let unpackA: UnpackA

@@ -242,8 +242,8 @@ extension Kernels {
 
     /// Packs rows `i0 ..< i0 + rows` of op(A) (all k columns) whole: depth block q occupies rowsPadded · kb
     /// elements from rowsPadded · depthStart(q), its rows ic.. starting ic · kb further on. With a `part`
-    /// lo ..< hi (lo a multiple of `mr`, or hi = rows) only rows i0 + lo ..< i0 + hi are packed, to where they
-    /// belong in that layout.
+    /// lo ..< hi (lo a multiple of `mr`, and hi too unless it is `rows`) only rows i0 + lo ..< i0 + hi are packed,
+    /// to where they belong in that layout.
     @inline(__always)
     static func packWholeA<T: KernelScalar>(
         _ a: UnsafePointer<T>, lda: Int, transposed: Bool, rows i0: Int, _ rows: Int, k: Int,

@@ -54,8 +54,8 @@ extension Kernels {
     }
 
     /// Rows `lo ..< hi` of op(A) (m × k) packed where they belong in the whole packed op(A) at `dst`
-    /// (`prepackedCount(m:k:)` elements, `gemmBlock`'s `prepackedA`); `lo` is a multiple of `mr` unless `hi` = m.
-    /// 0 ..< m packs it all; threads packing disjoint ranges fill one copy together.
+    /// (`prepackedCount(m:k:)` elements, `gemmBlock`'s `prepackedA`); `lo` is a multiple of `mr`, and so is `hi`
+    /// unless it is m. 0 ..< m packs it all; threads packing disjoint ranges fill one copy together.
     public static func prepackA(
         _ a: UnsafePointer<Float>, lda: Int, transposed: Bool, m: Int, k: Int, rows lo: Int, _ hi: Int,
         into dst: UnsafeMutablePointer<Float>
