@@ -62,7 +62,7 @@ swiftrcnn = _machine.apply_isa(ARGS.isa)  # exits with code 2 if the CPU lacks t
 from swiftrcnn import linalg  # noqa: E402
 
 swiftrcnn.set_num_threads(ARGS.threads)
-REPEATS = ARGS.repeats if ARGS.repeats else 3 if ARGS.quick else 7
+REPEATS = ARGS.repeats if ARGS.repeats is not None else 3 if ARGS.quick else 7
 if REPEATS < 1:
     sys.exit("--repeats must be at least 1")
 

@@ -49,8 +49,9 @@ public enum GEMM {
         let panels = byColumns ? nPanels : mPanels
         let perThread = min(piecesPerThread, max(1, panels / (threads * (byColumns ? 64 : 128))))
         let slots = min(threads * perThread, panels)
-        // With C cut by columns every piece needs all of op(A): packed once, its row panels and depth blocks
-        // shared out over the threads, instead of by every piece for itself (again per `nc` columns). On AMD EPYC
+        // With C cut by columns every piece needs all of op(A): packed once, ranges of its row panels shared out
+        // over the threads (`prepackA` places each range in the whole layout), instead of by every piece for
+        // itself (again per `nc` columns). On AMD EPYC
         // Zen 3 (avx2, 2 threads) this took bench/gemm.py's res3 3×3 from 0.84× to 1.06× OpenBLAS and res4 1×1 from
         // 1.00× to 1.08× (best of 7, three alternating runs each).
         let packedCount = kernels.prepackedCount(m, k)
