@@ -109,6 +109,54 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// C cut by columns with an op(A) too large to pack whole once (more than `GEMM.sharedPackingBytes`): the threads
+    /// pack it one depth block at a time (`GEMM.multiplyByDepthBlocks`). Exact on integers (both layouts of A,
+    /// accumulating, the epilogue after the last block only), and on real numbers bit for bit what one thread gives
+    /// (one `gemmBlock` over all of k): the summation order is the same.
+    func testSharedPackingByDepthBlocks() {
+        let saved = Parallel.numThreads
+        defer { Parallel.numThreads = saved }
+        forEachISA { isa in
+            let (m, n, k) = (530, 260, 2100)
+            XCTAssertGreaterThan(GEMM.prepackedCount(m: m, k: k, for: isa) * 4, GEMM.sharedPackingBytes)
+            Parallel.numThreads = 2
+            check(Float.self, m: m, n: n, k: k, transposeA: false, transposeB: false, pad: 1)
+            check(Float.self, m: m, n: n, k: k, transposeA: true, transposeB: true, pad: 2, accumulate: true)
+            check(Double.self, m: m, n: n, k: k, transposeA: false, transposeB: true)
+
+            var state: UInt64 = 12345
+            func next() -> Float {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return Float(Int(state >> 40)) / Float(1 << 23) - 1
+            }
+            let a = (0..<m * k).map { _ in next() }, b = (0..<k * n).map { _ in next() }
+            let bias = (0..<m).map { _ in next() }, addend = (0..<m * n).map { _ in next() }
+            var results: [[Float]] = []
+            for threads in [1, 2] {
+                Parallel.numThreads = threads
+                var c = [Float](repeating: 0, count: m * n)
+                bias.withUnsafeBufferPointer { bp in
+                    addend.withUnsafeBufferPointer { ap in
+                        GEMM.multiply(
+                            m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: &c, ldc: n,
+                            epilogue: GEMMEpilogue(bias: bp.baseAddress, addend: ap.baseAddress, relu: true))
+                    }
+                }
+                results.append(c)
+            }
+            let differing = zip(results[0], results[1]).filter { $0 != $1 }.count
+            XCTAssertEqual(differing, 0, "\(isa): elements where two threads differ from one")
+            // The epilogue ran once, after the whole sum: ReLU zeroed about half, and a row checked in Double.
+            XCTAssertGreaterThan(results[0].filter { $0 == 0 }.count, m * n / 4)
+            for j in 0..<n {
+                var s = 0.0
+                for p in 0..<k { s += Double(a[7 * k + p]) * Double(b[p * n + j]) }
+                s = max(0, s + Double(bias[7]) + Double(addend[7 * n + j]))
+                XCTAssertEqual(Double(results[0][7 * n + j]), s, accuracy: 1e-3, "\(isa) (7, \(j))")
+            }
+        }
+    }
+
     /// The kernel entry that packs a range of op(A)'s rows: ranges that cover 0 ..< m (panel-aligned starts, the
     /// last one ending at an edge panel) give exactly the copy that packing all rows at once gives, on every path,
     /// with several depth blocks and both layouts of A; a range writes nothing outside its own rows.
