@@ -11,7 +11,8 @@
 ///
 /// Only the pixels that land inside the image are interpolated, and padding is never materialised: its rows read a
 /// zero row and its columns a zero sentinel. Threading: masks are split over `Parallel` threads; each thread writes
-/// its own output planes and owns its scratch buffers. Callers guarantee `m >= 1`, `padding >= 0`,
+/// its own output planes and owns its scratch buffers. With `zeroed` the caller guarantees that `out` already reads
+/// as zeros (`ZeroPages.fill`), and only the windows the boxes cover are written. Callers guarantee `m >= 1`, `padding >= 0`,
 /// `height, width >= 1` (validated at the boundary); boxes may hold any values (see `expandedBox`).
 public enum PasteMasks {
     /// torchvision's box scale for a padded mask, `(m + 2·padding) / m`, computed in `Double` as Python does.
@@ -51,7 +52,7 @@ public enum PasteMasks {
     @inlinable
     public static func paste<T: KernelFloat>(
         masks: UnsafePointer<T>, boxes: UnsafePointer<T>, count n: Int, maskSize m: Int, padding: Int,
-        height: Int, width: Int, into out: UnsafeMutablePointer<T>
+        height: Int, width: Int, zeroed: Bool = false, into out: UnsafeMutablePointer<T>
     ) {
         let scale = T(boxScale(maskSize: m, padding: padding))
         let padded = m + 2 * padding
@@ -79,7 +80,7 @@ public enum PasteMasks {
                 let left = max(x0, 0), right = min(x1 + 1, width)
                 let top = max(y0, 0), bottom = min(y1 + 1, height)
                 if left >= right || top >= bottom {
-                    plane.update(repeating: 0, count: height * width)
+                    if !zeroed { plane.update(repeating: 0, count: height * width) }
                     continue
                 }
                 let span = right - left
@@ -106,18 +107,18 @@ public enum PasteMasks {
                     for x in 0..<span { dst[x] = source[col0[x]] * cw0[x] + source[col1[x]] * cw1[x] }
                     return dst
                 }
-                plane.update(repeating: 0, count: top * width)
+                if !zeroed { plane.update(repeating: 0, count: top * width) }
                 for y in top..<bottom {
                     let t: (i0: Int, i1: Int, w0: T, w1: T) = tap(y - y0, inSize: padded, outSize: h)
                     let upper = interpolatedRow(t.i0, keep: t.i1)
                     let lower = interpolatedRow(t.i1, keep: t.i0)
                     let line = plane + y * width
-                    line.update(repeating: 0, count: left)
+                    if !zeroed { line.update(repeating: 0, count: left) }
                     let window = line + left
                     for x in 0..<span { window[x] = upper[x] * t.w0 + lower[x] * t.w1 }
-                    (line + right).update(repeating: 0, count: width - right)
+                    if !zeroed { (line + right).update(repeating: 0, count: width - right) }
                 }
-                (plane + bottom * width).update(repeating: 0, count: (height - bottom) * width)
+                if !zeroed { (plane + bottom * width).update(repeating: 0, count: (height - bottom) * width) }
             }
         }
     }

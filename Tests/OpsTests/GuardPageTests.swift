@@ -357,6 +357,12 @@ final class GuardPageTests: XCTestCase {
                 masks: gm.pointer, boxes: gb.pointer, count: n, maskSize: m, padding: padding,
                 height: height, width: width, into: out.pointer)
             XCTAssertEqual(out.array, want, "\((T.self, m, padding, height, width))")
+            // Into an output that already reads as zeros: only the boxes' windows are written, with the same result.
+            let zeroed = GuardedBuffer([T](repeating: 0, count: want.count), guardAfter: guardAfter)
+            PasteMasks.paste(
+                masks: gm.pointer, boxes: gb.pointer, count: n, maskSize: m, padding: padding,
+                height: height, width: width, zeroed: true, into: zeroed.pointer)
+            XCTAssertEqual(zeroed.array, want, "zeroed \((T.self, m, padding, height, width))")
         }
     }
 

@@ -47,13 +47,18 @@ extension DetectionModel {
             let m = n == 0 ? 0 : Int(Double(masks.count / n).squareRoot())
             let (h, w) = original
             d.masks = [Float](unsafeUninitializedCapacity: n * h * w) { out, count in
-                HugePages.advise(out)
+                // Most of each plane is zero: the pages are given back rather than written (no huge pages, whose
+                // first write would zero 2 MiB), so that only the pages the boxes cover are ever touched. On AMD
+                // EPYC Zen 3 (2 threads) this took Mask R-CNN's 480 × 640 call from 2.29–2.86 s to 2.04–2.21 s (best
+                // of 5, three alternating runs); reading every mask afterwards (`masks > 0.5`) then costs 25 ms
+                // instead of 7, for the zero pages mapped on first read.
                 if n > 0 {
+                    ZeroPages.fill(out)
                     masks.withUnsafeBufferPointer { mp in
                         d.boxes.withUnsafeBufferPointer { bp in
                             PasteMasks.paste(
                                 masks: mp.baseAddress!, boxes: bp.baseAddress!, count: n, maskSize: m,
-                                padding: 1, height: h, width: w, into: out.baseAddress!)
+                                padding: 1, height: h, width: w, zeroed: true, into: out.baseAddress!)
                         }
                     }
                 }
