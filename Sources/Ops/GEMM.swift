@@ -17,8 +17,8 @@
 /// buffers (allocated once per piece), so threads write disjoint parts of C. When C is cut by columns, every piece
 /// needs all of op(A), and the threads pack it together instead: the whole of it once when the packed op(A) is at
 /// most `sharedPackingBytes`, else one depth block at a time, each multiplied by every piece before the next is
-/// packed (`multiplyByDepthBlocks`). Each element of C is summed in the same order whatever the split, so results do not depend on the
-/// thread count (they do depend on the path: the depth blocking and FMA differ).
+/// packed (`multiplyByDepthBlocks`). Each element of C is summed in the same order whatever the split, so results
+/// do not depend on the thread count (they do depend on the path: the depth blocking and FMA differ).
 public enum GEMM {
     /// Most pieces of C per thread; pieces are at least 64 column panels or 128 row panels wide.
     @usableFromInline static let piecesPerThread = 4
@@ -56,11 +56,12 @@ public enum GEMM {
         // itself (again per `nc` columns). On AMD EPYC
         // Zen 3 (avx2, 2 threads) this took bench/gemm.py's res3 3×3 from 0.84× to 1.06× OpenBLAS and res4 1×1 from
         // 1.00× to 1.08× (best of 7, three alternating runs each). Packing a larger op(A) per depth block instead of
-        // once per piece made fc6 (1000 × 12544 · 12544 × 1024) 2–3% faster
-        // (the same machine, medians of 8 and of 6 alternating processes); square 2048 ran the same.
+        // once per piece made fc6 (1000 × 12544 · 12544 × 1024) 2–3% faster (the same machine, medians of 8 and of 6
+        // alternating processes); square 2048 ran the same.
         let packedCount = kernels.prepackedCount(m, k)
         let shared = byColumns && slots > 1 && k > 0
-        if shared && packedCount * MemoryLayout<T>.stride > sharedPackingBytes {
+        let packsWhole = packedCount * MemoryLayout<T>.stride <= sharedPackingBytes
+        if shared && !packsWhole {
             multiplyByDepthBlocks(
                 kernels, m: m, n: n, k: k, a: a, lda: lda, transposeA: transposeA, b: b, ldb: ldb,
                 transposeB: transposeB, c: c, ldc: ldc, accumulate: accumulate, bias: bias, addend: addend,
@@ -68,7 +69,7 @@ public enum GEMM {
             return
         }
         var packed: UnsafeMutableRawPointer? = nil
-        if shared && packedCount * MemoryLayout<T>.stride <= sharedPackingBytes {
+        if shared {
             let buffer = UnsafeMutableRawPointer.allocate(
                 byteCount: packedCount * MemoryLayout<T>.stride, alignment: 64)
             packed = buffer

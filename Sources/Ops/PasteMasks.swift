@@ -12,8 +12,8 @@
 /// Only the pixels that land inside the image are interpolated, and padding is never materialised: its rows read a
 /// zero row and its columns a zero sentinel. Threading: masks are split over `Parallel` threads; each thread writes
 /// its own output planes and owns its scratch buffers. With `zeroed` the caller guarantees that `out` already reads
-/// as zeros (`ZeroPages.fill`), and only the windows the boxes cover are written. Callers guarantee `m >= 1`, `padding >= 0`,
-/// `height, width >= 1` (validated at the boundary); boxes may hold any values (see `expandedBox`).
+/// as zeros (`ZeroPages.fill`), and only the windows the boxes cover are written. Callers guarantee `m >= 1`,
+/// `padding >= 0`, `height, width >= 1` (validated at the boundary); boxes may hold any values (see `expandedBox`).
 public enum PasteMasks {
     /// torchvision's box scale for a padded mask, `(m + 2·padding) / m`, computed in `Double` as Python does.
     @inlinable
