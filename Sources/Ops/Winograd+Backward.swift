@@ -38,9 +38,9 @@ extension Winograd {
         // Row stride of V_e and dM_e: a vector store at the last tile stays inside the row.
         let ld = blockTiles + lanes
         let count = components * (c + k) * ld + components * k * c
-        let buffer = UnsafeMutablePointer<T>.allocate(capacity: count)
-        defer { buffer.deallocate() }
-        HugePages.advise(buffer, count: count)
+        let scratch = BufferCache.take(T.self, count: count)
+        defer { BufferCache.give(scratch) }
+        let buffer = scratch.pointer
         let v = buffer, m = v + components * c * ld, du = m + components * k * ld
         du.initialize(repeating: 0, count: components * k * c)
         var t0 = 0

@@ -265,11 +265,9 @@ public enum Winograd {
         Parallel.forEachChunk(blocks, minItemsPerChunk: minBlocks) { range in
             let vCount = components * channels * ld, mCount = components * outChannels * ld
             let scratchCount = vCount + mCount + 4 * lanes + 4
-            let scratch = UnsafeMutableRawPointer.allocate(
-                byteCount: scratchCount * MemoryLayout<T>.stride, alignment: 64)
-            defer { scratch.deallocate() }
-            HugePages.advise(scratch, byteCount: scratchCount * MemoryLayout<T>.stride)
-            let v = scratch.bindMemory(to: T.self, capacity: scratchCount)
+            let scratch = BufferCache.take(T.self, count: scratchCount)
+            defer { BufferCache.give(scratch) }
+            let v = scratch.pointer
             let m = v + vCount, staging = m + mCount
             for block in range {
                 let t0 = block * blockTiles, t1 = min(tiles, t0 + blockTiles)

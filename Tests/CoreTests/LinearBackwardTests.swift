@@ -121,7 +121,7 @@ final class LinearBackwardTests: XCTestCase {
                     }
                 }
                 XCTAssertEqual(dx?.shape, x.shape, name)
-                results.append((dw, db, dx!.data))
+                results.append((dw, db, Array(dx!.data)))
             }
             assertClose(results[0].0, wantW, "\(name): weight")
             assertClose(results[0].1, wantB, "\(name): bias")

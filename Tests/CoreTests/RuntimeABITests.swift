@@ -1,5 +1,6 @@
 import CSwiftRCNN
 import SwiftRCNN
+import SwiftRCNNOps
 import XCTest
 
 /// The runtime exports (threads, instruction-set path, configuration report), called through swiftrcnn.h.
@@ -23,6 +24,21 @@ final class RuntimeABITests: XCTestCase {
         assertStatus(CSwiftRCNN.srcnn_set_isa("sse9", &err.bytes), SRCNN_VALUE_ERROR, err, mentions: "isa: unknown")
         assertStatus(CSwiftRCNN.srcnn_set_isa(nil, &err.bytes), SRCNN_VALUE_ERROR, err, mentions: "isa")
         XCTAssertEqual(CSwiftRCNN.srcnn_isa_environment_error(&err.bytes), 0, "SWIFTRCNN_ISA is not set in tests")
+    }
+
+    func testKeptAndReleasedMemory() throws {
+        try XCTSkipIf(BufferCache.limitBytes < 64 << 20, "cache limit too small for this test")
+        _ = CSwiftRCNN.srcnn_release_memory()
+        XCTAssertEqual(CSwiftRCNN.srcnn_kept_memory(), 0)
+        do {
+            let map = FeatureMap(batch: 1, channels: 8, height: 256, width: 256) { $0.initialize(repeating: 0) }
+            XCTAssertEqual(map.data.count, 8 << 16)
+        }
+        let kept = CSwiftRCNN.srcnn_kept_memory()
+        XCTAssertGreaterThanOrEqual(kept, 2 << 20, "the 2 MiB map went back to the cache")
+        XCTAssertTrue(Configuration.report.contains("\(kept >> 20) MiB kept now"), Configuration.report)
+        XCTAssertEqual(CSwiftRCNN.srcnn_release_memory(), kept)
+        XCTAssertEqual(CSwiftRCNN.srcnn_kept_memory(), 0)
     }
 
     func testConfigReport() {

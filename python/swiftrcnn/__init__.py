@@ -36,6 +36,25 @@ def set_num_threads(num_threads: int) -> None:
     _C.set_num_threads(int(num_threads))
 
 
+def kept_memory() -> int:
+    """Bytes of freed buffers the library keeps for reuse.
+
+    A detector's feature maps and scratch buffers of 1 MiB and more go back to a cache when freed and are handed out
+    again, so repeated calls reuse memory the process already has instead of mapping fresh pages (which the kernel
+    must zero, and which on virtual machines can fault in the host). The cache keeps at most SWIFTRCNN_BUFFER_CACHE_MB
+    mebibytes (read at start-up; default 1024, 0 turns it off).
+    """
+    return _C.kept_memory()
+
+
+def release_memory() -> int:
+    """Frees the buffers the library keeps for reuse (see `kept_memory`); returns how many bytes that was.
+
+    Like ``torch.cuda.empty_cache()``: memory in use is not affected, and later calls allocate afresh.
+    """
+    return _C.release_memory()
+
+
 ISA_PATHS = ("generic", "avx2", "avx512")
 
 
@@ -85,4 +104,5 @@ def show_config() -> None:
 
 
 __all__ = ["ops", "weights", "linalg", "models", "optim", "datasets", "io", "tools", "utils", "get_num_threads",
-           "set_num_threads", "get_isa", "set_isa", "supported_isas", "show_config", "config_report", "__version__"]
+           "set_num_threads", "kept_memory", "release_memory", "get_isa", "set_isa", "supported_isas", "show_config",
+           "config_report", "__version__"]

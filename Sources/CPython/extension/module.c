@@ -90,6 +90,20 @@ static PyObject *ext_num_threads(PyObject *self, PyObject *args) {
     return PyLong_FromLong(srcnn_num_threads());
 }
 
+static PyObject *ext_kept_memory(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    return PyLong_FromLongLong(srcnn_kept_memory());
+}
+
+static PyObject *ext_release_memory(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    int64_t freed;
+    Py_BEGIN_ALLOW_THREADS freed = srcnn_release_memory();
+    Py_END_ALLOW_THREADS return PyLong_FromLongLong(freed);
+}
+
 static PyObject *ext_isa(PyObject *self, PyObject *args) {
     (void)self;
     (void)args;
@@ -130,6 +144,8 @@ static PyMethodDef runtime_methods[] = {
      "Why SWIFTRCNN_ISA could not be followed, or None."},
     {"config_report", ext_config_report, METH_NOARGS, "The configuration report (show_config)."},
     {"num_threads", ext_num_threads, METH_NOARGS, "Threads used by every op."},
+    {"kept_memory", ext_kept_memory, METH_NOARGS, "Bytes of freed buffers the library keeps for reuse."},
+    {"release_memory", ext_release_memory, METH_NOARGS, "Frees the kept buffers; returns their bytes."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "swiftrcnn._C",

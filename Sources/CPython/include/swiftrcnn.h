@@ -67,6 +67,12 @@ int32_t srcnn_num_threads(void);
 /* Sets the thread count (1 ... 1024). */
 int32_t srcnn_set_num_threads(int32_t num_threads, char *err);
 
+/* Bytes of freed large buffers the library keeps for reuse (its buffer cache: feature maps and scratch of 1 MiB and
+ * more, up to SWIFTRCNN_BUFFER_CACHE_MB mebibytes, default 1024; 0 turns it off). */
+int64_t srcnn_kept_memory(void);
+/* Frees every buffer the cache keeps; returns how many bytes that was. Buffers in use are not affected. */
+int64_t srcnn_release_memory(void);
+
 /* The instruction-set path the GEMM, Winograd and im2col kernels run: "generic", "avx2" or "avx512". Chosen at
  * start-up as the best the CPU supports, or SWIFTRCNN_ISA when that names a supported path. Static storage. */
 const char *srcnn_isa(void);

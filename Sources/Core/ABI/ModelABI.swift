@@ -46,7 +46,7 @@ final class NamedArrays {
     }
 
     func append(_ name: String, _ map: FeatureMap) {
-        append(name, shape: map.shape, .float32(map.data))
+        append(name, shape: map.shape, .float32(Array(map.data)))
     }
 
     /// "image_sizes": (N, 2) int64 rows (height, width).
@@ -125,7 +125,7 @@ func modelImages(_ images: UnsafePointer<srcnn_array>?, count: Int64) throws -> 
         let image = FeatureMap(
             batch: 1, channels: 3, height: a[1], width: a[2],
             data: Array(UnsafeBufferPointer(start: a.pointer(Float.self), count: a.count)))
-        if let j = image.data.firstIndex(where: { !$0.isFinite }) {
+        if let j = image.data.withUnsafeBufferPointer({ $0.firstIndex(where: { !$0.isFinite }) }) {
             throw SwiftRCNNError.invalidValue(
                 "images[\(i)]: contains \(image.data[j].isNaN ? "NaN" : "an infinite value") at flat index \(j)")
         }

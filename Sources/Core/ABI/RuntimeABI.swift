@@ -29,6 +29,18 @@ public func srcnn_set_num_threads(_ n: Int32, _ err: UnsafeMutablePointer<CChar>
     }
 }
 
+@_cdecl("srcnn_kept_memory")
+public func srcnn_kept_memory() -> Int64 {
+    Int64(BufferCache.keptBytes)
+}
+
+@_cdecl("srcnn_release_memory")
+public func srcnn_release_memory() -> Int64 {
+    let kept = BufferCache.keptBytes
+    BufferCache.release()
+    return Int64(kept)
+}
+
 private let isaNames: [ISA: UnsafeMutablePointer<CChar>] = Dictionary(
     uniqueKeysWithValues: ISA.allCases.map {
         isa in

@@ -48,6 +48,13 @@ public enum Configuration {
                     .joined(separator: ", ")
             ),
             ("huge pages", HugePages.enabled ? "advised for large buffers" : "off (SWIFTRCNN_HUGE_PAGES)"),
+            (
+                "buffer cache",
+                BufferCache.limitBytes == 0
+                    ? "off (SWIFTRCNN_BUFFER_CACHE_MB=0)"
+                    : "keeps up to \(BufferCache.limitBytes >> 20) MiB of freed buffers of 1 MiB and more; "
+                        + "\(BufferCache.keptBytes >> 20) MiB kept now"
+            ),
         ]
         let width = lines.map(\.0.count).max() ?? 0
         return lines.map { $0.0 + ":" + String(repeating: " ", count: width - $0.0.count + 1) + $0.1 }

@@ -86,9 +86,10 @@ extension RoIHeads {
         let (h, w, plane) = (x.height, x.width, x.plane)
         let k = x.channels * 9, outChannels = conv.outChannels
         let chunk = max(1, min(x.batch, columnElements / max(1, k * plane)))
-        let columns = UnsafeMutablePointer<Float>.allocate(capacity: k * chunk * plane)
-        let products = UnsafeMutablePointer<Float>.allocate(capacity: outChannels * chunk * plane)
-        defer { columns.deallocate(); products.deallocate() }
+        let columnsBuffer = BufferCache.take(Float.self, count: k * chunk * plane)
+        let productsBuffer = BufferCache.take(Float.self, count: outChannels * chunk * plane)
+        defer { BufferCache.give(columnsBuffer); BufferCache.give(productsBuffer) }
+        let (columns, products) = (columnsBuffer.pointer, productsBuffer.pointer)
         return FeatureMap(batch: x.batch, channels: outChannels, height: h, width: w) { out in
             let o = out.baseAddress!
             x.data.withUnsafeBufferPointer { xb in

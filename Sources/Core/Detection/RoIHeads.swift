@@ -233,7 +233,7 @@ public struct RoIHeads: Sendable {
                 // Validated to fit the pooled size (Architecture.validate), so it cannot throw here.
                 let y = try! network(pooled)
                 precondition(y.channels * y.plane == config.representationSize, "RoIHeads: box head output size")
-                x = y.data
+                x = Array(y.data)
             }
             classLogits = clsScore(x, rows: rows)
             boxRegression = bboxPred(x, rows: rows)

@@ -142,9 +142,9 @@ extension Conv2d {
         let k = inPerGroup * kernelH * kernelW
         let direct = multipliesPlanes
         let bandRows = Conv2d.bandRows(depth: k, outHeight: ho, outWidth: wo)
-        let columns = direct ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * bandRows * wo)
-        if let columns { HugePages.advise(columns, count: k * bandRows * wo) }
-        defer { columns?.deallocate() }
+        let columnsBuffer = direct ? nil : BufferCache.take(Float.self, count: k * bandRows * wo)
+        defer { if let columnsBuffer { BufferCache.give(columnsBuffer) } }
+        let columns = columnsBuffer?.pointer
         x.data.withUnsafeBufferPointer { xs in
             dy.data.withUnsafeBufferPointer { dys in
                 weight.withUnsafeBufferPointer { ws in

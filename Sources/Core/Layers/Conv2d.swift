@@ -167,9 +167,9 @@ public struct Conv2d: Sendable {
         let k = inPerGroup * kernelH * kernelW
         let direct = multipliesPlanes
         let bandRows = Conv2d.bandRows(depth: k, outHeight: ho, outWidth: wo)
-        let columns = direct ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * bandRows * wo)
-        if let columns { HugePages.advise(columns, count: k * bandRows * wo) }
-        defer { columns?.deallocate() }
+        let columnsBuffer = direct ? nil : BufferCache.take(Float.self, count: k * bandRows * wo)
+        defer { if let columnsBuffer { BufferCache.give(columnsBuffer) } }
+        let columns = columnsBuffer?.pointer
         let out = FeatureMap(batch: x.batch, channels: outChannels, height: ho, width: wo) { out in
             let o = out.baseAddress!
             let plane = ho * wo
@@ -234,14 +234,15 @@ extension Conv2d {
         let plane = ho * wo, k = inChannels * kernelH * kernelW
         let chunk = max(1, min(x.batch, Conv2d.bandElements / max(1, k * plane)))
         let direct = multipliesPlanes
-        let columns = UnsafeMutablePointer<Float>.allocate(capacity: k * chunk * plane)
-        let products = UnsafeMutablePointer<Float>.allocate(capacity: outChannels * chunk * plane)
-        let single = direct ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * plane)
+        let columnsBuffer = BufferCache.take(Float.self, count: k * chunk * plane)
+        let productsBuffer = BufferCache.take(Float.self, count: outChannels * chunk * plane)
+        let singleBuffer = direct ? nil : BufferCache.take(Float.self, count: k * plane)
         defer {
-            columns.deallocate()
-            products.deallocate()
-            single?.deallocate()
+            BufferCache.give(columnsBuffer)
+            BufferCache.give(productsBuffer)
+            if let singleBuffer { BufferCache.give(singleBuffer) }
         }
+        let (columns, products, single) = (columnsBuffer.pointer, productsBuffer.pointer, singleBuffer?.pointer)
         if let residual {
             precondition(
                 residual.shape == [x.batch, outChannels, ho, wo],
@@ -303,7 +304,7 @@ extension Conv2d {
 }
 
 /// `body` with the array's base address, or nil for a nil (or empty) array.
-func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+func withOptionalPointer<A: ContiguousFloats, R>(_ array: A?, _ body: (UnsafePointer<Float>?) -> R) -> R {
     guard let array else { return body(nil) }
     return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }

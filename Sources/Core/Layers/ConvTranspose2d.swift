@@ -39,8 +39,9 @@ public struct ConvTranspose2d: Sendable {
             height: ho, width: wo, kernelH: kernel, kernelW: kernel, strideH: stride, strideW: stride,
             padH: padding, padW: padding, dilationH: 1, dilationW: 1)
         precondition(g.outHeight == x.height && g.outWidth == x.width, "ConvTranspose2d: geometry")
-        let columns = UnsafeMutablePointer<Float>.allocate(capacity: rows * plane)
-        defer { columns.deallocate() }
+        let columnsBuffer = BufferCache.take(Float.self, count: rows * plane)
+        defer { BufferCache.give(columnsBuffer) }
+        let columns = columnsBuffer.pointer
         var out = FeatureMap(batch: x.batch, channels: outChannels, height: ho, width: wo) { o in
             o.update(repeating: 0)
         }

@@ -29,11 +29,10 @@ extension ConvTranspose2x2 {
         let (h, w, plane) = (x.height, x.width, x.plane)
         let rows = outChannels * 4
         let chunk = max(1, min(x.batch, ConvTranspose2x2.stagedElements / max(1, rows * plane)))
-        let regrouped = UnsafeMutablePointer<Float>.allocate(capacity: rows * chunk * plane)
-        let staged = UnsafeMutablePointer<Float>.allocate(capacity: inChannels * chunk * plane)
-        HugePages.advise(regrouped, count: rows * chunk * plane)
-        HugePages.advise(staged, count: inChannels * chunk * plane)
-        defer { regrouped.deallocate(); staged.deallocate() }
+        let regroupedBuffer = BufferCache.take(Float.self, count: rows * chunk * plane)
+        let stagedBuffer = BufferCache.take(Float.self, count: inChannels * chunk * plane)
+        defer { BufferCache.give(regroupedBuffer); BufferCache.give(stagedBuffer) }
+        let (regrouped, staged) = (regroupedBuffer.pointer, stagedBuffer.pointer)
         let body = { (dxs: UnsafeMutablePointer<Float>?) in
             var first = 0
             while first < x.batch {

@@ -11,7 +11,8 @@ extension Linear {
     /// returns dL/dx (rows × in) when `inputGradient`, given the input `x` (rows × in) and `dy` (rows × out) =
     /// dL/d(layer output) before any fused ReLU (the caller masks it first, `reluBackward`).
     public func backward(
-        input x: [Float], rows: Int, outputGradient dy: [Float], weightGradient: UnsafeMutablePointer<Float>?,
+        input x: some ContiguousFloats, rows: Int, outputGradient dy: some ContiguousFloats,
+        weightGradient: UnsafeMutablePointer<Float>?,
         biasGradient: UnsafeMutablePointer<Float>?, inputGradient: Bool
     ) -> [Float]? {
         precondition(

@@ -18,7 +18,7 @@ public struct Linear: Sendable {
     }
 
     /// `x` (rows × in) -> (rows × out).
-    public func callAsFunction(_ x: [Float], rows: Int) -> [Float] {
+    public func callAsFunction(_ x: some ContiguousFloats, rows: Int) -> [Float] {
         precondition(x.count == rows * inFeatures, "Linear: input does not have \(inFeatures) features per row")
         return [Float](unsafeUninitializedCapacity: rows * outFeatures) { out, count in
             let o = out.baseAddress!
@@ -121,12 +121,11 @@ public struct ConvTranspose2x2: Sendable {
         let plane = x.plane
         let rows = outChannels * 4
         let chunk = max(1, min(x.batch, stagedElements / max(1, rows * plane)))
-        let staged = UnsafeMutablePointer<Float>.allocate(capacity: inChannels * chunk * plane)
+        let stagedBuffer = BufferCache.take(Float.self, count: inChannels * chunk * plane)
         // 16 spare elements: the last row's vector loads may read past the last product.
-        let products = UnsafeMutablePointer<Float>.allocate(capacity: rows * chunk * plane + 16)
-        HugePages.advise(staged, count: inChannels * chunk * plane)
-        HugePages.advise(products, count: rows * chunk * plane + 16)
-        defer { staged.deallocate(); products.deallocate() }
+        let productsBuffer = BufferCache.take(Float.self, count: rows * chunk * plane + 16)
+        defer { BufferCache.give(stagedBuffer); BufferCache.give(productsBuffer) }
+        let (staged, products) = (stagedBuffer.pointer, productsBuffer.pointer)
         var first = 0
         while first < x.batch {
             let images = min(chunk, x.batch - first), n = images * plane

@@ -79,7 +79,8 @@ extension Conv2d {
 
 extension Linear {
     func backward(
-        input x: [Float], rows: Int, outputGradient dy: [Float], parameters: ConvolutionParameters,
+        input x: some ContiguousFloats, rows: Int, outputGradient dy: some ContiguousFloats,
+        parameters: ConvolutionParameters,
         store: ParameterStore, inputGradient: Bool
     ) -> [Float]? {
         parameters.accumulate(into: store, weightCount: weight.count, biasCount: outFeatures) { w, b in

@@ -299,7 +299,7 @@ extension RoIHeads {
         case .network(let network):
             let tape = try network.forwardKeeping(pooled)
             hidden = .network(tape)
-            representation = tape.output.data
+            representation = Array(tape.output.data)
         }
         return BoxHeadTape(
             pooler: pooler, pooled: pooled, hidden: hidden, representation: representation,
@@ -344,7 +344,7 @@ extension RoIHeads {
         case (.network(let network), .network(let hidden)):
             let out = hidden.output
             let g = FeatureMap(batch: out.batch, channels: out.channels, height: out.height, width: out.width, data: dr)
-            dPooled = network.backward(hidden, outputGradient: g, store: store, inputGradient: true)!.data
+            dPooled = Array(network.backward(hidden, outputGradient: g, store: store, inputGradient: true)!.data)
         default:
             preconditionFailure("RoIHeads.boxBackward: the tape is not of this box head")
         }

@@ -1,0 +1,177 @@
+import Synchronization
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Large buffers kept by the library between uses, so that a detector's feature maps and scratch space come from
+/// memory the process already has.
+///
+/// glibc gives every allocation above 32 MiB its own fresh mapping and returns it to the kernel when freed, and it
+/// trims the top of its heap whenever enough is free there, whoever freed it. Fresh memory is zero-filled by the
+/// kernel on first touch, page by page; on virtual machines (free page reporting, ballooning) each such page can
+/// also fault in the host. A detector call on an 800 × 1066 image allocates several 55 MB maps, and how many of them
+/// come fresh depends on what else runs in the process: in one process with torchvision a Faster R-CNN call ran
+/// 25–50% slower than alone. Buffers that go through this cache stay mapped and are handed out again.
+///
+/// Policy. Requests below `minimumBytes` go to `malloc` and `free` directly. Larger ones take the smallest cached
+/// buffer that holds them and is at most `slack` times their size (of equal ones, the last returned, whose lines
+/// may still be in the caches), or else a new allocation (rounded up to whole
+/// huge pages, aligned to one, and advised with `HugePages`). A returned buffer is kept while the cache holds at most
+/// `limitBytes`; beyond that the buffers returned longest ago are freed first. `release()` frees every kept buffer
+/// (the Python API's `swiftrcnn.release_memory()`).
+///
+/// The limit is `SWIFTRCNN_BUFFER_CACHE_MB` mebibytes when set (read once; 0 turns the cache off), 1 GiB otherwise.
+/// It bounds what is kept idle, not what is in use. A child made by `fork` starts with an empty cache (the parent's
+/// kept buffers are left to it unused, as a lock held at the fork could never be released there).
+public enum BufferCache {
+    /// Smallest request (bytes) that goes through the cache.
+    public static let minimumBytes = 1 << 20
+    /// A cached buffer is handed out for a request only if it is at most this many times the request's size.
+    public static let slack = 1.5
+
+    /// Most bytes kept idle.
+    public static let limitBytes: Int = {
+        guard let raw = getenv("SWIFTRCNN_BUFFER_CACHE_MB") else { return 1 << 30 }
+        guard let megabytes = Int(String(cString: raw).trimmingSpaces), megabytes >= 0 else { return 1 << 30 }
+        return megabytes.multipliedReportingOverflow(by: 1 << 20).overflow ? Int.max : megabytes << 20
+    }()
+
+    /// A buffer of at least `byteCount` bytes, 64-byte aligned (whole huge pages from the cache's own
+    /// allocations). Give it back with `give(_:capacity:)`, passing the capacity returned here.
+    public static func take(byteCount: Int) -> (pointer: UnsafeMutableRawPointer, capacity: Int) {
+        let bytes = max(byteCount, 1)
+        if bytes < minimumBytes || limitBytes == 0 {
+            return (allocate(bytes, alignment: 64), bytes)
+        }
+        if let kept = store().take(bytes) { return kept }
+        let unit = bytes >= HugePages.minimumBytes ? HugePages.hugePage : 1 << 16
+        let (rounded, overflow) = bytes.addingReportingOverflow(unit - 1)
+        let capacity = overflow ? bytes : rounded / unit * unit
+        let pointer = allocate(capacity, alignment: unit == HugePages.hugePage ? unit : 64)
+        HugePages.advise(pointer, byteCount: capacity)
+        return (pointer, capacity)
+    }
+
+    /// Returns a buffer from `take(byteCount:)` with the capacity it came with.
+    public static func give(_ pointer: UnsafeMutableRawPointer, capacity: Int) {
+        if capacity < minimumBytes || limitBytes == 0 {
+            free(pointer)
+            return
+        }
+        for evicted in store().give(pointer, capacity: capacity) { free(evicted) }
+    }
+
+    /// `take(byteCount:)` for `count` elements of `T`; give it back with `give(_:)`.
+    public static func take<T>(_: T.Type, count: Int) -> (pointer: UnsafeMutablePointer<T>, capacity: Int) {
+        let (bytes, overflow) = max(count, 0).multipliedReportingOverflow(by: MemoryLayout<T>.stride)
+        precondition(!overflow, "BufferCache: \(count) elements do not fit in memory")
+        let (pointer, capacity) = take(byteCount: bytes)
+        return (pointer.bindMemory(to: T.self, capacity: max(count, 0)), capacity)
+    }
+
+    /// Returns a buffer from `take(_:count:)`.
+    public static func give<T>(_ buffer: (pointer: UnsafeMutablePointer<T>, capacity: Int)) {
+        give(UnsafeMutableRawPointer(buffer.pointer), capacity: buffer.capacity)
+    }
+
+    /// Frees every kept buffer.
+    public static func release() {
+        for evicted in store().removeAll() { free(evicted) }
+    }
+
+    /// Bytes kept idle now.
+    public static var keptBytes: Int { store().keptBytes }
+
+    private static func allocate(_ bytes: Int, alignment: Int) -> UnsafeMutableRawPointer {
+        var pointer: UnsafeMutableRawPointer?
+        guard posix_memalign(&pointer, alignment, bytes) == 0, let pointer else {
+            fatalError("BufferCache: out of memory allocating \(bytes) bytes")
+        }
+        return pointer
+    }
+
+    /// The kept buffers, oldest first, under a lock.
+    private final class Store: @unchecked Sendable {
+        struct Entry {
+            let pointer: UnsafeMutableRawPointer
+            let capacity: Int
+        }
+        private struct State {
+            var entries: [Entry] = []
+            var bytes = 0
+        }
+        private let state = Mutex<State>(State())
+
+        func take(_ bytes: Int) -> (pointer: UnsafeMutableRawPointer, capacity: Int)? {
+            let most = Double(bytes) * BufferCache.slack
+            return state.withLock { state in
+                var best: Int?
+                for (i, entry) in state.entries.enumerated()
+                where entry.capacity >= bytes && Double(entry.capacity) <= most {
+                    if best == nil || entry.capacity <= state.entries[best!].capacity { best = i }
+                }
+                guard let best else { return nil }
+                let entry = state.entries.remove(at: best)
+                state.bytes -= entry.capacity
+                return (entry.pointer, entry.capacity)
+            }
+        }
+
+        /// Keeps the buffer and returns those to free (the oldest, beyond the limit; or the buffer itself).
+        func give(_ pointer: UnsafeMutableRawPointer, capacity: Int) -> [UnsafeMutableRawPointer] {
+            let limit = BufferCache.limitBytes
+            if capacity > limit { return [pointer] }
+            return state.withLock { state in
+                var evicted: [UnsafeMutableRawPointer] = []
+                var drop = 0
+                while state.bytes + capacity > limit, drop < state.entries.count {
+                    state.bytes -= state.entries[drop].capacity
+                    evicted.append(state.entries[drop].pointer)
+                    drop += 1
+                }
+                state.entries.removeFirst(drop)
+                state.entries.append(Entry(pointer: pointer, capacity: capacity))
+                state.bytes += capacity
+                return evicted
+            }
+        }
+
+        func removeAll() -> [UnsafeMutableRawPointer] {
+            state.withLock { state in
+                let all = state.entries.map(\.pointer)
+                state.entries = []
+                state.bytes = 0
+                return all
+            }
+        }
+
+        var keptBytes: Int { state.withLock { $0.bytes } }
+    }
+
+    nonisolated(unsafe) private static var shared: Store?
+    nonisolated(unsafe) private static var forked = false
+    private static let creation = Mutex<Void>(())
+
+    private static func store() -> Store {
+        if let store = shared, !forked { return store }
+        return creation.withLock { _ in
+            if let store = shared, !forked { return store }
+            if shared == nil {
+                pthread_atfork(nil, nil, { BufferCache.forked = true })
+            }
+            forked = false
+            let store = Store()
+            shared = store
+            return store
+        }
+    }
+}
+
+extension String {
+    fileprivate var trimmingSpaces: Substring {
+        let s = drop(while: { $0 == " " })
+        return s.dropLast(s.reversed().prefix(while: { $0 == " " }).count)
+    }
+}
