@@ -16,11 +16,11 @@ import Synchronization
 /// 25–50% slower than alone. Buffers that go through this cache stay mapped and are handed out again.
 ///
 /// Policy. Requests below `minimumBytes` go to `malloc` and `free` directly. Larger ones take the smallest cached
-/// buffer that holds them and is at most `slack` times their size (of equal ones, the last returned, whose lines
-/// may still be in the caches), or else a new allocation (rounded up to whole
-/// huge pages, aligned to one, and advised with `HugePages`). A returned buffer is kept while the cache holds at most
-/// `limitBytes`; beyond that the buffers returned longest ago are freed first. `release()` frees every kept buffer
-/// (the Python API's `swiftrcnn.release_memory()`).
+/// buffer that holds them and is at most `slack` times their size (of equal ones, the last returned, whose lines may
+/// still be in the caches), or else a new allocation (rounded up to whole huge pages, aligned to one, and advised
+/// with `HugePages`). A returned buffer is kept while the cache holds at most `limitBytes`, and at most `idleFactor`
+/// times the most bytes it has had out at once; beyond that the buffers returned longest ago are freed first. `release()` frees every kept buffer (the Python API's
+/// `swiftrcnn.release_memory()`).
 ///
 /// The limit is `SWIFTRCNN_BUFFER_CACHE_MB` mebibytes when set (read once; 0 turns the cache off), 1 GiB otherwise.
 /// It bounds what is kept idle, not what is in use. A child made by `fork` starts with an empty cache (the parent's
@@ -30,6 +30,12 @@ public enum BufferCache {
     public static let minimumBytes = 1 << 20
     /// A cached buffer is handed out for a request only if it is at most this many times the request's size.
     public static let slack = 1.5
+    /// The cache keeps at most this many times the most bytes it has had out at once, so that what it keeps idle
+    /// stays in proportion to what the library uses even when the sizes asked for keep changing. One call's
+    /// buffers cannot all be served by those live at its peak (a 14 MB map does not take a 55 MB buffer): keeping
+    /// only as much as was out at the peak, each Faster R-CNN call on an 800 × 1066 image allocated 16 buffers
+    /// afresh; with four times, none after the first call (269 MiB kept).
+    public static let idleFactor = 4
 
     /// Most bytes kept idle.
     public static let limitBytes: Int = {
@@ -45,10 +51,10 @@ public enum BufferCache {
         if bytes < minimumBytes || limitBytes == 0 {
             return (allocate(bytes, alignment: 64), bytes)
         }
-        if let kept = store().take(bytes) { return kept }
         let unit = bytes >= HugePages.minimumBytes ? HugePages.hugePage : 1 << 16
         let (rounded, overflow) = bytes.addingReportingOverflow(unit - 1)
         let capacity = overflow ? bytes : rounded / unit * unit
+        if let kept = store().take(bytes, orNew: capacity) { return kept }
         let pointer = allocate(capacity, alignment: unit == HugePages.hugePage ? unit : 64)
         HugePages.advise(pointer, byteCount: capacity)
         return (pointer, capacity)
@@ -84,6 +90,10 @@ public enum BufferCache {
     /// Bytes kept idle now.
     public static var keptBytes: Int { store().keptBytes }
 
+    /// How many requests of `minimumBytes` and more were served by a new allocation, and how many by a kept buffer,
+    /// since the process started (or the cache's first use in a forked child).
+    public static var statistics: (allocations: Int, reuses: Int) { store().statistics }
+
     private static func allocate(_ bytes: Int, alignment: Int) -> UnsafeMutableRawPointer {
         var pointer: UnsafeMutableRawPointer?
         guard posix_memalign(&pointer, alignment, bytes) == 0, let pointer else {
@@ -100,11 +110,16 @@ public enum BufferCache {
         }
         private struct State {
             var entries: [Entry] = []
+            /// Bytes in `entries`.
             var bytes = 0
+            /// Bytes handed out and not yet returned, and the most there have been at once.
+            var live = 0, peakLive = 0
+            var allocations = 0, reuses = 0
         }
         private let state = Mutex<State>(State())
 
-        func take(_ bytes: Int) -> (pointer: UnsafeMutableRawPointer, capacity: Int)? {
+        /// A kept buffer for `bytes`, or nil after counting a new one of `capacity` bytes as handed out.
+        func take(_ bytes: Int, orNew capacity: Int) -> (pointer: UnsafeMutableRawPointer, capacity: Int)? {
             let most = Double(bytes) * BufferCache.slack
             return state.withLock { state in
                 var best: Int?
@@ -112,18 +127,30 @@ public enum BufferCache {
                 where entry.capacity >= bytes && Double(entry.capacity) <= most {
                     if best == nil || entry.capacity <= state.entries[best!].capacity { best = i }
                 }
-                guard let best else { return nil }
+                guard let best else {
+                    state.allocations += 1
+                    state.live += capacity
+                    state.peakLive = max(state.peakLive, state.live)
+                    return nil
+                }
                 let entry = state.entries.remove(at: best)
                 state.bytes -= entry.capacity
+                state.reuses += 1
+                state.live += entry.capacity
+                state.peakLive = max(state.peakLive, state.live)
                 return (entry.pointer, entry.capacity)
             }
         }
 
-        /// Keeps the buffer and returns those to free (the oldest, beyond the limit; or the buffer itself).
+        /// Keeps the buffer and returns those to free: the oldest, beyond the limit, or the buffer itself.
+        ///
+        /// The limit is the smaller of `limitBytes` and `idleFactor` times the most bytes ever out at once.
         func give(_ pointer: UnsafeMutableRawPointer, capacity: Int) -> [UnsafeMutableRawPointer] {
-            let limit = BufferCache.limitBytes
-            if capacity > limit { return [pointer] }
             return state.withLock { state in
+                // Buffers taken before a fork come back to the child's new cache: live stays at zero or more.
+                state.live = max(0, state.live - capacity)
+                let limit = min(BufferCache.limitBytes, BufferCache.idleFactor * state.peakLive)
+                if capacity > limit { return [pointer] }
                 var evicted: [UnsafeMutableRawPointer] = []
                 var drop = 0
                 while state.bytes + capacity > limit, drop < state.entries.count {
@@ -148,6 +175,7 @@ public enum BufferCache {
         }
 
         var keptBytes: Int { state.withLock { $0.bytes } }
+        var statistics: (allocations: Int, reuses: Int) { state.withLock { ($0.allocations, $0.reuses) } }
     }
 
     nonisolated(unsafe) private static var shared: Store?

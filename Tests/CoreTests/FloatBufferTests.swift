@@ -62,4 +62,40 @@ final class FloatBufferTests: XCTestCase {
         XCTAssertTrue(next.data.allSatisfy { $0 == 2 })
         XCTAssertEqual(BufferCache.keptBytes, 0)
     }
+
+    func testRepeatedLayersAllocateNothingNew() throws {
+        // A chain of convolutions (Winograd, im2col and 1 x 1) run twice on the same shapes: the second run's
+        // maps and scratch all come from the cache, and the output is the same.
+        try XCTSkipIf(BufferCache.limitBytes < 256 << 20, "cache limit too small for this test")
+        var seed: UInt64 = 5
+        func values(_ n: Int) -> [Float] {
+            (0..<n).map { _ in
+                seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return Float(seed >> 40) / Float(1 << 24) - 0.5
+            }
+        }
+        let x = FeatureMap(batch: 1, channels: 32, height: 120, width: 160, data: values(32 * 120 * 160))
+        let layers = [
+            Conv2d(
+                weight: values(64 * 32 * 9), bias: values(64), inChannels: 32, outChannels: 64, kernel: (3, 3),
+                padding: 1, relu: true),
+            Conv2d(
+                weight: values(64 * 64 * 9), bias: nil, inChannels: 64, outChannels: 64, kernel: (3, 3),
+                stride: 2, padding: 1),
+            Conv2d(weight: values(128 * 64), bias: values(128), inChannels: 64, outChannels: 128, kernel: (1, 1)),
+        ]
+        // One thread, so that every run takes the same scratch buffers (on more, how many threads join a loop
+        // varies); the first run's output is copied out, so that its buffer goes back too.
+        let threads = Parallel.numThreads
+        Parallel.numThreads = 1
+        defer { Parallel.numThreads = threads }
+        func run() -> [Float] { Array(layers.reduce(x) { $1($0) }.data) }
+        let first = run()
+        let before = BufferCache.statistics
+        let second = run()
+        let after = BufferCache.statistics
+        XCTAssertEqual(after.allocations, before.allocations, "new buffers on the second run")
+        XCTAssertGreaterThan(after.reuses, before.reuses)
+        XCTAssertEqual(first, second)
+    }
 }

@@ -53,7 +53,8 @@ public enum Configuration {
                 BufferCache.limitBytes == 0
                     ? "off (SWIFTRCNN_BUFFER_CACHE_MB=0)"
                     : "keeps up to \(BufferCache.limitBytes >> 20) MiB of freed buffers of 1 MiB and more; "
-                        + "\(BufferCache.keptBytes >> 20) MiB kept now"
+                        + "\(BufferCache.keptBytes >> 20) MiB kept now; "
+                        + "\(BufferCache.statistics.allocations) allocations, \(BufferCache.statistics.reuses) reuses"
             ),
         ]
         let width = lines.map(\.0.count).max() ?? 0
