@@ -18,8 +18,10 @@ import Synchronization
 /// Policy. Requests below `minimumBytes` go to `malloc` and `free` directly. Larger ones take the smallest cached
 /// buffer that holds them and is at most `slack` times their size (of equal ones, the last returned, whose lines may
 /// still be in the caches), or else a new allocation (rounded up to whole huge pages, aligned to one, and advised
-/// with `HugePages`). A returned buffer is kept while the cache holds at most `limitBytes`, and at most `idleFactor`
-/// times the most bytes it has had out at once; beyond that the buffers returned longest ago are freed first. `release()` frees every kept buffer (the Python API's
+/// with `HugePages`); before a new allocation, kept buffers are freed (the oldest first) while what is in use and
+/// kept would exceed twice the most ever in use at once (or that plus `headroomMinimumBytes`, if more). A returned
+/// buffer is kept while the cache holds at most `limitBytes`; beyond that the buffers returned longest ago are freed
+/// first. `release()` frees every kept buffer and starts counting the most in use afresh (the Python API's
 /// `swiftrcnn.release_memory()`).
 ///
 /// The limit is `SWIFTRCNN_BUFFER_CACHE_MB` mebibytes when set (read once; 0 turns the cache off), 1 GiB otherwise.
@@ -30,12 +32,14 @@ public enum BufferCache {
     public static let minimumBytes = 1 << 20
     /// A cached buffer is handed out for a request only if it is at most this many times the request's size.
     public static let slack = 1.5
-    /// The cache keeps at most this many times the most bytes it has had out at once, so that what it keeps idle
-    /// stays in proportion to what the library uses even when the sizes asked for keep changing. One call's
-    /// buffers cannot all be served by those live at its peak (a 14 MB map does not take a 55 MB buffer): keeping
-    /// only as much as was out at the peak, each Faster R-CNN call on an 800 × 1066 image allocated 16 buffers
-    /// afresh; with four times, none after the first call (269 MiB kept).
-    public static let idleFactor = 4
+    /// When a request needs a new buffer, kept buffers are freed first (the oldest first) until what is in use and
+    /// kept together is at most twice the most ever in use at once, or that plus this many bytes if more. So the
+    /// cache adds at most that much to the library's peak, and what it keeps idle stays in proportion to use even
+    /// when the sizes asked for keep changing (evaluation on images of many sizes). One call's buffers cannot all be
+    /// served by those live at its peak (a 14 MB map does not take a 55 MB buffer): a Faster R-CNN call on an
+    /// 800 × 1066 image has 144 MiB in use at most and needs 269 MiB in all to allocate nothing afresh; keeping only
+    /// as much as was in use, every call allocated 16 buffers anew.
+    public static let headroomMinimumBytes = 128 << 20
 
     /// Most bytes kept idle.
     public static let limitBytes: Int = {
@@ -54,7 +58,9 @@ public enum BufferCache {
         let unit = bytes >= HugePages.minimumBytes ? HugePages.hugePage : 1 << 16
         let (rounded, overflow) = bytes.addingReportingOverflow(unit - 1)
         let capacity = overflow ? bytes : rounded / unit * unit
-        if let kept = store().take(bytes, orNew: capacity) { return kept }
+        let (kept, evicted) = store().take(bytes, orNew: capacity)
+        for pointer in evicted { free(pointer) }
+        if let kept { return kept }
         let pointer = allocate(capacity, alignment: unit == HugePages.hugePage ? unit : 64)
         HugePages.advise(pointer, byteCount: capacity)
         return (pointer, capacity)
@@ -82,7 +88,7 @@ public enum BufferCache {
         give(UnsafeMutableRawPointer(buffer.pointer), capacity: buffer.capacity)
     }
 
-    /// Frees every kept buffer.
+    /// Frees every kept buffer, and counts the most in use (`statistics`) afresh from what is in use now.
     public static func release() {
         for evicted in store().removeAll() { free(evicted) }
     }
@@ -91,8 +97,11 @@ public enum BufferCache {
     public static var keptBytes: Int { store().keptBytes }
 
     /// How many requests of `minimumBytes` and more were served by a new allocation, and how many by a kept buffer,
-    /// since the process started (or the cache's first use in a forked child).
-    public static var statistics: (allocations: Int, reuses: Int) { store().statistics }
+    /// since the process started (or the cache's first use in a forked child); and the most bytes in use at once,
+    /// and in use and kept together, since then or the last `release()`.
+    public static var statistics: (allocations: Int, reuses: Int, peakInUse: Int, peakHeld: Int) {
+        store().statistics
+    }
 
     private static func allocate(_ bytes: Int, alignment: Int) -> UnsafeMutableRawPointer {
         var pointer: UnsafeMutableRawPointer?
@@ -114,12 +123,20 @@ public enum BufferCache {
             var bytes = 0
             /// Bytes handed out and not yet returned, and the most there have been at once.
             var live = 0, peakLive = 0
+            /// The most bytes there have been handed out and kept together.
+            var peakHeld = 0
             var allocations = 0, reuses = 0
         }
         private let state = Mutex<State>(State())
 
-        /// A kept buffer for `bytes`, or nil after counting a new one of `capacity` bytes as handed out.
-        func take(_ bytes: Int, orNew capacity: Int) -> (pointer: UnsafeMutableRawPointer, capacity: Int)? {
+        /// A kept buffer for `bytes`, or nil after counting a new one of `capacity` bytes as handed out; and the
+        /// kept buffers to free (oldest first) so that what is in use and kept stays within the bound
+        /// (`headroomMinimumBytes`).
+        func take(
+            _ bytes: Int, orNew capacity: Int
+        ) -> (
+            kept: (pointer: UnsafeMutableRawPointer, capacity: Int)?, evicted: [UnsafeMutableRawPointer]
+        ) {
             let most = Double(bytes) * BufferCache.slack
             return state.withLock { state in
                 var best: Int?
@@ -131,25 +148,35 @@ public enum BufferCache {
                     state.allocations += 1
                     state.live += capacity
                     state.peakLive = max(state.peakLive, state.live)
-                    return nil
+                    let headroom = max(state.peakLive, BufferCache.headroomMinimumBytes)
+                    let most = state.peakLive.addingReportingOverflow(headroom)
+                    let cap = most.overflow ? Int.max : most.partialValue
+                    var evicted: [UnsafeMutableRawPointer] = []
+                    var drop = 0
+                    while state.live + state.bytes > cap, drop < state.entries.count {
+                        state.bytes -= state.entries[drop].capacity
+                        evicted.append(state.entries[drop].pointer)
+                        drop += 1
+                    }
+                    state.entries.removeFirst(drop)
+                    state.peakHeld = max(state.peakHeld, state.live + state.bytes)
+                    return (nil, evicted)
                 }
                 let entry = state.entries.remove(at: best)
                 state.bytes -= entry.capacity
                 state.reuses += 1
                 state.live += entry.capacity
                 state.peakLive = max(state.peakLive, state.live)
-                return (entry.pointer, entry.capacity)
+                return ((entry.pointer, entry.capacity), [])
             }
         }
 
-        /// Keeps the buffer and returns those to free: the oldest, beyond the limit, or the buffer itself.
-        ///
-        /// The limit is the smaller of `limitBytes` and `idleFactor` times the most bytes ever out at once.
+        /// Keeps the buffer and returns those to free: the oldest beyond `limitBytes`, or the buffer itself.
         func give(_ pointer: UnsafeMutableRawPointer, capacity: Int) -> [UnsafeMutableRawPointer] {
             return state.withLock { state in
                 // Buffers taken before a fork come back to the child's new cache: live stays at zero or more.
                 state.live = max(0, state.live - capacity)
-                let limit = min(BufferCache.limitBytes, BufferCache.idleFactor * state.peakLive)
+                let limit = BufferCache.limitBytes
                 if capacity > limit { return [pointer] }
                 var evicted: [UnsafeMutableRawPointer] = []
                 var drop = 0
@@ -170,12 +197,16 @@ public enum BufferCache {
                 let all = state.entries.map(\.pointer)
                 state.entries = []
                 state.bytes = 0
+                state.peakLive = state.live
+                state.peakHeld = state.live
                 return all
             }
         }
 
         var keptBytes: Int { state.withLock { $0.bytes } }
-        var statistics: (allocations: Int, reuses: Int) { state.withLock { ($0.allocations, $0.reuses) } }
+        var statistics: (allocations: Int, reuses: Int, peakInUse: Int, peakHeld: Int) {
+            state.withLock { ($0.allocations, $0.reuses, $0.peakLive, $0.peakHeld) }
+        }
     }
 
     nonisolated(unsafe) private static var shared: Store?

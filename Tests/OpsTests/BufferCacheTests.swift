@@ -3,7 +3,7 @@ import XCTest
 
 /// `BufferCache`: small requests bypass it; a returned large buffer is handed out again for a request it fits within
 /// the slack, not for one it would dwarf; new large buffers are whole huge pages, aligned to one; what is kept stays
-/// within the limit; `release` empties it. (The default limit, 1 GiB, is in force: the suite does not set
+/// within the limit, and what is in use and kept within twice the most in use; `release` empties it. (The default limit, 1 GiB, is in force: the suite does not set
 /// `SWIFTRCNN_BUFFER_CACHE_MB`.)
 final class BufferCacheTests: XCTestCase {
     override func setUp() { BufferCache.release() }
@@ -81,6 +81,28 @@ final class BufferCacheTests: XCTestCase {
         XCTAssertEqual(BufferCache.keptBytes, 0)
         for t in rest { BufferCache.give(t.pointer, capacity: t.capacity) }
         BufferCache.give(again.pointer, capacity: again.capacity)
+    }
+
+    func testInUseAndKeptStayWithinTwiceThePeak() throws {
+        try XCTSkipIf(BufferCache.limitBytes < 1 << 30, "cache limit too small for this test")
+        // One 256 MiB buffer, then smaller ones that none kept can serve (each under 2/3 of the one before), one at a
+        // time: 674 MiB in all, so the oldest kept ones are freed to stay within twice the 256 MiB in use at most.
+        let before = BufferCache.statistics.peakInUse
+        var total = 0
+        for mebibytes in [256, 160, 100, 62, 40, 24, 16, 10, 6] {
+            let b = BufferCache.take(byteCount: mebibytes << 20)
+            total += b.capacity
+            BufferCache.give(b.pointer, capacity: b.capacity)
+        }
+        let statistics = BufferCache.statistics
+        XCTAssertEqual(statistics.peakInUse, before + (256 << 20))
+        XCTAssertGreaterThan(total, 2 * statistics.peakInUse)
+        XCTAssertLessThanOrEqual(statistics.peakHeld, 2 * statistics.peakInUse)
+        XCTAssertLessThanOrEqual(BufferCache.keptBytes, 2 * statistics.peakInUse)
+        XCTAssertGreaterThan(BufferCache.keptBytes, 2 * statistics.peakInUse - (256 << 20))
+        // release() counts the most in use afresh.
+        BufferCache.release()
+        XCTAssertEqual(BufferCache.statistics.peakInUse, before)
     }
 
     func testConcurrentUse() {
