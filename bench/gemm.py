@@ -18,8 +18,9 @@ With `--isa avx2` on a CPU that has AVX-512, OpenBLAS is pinned to its Haswell (
 both sides; the header names OpenBLAS's kernel set. Prints GFLOP/s of each and the ratio swiftrcnn / NumPy under a
 header naming the CPU (model, avx2 / avx512f), swiftrcnn's path and the threads, checks the results agree, and
 writes the table and the same machine description as JSON (default bench/results/gemm.json). Beside the ratio of the
-best runs it prints the median of the per-round ratios (each swiftrcnn run against the NumPy run just before it),
-which drift of the machine's speed between rounds moves less.
+best runs it prints the median of the per-round ratios (each swiftrcnn run against the NumPy run of the same round;
+the two go first in turn, round by round), which drift of the machine's speed between rounds moves less, and a 95%
+bootstrap interval for that median: where the interval holds 1.0, the two are at parity within this machine's noise.
 """
 from __future__ import annotations
 
@@ -91,7 +92,8 @@ RUN_SECONDS = 0.05
 
 
 def timed_runs(fns, repeats):
-    """Time per call of each function in each of `repeats` rounds; the functions take turns within a round."""
+    """Time per call of each function in each of `repeats` rounds; the functions take turns within a round, and which
+    goes first alternates from round to round (so neither always runs after the other's threads)."""
     calls = []
     for f in fns:
         f()
@@ -99,16 +101,28 @@ def timed_runs(fns, repeats):
         f()
         calls.append(max(1, int(RUN_SECONDS / max(time.perf_counter() - t, 1e-6))))
     rounds = []
-    for _ in range(repeats):
-        row = []
-        for i, f in enumerate(fns):
+    for r in range(repeats):
+        row = [0.0] * len(fns)
+        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
             time.sleep(SETTLE_SECONDS)
             t = time.perf_counter()
             for _ in range(calls[i]):
-                f()
-            row.append((time.perf_counter() - t) / calls[i])
+                fns[i]()
+            row[i] = (time.perf_counter() - t) / calls[i]
         rounds.append(row)
     return rounds
+
+
+def median_interval(values, level=0.95, resamples=4000):
+    """A bootstrap interval for the median of `values` (percentiles of the medians of resamples; seeded)."""
+    if len(values) < 3:
+        return (float("nan"), float("nan"))
+    v = np.asarray(values, dtype=np.float64)
+    picks = np.random.default_rng(12345).integers(0, len(v), size=(resamples, len(v)))
+    medians = np.median(v[picks], axis=1)
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(medians, tail)), float(np.percentile(medians, 100 - tail))
 
 
 def openblas_core() -> str:
@@ -135,10 +149,10 @@ def main():
     core = openblas_core()
     print(f"float32, swiftrcnn threads: {ARGS.threads}, NumPy {np.__version__} (BLAS default threads, OpenBLAS "
           f"kernels: {core}), best of {REPEATS}; ratio = swiftrcnn / NumPy of the best runs, median = median of "
-          f"the {REPEATS} rounds' ratios")
+          f"the {REPEATS} rounds' ratios, with its 95% bootstrap interval")
     print(_machine.header_line(ARGS.threads))
     header = (f"{'problem':26} {'m':>5} {'n':>6} {'k':>6}  {'numpy GF/s':>10} {'swift GF/s':>10} {'ratio':>6} "
-              f"{'median':>8}")
+              f"{'median':>8} {'95% interval':>13}")
     print(header)
     print("-" * len(header))
     for name, m, n, k, transpose_b in PROBLEMS:
@@ -159,14 +173,17 @@ def main():
             lambda: linalg.matmul(a, b, transpose_b=transpose_b, out=out),
         ], REPEATS)
         t_np, t_sw = min(r[0] for r in rounds), min(r[1] for r in rounds)
-        paired = float(np.median([r[0] / r[1] for r in rounds]))
+        ratios = [r[0] / r[1] for r in rounds]
+        paired = float(np.median(ratios))
+        low, high = median_interval(ratios)
         flops = 2.0 * m * n * k
         g_np, g_sw = flops / t_np / 1e9, flops / t_sw / 1e9
         rows.append(dict(problem=name, m=m, n=n, k=k, transpose_b=transpose_b, numpy_seconds=t_np,
                          swiftrcnn_seconds=t_sw, numpy_gflops=g_np, swiftrcnn_gflops=g_sw, ratio=g_sw / g_np,
-                         median_round_ratio=paired))
-        print(f"{name:26} {m:5d} {n:6d} {k:6d}  {g_np:10.1f} {g_sw:10.1f} {g_sw / g_np:6.2f} {paired:8.2f}",
-              flush=True)
+                         median_round_ratio=paired, median_round_ratio_interval95=[low, high],
+                         round_ratios=ratios))
+        print(f"{name:26} {m:5d} {n:6d} {k:6d}  {g_np:10.1f} {g_sw:10.1f} {g_sw / g_np:6.2f} {paired:8.2f} "
+              f"  {low:5.2f}–{high:<5.2f}", flush=True)
     path = Path(ARGS.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = dict(**_machine.describe(ARGS.threads), repeats=REPEATS, numpy=np.__version__, openblas_core=core,
