@@ -5,10 +5,14 @@
     python bench/detector.py --isa generic         # swiftrcnn on another instruction-set path (default: the best)
     python bench/detector.py --engines onnxruntime # only some of the extra engines ("" for none)
     python bench/detector.py --models all          # every builder (default: the two ResNet-50-FPN models)
+    python bench/detector.py --keep-freed-memory   # glibc keeps freed memory in every engine's process
+    python bench/detector.py --same-process        # all engines in this process (as before 2026-12-04)
 
-Times are measured side by side in this process with the same thread count, on the same image (default
-min_size=800): after a warm-up call each, the engines take turns for N rounds, one call each per round, and each
-keeps its best; ratios are torchvision's time / the engine's. ONNX Runtime and
+Times are measured side by side with the same thread count, on the same image (default min_size=800), each engine
+in a worker process of its own (so that no engine's memory use or thread pools change another's; `--same-process`
+runs them all in this one instead): after a warm-up call each, the engines take turns for N rounds, one call each per
+round, timed inside the worker, and each keeps its best; ratios are torchvision's time / the engine's. ONNX Runtime
+and
 OpenVINO run the seeded torchvision model itself: exported with torch.onnx.export (the legacy TorchScript exporter,
 opset 17) and run by an onnxruntime.InferenceSession (intra_op_num_threads = --threads, inter_op_num_threads = 1);
 converted by openvino.convert_model from the torch model (from the ONNX file if that fails) and compiled for "CPU"
@@ -74,7 +78,14 @@ def parse_args():
     p.add_argument("--json", default=str(ROOT / "results" / "detector.json"))
     p.add_argument("--models", default=",".join(_models.DEFAULT),
                    help=f"comma-separated builders, or 'all': {', '.join(_models.ALL)} (default: %(default)s)")
+    p.add_argument("--same-process", action="store_true",
+                   help="run every engine in this process instead of one worker process each")
+    p.add_argument("--keep-freed-memory", action="store_true",
+                   help="tell glibc in every worker to keep freed memory in the process (MALLOC_MMAP_THRESHOLD_, "
+                        "MALLOC_TRIM_THRESHOLD_): each engine then reuses memory as with an allocator cache of its "
+                        "own, which is the faster setting on VMs where fresh memory is slow")
     p.add_argument("--child", nargs=3, metavar=("LIBRARY", "MODEL", "WEIGHTS"), help=argparse.SUPPRESS)
+    p.add_argument("--worker", nargs=4, metavar=("ENGINE", "MODEL", "WEIGHTS", "STEM"), help=argparse.SUPPRESS)
     return p.parse_args()
 
 
@@ -138,6 +149,148 @@ def child_memory(library, kind, weights_path, threads, isa):
         cmd += ["--isa", isa]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+# ---- one engine per worker process ---------------------------------------------------------------------------------
+#
+# The parent and a worker talk in lines: the parent writes "run" (the worker answers with the seconds of one call),
+# "result PATH" (the worker saves one call's outputs to PATH with numpy.savez and answers "saved") or "quit"; the
+# worker first answers "ready INFO-JSON" or "error MESSAGE". The worker's answers start with WORKER_TAG on its stdout;
+# anything else an engine prints there is passed on to the parent's stderr.
+
+WORKER_TAG = "@@swiftrcnn-bench "
+# glibc: no fresh mapping per allocation below 1 GiB, no trimming of the heap below 4 GiB free (--keep-freed-memory).
+KEEP_FREED_MEMORY = dict(MALLOC_MMAP_THRESHOLD_="1073741824", MALLOC_TRIM_THRESHOLD_="4294967296")
+
+
+def engine_runner(engine, name, weights_path, stem, img, threads, isa):
+    """run() -> dict of NumPy outputs for `engine` on model `name` with the weights at `weights_path`; and a
+    description. torch is imported only for torchvision itself and for exporting what is not cached under `stem`."""
+    kind = _models.kind(name)
+    if engine == "swiftrcnn":
+        swiftrcnn = _machine.apply_isa(isa)
+        swiftrcnn.set_num_threads(threads)
+        model = _models.swiftrcnn_model(name, weights_path)
+        return (lambda: model([img])[0]), dict(isa=swiftrcnn.get_isa())
+    loaded = {}
+
+    def tv_model():
+        if "model" not in loaded:
+            import torch
+            torch.set_num_threads(threads)
+            model = _models.torchvision_model(name)
+            model.load_state_dict(torch.load(weights_path))
+            loaded["model"], loaded["timg"] = model, torch.from_numpy(img)
+        return loaded["model"]
+
+    if engine == "torchvision":
+        import torch
+        model = tv_model()
+
+        def run():
+            with torch.no_grad():
+                return {k: v.numpy() for k, v in model([loaded["timg"]])[0].items()}
+        return run, {}
+    onnx_path = stem.with_suffix(".onnx")
+
+    def onnx_file():
+        if onnx_path.exists():
+            return onnx_path
+        return export_onnx(tv_model(), kind, loaded["timg"], onnx_path)
+
+    if engine == "onnxruntime":
+        return onnxruntime_engine(onnx_file(), kind, img, threads)
+    version = re.sub(r"[^\w.]+", "_", __import__("openvino").__version__)  # has "/" in it
+    ir_stem = stem.with_name(f"{stem.name}-openvino-{version}")
+    cached = any(ir_stem.with_name(f"{ir_stem.name}-{src}.xml").exists() for src in ("torch", "onnx"))
+    source_model = None if cached else tv_model()
+    return openvino_engine(source_model, kind, loaded.get("timg"), onnx_file, ir_stem, threads,
+                           float32=engine == "openvino", img=img)
+
+
+def run_worker(engine, name, weights_path, stem, threads, isa):
+    """The worker's side (see WORKER_TAG): builds the engine, makes one warm-up call, then answers the parent."""
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # engines' own prints go to stderr
+
+    def answer(text):
+        out.write(WORKER_TAG + text + "\n")
+        out.flush()
+    img = image()
+    try:
+        run, info = engine_runner(engine, name, weights_path, Path(stem), img, threads, isa)
+        run()
+    except Exception as e:  # noqa: BLE001 - reported to the parent, which skips the engine
+        answer("error " + one_line(e))
+        return
+    if engine == "swiftrcnn":
+        assert "torch" not in sys.modules
+    answer("ready " + json.dumps(info))
+    for line in sys.stdin:
+        command, _, argument = line.strip().partition(" ")
+        if command == "run":
+            t0 = time.perf_counter()
+            run()
+            answer(repr(time.perf_counter() - t0))
+        elif command == "result":
+            np.savez(argument, **{k: np.asarray(v) for k, v in run().items()})
+            answer("saved")
+        else:
+            break
+
+
+class Worker:
+    """One engine in a worker process of its own (see WORKER_TAG)."""
+
+    def __init__(self, engine, name, weights_path, stem, threads, isa, keep_freed_memory=False):
+        cmd = [sys.executable, __file__, "--threads", str(threads), "--worker", engine, name, weights_path, str(stem)]
+        if isa:
+            cmd += ["--isa", isa]
+        env = dict(os.environ, **KEEP_FREED_MEMORY) if keep_freed_memory else None
+        self.engine = engine
+        self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+                                        env=env)
+        status, _, rest = self.answer().partition(" ")
+        if status != "ready":
+            self.close()
+            raise RuntimeError(rest or "the worker failed")
+        self.info = json.loads(rest)
+
+    def answer(self):
+        for line in self.process.stdout:
+            if line.startswith(WORKER_TAG):
+                return line[len(WORKER_TAG):].rstrip("\n")
+            sys.stderr.write(line)
+        raise RuntimeError(f"the {self.engine} worker exited (code {self.process.wait()})")
+
+    def ask(self, command):
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self.answer()
+
+    def run(self):
+        """Seconds of one call, timed in the worker."""
+        return float(self.ask("run"))
+
+    def result(self, directory):
+        path = os.path.join(directory, f"{self.engine}.npz")
+        if self.ask(f"result {path}") != "saved":
+            raise RuntimeError(f"the {self.engine} worker did not save its result")
+        with np.load(path) as saved:
+            return {k: saved[k] for k in saved.files}
+
+    def close(self):
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write("quit\n")
+                self.process.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 # ---- ONNX Runtime and OpenVINO: the torchvision model, exported ---------------------------------------------------
@@ -208,7 +361,7 @@ def onnxruntime_engine(onnx_path, kind, img, threads):
     return run, dict(version=ort.__version__, source="onnx")
 
 
-def openvino_engine(tv_model, kind, timg, onnx_file, ir_stem, threads, float32=True):
+def openvino_engine(tv_model, kind, timg, onnx_file, ir_stem, threads, float32=True, img=None):
     """run() -> dict of NumPy outputs, on the model converted by OpenVINO (from torch; from the ONNX file, which
     onnx_file() returns, if that fails; or the IR cached by an earlier run) and compiled for the CPU, at float32
     precision or (float32=False) OpenVINO's default for the CPU; and a description."""
@@ -247,7 +400,8 @@ def openvino_engine(tv_model, kind, timg, onnx_file, ir_stem, threads, float32=T
     compiled = ov.compile_model(model, "CPU", config)
     request = compiled.create_infer_request()
     outputs = compiled.outputs
-    img = timg.numpy()
+    if img is None:
+        img = timg.numpy()
 
     def run():
         result = request.infer([img])
@@ -295,20 +449,22 @@ def agreement(ref, out):
                 masks_differing=masks_off)
 
 
-def best_times(runs, repeats):
+def best_times(runs, repeats, timed_inside=False):
     """Best time per engine over `repeats` rounds in which the engines take turns, one timed call each (after one
     warm-up call each): the machine's speed drifts over minutes on shared hosts, and taking turns makes a slow
-    stretch cost every engine alike instead of whichever ran then."""
-    for fn in runs.values():
-        time.sleep(SETTLE_SECONDS)
-        fn()
+    stretch cost every engine alike instead of whichever ran then. With `timed_inside`, each call returns its own
+    seconds (a worker's)."""
+    if not timed_inside:
+        for fn in runs.values():
+            time.sleep(SETTLE_SECONDS)
+            fn()
     best = dict.fromkeys(runs, float("inf"))
     for _ in range(repeats):
         for name, fn in runs.items():
             time.sleep(SETTLE_SECONDS)
             t0 = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
+            seconds = fn()
+            best[name] = min(best[name], seconds if timed_inside else time.perf_counter() - t0)
     return best
 
 
@@ -317,6 +473,12 @@ def main():
     if args.child:
         run_child(*args.child, args.threads, args.isa)
         return
+    if args.worker:
+        run_worker(*args.worker, args.threads, args.isa)
+        return
+    if args.keep_freed_memory and args.same_process:
+        _machine.fail("--keep-freed-memory applies to the workers: it cannot be used with --same-process (set "
+                      "MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ for this process instead)")
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     model_names = list(_models.ALL) if args.models == "all" else [m.strip() for m in args.models.split(",")
                                                                    if m.strip()]
@@ -346,7 +508,9 @@ def main():
         except ImportError as err:
             versions[e] = None
             print(f"{e}: skipped ({one_line(err)})")
-    print(f"detector on one 640x480 image, min_size 800, {args.threads} threads, best of {repeats}")
+    print(f"detector on one 640x480 image, min_size 800, {args.threads} threads, best of {repeats}, "
+          f"{'all engines in one process' if args.same_process else 'each engine in a worker process of its own'}"
+          f"{', glibc keeping freed memory' if args.keep_freed_memory else ''}")
     print(_machine.header_line(args.threads))
     print(", ".join(f"{k} {v.split('-')[0]}" for k, v in versions.items() if v))  # openvino's is long
     width = max(len(m) for m in model_names)
@@ -367,16 +531,9 @@ def main():
                 tv_model.roi_heads.box_predictor.cls_score.bias[1] += 12.0
             weights_path = os.path.join(tmp, f"{name}.pth")
             torch.save(tv_model.state_dict(), weights_path)
-            sr_model = _models.swiftrcnn_model(name, weights_path)
             timg = torch.from_numpy(img)
-
-            def tv_run():
-                with torch.no_grad():
-                    return {k: v.numpy() for k, v in tv_model([timg])[0].items()}
-
-            runs = dict(torchvision=tv_run, swiftrcnn=lambda: sr_model([img])[0])
             info, skipped = {}, {}
-            stem = cache / f"{name}-{cache_key(tv_model, img)}" if engines else None
+            stem = cache / f"{name}-{cache_key(tv_model, img)}" if engines else Path(tmp) / name
             onnx_export = {}
 
             def onnx_file():
@@ -393,24 +550,67 @@ def main():
             for e in engines:
                 if versions[e] is None:
                     skipped[e] = "not installed"
-                    continue
-                try:
-                    if e == "onnxruntime":
-                        runs[e], info[e] = onnxruntime_engine(onnx_file(), kind, img, args.threads)
-                    else:
-                        ov_version = re.sub(r"[^\w.]+", "_", versions[e])  # has "/" in it
-                        ir_stem = stem.with_name(f"{stem.name}-openvino-{ov_version}")
-                        runs[e], info[e] = openvino_engine(tv_model, kind, timg, onnx_file, ir_stem, args.threads,
-                                                           float32=e == "openvino")
-                    runs[e]()  # fails here rather than in the timing loop
-                except Exception as err:  # noqa: BLE001 - skip the engine, say why
-                    runs.pop(e, None)
-                    skipped[e] = one_line(err)
-                    print(f"{e}: skipped for {name} ({skipped[e]})", flush=True)
+            if args.same_process:
+                sr_model = _models.swiftrcnn_model(name, weights_path)
 
-            seconds = best_times(runs, repeats)
-            ref = tv_run()
-            agree = {name: agreement(ref, fn()) for name, fn in runs.items() if name != "torchvision"}
+                def tv_run():
+                    with torch.no_grad():
+                        return {k: v.numpy() for k, v in tv_model([timg])[0].items()}
+
+                runs = dict(torchvision=tv_run, swiftrcnn=lambda: sr_model([img])[0])
+                for e in engines:
+                    if e in skipped:
+                        continue
+                    try:
+                        if e == "onnxruntime":
+                            runs[e], info[e] = onnxruntime_engine(onnx_file(), kind, img, args.threads)
+                        else:
+                            ov_version = re.sub(r"[^\w.]+", "_", versions[e])  # has "/" in it
+                            ir_stem = stem.with_name(f"{stem.name}-openvino-{ov_version}")
+                            runs[e], info[e] = openvino_engine(tv_model, kind, timg, onnx_file, ir_stem,
+                                                               args.threads, float32=e == "openvino")
+                        runs[e]()  # fails here rather than in the timing loop
+                    except Exception as err:  # noqa: BLE001 - skip the engine, say why
+                        runs.pop(e, None)
+                        skipped[e] = one_line(err)
+                        print(f"{e}: skipped for {name} ({skipped[e]})", flush=True)
+                seconds = best_times(runs, repeats)
+                ref = tv_run()
+                agree = {name: agreement(ref, fn()) for name, fn in runs.items() if name != "torchvision"}
+            else:
+                workers = {}
+                try:
+                    for e in ["torchvision", "swiftrcnn"] + [e for e in engines if e not in skipped]:
+                        try:
+                            # Exported here, so that a worker imports torch only to convert for OpenVINO (which
+                            # falls back to the ONNX file, and so does not need it).
+                            if e == "onnxruntime":
+                                onnx_file()
+                            elif e.startswith("openvino"):
+                                try:
+                                    onnx_file()
+                                except Exception:  # noqa: BLE001 - OpenVINO converts from torch first
+                                    pass
+                            workers[e] = Worker(e, name, weights_path, stem, args.threads, args.isa,
+                                                args.keep_freed_memory)
+                            info[e] = workers[e].info
+                        except Exception as err:  # noqa: BLE001 - skip the engine, say why
+                            if e in ("torchvision", "swiftrcnn"):
+                                raise
+                            skipped[e] = one_line(err)
+                            print(f"{e}: skipped for {name} ({skipped[e]})", flush=True)
+                    seconds = best_times({e: w.run for e, w in workers.items()}, repeats, timed_inside=True)
+                    results = {e: w.result(tmp) for e, w in workers.items()}
+                finally:
+                    for w in workers.values():
+                        w.close()
+                ref = results["torchvision"]
+                agree = {e: agreement(ref, out) for e, out in results.items() if e != "torchvision"}
+                if info["swiftrcnn"].get("isa") != swiftrcnn.get_isa():
+                    raise RuntimeError(f"the swiftrcnn worker ran path {info['swiftrcnn'].get('isa')}, not "
+                                       f"{swiftrcnn.get_isa()}")
+                info.pop("torchvision", None)
+                info.pop("swiftrcnn", None)
             tv_mem = child_memory("torchvision", name, weights_path, args.threads, args.isa)
             sr_mem = child_memory("swiftrcnn", name, weights_path, args.threads, args.isa)
             if sr_mem["isa"] != swiftrcnn.get_isa():
@@ -450,6 +650,8 @@ def main():
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {**_machine.describe(args.threads), "repeats": repeats, "python": sys.version.split()[0], **versions,
+            "processes": "one for all engines" if args.same_process else "one worker per engine",
+            "glibc_keeps_freed_memory": bool(args.keep_freed_memory),
             "onnx_opset": ONNX_OPSET, "match_iou": MATCH_IOU}
     out.write_text(json.dumps(dict(threads=args.threads, repeats=repeats, meta=meta, rows=rows), indent=2))
     print(f"\nwrote {out}")
