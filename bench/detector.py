@@ -11,10 +11,11 @@
 Times are measured side by side with the same thread count, on the same image (default min_size=800), each engine
 in a worker process of its own (so that no engine's memory use or thread pools change another's; `--same-process`
 runs them all in this one instead): after a warm-up call each, the engines take turns for N rounds, one call each per
-round, timed inside the worker, and each keeps its best; ratios are torchvision's time / the engine's. ONNX Runtime
-and
-OpenVINO run the seeded torchvision model itself: exported with torch.onnx.export (the legacy TorchScript exporter,
-opset 17) and run by an onnxruntime.InferenceSession (intra_op_num_threads = --threads, inter_op_num_threads = 1);
+round, timed inside the worker, and each keeps its best; ratios are torchvision's time / the engine's.
+
+ONNX Runtime and OpenVINO run the seeded torchvision model itself: exported with torch.onnx.export (the legacy
+TorchScript exporter, opset 17) and run by an onnxruntime.InferenceSession (intra_op_num_threads = --threads,
+inter_op_num_threads = 1);
 converted by openvino.convert_model from the torch model (from the ONNX file if that fails) and compiled for "CPU"
 with INFERENCE_NUM_THREADS = --threads, the latency hint and INFERENCE_PRECISION_HINT = f32: float32 throughout, as
 torchvision, ONNX Runtime and swiftrcnn compute. The engine `openvino-default` (not run unless named) is the same
@@ -200,8 +201,7 @@ def engine_runner(engine, name, weights_path, stem, img, threads, isa):
 
     if engine == "onnxruntime":
         return onnxruntime_engine(onnx_file(), kind, img, threads)
-    version = re.sub(r"[^\w.]+", "_", __import__("openvino").__version__)  # has "/" in it
-    ir_stem = stem.with_name(f"{stem.name}-openvino-{version}")
+    ir_stem = openvino_ir_stem(stem, __import__("openvino").__version__)
     cached = any(ir_stem.with_name(f"{ir_stem.name}-{src}.xml").exists() for src in ("torch", "onnx"))
     source_model = None if cached else tv_model()
     return openvino_engine(source_model, kind, loaded.get("timg"), onnx_file, ir_stem, threads,
@@ -359,6 +359,12 @@ def onnxruntime_engine(onnx_path, kind, img, threads):
     def run():
         return dict(zip(OUTPUTS[kind], session.run(None, {name: img})))
     return run, dict(version=ort.__version__, source="onnx")
+
+
+def openvino_ir_stem(stem, version):
+    """Where OpenVINO's converted files for the model at `stem` and OpenVINO `version` are cached."""
+    safe = re.sub(r"[^\w.]+", "_", version)  # the version has "/" in it
+    return stem.with_name(f"{stem.name}-openvino-{safe}")
 
 
 def openvino_engine(tv_model, kind, timg, onnx_file, ir_stem, threads, float32=True, img=None):
@@ -565,8 +571,7 @@ def main():
                         if e == "onnxruntime":
                             runs[e], info[e] = onnxruntime_engine(onnx_file(), kind, img, args.threads)
                         else:
-                            ov_version = re.sub(r"[^\w.]+", "_", versions[e])  # has "/" in it
-                            ir_stem = stem.with_name(f"{stem.name}-openvino-{ov_version}")
+                            ir_stem = openvino_ir_stem(stem, versions[e])
                             runs[e], info[e] = openvino_engine(tv_model, kind, timg, onnx_file, ir_stem,
                                                                args.threads, float32=e == "openvino")
                         runs[e]()  # fails here rather than in the timing loop

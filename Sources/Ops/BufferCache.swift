@@ -126,6 +126,18 @@ public enum BufferCache {
             /// The most bytes there have been handed out and kept together.
             var peakHeld = 0
             var allocations = 0, reuses = 0
+
+            /// Removes the oldest kept buffers until at most `most` bytes are kept; returns them, to free.
+            mutating func evictOldest(downTo most: Int) -> [UnsafeMutableRawPointer] {
+                var drop = 0
+                while bytes > most, drop < entries.count {
+                    bytes -= entries[drop].capacity
+                    drop += 1
+                }
+                let evicted = entries.prefix(drop).map(\.pointer)
+                entries.removeFirst(drop)
+                return evicted
+            }
         }
         private let state = Mutex<State>(State())
 
@@ -151,14 +163,7 @@ public enum BufferCache {
                     let headroom = max(state.peakLive, BufferCache.headroomMinimumBytes)
                     let most = state.peakLive.addingReportingOverflow(headroom)
                     let cap = most.overflow ? Int.max : most.partialValue
-                    var evicted: [UnsafeMutableRawPointer] = []
-                    var drop = 0
-                    while state.live + state.bytes > cap, drop < state.entries.count {
-                        state.bytes -= state.entries[drop].capacity
-                        evicted.append(state.entries[drop].pointer)
-                        drop += 1
-                    }
-                    state.entries.removeFirst(drop)
+                    let evicted = state.evictOldest(downTo: cap - state.live)
                     state.peakHeld = max(state.peakHeld, state.live + state.bytes)
                     return (nil, evicted)
                 }
@@ -178,14 +183,7 @@ public enum BufferCache {
                 state.live = max(0, state.live - capacity)
                 let limit = BufferCache.limitBytes
                 if capacity > limit { return [pointer] }
-                var evicted: [UnsafeMutableRawPointer] = []
-                var drop = 0
-                while state.bytes + capacity > limit, drop < state.entries.count {
-                    state.bytes -= state.entries[drop].capacity
-                    evicted.append(state.entries[drop].pointer)
-                    drop += 1
-                }
-                state.entries.removeFirst(drop)
+                let evicted = state.evictOldest(downTo: limit - capacity)
                 state.entries.append(Entry(pointer: pointer, capacity: capacity))
                 state.bytes += capacity
                 return evicted

@@ -3,8 +3,8 @@ import XCTest
 
 /// `BufferCache`: small requests bypass it; a returned large buffer is handed out again for a request it fits within
 /// the slack, not for one it would dwarf; new large buffers are whole huge pages, aligned to one; what is kept stays
-/// within the limit, and what is in use and kept within twice the most in use; `release` empties it. (The default limit, 1 GiB, is in force: the suite does not set
-/// `SWIFTRCNN_BUFFER_CACHE_MB`.)
+/// within the limit, and what is in use and kept within twice the most in use; `release` empties it. (The default
+/// limit, 1 GiB, is in force: the suite does not set `SWIFTRCNN_BUFFER_CACHE_MB`.)
 final class BufferCacheTests: XCTestCase {
     override func setUp() { BufferCache.release() }
     override func tearDown() { BufferCache.release() }

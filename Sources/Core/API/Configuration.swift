@@ -27,6 +27,7 @@ public enum Configuration {
             why = current == ISA.best ? "best for this CPU" : "selected"
         }
         let float = Float.kernels(current)
+        let cache = BufferCache.statistics
         let lines: [(String, String)] = [
             ("swiftrcnn", swiftRCNNVersion),
             ("CPU", "\(model) (\(CPU.architecture))"),
@@ -54,9 +55,8 @@ public enum Configuration {
                     ? "off (SWIFTRCNN_BUFFER_CACHE_MB=0)"
                     : "keeps up to \(BufferCache.limitBytes >> 20) MiB of freed buffers of 1 MiB and more; "
                         + "\(BufferCache.keptBytes >> 20) MiB kept now; "
-                        + "\(BufferCache.statistics.allocations) allocations, \(BufferCache.statistics.reuses) reuses; "
-                        + "at most \(BufferCache.statistics.peakInUse >> 20) MiB in use, "
-                        + "\(BufferCache.statistics.peakHeld >> 20) MiB in use and kept"
+                        + "\(cache.allocations) allocations, \(cache.reuses) reuses; "
+                        + "at most \(cache.peakInUse >> 20) MiB in use, \(cache.peakHeld >> 20) MiB in use and kept"
             ),
         ]
         let width = lines.map(\.0.count).max() ?? 0
