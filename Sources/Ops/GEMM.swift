@@ -1,3 +1,11 @@
+import Synchronization
+import _SwiftRCNNCPUID
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// General matrix multiply on row-major matrices: C = op(A)·op(B), or C += op(A)·op(B).
 ///
 /// Layout: op(A) is m × k, op(B) is k × n, C is m × n, all row-major with leading dimensions (row strides, in
@@ -15,10 +23,10 @@
 /// Threading: C is cut into rectangles — by columns when there are enough `nr`-column panels, else by rows —
 /// one to `piecesPerThread` per thread of `Parallel.numThreads`, each multiplied independently with its own packing
 /// buffers (allocated once per piece), so threads write disjoint parts of C. When C is cut by columns, every piece
-/// needs all of op(A), and the threads pack it together instead: the whole of it once when the packed op(A) is at
-/// most `sharedPackingBytes`, else one depth block at a time, each multiplied by every piece before the next is
-/// packed (`multiplyByDepthBlocks`). Each element of C is summed in the same order whatever the split, so results
-/// do not depend on the thread count (they do depend on the path: the depth blocking and FMA differ).
+/// needs all of op(A), and the threads pack it together instead (`multiplySharingA`): the whole of it once when the
+/// packed op(A) is at most `sharedPackingBytes`, else one depth block at a time, the threads taking the packing and
+/// the pieces of each block as they free up. Each element of C is summed in the same order whatever the split, so
+/// results do not depend on the thread count (they do depend on the path: the depth blocking and FMA differ).
 public enum GEMM {
     /// Most pieces of C per thread; pieces are at least 64 column panels or 128 row panels wide.
     @usableFromInline static let piecesPerThread = 4
@@ -51,41 +59,27 @@ public enum GEMM {
         let panels = byColumns ? nPanels : mPanels
         let perThread = min(piecesPerThread, max(1, panels / (threads * (byColumns ? 64 : 128))))
         let slots = min(threads * perThread, panels)
-        // With C cut by columns every piece needs all of op(A): packed once, ranges of its row panels shared out
-        // over the threads (`prepackA` places each range in the whole layout), instead of by every piece for
-        // itself (again per `nc` columns). On AMD EPYC
-        // Zen 3 (avx2, 2 threads) this took bench/gemm.py's res3 3×3 from 0.84× to 1.06× OpenBLAS and res4 1×1 from
-        // 1.00× to 1.08× (best of 7, three alternating runs each). Packing a larger op(A) per depth block instead of
-        // once per piece made fc6 (1000 × 12544 · 12544 × 1024) 2–3% faster (the same machine, medians of 8 and of 6
-        // alternating processes); square 2048 ran the same.
-        let packedCount = kernels.prepackedCount(m, k)
-        let shared = byColumns && slots > 1 && k > 0
-        let packsWhole = packedCount * MemoryLayout<T>.stride <= sharedPackingBytes
-        if shared && !packsWhole {
-            multiplyByDepthBlocks(
+        // With C cut by columns every piece needs all of op(A): packed once, by the threads together, instead of
+        // by every piece for itself (again per `nc` columns). On AMD EPYC Zen 3 (avx2, 2 threads) this took
+        // bench/gemm.py's res3 3×3 from 0.84× to 1.06× OpenBLAS and res4 1×1 from 1.00× to 1.08× (best of 7, three
+        // alternating runs each). Packing a larger op(A) per depth block instead of once per piece made fc6
+        // (1000 × 12544 · 12544 × 1024) 2–3% faster (the same machine, medians of 8 and of 6 alternating
+        // processes); square 2048 ran the same.
+        if byColumns && slots > 1 && k > 0 {
+            let packsWhole = kernels.prepackedCount(m, k) * MemoryLayout<T>.stride <= sharedPackingBytes
+            multiplySharingA(
                 kernels, m: m, n: n, k: k, a: a, lda: lda, transposeA: transposeA, b: b, ldb: ldb,
                 transposeB: transposeB, c: c, ldc: ldc, accumulate: accumulate, bias: bias, addend: addend,
-                relu: relu, threads: threads, slots: slots)
+                relu: relu, threads: threads, slots: slots, whole: packsWhole)
             return
         }
-        var packed: UnsafeMutableRawPointer? = nil
-        if shared {
-            let buffer = UnsafeMutableRawPointer.allocate(
-                byteCount: packedCount * MemoryLayout<T>.stride, alignment: 64)
-            packed = buffer
-            prepackShared(
-                kernels, a: a, lda: lda, transposeA: transposeA, m: m, k: k, threads: threads,
-                into: buffer.bindMemory(to: T.self, capacity: packedCount))
-        }
-        defer { packed?.deallocate() }
-        let prepacked = packed.map { UnsafePointer($0.assumingMemoryBound(to: T.self)) }
         Parallel.forEachChunk(slots) { range in
             for s in range {
                 if byColumns {
                     let lo = nPanels * s / slots * nr, hi = min(n, nPanels * (s + 1) / slots * nr)
                     kernels.gemmBlock(
                         0, m, lo, hi - lo, k, a, lda, transposeA, b, ldb, transposeB, c, ldc,
-                        accumulate, bias, addend, relu, prepacked)
+                        accumulate, bias, addend, relu, nil)
                 } else {
                     let lo = mPanels * s / slots * mr, hi = min(m, mPanels * (s + 1) / slots * mr)
                     kernels.gemmBlock(
@@ -96,57 +90,96 @@ public enum GEMM {
         }
     }
 
-    /// The whole op(A) (m × k) packed by the threads together, each a range of its row panels (`prepackA` puts
-    /// every range where it belongs in the whole layout).
+    /// Depth blocks of op(A) packed and held at once by `multiplySharingA` (a ring of buffers).
+    @usableFromInline static let depthBlockRing = 3
+
+    /// C cut by columns into `slots` pieces that share one packed op(A), packed by the threads together: whole,
+    /// once (`whole`, for an op(A) of at most `sharedPackingBytes` packed), or else one depth block at a time, each
+    /// multiplied by every piece into its columns of C. The blocks are the kernels' own depth blocks (k cut into
+    /// `(k + kc - 1) / kc` equal blocks, block q starting at k·q / count), so each piece's `gemmBlock` sees a single
+    /// block, accumulates onto the blocks before it and runs the epilogue after the last: every element of C is
+    /// summed in the same order as by one `gemmBlock` over all of k.
+    ///
+    /// Scheduling: the work is a sequence of tasks (block q, piece s), in order of q then s (one block when
+    /// `whole`), that the threads claim one after another. A task makes sure its block is packed — into buffer
+    /// q % `depthBlockRing`, once every task of block q − `depthBlockRing` is done; its ranges of row panels go to
+    /// whichever tasks of the block claim them first (`prepackA` puts each where it belongs in the block's
+    /// layout), and the others wait for them — then waits for its piece's task of block q − 1 (the same elements of
+    /// C), and multiplies. Every wait is for tasks claimed earlier, which running threads hold, so the threads never
+    /// wait on each other in a cycle, and one thread alone runs every task in order. Where a barrier after each
+    /// packing and each multiplication made the threads wait for each other twice per block, a thread that the
+    /// machine slows now holds the other up only where their tasks depend on each other: on AMD EPYC Zen 3 (avx2,
+    /// 2 threads, a noisy VM), the median of 20 interleaved rounds against OpenBLAS (each after a 0.3 s pause) went
+    /// from 0.89–0.91× to 0.97–0.99× on fc6 and from 0.94× to 0.96× on res5 3×3, and that of 16 rounds on the
+    /// op(A)s packed whole the same or up to 6% better (square 512 and 1024, res2 3×3, res4 1×1 and 3×3).
     @inlinable @usableFromInline
-    static func prepackShared<T: KernelFloat>(
-        _ kernels: KernelTable<T>, a: UnsafePointer<T>, lda: Int, transposeA: Bool, m: Int, k: Int, threads: Int,
-        into dst: UnsafeMutablePointer<T>
+    static func multiplySharingA<T: KernelFloat>(
+        _ kernels: KernelTable<T>, m: Int, n: Int, k: Int,
+        a: UnsafePointer<T>, lda: Int, transposeA: Bool, b: UnsafePointer<T>, ldb: Int, transposeB: Bool,
+        c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool,
+        bias: UnsafePointer<T>?, addend: UnsafePointer<T>?, relu: Bool, threads: Int, slots: Int, whole: Bool
     ) {
+        let nr = kernels.nr, nPanels = (n + nr - 1) / nr
         let mr = kernels.mr, mPanels = (m + mr - 1) / mr
-        let parts = min(mPanels, threads)
-        Parallel.forEachChunk(parts) { range in
-            for part in range {
-                let lo = mPanels * part / parts * mr, hi = min(m, mPanels * (part + 1) / parts * mr)
-                kernels.prepackA(a, lda, transposeA, m, k, lo, hi, dst)
+        let blocks = whole ? 1 : (k + kernels.kc - 1) / kernels.kc
+        let depthMax = (k + blocks - 1) / blocks
+        let capacity = kernels.prepackedCount(m, depthMax)
+        let ring = min(blocks, depthBlockRing)
+        let raw = UnsafeMutableRawPointer.allocate(
+            byteCount: ring * capacity * MemoryLayout<T>.stride, alignment: 64)
+        defer { raw.deallocate() }
+        let buffers = raw.bindMemory(to: T.self, capacity: ring * capacity)
+        let parts = min(mPanels, 2 * threads)
+        // Per block: parts claimed, parts packed, tasks done; per piece: blocks done; the next task.
+        let counterCount = 3 * blocks + slots + 1
+        let counters = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: counterCount)
+        for i in 0..<counterCount { (counters + i).initialize(to: Atomic(0)) }
+        defer {
+            counters.deinitialize(count: counterCount)
+            counters.deallocate()
+        }
+        let claimed = counters, packed = counters + blocks, finished = counters + 2 * blocks
+        let progress = counters + 3 * blocks, nextTask = counters + 3 * blocks + slots
+        let tasks = blocks * slots
+        WorkerPool.pool().run(items: threads, threads: threads) { _ in
+            while true {
+                let task = nextTask[0].add(1, ordering: .relaxed).oldValue
+                if task >= tasks { return }
+                let q = task / slots, s = task % slots
+                let pc = k * q / blocks, kb = k * (q + 1) / blocks - pc
+                let aq = a + (transposeA ? pc * lda : pc), bq = b + (transposeB ? pc : pc * ldb)
+                let buffer = buffers + (q % ring) * capacity
+                if packed[q].load(ordering: .acquiring) < parts {
+                    if q >= ring { waitUntil { finished[q - ring].load(ordering: .acquiring) >= slots } }
+                    while true {
+                        let part = claimed[q].add(1, ordering: .relaxed).oldValue
+                        if part >= parts { break }
+                        let lo = mPanels * part / parts * mr, hi = min(m, mPanels * (part + 1) / parts * mr)
+                        kernels.prepackA(aq, lda, transposeA, m, kb, lo, hi, buffer)
+                        packed[q].add(1, ordering: .releasing)
+                    }
+                    waitUntil { packed[q].load(ordering: .acquiring) >= parts }
+                }
+                if q > 0 { waitUntil { progress[s].load(ordering: .acquiring) >= q } }
+                let last = q == blocks - 1
+                let lo = nPanels * s / slots * nr, hi = min(n, nPanels * (s + 1) / slots * nr)
+                kernels.gemmBlock(
+                    0, m, lo, hi - lo, kb, aq, lda, transposeA, bq, ldb, transposeB, c, ldc,
+                    accumulate || q > 0, last ? bias : nil, last ? addend : nil, last && relu, UnsafePointer(buffer))
+                progress[s].store(q + 1, ordering: .releasing)
+                finished[q].add(1, ordering: .releasing)
             }
         }
     }
 
-    /// C cut by columns into `slots` pieces when op(A) is too large to pack whole once: one depth block at a
-    /// time, the threads pack that block of op(A) together (rows m × the block's depth, one copy instead of one
-    /// per piece), then every piece multiplies it into its columns of C. The blocks are the kernels' own depth
-    /// blocks (k cut into `(k + kc - 1) / kc` equal blocks, block q starting at k·q / count), so each piece's
-    /// `gemmBlock` sees a single block, accumulates onto the blocks before it and runs the epilogue after the last:
-    /// every element of C is summed in the same order as by one `gemmBlock` over all of k.
+    /// Polls `condition` until it holds, then lets other threads have the core after a while (a thread it waits
+    /// for may need it on a loaded machine).
     @inlinable @usableFromInline
-    static func multiplyByDepthBlocks<T: KernelFloat>(
-        _ kernels: KernelTable<T>, m: Int, n: Int, k: Int,
-        a: UnsafePointer<T>, lda: Int, transposeA: Bool, b: UnsafePointer<T>, ldb: Int, transposeB: Bool,
-        c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool,
-        bias: UnsafePointer<T>?, addend: UnsafePointer<T>?, relu: Bool, threads: Int, slots: Int
-    ) {
-        let nr = kernels.nr, nPanels = (n + nr - 1) / nr
-        let blocks = (k + kernels.kc - 1) / kernels.kc
-        let depthMax = (k + blocks - 1) / blocks
-        let capacity = kernels.prepackedCount(m, depthMax)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: capacity * MemoryLayout<T>.stride, alignment: 64)
-        defer { raw.deallocate() }
-        let buffer = raw.bindMemory(to: T.self, capacity: capacity)
-        for q in 0..<blocks {
-            let pc = k * q / blocks, kb = k * (q + 1) / blocks - pc
-            let aq = a + (transposeA ? pc * lda : pc), bq = b + (transposeB ? pc : pc * ldb)
-            prepackShared(kernels, a: aq, lda: lda, transposeA: transposeA, m: m, k: kb, threads: threads, into: buffer)
-            let last = q == blocks - 1
-            Parallel.forEachChunk(slots) { range in
-                for s in range {
-                    let lo = nPanels * s / slots * nr, hi = min(n, nPanels * (s + 1) / slots * nr)
-                    kernels.gemmBlock(
-                        0, m, lo, hi - lo, kb, aq, lda, transposeA, bq, ldb, transposeB, c, ldc,
-                        accumulate || q > 0, last ? bias : nil, last ? addend : nil, last && relu,
-                        UnsafePointer(buffer))
-                }
-            }
+    static func waitUntil(_ condition: () -> Bool) {
+        var polls = 0
+        while !condition() {
+            polls += 1
+            if polls < 4096 { srcnn_cpu_relax() } else { sched_yield() }
         }
     }
 

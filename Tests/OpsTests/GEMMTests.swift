@@ -110,7 +110,7 @@ final class GEMMTests: XCTestCase {
     }
 
     /// C cut by columns with an op(A) too large to pack whole once (more than `GEMM.sharedPackingBytes`): the threads
-    /// pack it one depth block at a time (`GEMM.multiplyByDepthBlocks`). Exact on integers (both layouts of A,
+    /// pack it one depth block at a time (`GEMM.multiplySharingA`). Exact on integers (both layouts of A,
     /// accumulating, the epilogue after the last block only), and on real numbers bit for bit what one thread gives
     /// (one `gemmBlock` over all of k): the summation order is the same.
     func testSharedPackingByDepthBlocks() {
@@ -153,6 +153,37 @@ final class GEMMTests: XCTestCase {
                 for p in 0..<k { s += Double(a[7 * k + p]) * Double(b[p * n + j]) }
                 s = max(0, s + Double(bias[7]) + Double(addend[7 * n + j]))
                 XCTAssertEqual(Double(results[0][7 * n + j]), s, accuracy: 1e-3, "\(isa) (7, \(j))")
+            }
+        }
+    }
+
+    /// Products that share a packed op(A) started from inside a parallel loop, where the pool is busy and each one
+    /// runs its tasks on its own thread (`multiplySharingA` must not wait for a helper that never comes): by depth
+    /// blocks, more of them than the ring of buffers holds, and whole; each gives bit for bit what one thread gives.
+    func testSharingAInsideAParallelLoop() {
+        let saved = Parallel.numThreads
+        defer { Parallel.numThreads = saved }
+        var state: UInt64 = 99
+        func next() -> Float {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(Int(state >> 40)) / Float(1 << 23) - 1
+        }
+        for (m, n, k) in [(530, 260, 2100), (40, 700, 300)] {
+            let a = (0..<m * k).map { _ in next() }, b = (0..<k * n).map { _ in next() }
+            Parallel.numThreads = 1
+            var expected = [Float](repeating: 0, count: m * n)
+            GEMM.multiply(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: &expected, ldc: n)
+            Parallel.numThreads = 2
+            let results = UnsafeMutablePointer<Float>.allocate(capacity: 2 * m * n)
+            defer { results.deallocate() }
+            Parallel.forEachChunk(2) { range in
+                for i in range {
+                    GEMM.multiply(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: results + i * m * n, ldc: n)
+                }
+            }
+            for i in 0..<2 {
+                let got = Array(UnsafeBufferPointer(start: results + i * m * n, count: m * n))
+                XCTAssertEqual(got, expected, "m \(m), n \(n), k \(k), product \(i)")
             }
         }
     }
