@@ -1,10 +1,4 @@
 import Synchronization
-import _SwiftRCNNCPUID
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// General matrix multiply on row-major matrices: C = op(A)·op(B), or C += op(A)·op(B).
 ///
@@ -150,7 +144,7 @@ public enum GEMM {
                 let aq = a + (transposeA ? pc * lda : pc), bq = b + (transposeB ? pc : pc * ldb)
                 let buffer = buffers + (q % ring) * capacity
                 if packed[q].load(ordering: .acquiring) < parts {
-                    if q >= ring { waitUntil { finished[q - ring].load(ordering: .acquiring) >= slots } }
+                    if q >= ring { WorkerPool.waitUntil { finished[q - ring].load(ordering: .acquiring) >= slots } }
                     while true {
                         let part = claimed[q].add(1, ordering: .relaxed).oldValue
                         if part >= parts { break }
@@ -158,9 +152,9 @@ public enum GEMM {
                         kernels.prepackA(aq, lda, transposeA, m, kb, lo, hi, buffer)
                         packed[q].add(1, ordering: .releasing)
                     }
-                    waitUntil { packed[q].load(ordering: .acquiring) >= parts }
+                    WorkerPool.waitUntil { packed[q].load(ordering: .acquiring) >= parts }
                 }
-                if q > 0 { waitUntil { progress[s].load(ordering: .acquiring) >= q } }
+                if q > 0 { WorkerPool.waitUntil { progress[s].load(ordering: .acquiring) >= q } }
                 let last = q == blocks - 1
                 let lo = nPanels * s / slots * nr, hi = min(n, nPanels * (s + 1) / slots * nr)
                 kernels.gemmBlock(
@@ -169,17 +163,6 @@ public enum GEMM {
                 progress[s].store(q + 1, ordering: .releasing)
                 finished[q].add(1, ordering: .releasing)
             }
-        }
-    }
-
-    /// Polls `condition` until it holds, then lets other threads have the core after a while (a thread it waits
-    /// for may need it on a loaded machine).
-    @inlinable @usableFromInline
-    static func waitUntil(_ condition: () -> Bool) {
-        var polls = 0
-        while !condition() {
-            polls += 1
-            if polls < 4096 { srcnn_cpu_relax() } else { sched_yield() }
         }
     }
 

@@ -95,14 +95,20 @@ final class WorkerPool: @unchecked Sendable {
                 worker.wake.signal()
             }
             runItems()
-            // Items still running on workers: poll, then let other threads have the core (a worker may be waiting
-            // for one on a loaded machine).
-            var polls = 0
-            while unfinished.load(ordering: .acquiring) > 0 {
-                polls += 1
-                if polls < 4096 { srcnn_cpu_relax() } else { sched_yield() }
-            }
+            // Items still running on workers.
+            Self.waitUntil { unfinished.load(ordering: .acquiring) <= 0 }
             self.body = nil
+        }
+    }
+
+    /// Polls `condition` until it holds, after a while letting other threads have the core between polls (a thread
+    /// it waits for may need one on a loaded machine).
+    @usableFromInline
+    static func waitUntil(_ condition: () -> Bool) {
+        var polls = 0
+        while !condition() {
+            polls += 1
+            if polls < 4096 { srcnn_cpu_relax() } else { sched_yield() }
         }
     }
 
