@@ -33,13 +33,13 @@ final class GEMMTests: XCTestCase {
         }
     }
 
-    /// Sizes on both sides of every path's tile (6 × 8, 6 × 16, 8 × 32) and block (kc = 256, 384, 640; mc = 96,
+    /// Sizes on both sides of every path's tile (6 × 8, 6 × 16, 8 × 32) and block (kc = 256, 512, 640; mc = 96,
     /// 128) edges, with row strides wider than the rows.
     func testSizesAcrossTilesAndBlocks() {
         forEachISA { isa in
             let sizes = [
                 (1, 1, 1), (8, 32, 7), (7, 31, 3), (9, 33, 257), (129, 40, 20), (3, 2050, 5), (17, 65, 641),
-                (6, 16, 385), (13, 17, 769), (97, 9, 40),
+                (6, 16, 385), (6, 16, 513), (13, 17, 769), (97, 9, 40),
             ]
             for (m, n, k) in sizes {
                 for (ta, tb) in [(false, false), (true, true), (false, true)] {

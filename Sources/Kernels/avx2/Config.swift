@@ -8,13 +8,16 @@ enum Blocking {
     /// Rows of the micro-kernel tile: 6 × 2 ymm = 12 accumulators, plus two B vectors and a broadcast, of 16
     /// registers (BLIS's Haswell sgemm shape, 6 × 16).
     static var mr: Int { 6 }
-    /// Most depth of a packed block: a 384 × 16 Float B panel (24 KiB) stays in a 32 KiB L1; on AMD EPYC Zen 3
-    /// (2 threads) 384 ran 0–10% faster than 256 and steadier than 512 on the square and convolution problems of
-    /// bench/gemm.py.
-    static var kc: Int { 384 }
-    /// Rows of a packed A block: 96 × 384 Floats (144 KiB) stay in a 512 KiB L2 (AMD Zen 3).
+    /// Most depth of a packed block. In the row-band order (`rowOrderMaximumDepth`) the 6 × 512 Float A panel
+    /// (12 KiB) stays in the 32 KiB L1 while the B panels stream from L2, and deeper blocks mean fewer passes of
+    /// loads and stores over C: on AMD EPYC Zen 3 (2 threads, medians of three alternating processes of 8 paced
+    /// rounds each against OpenBLAS) 512 instead of 384 took square 512 from 0.80× to 1.04×, square 1024 from 0.92×
+    /// to 1.02×, res5 3×3 from 0.88× to 1.04× and fc6 from 1.00× to 1.08×, the others the same or better; 768 was
+    /// 0–5% slower than 512 on most problems. (Before the row-band order, 384 beat 256 and 512.)
+    static var kc: Int { 512 }
+    /// Rows of a packed A block: 96 × 512 Floats (192 KiB) stay in a 512 KiB L2 (AMD Zen 3).
     static var mc: Int { 96 }
-    /// Columns of a packed B block: 384 × 2048 Floats (3 MiB) per piece, in the shared L3.
+    /// Columns of a packed B block: 512 × 2048 Floats (4 MiB) per piece, in the shared L3.
     static var nc: Int { 2048 }
     /// Largest share of op(A) (elements, padded to whole panels) packed once for all column blocks: 256 KiB.
     static var packedAWholeLimit: Int { 1 << 16 }
@@ -22,7 +25,7 @@ enum Blocking {
     /// the same detector times within the ±10% noise of a 2-core Zen 3 VM; 256 as on AVX-512. Many channels get
     /// fewer (`SwiftRCNNOps.Winograd.blockElements`).
     static var winogradTiles: Int { 256 }
-    /// Columns of B per chunk in the row-band order: 128 × 384 Floats (192 KiB) of B panels stay in a 512 KiB L2
+    /// Columns of B per chunk in the row-band order: 128 × 512 Floats (256 KiB) of B panels stay in a 512 KiB L2
     /// beside the A block; the whole B block (up to 2048 columns, from L3) ran 5–20% slower on Zen 3.
     static var rowOrderColumns: Int { 128 }
     /// Deepest k block whose tiles are visited row band by row band: every block. Walking each 6-row band of C
