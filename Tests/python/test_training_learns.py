@@ -93,9 +93,12 @@ def test_small_model_learns(kind):
     assert all(b < 1.1 * a for a, b in zip(windows, windows[1:])), windows
 
     model.eval()
+    # 48 held-out scenes (83 objects): with 12 (19 objects, one object 5%), the Faster R-CNN run on the avx2 path
+    # with GEMM depth blocks of 512 found 15 of 19 in them and 73 of 83 in all 48 (88%); every path and model
+    # found 88-99% of the 83.
     held_out = np.random.default_rng(1)
     found = total = 0
-    for _ in range(12):
+    for _ in range(48):
         image, target = scene(held_out, masks=kind == "mask")
         (result,) = model([image])
         keep = result["scores"] > 0.5
