@@ -83,7 +83,7 @@ let package = Package(
             swiftSettings: buildSettings
         ),
     ] + kernelModules + [
-        .testTarget(name: "OpsTests", dependencies: ["SwiftRCNNOps"], path: "Tests/OpsTests"),
+        .testTarget(name: "OpsTests", dependencies: ["SwiftRCNNOps", "_SwiftRCNNCPUID"], path: "Tests/OpsTests"),
         .testTarget(name: "CoreTests", dependencies: ["SwiftRCNN", "CSwiftRCNN"], path: "Tests/CoreTests"),
     ],
     swiftLanguageModes: [.v5]

@@ -2,6 +2,7 @@ import Dispatch
 import SwiftRCNNOps
 import Synchronization
 import XCTest
+import _SwiftRCNNCPUID
 
 /// `Parallel.forEachChunk` over the worker pool: every item once, from any thread, nested, back to back.
 final class ParallelTests: XCTestCase {
@@ -60,5 +61,55 @@ final class ParallelTests: XCTestCase {
             }
         }
         XCTAssertEqual(failures.load(ordering: .relaxed), 0)
+    }
+
+    /// Workers woken from sleep (their caller's CPU taken out of their allowed CPUs meanwhile) run every item, and
+    /// run them with all their CPUs allowed again.
+    func testWokenWorkersGetTheirCPUsBack() {
+        let allowed = srcnn_allowed_cpu_count()
+        Parallel.numThreads = 2
+        let narrowed = Atomic<Int>(0)
+        for round in 0..<20 {
+            let count = 64
+            let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: count)
+            counts.initialize(repeating: 0)
+            Parallel.forEachChunk(count) { range in
+                if srcnn_allowed_cpu_count() != allowed { narrowed.add(1, ordering: .relaxed) }
+                for i in range {
+                    counts[i] += 1
+                    usleep(20)  // long enough that the worker takes items too
+                }
+            }
+            XCTAssertEqual(Array(counts), Array(repeating: 1, count: count), "round \(round)")
+            counts.deallocate()
+            usleep(2000)  // past the polling time: the worker sleeps and is woken by the next loop
+        }
+        XCTAssertEqual(narrowed.load(ordering: .relaxed), 0, "items ran on a thread with fewer allowed CPUs")
+        XCTAssertEqual(srcnn_allowed_cpu_count(), allowed)
+    }
+
+    /// The placement helpers: leaving a CPU moves the thread and keeps its allowed CPUs; excluding a CPU moves it
+    /// too, and allowing it again restores the count.
+    func testPlacementHelpers() throws {
+        let allowed = srcnn_allowed_cpu_count()
+        XCTAssertEqual(srcnn_leave_cpu(-1), 0)
+        #if os(Linux)
+            XCTAssertGreaterThan(allowed, 0)
+            XCTAssertGreaterThan(srcnn_current_thread(), 0)
+        #endif
+        try XCTSkipIf(allowed < 2, "one CPU allowed: nothing to move to")
+        let cpu = srcnn_current_cpu()
+        XCTAssertGreaterThanOrEqual(cpu, 0)
+        XCTAssertEqual(srcnn_leave_cpu(cpu), 1)
+        XCTAssertNotEqual(srcnn_current_cpu(), cpu)
+        XCTAssertEqual(srcnn_allowed_cpu_count(), allowed)
+        XCTAssertEqual(srcnn_leave_cpu(cpu), 0, "not on that CPU any more")
+
+        let here = srcnn_current_cpu()
+        XCTAssertEqual(srcnn_exclude_cpu(srcnn_current_thread(), here), 1)
+        XCTAssertEqual(srcnn_allowed_cpu_count(), allowed - 1)
+        XCTAssertNotEqual(srcnn_current_cpu(), here)
+        srcnn_allow_cpu(here)
+        XCTAssertEqual(srcnn_allowed_cpu_count(), allowed)
     }
 }

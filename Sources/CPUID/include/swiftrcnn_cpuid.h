@@ -40,6 +40,26 @@ void srcnn_cpu_brand(char *out, int capacity);
 /// time ("native", "znver3", ...), or "generic" for the architecture's baseline.
 const char *srcnn_build_target_cpu(void);
 
+/// The CPU the calling thread runs on (Linux `sched_getcpu`), or -1 where that is not known.
+int srcnn_current_cpu(void);
+
+/// If the calling thread runs on CPU `cpu` and may run on another, moves it to one of the others it may run on,
+/// leaving its allowed CPUs as they were; returns 1 if it moved. (Linux; elsewhere it does nothing and returns 0.)
+int srcnn_leave_cpu(int cpu);
+
+/// How many CPUs the calling thread may run on, or -1 where that is not known.
+int srcnn_allowed_cpu_count(void);
+
+/// The calling thread's kernel id (Linux `gettid`), or 0 where there is none.
+int srcnn_current_thread(void);
+
+/// Takes CPU `cpu` out of the CPUs thread `thread` (a kernel id from `srcnn_current_thread`) may run on, if it may
+/// run on it and on another; returns 1 if it did. A sleeping thread then wakes up on another CPU. (Linux.)
+int srcnn_exclude_cpu(int thread, int cpu);
+
+/// Adds CPU `cpu` back to the CPUs the calling thread may run on (after `srcnn_exclude_cpu`). (Linux.)
+void srcnn_allow_cpu(int cpu);
+
 /// The spin-wait hint (x86 `pause`, ARM `yield`) for loops that poll memory another core will write.
 static inline void srcnn_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
