@@ -21,6 +21,8 @@ writes the table and the same machine description as JSON (default bench/results
 best runs it prints the median of the per-round ratios (each swiftrcnn run against the NumPy run of the same round;
 the two go first in turn, round by round), which drift of the machine's speed between rounds moves less, and a 95%
 bootstrap interval for that median: where the interval holds 1.0, the two are at parity within this machine's noise.
+Last, square 512 called now and then: two products after each idle gap of 20 and 100 ms (`--only idle` runs just
+that), the median time per frame of each library.
 """
 from __future__ import annotations
 
@@ -114,6 +116,28 @@ def timed_runs(fns, repeats):
     return rounds
 
 
+# Products called now and then (once per video frame, say): square 512, two products after each idle gap, NumPy's
+# frames and swiftrcnn's in separate blocks (after a NumPy call OpenBLAS's threads keep spinning for a while).
+IDLE_GAPS_SECONDS = (0.02, 0.1)
+IDLE_FRAMES = 30
+
+
+def idle_gap_runs(fns, gap, frames):
+    """Median seconds per frame (a `gap` pause, then each function's call twice) of each function, over two blocks of
+    `frames` frames per function (the first block in order, the second in reverse)."""
+    times = [[] for _ in fns]
+    for block in range(2):
+        for i in (range(len(fns)) if block == 0 else reversed(range(len(fns)))):
+            time.sleep(SETTLE_SECONDS)
+            for _ in range(frames):
+                time.sleep(gap)
+                t = time.perf_counter()
+                fns[i]()
+                fns[i]()
+                times[i].append(time.perf_counter() - t)
+    return [float(np.median(t)) for t in times]
+
+
 def median_interval(values, level=0.95, resamples=4000):
     """A bootstrap interval for the median of `values` (percentiles of the medians of resamples; seeded)."""
     if len(values) < 3:
@@ -184,11 +208,26 @@ def main():
                          round_ratios=ratios))
         print(f"{name:26} {m:5d} {n:6d} {k:6d}  {g_np:10.1f} {g_sw:10.1f} {g_sw / g_np:6.2f} {paired:8.2f} "
               f"  {low:5.2f}–{high:<5.2f}", flush=True)
+    idle = []
+    if not only or any("idle".startswith(o) for o in only):
+        m = n = k = 512
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        out = np.empty((m, n), np.float32)
+        print(f"\nsquare 512 called now and then: two products after each idle gap, median ms per frame of "
+              f"{2 * IDLE_FRAMES} (ratio = NumPy / swiftrcnn)")
+        for gap in IDLE_GAPS_SECONDS:
+            t_np, t_sw = idle_gap_runs([lambda: np.matmul(a, b, out=out), lambda: linalg.matmul(a, b, out=out)],
+                                       gap, IDLE_FRAMES)
+            idle.append(dict(problem="square 512, two products per frame", gap_seconds=gap,
+                             frames=2 * IDLE_FRAMES, numpy_seconds=t_np, swiftrcnn_seconds=t_sw, ratio=t_np / t_sw))
+            print(f"gap {gap * 1e3:5.0f} ms   NumPy {t_np * 1e3:7.3f} ms   swiftrcnn {t_sw * 1e3:7.3f} ms   "
+                  f"ratio {t_np / t_sw:5.2f}", flush=True)
     path = Path(ARGS.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = dict(**_machine.describe(ARGS.threads), repeats=REPEATS, numpy=np.__version__, openblas_core=core,
                 load_average=os.getloadavg())
-    path.write_text(json.dumps(dict(meta=meta, results=rows), indent=2) + "\n")
+    path.write_text(json.dumps(dict(meta=meta, results=rows, idle_gaps=idle), indent=2) + "\n")
     print(f"wrote {path}")
 
 

@@ -21,9 +21,9 @@ import _SwiftRCNNCPUID
 /// one of them, milliseconds later. So before waking a sleeping worker the caller takes its own CPU out of the
 /// worker's allowed CPUs, and the worker puts it back as soon as it runs; and a polling worker that finds itself on
 /// the caller's CPU when a loop starts moves off it (`srcnn_leave_cpu`). Neither pins anything: the allowed CPUs are
-/// as before once the worker runs. On AMD EPYC Zen 3 (2 virtual CPUs, avx2), two 512³ products after each 20 ms
-/// or 100 ms idle gap took 7.8 / 8.6 ms (median of 60) without this and 4.4 / 4.8 ms with it (NumPy's OpenBLAS:
-/// 5.1 / 4.8 ms); in back-to-back loops nothing changes.
+/// as before once the worker runs; and with more threads than CPUs nobody is moved. On AMD EPYC Zen 3 (2 virtual
+/// CPUs, avx2), two 512³ products after each 20 ms or 100 ms idle gap took 7.8 / 8.6 ms (median of 60) without
+/// this and 4.4 / 4.8 ms with it (NumPy's OpenBLAS: 5.1 / 4.8 ms); in back-to-back loops nothing changes.
 ///
 /// Protocol. One word, `claim`, holds the loop's generation, its item count and the next unclaimed item. The
 /// caller stores the loop's body, then publishes a new word; every thread (the caller included) claims items by
@@ -44,8 +44,10 @@ final class WorkerPool: @unchecked Sendable {
     private let participants = Atomic<Int>(0)
     /// Set while a loop runs.
     private let busy = Atomic<Bool>(false)
-    /// The CPU of the thread that published the current loop (-1: unknown).
+    /// The CPU of the thread that published the current loop, which the workers keep off (-1: none).
     private let callerCPU = Atomic<Int>(-1)
+    /// CPUs the process may run on, as the first loop found them (-1: not known).
+    private static let allowedCPUs = Int(srcnn_allowed_cpu_count())
     /// The current loop's body: written before its word is published, read after a claim.
     private var body: ((Int) -> Void)?
     private var workers: [Worker] = []
@@ -102,7 +104,8 @@ final class WorkerPool: @unchecked Sendable {
             self.body = body
             unfinished.store(items, ordering: .relaxed)
             participants.store(threads - 1, ordering: .relaxed)
-            callerCPU.store(Int(srcnn_current_cpu()), ordering: .relaxed)
+            // More threads than CPUs share CPUs anyway: then nobody is moved (it would only bounce them around).
+            callerCPU.store(threads <= Self.allowedCPUs ? Int(srcnn_current_cpu()) : -1, ordering: .relaxed)
             let generation = (claim.load(ordering: .relaxed) >> (2 * Self.itemBits)) &+ 1
             let word = (generation & ((1 << 23) - 1)) << (2 * Self.itemBits) | items << Self.itemBits
             claim.store(word, ordering: .sequentiallyConsistent)
