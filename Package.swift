@@ -8,7 +8,8 @@
 //                                   GEMM, Winograd, im2col and the RoI channel tiles, one source
 //                                   (Sources/Kernels/shared) compiled once per instruction set with its own code
 //                                   generation, vectors and block sizes.
-//   _SwiftRCNNCPUID (Sources/CPUID) cpuid / xgetbv and the cache prefetch hint: what Swift cannot ask the CPU itself.
+//   _SwiftRCNNCPUID (Sources/CPUID) cpuid / xgetbv, the cache prefetch hints, thread placement and the threads' kept
+//                                   scratch buffers: what Swift cannot ask the CPU or the C library itself.
 //   CSwiftRCNN    (Sources/CPython) the C header that is the ABI contract (the CPython extension beside it is
 //                                   built by setup.py, not by SwiftPM).
 //   SwiftRCNN     (Sources/Core)    tensors, validation, the Swift API and the exported C ABI (@_cdecl).

@@ -1,4 +1,5 @@
 import Synchronization
+import _SwiftRCNNCPUID
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -88,9 +89,12 @@ public enum BufferCache {
         give(UnsafeMutableRawPointer(buffer.pointer), capacity: buffer.capacity)
     }
 
-    /// Frees every kept buffer, and counts the most in use (`statistics`) afresh from what is in use now.
+    /// Frees every kept buffer, and counts the most in use (`statistics`) afresh from what is in use now. The
+    /// GEMM's per-thread packing buffers (`srcnn_thread_scratch`, a few MiB per thread) are freed at their thread's
+    /// next product, which allocates one of the size it needs.
     public static func release() {
         for evicted in store().removeAll() { free(evicted) }
+        srcnn_release_thread_scratch()
     }
 
     /// Bytes kept idle now.

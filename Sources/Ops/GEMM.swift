@@ -119,10 +119,11 @@ public enum GEMM {
         let depthMax = (k + blocks - 1) / blocks
         let capacity = kernels.prepackedCount(m, depthMax)
         let ring = min(blocks, depthBlockRing)
-        let raw = UnsafeMutableRawPointer.allocate(
-            byteCount: ring * capacity * MemoryLayout<T>.stride, alignment: 64)
-        defer { raw.deallocate() }
-        let buffers = raw.bindMemory(to: T.self, capacity: ring * capacity)
+        // From the buffer cache (kept between calls; fresh pages would be zero-filled on first touch, a page fault
+        // each), as the threads' own packing buffers are (`srcnn_thread_scratch`).
+        let held = BufferCache.take(T.self, count: ring * capacity)
+        defer { BufferCache.give(held) }
+        let buffers = held.pointer
         let parts = min(mPanels, 2 * threads)
         // Per block: parts claimed, parts packed, tasks done; per piece: blocks done; the next task.
         let counterCount = 3 * blocks + slots + 1

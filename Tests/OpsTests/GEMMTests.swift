@@ -1,5 +1,7 @@
+import Dispatch
 import SwiftRCNNOps
 import XCTest
+import _SwiftRCNNCPUID
 
 /// GEMM on small integer matrices, where every product and sum is exact in Float and Double, so results are
 /// compared for equality with a plain triple loop.
@@ -263,6 +265,56 @@ final class GEMMTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// The packing buffers are the thread's kept scratch (`srcnn_thread_scratch`): whatever a product before left
+    /// in it — here NaN in every byte — must not reach C (every padded row and column of a panel is written before
+    /// it is read), the same buffer serves the next product, and after `BufferCache.release()` the next product
+    /// allocates one of the size it needs.
+    func testPackingBuffersKeptBetweenCalls() {
+        let saved = Parallel.numThreads
+        defer { Parallel.numThreads = saved }
+        Parallel.numThreads = 1
+        forEachISA { isa in
+            let poisonBytes = 8 << 20
+            guard let poison = srcnn_thread_scratch(poisonBytes) else { return XCTFail("no scratch") }
+            poison.initializeMemory(as: UInt8.self, repeating: 0xFF, count: poisonBytes)
+            for (m, n, k) in [(13, 37, 19), (7, 31, 3), (129, 40, 20), (17, 65, 641), (6, 16, 513)] {
+                check(Float.self, m: m, n: n, k: k, transposeA: false, transposeB: true, pad: 1)
+                check(Double.self, m: m, n: n, k: k, transposeA: true, transposeB: false, pad: 2, accumulate: true)
+                XCTAssertEqual(srcnn_thread_scratch(1), poison, "the kept buffer is reused")
+                poison.initializeMemory(as: UInt8.self, repeating: 0xFF, count: poisonBytes)
+            }
+            XCTAssertEqual(srcnn_thread_scratch_bytes(), poisonBytes)
+            BufferCache.release()
+            check(Float.self, m: 13, n: 37, k: 19, transposeA: false, transposeB: false)
+            let bytes = srcnn_thread_scratch_bytes()
+            XCTAssertGreaterThan(bytes, 0)
+            XCTAssertLessThan(bytes, poisonBytes, "released, then allocated for the product's size")
+        }
+    }
+
+    /// Each thread has its own kept scratch buffer, the same one on every call while it is large enough.
+    func testThreadScratchPerThread() {
+        let here = srcnn_thread_scratch(1 << 16)
+        XCTAssertNotNil(here)
+        XCTAssertEqual(srcnn_thread_scratch(100), here)
+        XCTAssertEqual(Int(bitPattern: here) % 64, 0)
+        let other = UnsafeMutablePointer<Int>.allocate(capacity: 2)
+        defer { other.deallocate() }
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            other[0] = Int(bitPattern: srcnn_thread_scratch(1 << 16))
+            other[1] = Int(bitPattern: srcnn_thread_scratch(1 << 10))
+            done.signal()
+        }
+        done.wait()
+        XCTAssertNotEqual(other[0], 0)
+        XCTAssertNotEqual(other[0], Int(bitPattern: here))
+        XCTAssertEqual(other[0], other[1])
+        let grown = srcnn_thread_scratch(1 << 20)
+        XCTAssertNotNil(grown)
+        XCTAssertGreaterThanOrEqual(srcnn_thread_scratch_bytes(), 1 << 20)
     }
 
     /// Multiplies integer matrices in [-4, 4] laid out with row strides `pad` wider than needed and compares with

@@ -50,7 +50,9 @@ def kept_memory() -> int:
 def release_memory() -> int:
     """Frees the buffers the library keeps for reuse (see `kept_memory`); returns how many bytes that was.
 
-    Like ``torch.cuda.empty_cache()``: memory in use is not affected, and later calls allocate afresh.
+    Like ``torch.cuda.empty_cache()``: memory in use is not affected, and later calls allocate afresh. Each thread's
+    matrix-product packing buffer (a few MiB, not counted here) is freed at that thread's next product, which
+    allocates one of the size it needs.
     """
     return _C.release_memory()
 

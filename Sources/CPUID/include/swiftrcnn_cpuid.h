@@ -3,6 +3,7 @@
 #ifndef SWIFTRCNN_CPUID_H
 #define SWIFTRCNN_CPUID_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -59,6 +60,18 @@ int srcnn_exclude_cpu(int thread, int cpu);
 
 /// Adds CPU `cpu` back to the CPUs the calling thread may run on (after `srcnn_exclude_cpu`). (Linux.)
 void srcnn_allow_cpu(int cpu);
+
+/// A 64-byte aligned buffer of at least `bytes` bytes that the calling thread keeps between calls (freed when the
+/// thread ends): the same buffer again while it is large enough, its contents whatever was last written. NULL if
+/// the memory cannot be had. Only one user per thread at a time (the GEMM's packing, a leaf that calls nothing).
+void *srcnn_thread_scratch(size_t bytes);
+
+/// Makes every thread's kept scratch buffer be freed at its next `srcnn_thread_scratch` (and one of the size then
+/// asked for allocated): `swiftrcnn.release_memory()`.
+void srcnn_release_thread_scratch(void);
+
+/// Bytes of the calling thread's kept scratch buffer (0 if none).
+size_t srcnn_thread_scratch_bytes(void);
 
 /// The spin-wait hint (x86 `pause`, ARM `yield`) for loops that poll memory another core will write.
 static inline void srcnn_cpu_relax(void) {
