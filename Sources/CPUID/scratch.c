@@ -3,7 +3,8 @@
 // A product of a few milliseconds packs megabytes of its operands into buffers it allocated for the call. Freshly
 // allocated, those pages are often fresh to the process too (glibc trims the top of its heaps and gives the larger
 // blocks their own mappings), and the kernel zero-fills them on first touch, a fault per 4 KiB page: on a 2-core
-// AMD EPYC VM 100-600 faults per product, 5-10% of its time. A thread's scratch buffer stays with it instead.
+// AMD EPYC VM 100-640 faults of ~3 us per product on bench/gemm.py's problems, 3-10% of their time. A thread's scratch
+// buffer stays with it instead.
 #include "swiftrcnn_cpuid.h"
 
 #include <pthread.h>
@@ -21,8 +22,15 @@ static atomic_uint generation;
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
-// Frees the thread's buffer when the thread ends (the key's value is the buffer).
-static void release_at_exit(void *pointer) { free(pointer); }
+// Frees the thread's buffer when the thread ends (the key's value is the buffer), and forgets it, in case a later
+// destructor of the same thread asks for scratch again.
+static void release_at_exit(void *pointer) {
+    if (kept.pointer == pointer) {
+        kept.pointer = NULL;
+        kept.capacity = 0;
+    }
+    free(pointer);
+}
 static void make_exit_key(void) { pthread_key_create(&exit_key, release_at_exit); }
 
 void *srcnn_thread_scratch(size_t bytes) {

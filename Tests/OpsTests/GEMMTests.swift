@@ -303,9 +303,11 @@ final class GEMMTests: XCTestCase {
         let other = UnsafeMutablePointer<Int>.allocate(capacity: 2)
         defer { other.deallocate() }
         let done = DispatchSemaphore(value: 0)
+        let address = Int(bitPattern: other)
         DispatchQueue.global().async {
-            other[0] = Int(bitPattern: srcnn_thread_scratch(1 << 16))
-            other[1] = Int(bitPattern: srcnn_thread_scratch(1 << 10))
+            let slots = UnsafeMutablePointer<Int>(bitPattern: address)!
+            slots[0] = Int(bitPattern: srcnn_thread_scratch(1 << 16))
+            slots[1] = Int(bitPattern: srcnn_thread_scratch(1 << 10))
             done.signal()
         }
         done.wait()

@@ -65,7 +65,7 @@ extension Kernels {
         // One 64-byte aligned buffer: B block, A block(s), edge tile (each a multiple of the vector). It is the
         // thread's kept scratch (`srcnn_thread_scratch`): a buffer allocated per call came with pages fresh to the
         // process often enough (glibc trims its heaps) that zero-filling them on first touch took 3-10% of a product
-        // (AMD EPYC Zen 3 VM, 2 threads: 100-600 page faults per 512-2304-deep product).
+        // (AMD EPYC Zen 3 VM, 2 threads: 100-640 page faults of ~3 µs per product on bench/gemm.py's problems).
         let byteCount = (aCount + bCount + tileCount) * MemoryLayout<T>.stride
         let kept = srcnn_thread_scratch(byteCount)
         let buffer = kept ?? UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
