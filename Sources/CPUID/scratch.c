@@ -40,11 +40,12 @@ void *srcnn_thread_scratch(size_t bytes) {
     free(kept.pointer);
     kept.pointer = NULL;
     kept.capacity = 0;
-    // Whole 64 KiB units, so that slowly growing requests do not reallocate every time.
+    // Whole 64 KiB units (at least one), so that slowly growing requests do not reallocate every time.
     size_t unit = (size_t)1 << 16;
     size_t capacity = bytes > SIZE_MAX - unit ? bytes : (bytes + unit - 1) / unit * unit;
+    if (capacity == 0) capacity = unit;
     void *pointer = NULL;
-    if (capacity == 0 || posix_memalign(&pointer, 64, capacity) != 0) pointer = NULL;
+    if (posix_memalign(&pointer, 64, capacity) != 0) pointer = NULL;
     if (pointer) {
         kept.pointer = pointer;
         kept.capacity = capacity;

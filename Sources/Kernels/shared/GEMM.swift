@@ -67,9 +67,9 @@ extension Kernels {
         // process often enough (glibc trims its heaps) that zero-filling them on first touch took 3-10% of a product
         // (AMD EPYC Zen 3 VM, 2 threads: 100-640 page faults of ~3 µs per product on bench/gemm.py's problems).
         let byteCount = (aCount + bCount + tileCount) * MemoryLayout<T>.stride
-        let kept = srcnn_thread_scratch(byteCount)
-        let buffer = kept ?? UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
-        defer { if kept == nil { buffer.deallocate() } }
+        guard let buffer = srcnn_thread_scratch(byteCount) else {
+            fatalError("GEMM: out of memory allocating \(byteCount) bytes of packing buffer")
+        }
         let packedB = buffer.bindMemory(to: T.self, capacity: aCount + bCount + tileCount)
         let packedA = packedB + bCount
         let edge = packedA + aCount
