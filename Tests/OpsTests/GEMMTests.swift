@@ -294,6 +294,31 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// B not transposed: the first row band's tiles pack B's whole panels as they multiply them, a partial last
+    /// panel is packed ahead, and the later bands and row blocks read the packed panels. Sizes put the partial panel
+    /// in a later chunk (res2 1×1-like depth 64: chunks of several panels), leave a single column, cut k into two
+    /// and three blocks and m into two row blocks (the second reading panels the first block packed), and end with
+    /// a band of 1-4 rows; below one full band (m < 6) B is packed apart. Scratch poisoned with NaN bytes first, so
+    /// a panel the first band did not write would show; then the same on two threads (several pieces of C).
+    func testBPackedByTheFirstBand() {
+        let saved = Parallel.numThreads
+        defer { Parallel.numThreads = saved }
+        let sizes = [(97, 100, 64), (13, 33, 1100), (200, 47, 700), (6, 16, 513), (5, 40, 30), (130, 250, 300)]
+        forEachISA { isa in
+            for threads in [1, 2] {
+                Parallel.numThreads = threads
+                for (m, n, k) in sizes {
+                    if threads == 1 {
+                        guard let poison = srcnn_thread_scratch(8 << 20) else { return XCTFail("no scratch") }
+                        poison.initializeMemory(as: UInt8.self, repeating: 0xFF, count: 8 << 20)
+                    }
+                    check(Float.self, m: m, n: n, k: k, transposeA: false, transposeB: false, pad: 3)
+                    check(Double.self, m: m, n: n, k: k, transposeA: true, transposeB: false, pad: 1, accumulate: true)
+                }
+            }
+        }
+    }
+
     /// Each thread has its own kept scratch buffer, the same one on every call while it is large enough.
     func testThreadScratchPerThread() {
         let here = srcnn_thread_scratch(1 << 16)

@@ -25,12 +25,24 @@ enum Blocking {
     /// the same detector times within the ±10% noise of a 2-core Zen 3 VM; 256 as on AVX-512. Many channels get
     /// fewer (`SwiftRCNNOps.Winograd.blockElements`).
     static var winogradTiles: Int { 256 }
-    /// Columns of B per chunk in the row-band order: 128 × 512 Floats (256 KiB) of B panels stay in a 512 KiB L2
-    /// beside the A block; the whole B block (up to 2048 columns, from L3) ran 5–20% slower on Zen 3.
-    static var rowOrderColumns: Int { 128 }
+    /// Columns of B per chunk in the row-band order for a depth block of `depth` rows: the whole panels that 24 KiB
+    /// holds, at least one (one 16-column Float panel at depths of 384 and more, 96 columns at res2 1×1's 64). With
+    /// the B panels packed by the first band (`packsBWhileMultiplying`), against 128 columns packed apart, on AMD
+    /// EPYC Zen 3 (2 threads; the variants alternating block of calls by block of calls in one process, median of
+    /// 16 rounds): res2 / res3 / res4 / res5 3×3 1.10 / 1.05 / 1.05 / 1.08×, square 512 / 1024 1.12 / 1.04×, fc6
+    /// 1.07×, res2 1×1 and res4 1×1 1.01×, square 2048 0.98×; one thread: the 3×3 convolutions 1.01-1.11×, the
+    /// rest 0.99-1.01×. 32 KiB measured alike; 48 KiB, or 64 columns, less.
+    static func rowOrderColumns(depth: Int, elementBytes: Int, nr: Int) -> Int {
+        Kernels.wholePanels(fitting: 24 << 10, depth: depth, elementBytes: elementBytes, nr: nr)
+    }
+    /// The first row band's tiles of each depth block pack B's panels while multiplying them (`microKernel`'s
+    /// `packInto`), instead of a separate copy before them: the copy, waiting on B's rows from L3 or memory, had
+    /// taken 7-9% of res3 3×3's time. With a chunk of one panel the separate copy was 5-11% slower again.
+    static var packsBWhileMultiplying: Bool { true }
     /// Deepest k block whose tiles are visited row band by row band: every block. Walking each 6-row band of C
-    /// along a chunk of columns (A panel in L1, B panels in L2) ran 10–30% faster than the column-panel order
-    /// (B panel in L1, A block from L2) on bench/gemm.py's problems (Zen 3).
+    /// along a chunk of columns ran 10–30% faster than the column-panel order (B panel in L1, A block from L2) on
+    /// bench/gemm.py's problems (Zen 3) with B packed apart in chunks of 128 columns; with the chunks of one panel
+    /// that deep blocks now get, the two orders visit the tiles alike.
     static var rowOrderMaximumDepth: Int { kc }
 }
 
@@ -38,9 +50,9 @@ extension Kernels {
     @inline(__always)
     static func microKernel<T: KernelScalar>(
         depth: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, bStride: Int, _ c: UnsafeMutablePointer<T>, ldc: Int,
-        add: Bool
+        add: Bool, packInto: UnsafeMutablePointer<T>? = nil
     ) {
-        microKernel6(depth: depth, a, b, bStride: bStride, c, ldc: ldc, add: add)
+        microKernel6(depth: depth, a, b, bStride: bStride, c, ldc: ldc, add: add, packInto: packInto)
     }
 }
 

@@ -26,6 +26,11 @@ extension Kernels {
     /// epilogue (bias[i], addend(i, j), ReLU) runs on each tile after its last depth block, while the tile is
     /// still in L1. `prepackedA`, from `prepackA` of rows `0 ..< rows` (so `i0` = 0), replaces packing A.
     ///
+    /// When the path `packsBWhileMultiplying` and op(B) is not transposed, B is not copied before its tiles: the
+    /// first row band's tile of each whole panel reads the panel from B and writes it packed as it multiplies it
+    /// (`microKernel`'s `packInto`), and the other bands and row blocks read the packed panel; a partial last panel
+    /// (zero-padded) is packed ahead. The sums are the same, in the same order, as with the separate copy.
+    ///
     /// With `inPlaceB` (op(B) not transposed) the micro-kernel reads B where it is, row stride `ldb`, instead of a
     /// packed copy: for a B that is already in cache and whose rows are padded so that whole `nr`-column panels can
     /// be read from column `j0` on (the Winograd products; the columns past the end only feed the discarded part
@@ -60,6 +65,9 @@ extension Kernels {
         let wholeA = prepackedA != nil || rowsPadded * k <= Blocking.packedAWholeLimit
         let aCount = prepackedA != nil ? 0 : wholeA ? rowsPadded * k : min(mc, rowsPadded) * depthMax
         let inPlace = inPlaceB && !transposeB
+        // B not transposed (its rows are the packed panels' rows) and a first band of full height: the tiles of the
+        // first band of each depth block pack B's panels as they multiply them (`microKernel`'s `packInto`).
+        let fusedPacking = Blocking.packsBWhileMultiplying && !inPlace && !transposeB && min(mc, rows) >= mr
         let bCount = inPlace ? 0 : depthMax * min(nc, (columns + nr - 1) / nr * nr)
         let tileCount = mr * nr
         // One 64-byte aligned buffer: B block, A block(s), edge tile (each a multiple of the vector). It is the
@@ -92,6 +100,16 @@ extension Kernels {
                         b, ldb: ldb, transposed: transposeB, rows: pc, kb, columns: j0 + jc + jr, min(count, nb - jr),
                         into: packedB + jr * kb)
                 }
+                // The chunk's last panel when it is partial (fewer than `nr` columns left): packed ahead, with its
+                // zero padding, where the first band's tiles pack the whole panels as they multiply them.
+                @inline(__always) func packPartialPanel(_ jchunk: Int, _ chunk: Int) {
+                    let last = nb / nr * nr
+                    if last < nb && last >= jchunk && last < jchunk + chunk {
+                        packB(
+                            b, ldb: ldb, transposed: transposeB, rows: pc, kb, columns: j0 + jc + last, nb - last,
+                            into: packedB + last * kb)
+                    }
+                }
                 // The source of the chunk of B packed after chunk `jchunk` (`chunk` columns) of row block `ic`: the
                 // next chunk of this block while the first row block runs, the next block's first chunk at the
                 // last row block's last chunk. Its lines are prefetched while this chunk is multiplied, a share per
@@ -122,11 +140,15 @@ extension Kernels {
                         packA(a, lda: lda, transposed: transposeA, rows: i0 + ic, mb, columns: pc, kb, into: packedA)
                         blockA = UnsafePointer(packedA)
                     }
-                    @inline(__always) func tile(_ ir: Int, _ jr: Int) {
+                    @inline(__always) func tile(_ ir: Int, _ jr: Int, packing: Bool = false) {
                         let h = min(mr, mb - ir), w = min(nr, nb - jr)
                         let ap = blockA + ir * kb, bp = blockB + (inPlace ? jr : jr * kb)
                         let cp = c + (i0 + ic + ir) * ldc + j0 + jc + jr
-                        if h == mr && w == nr {
+                        if packing {
+                            microKernel(
+                                depth: kb, ap, b + (pc * ldb + j0 + jc + jr), bStride: ldb, cp, ldc: ldc, add: add,
+                                packInto: packedB + jr * kb)
+                        } else if h == mr && w == nr {
                             microKernel(depth: kb, ap, bp, bStride: bStride, cp, ldc: ldc, add: add)
                         } else if h <= 4 && w == nr {
                             microKernel4Rows(
@@ -150,28 +172,39 @@ extension Kernels {
                         }
                     }
                     if kb <= Blocking.rowOrderMaximumDepth {
-                        // Walk each band of C along its rows (a few long streams the prefetchers follow) while the
-                        // A panel stays in L1, over chunks of `rowOrderColumns` columns whose B panels stay in L2.
-                        let chunk = Blocking.rowOrderColumns, bands = (mb + mr - 1) / mr
+                        // Walk each band of C along a chunk of `rowOrderColumns` columns (a few long streams the
+                        // prefetchers follow), band after band, while the chunk's B panels stay in cache.
+                        let chunk = Blocking.rowOrderColumns(depth: kb, elementBytes: MemoryLayout<T>.stride, nr: nr)
+                        let bands = (mb + mr - 1) / mr
                         for jchunk in stride(from: 0, to: nb, by: chunk) {
-                            if ic == 0 && !inPlace { packChunk(jchunk, chunk) }
+                            let fusing = ic == 0 && fusedPacking
+                            if ic == 0 && !inPlace {
+                                if fusing { packPartialPanel(jchunk, chunk) } else { packChunk(jchunk, chunk) }
+                            }
                             let ahead = nextChunkSource(ic, jchunk, chunk)
                             let perBand = ahead.map { ($0.runs + bands - 1) / bands } ?? 0
                             for (band, ir) in stride(from: 0, to: mb, by: mr).enumerated() {
                                 if let ahead { prefetchRuns(ahead, band * perBand, perBand) }
-                                for jr in stride(from: jchunk, to: min(nb, jchunk + chunk), by: nr) { tile(ir, jr) }
+                                for jr in stride(from: jchunk, to: min(nb, jchunk + chunk), by: nr) {
+                                    tile(ir, jr, packing: fusing && band == 0 && jr + nr <= nb)
+                                }
                             }
                         }
                     } else {
                         // The B panel stays in L1 while the A block streams from L2.
                         let chunk = packChunkPanels * nr
                         for jchunk in stride(from: 0, to: nb, by: chunk) {
-                            if ic == 0 && !inPlace { packChunk(jchunk, chunk) }
+                            let fusing = ic == 0 && fusedPacking
+                            if ic == 0 && !inPlace {
+                                if fusing { packPartialPanel(jchunk, chunk) } else { packChunk(jchunk, chunk) }
+                            }
                             let ahead = nextChunkSource(ic, jchunk, chunk)
                             let perPanel = ahead.map { ($0.runs + packChunkPanels - 1) / packChunkPanels } ?? 0
                             for (panel, jr) in stride(from: jchunk, to: min(nb, jchunk + chunk), by: nr).enumerated() {
                                 if let ahead { prefetchRuns(ahead, panel * perPanel, perPanel) }
-                                for ir in stride(from: 0, to: mb, by: mr) { tile(ir, jr) }
+                                for ir in stride(from: 0, to: mb, by: mr) {
+                                    tile(ir, jr, packing: fusing && ir == 0 && jr + nr <= nb)
+                                }
                             }
                         }
                     }
@@ -190,6 +223,12 @@ extension Kernels {
         _ b: UnsafePointer<T>, ldb: Int, transposed: Bool, rows p0: Int, _ depth: Int, columns j0: Int, _ columns: Int
     ) -> SourceRuns<T> {
         transposed ? (b + (j0 * ldb + p0), columns, depth, ldb) : (b + (p0 * ldb + j0), depth, columns, ldb)
+    }
+
+    /// Columns of as many whole `nr`-column panels of `depth` rows as `bytes` holds, at least one panel.
+    @inline(__always)
+    static func wholePanels(fitting bytes: Int, depth: Int, elementBytes: Int, nr: Int) -> Int {
+        max(nr, bytes / max(1, depth * elementBytes) / nr * nr)
     }
 
     /// Prefetches (into L2) the cache lines of `count` runs of `source` from run `first` on (as many as it has).

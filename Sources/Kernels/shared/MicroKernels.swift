@@ -14,7 +14,7 @@ extension Kernels {
     @inline(__always)
     static func microKernel6<T: KernelScalar>(
         depth: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, bStride: Int, _ c: UnsafeMutablePointer<T>, ldc: Int,
-        add: Bool
+        add: Bool, packInto: UnsafeMutablePointer<T>? = nil
     ) {
         typealias V = T.Vector
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
@@ -25,9 +25,13 @@ extension Kernels {
         let vectorBytes = MemoryLayout<V>.size, rowBytes = bStride &* MemoryLayout<T>.stride
         // One step of depth: two vectors of B, six broadcasts of A, twelve multiply-adds. Two steps per iteration
         // give the out-of-order core loads of the next step to start while this one's multiply-adds run.
-        @inline(__always) func step(_ pa: UnsafePointer<T>, _ pb: UnsafeRawPointer) {
+        @inline(__always) func step(_ pa: UnsafePointer<T>, _ pb: UnsafeRawPointer, _ copy: UnsafeMutableRawPointer?) {
             let b0 = pb.loadUnaligned(as: V.self)
             let b1 = pb.loadUnaligned(fromByteOffset: vectorBytes, as: V.self)
+            if let copy {
+                copy.storeBytes(of: b0, as: V.self)
+                copy.storeBytes(of: b1, toByteOffset: vectorBytes, as: V.self)
+            }
             var x = V(repeating: pa[0])
             c00 = V.multiplyAdd(c00, x, b0); c01 = V.multiplyAdd(c01, x, b1)
             x = V(repeating: pa[1])
@@ -41,13 +45,28 @@ extension Kernels {
             x = V(repeating: pa[5])
             c50 = V.multiplyAdd(c50, x, b0); c51 = V.multiplyAdd(c51, x, b1)
         }
-        for _ in 0..<depth / 2 {
-            step(pa, pb)
-            step(pa + 6, pb + rowBytes)
-            pa += 12
-            pb += 2 &* rowBytes
+        if let packInto {
+            // The first row band's tile packs B's panel as it goes (`Blocking.packsBWhileMultiplying`): each step's
+            // two vectors, read from B where it is, are also written to the packed panel (rows 2 vectors apart).
+            var pd = UnsafeMutableRawPointer(packInto)
+            let packedRowBytes = 2 &* vectorBytes
+            for _ in 0..<depth / 2 {
+                step(pa, pb, pd)
+                step(pa + 6, pb + rowBytes, pd + packedRowBytes)
+                pa += 12
+                pb += 2 &* rowBytes
+                pd += 2 &* packedRowBytes
+            }
+            if depth % 2 == 1 { step(pa, pb, pd) }
+        } else {
+            for _ in 0..<depth / 2 {
+                step(pa, pb, nil)
+                step(pa + 6, pb + rowBytes, nil)
+                pa += 12
+                pb += 2 &* rowBytes
+            }
+            if depth % 2 == 1 { step(pa, pb, nil) }
         }
-        if depth % 2 == 1 { step(pa, pb) }
         storeTile(c, ldc: ldc, add: add, row: 0, c00, c01); storeTile(c, ldc: ldc, add: add, row: 1, c10, c11)
         storeTile(c, ldc: ldc, add: add, row: 2, c20, c21); storeTile(c, ldc: ldc, add: add, row: 3, c30, c31)
         storeTile(c, ldc: ldc, add: add, row: 4, c40, c41); storeTile(c, ldc: ldc, add: add, row: 5, c50, c51)
