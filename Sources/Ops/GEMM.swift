@@ -14,7 +14,8 @@ import Synchronization
 /// and the micro-kernel run in the current instruction-set path's module (`ISA`, `KernelTable.gemmBlock`), with
 /// that path's tile and block sizes (`Sources/Kernels/<isa>/Config.swift`).
 ///
-/// Threading: C is cut into rectangles — by columns when there are enough `nr`-column panels, else by rows —
+/// Threading: C is cut into rectangles — by columns when there are enough `nr`-column panels, else by rows, and by
+/// rows as well when C is small and at least as tall as wide (`rowSplitMaximumColumns`) —
 /// one to `piecesPerThread` per thread of `Parallel.numThreads`, each multiplied independently with its own packing
 /// buffers (allocated once per piece), so threads write disjoint parts of C. When C is cut by columns, every piece
 /// needs all of op(A), and the threads pack it together instead (`multiplySharingA`): the whole of it once when the
@@ -24,6 +25,12 @@ import Synchronization
 public enum GEMM {
     /// Most pieces of C per thread; pieces are at least 64 column panels or 128 row panels wide.
     @usableFromInline static let piecesPerThread = 4
+    /// Widest C (columns) that `multiply` cuts by rows when it is at least as tall as wide. On AMD EPYC Zen 3 (avx2,
+    /// 2 threads; the splits alternating block of calls by block of calls in one process, medians of 14-16 rounds,
+    /// in two sessions' quieter and busier spells) cutting by rows took square 384-768, 1024 × 512, 2048 × 512 and a
+    /// 1000 × 512 linear layer 1.01-1.10× faster; square 1024, 512 × 1024 and fc7 (1000 × 1024) measured 0.98-1.03×
+    /// (kept by columns), 256 × 512 with k = 2304 0.98×, and the ResNet convolutions (n ≥ 3800) 0.87-0.95×.
+    @usableFromInline static let rowSplitMaximumColumns = 768
     /// Multiply-adds below which a thread is not worth waking (~10 µs of work).
     @usableFromInline static let parallelMinimumWork = 1 << 21
     /// Largest packed op(A) (bytes) that the threads pack whole, once, when C is cut by columns. A larger one would
@@ -47,7 +54,12 @@ public enum GEMM {
         let work = Double(m) * Double(n) * Double(max(k, 1))
         let threads = Int(min(Double(Parallel.numThreads), max(1, work / Double(parallelMinimumWork))))
         let mPanels = (m + mr - 1) / mr, nPanels = (n + nr - 1) / nr
-        let byColumns = nPanels >= 4 * threads || nPanels >= mPanels
+        // A C no wider than `rowSplitMaximumColumns` and at least as tall as wide is cut by rows: each thread packs
+        // its own rows of op(A) and all of op(B) (B at small cost: the first band's tiles pack it as they go), no
+        // thread waits for another, where the column split's shared op(A), packed by the threads together before
+        // either can start, costs much of the little work each thread has.
+        let rowsForSmall = n <= rowSplitMaximumColumns && m >= n
+        let byColumns = !rowsForSmall && (nPanels >= 4 * threads || nPanels >= mPanels)
         // Up to `piecesPerThread` pieces each, handed out as threads free up (balance under uneven load), while
         // pieces stay wide enough that re-packing the other operand per piece costs little.
         let panels = byColumns ? nPanels : mPanels

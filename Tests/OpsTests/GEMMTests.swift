@@ -93,6 +93,11 @@ final class GEMMTests: XCTestCase {
         check(Float.self, m: 20, n: 700, k: 400, transposeA: false, transposeB: false, pad: 1)
         check(Float.self, m: 900, n: 20, k: 300, transposeA: true, transposeB: true, pad: 1, accumulate: true)
         check(Double.self, m: 600, n: 9, k: 800, transposeA: false, transposeB: false)
+        // Small and at least as tall as wide (`GEMM.rowSplitMaximumColumns`): cut by rows, each thread packing all
+        // of B (by its first band, and its partial last panel ahead).
+        check(Float.self, m: 300, n: 200, k: 700, transposeA: false, transposeB: false, pad: 1)
+        check(Float.self, m: 768, n: 768, k: 40, transposeA: true, transposeB: true, accumulate: true)
+        check(Double.self, m: 500, n: 333, k: 600, transposeA: false, transposeB: false, pad: 2)
     }
 
     /// C cut by columns with op(A) packed once by both threads together (`GEMM.sharedPackingBytes`): rows split
@@ -119,7 +124,7 @@ final class GEMMTests: XCTestCase {
         let saved = Parallel.numThreads
         defer { Parallel.numThreads = saved }
         forEachISA { isa in
-            let (m, n, k) = (530, 260, 2100)
+            let (m, n, k) = (530, 540, 2100)
             XCTAssertGreaterThan(GEMM.prepackedCount(m: m, k: k, for: isa) * 4, GEMM.sharedPackingBytes)
             Parallel.numThreads = 2
             check(Float.self, m: m, n: n, k: k, transposeA: false, transposeB: false, pad: 1)
@@ -170,7 +175,7 @@ final class GEMMTests: XCTestCase {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return Float(Int(state >> 40)) / Float(1 << 23) - 1
         }
-        for (m, n, k) in [(530, 260, 2100), (40, 700, 300)] {
+        for (m, n, k) in [(530, 540, 2100), (40, 700, 300)] {
             let a = (0..<m * k).map { _ in next() }, b = (0..<k * n).map { _ in next() }
             Parallel.numThreads = 1
             var expected = [Float](repeating: 0, count: m * n)
