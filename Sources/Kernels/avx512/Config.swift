@@ -24,7 +24,8 @@ enum Blocking {
     /// Columns of B per chunk in the row-band order: the whole B block (≤ 128 × 1024 Floats, 512 KiB) stays in a 1 MiB L2.
     static func rowOrderColumns(depth: Int, elementBytes: Int, nr: Int) -> Int { nc }
     /// B packed apart, before the tiles that use it, as measured on AMD EPYC Zen 4. Packing by the first band (as on
-    /// AVX2, where it took most problems 4-11% faster) is not measured on an AVX-512 machine yet.
+    /// AVX2, where it took most problems 4-11% faster) is not measured on an AVX-512 machine yet; trying it takes
+    /// `packInto` in the 8-row kernel and the row-band order for deep blocks too (`rowOrderMaximumDepth`).
     static var packsBWhileMultiplying: Bool { false }
     /// Deepest k block whose tiles are visited row band by row band.
     static var rowOrderMaximumDepth: Int { 128 }

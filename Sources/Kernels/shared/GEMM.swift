@@ -26,7 +26,8 @@ extension Kernels {
     /// epilogue (bias[i], addend(i, j), ReLU) runs on each tile after its last depth block, while the tile is
     /// still in L1. `prepackedA`, from `prepackA` of rows `0 ..< rows` (so `i0` = 0), replaces packing A.
     ///
-    /// When the path `packsBWhileMultiplying` and op(B) is not transposed, B is not copied before its tiles: the
+    /// When the path `packsBWhileMultiplying` and op(B) is not transposed, B is not copied before its tiles (in the
+    /// row-band order, which such paths use for every depth block): the
     /// first row band's tile of each whole panel reads the panel from B and writes it packed as it multiplies it
     /// (`microKernel`'s `packInto`), and the other bands and row blocks read the packed panel; a partial last panel
     /// (zero-padded) is packed ahead. The sums are the same, in the same order, as with the separate copy.
@@ -67,6 +68,7 @@ extension Kernels {
         let inPlace = inPlaceB && !transposeB
         // B not transposed (its rows are the packed panels' rows) and a first band of full height: the tiles of the
         // first band of each depth block pack B's panels as they multiply them (`microKernel`'s `packInto`).
+        // (Only in the row-band order: the paths that pack so visit every block in it.)
         let fusedPacking = Blocking.packsBWhileMultiplying && !inPlace && !transposeB && min(mc, rows) >= mr
         let bCount = inPlace ? 0 : depthMax * min(nc, (columns + nr - 1) / nr * nr)
         let tileCount = mr * nr
@@ -193,18 +195,14 @@ extension Kernels {
                     } else {
                         // The B panel stays in L1 while the A block streams from L2.
                         let chunk = packChunkPanels * nr
+                        // (B packed apart here: no path that packs by the first band visits this order.)
                         for jchunk in stride(from: 0, to: nb, by: chunk) {
-                            let fusing = ic == 0 && fusedPacking
-                            if ic == 0 && !inPlace {
-                                if fusing { packPartialPanel(jchunk, chunk) } else { packChunk(jchunk, chunk) }
-                            }
+                            if ic == 0 && !inPlace { packChunk(jchunk, chunk) }
                             let ahead = nextChunkSource(ic, jchunk, chunk)
                             let perPanel = ahead.map { ($0.runs + packChunkPanels - 1) / packChunkPanels } ?? 0
                             for (panel, jr) in stride(from: jchunk, to: min(nb, jchunk + chunk), by: nr).enumerated() {
                                 if let ahead { prefetchRuns(ahead, panel * perPanel, perPanel) }
-                                for ir in stride(from: 0, to: mb, by: mr) {
-                                    tile(ir, jr, packing: fusing && ir == 0 && jr + nr <= nb)
-                                }
+                                for ir in stride(from: 0, to: mb, by: mr) { tile(ir, jr) }
                             }
                         }
                     }
