@@ -25,16 +25,14 @@ enum Blocking {
     /// the same detector times within the ±10% noise of a 2-core Zen 3 VM; 256 as on AVX-512. Many channels get
     /// fewer (`SwiftRCNNOps.Winograd.blockElements`).
     static var winogradTiles: Int { 256 }
-    /// Columns of B per chunk in the row-band order for a depth block of `depth` rows: the whole panels that 24 KiB
-    /// holds, at least one (one 16-column Float panel at depths of 384 and more, 96 columns at res2 1×1's 64). With
-    /// the B panels packed by the first band (`packsBWhileMultiplying`), against 128 columns packed apart, on AMD
+    /// Bytes of B panels per chunk in the row-band order: as many whole panels of the depth block as 24 KiB holds,
+    /// at least one (one 16-column Float panel at depths of 384 and more, 96 columns at res2 1×1's 64). With the B
+    /// panels packed by the first band (`packsBWhileMultiplying`), against 128 columns packed apart, on AMD
     /// EPYC Zen 3 (2 threads; the variants alternating block of calls by block of calls in one process, median of
     /// 16 rounds): res2 / res3 / res4 / res5 3×3 1.10 / 1.05 / 1.05 / 1.08×, square 512 / 1024 1.12 / 1.04×, fc6
     /// 1.07×, res2 1×1 and res4 1×1 1.01×, square 2048 0.98×; one thread: the 3×3 convolutions 1.01-1.11×, the
     /// rest 0.99-1.01×. 32 KiB measured alike; 48 KiB, or 64 columns, less.
-    static func rowOrderColumns(depth: Int, elementBytes: Int, nr: Int) -> Int {
-        Kernels.wholePanels(fitting: 24 << 10, depth: depth, elementBytes: elementBytes, nr: nr)
-    }
+    static var rowOrderChunkBytes: Int { 24 << 10 }
     /// The first row band's tiles of each depth block pack B's panels while multiplying them (`microKernel`'s
     /// `packInto`), instead of a separate copy before them: the copy, waiting on B's rows from L3 or memory, had
     /// taken 7-9% of res3 3×3's time. With a chunk of one panel the separate copy was 5-11% slower again.

@@ -21,8 +21,9 @@ enum Blocking {
     /// Most Winograd tiles per block (a multiple of the Float tile width), for few channels: V and M of 64 channels
     /// in and out × 256 tiles (2 MiB). Many channels get fewer (`SwiftRCNNOps.Winograd.blockElements`).
     static var winogradTiles: Int { 256 }
-    /// Columns of B per chunk in the row-band order: the whole B block (≤ 128 × 1024 Floats, 512 KiB) stays in a 1 MiB L2.
-    static func rowOrderColumns(depth: Int, elementBytes: Int, nr: Int) -> Int { nc }
+    /// Bytes of B panels per chunk in the row-band order: no limit, so the chunk is the whole B block (≤ 128 × 1024
+    /// Floats, 512 KiB), which stays in a 1 MiB L2.
+    static var rowOrderChunkBytes: Int { Int.max }
     /// B packed apart, before the tiles that use it, as measured on AMD EPYC Zen 4. Packing by the first band (as on
     /// AVX2, where it took most problems 4-11% faster) is not measured on an AVX-512 machine yet; trying it takes
     /// `packInto` in the 8-row kernel and the row-band order for deep blocks too (`rowOrderMaximumDepth`).

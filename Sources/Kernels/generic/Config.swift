@@ -18,12 +18,10 @@ enum Blocking {
     static var packedAWholeLimit: Int { 1 << 16 }
     /// Most Winograd tiles per block (a multiple of the Float tile width): as on AVX2.
     static var winogradTiles: Int { 256 }
-    /// Columns of B per chunk in the row-band order, and B packed by the first band: as on AVX2 (on Zen 3 with this
+    /// Bytes of B panels per chunk in the row-band order, and B packed by the first band: as on AVX2 (on Zen 3 with this
     /// path forced, 1.02-1.06× the 128 columns packed apart on square 512, res2 / res3 / res5 3×3 and res2 1×1; the
     /// same on square 1024).
-    static func rowOrderColumns(depth: Int, elementBytes: Int, nr: Int) -> Int {
-        Kernels.wholePanels(fitting: 24 << 10, depth: depth, elementBytes: elementBytes, nr: nr)
-    }
+    static var rowOrderChunkBytes: Int { 24 << 10 }
     static var packsBWhileMultiplying: Bool { true }
     /// Deepest k block whose tiles are visited row band by row band: every block, as on AVX2 (16 registers).
     static var rowOrderMaximumDepth: Int { kc }

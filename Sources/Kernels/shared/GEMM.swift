@@ -106,11 +106,7 @@ extension Kernels {
                 // zero padding, where the first band's tiles pack the whole panels as they multiply them.
                 @inline(__always) func packPartialPanel(_ jchunk: Int, _ chunk: Int) {
                     let last = nb / nr * nr
-                    if last < nb && last >= jchunk && last < jchunk + chunk {
-                        packB(
-                            b, ldb: ldb, transposed: transposeB, rows: pc, kb, columns: j0 + jc + last, nb - last,
-                            into: packedB + last * kb)
-                    }
+                    if last < nb && last >= jchunk && last < jchunk + chunk { packChunk(last, nb - last) }
                 }
                 // The source of the chunk of B packed after chunk `jchunk` (`chunk` columns) of row block `ic`: the
                 // next chunk of this block while the first row block runs, the next block's first chunk at the
@@ -174,9 +170,9 @@ extension Kernels {
                         }
                     }
                     if kb <= Blocking.rowOrderMaximumDepth {
-                        // Walk each band of C along a chunk of `rowOrderColumns` columns (a few long streams the
+                        // Walk each band of C along a chunk of columns (`rowOrderChunkBytes` of B panels) (a few long streams the
                         // prefetchers follow), band after band, while the chunk's B panels stay in cache.
-                        let chunk = Blocking.rowOrderColumns(depth: kb, elementBytes: MemoryLayout<T>.stride, nr: nr)
+                        let chunk = min(nc, wholePanels(fitting: Blocking.rowOrderChunkBytes, depth: kb, T.self))
                         let bands = (mb + mr - 1) / mr
                         for jchunk in stride(from: 0, to: nb, by: chunk) {
                             let fusing = ic == 0 && fusedPacking
@@ -223,10 +219,11 @@ extension Kernels {
         transposed ? (b + (j0 * ldb + p0), columns, depth, ldb) : (b + (p0 * ldb + j0), depth, columns, ldb)
     }
 
-    /// Columns of as many whole `nr`-column panels of `depth` rows as `bytes` holds, at least one panel.
+    /// Columns of as many whole `nr`-column panels of `depth` rows of `T` as `bytes` holds, at least one panel.
     @inline(__always)
-    static func wholePanels(fitting bytes: Int, depth: Int, elementBytes: Int, nr: Int) -> Int {
-        max(nr, bytes / max(1, depth * elementBytes) / nr * nr)
+    static func wholePanels<T: KernelScalar>(fitting bytes: Int, depth: Int, _: T.Type) -> Int {
+        let nr = nr(T.self)
+        return max(nr, bytes / max(1, depth * MemoryLayout<T>.stride) / nr * nr)
     }
 
     /// Prefetches (into L2) the cache lines of `count` runs of `source` from run `first` on (as many as it has).

@@ -45,28 +45,22 @@ extension Kernels {
             x = V(repeating: pa[5])
             c50 = V.multiplyAdd(c50, x, b0); c51 = V.multiplyAdd(c51, x, b1)
         }
-        if let packInto {
-            // The first row band's tile packs B's panel as it goes (`Blocking.packsBWhileMultiplying`): each step's
-            // two vectors, read from B where it is, are also written to the packed panel (rows 2 vectors apart).
-            var pd = UnsafeMutableRawPointer(packInto)
-            let packedRowBytes = 2 &* vectorBytes
+        // With `packInto` (the first row band's tile, `Blocking.packsBWhileMultiplying`) each step's two vectors,
+        // read from B where it is, are also written to the packed panel (rows two vectors apart). Called with the
+        // pointer or with nil, the loop is compiled once for each.
+        let packedRowBytes = 2 &* vectorBytes
+        @inline(__always) func steps(_ copy: UnsafeMutableRawPointer?) {
+            var pd = copy
             for _ in 0..<depth / 2 {
                 step(pa, pb, pd)
-                step(pa + 6, pb + rowBytes, pd + packedRowBytes)
+                step(pa + 6, pb + rowBytes, pd.map { $0 + packedRowBytes })
                 pa += 12
                 pb += 2 &* rowBytes
-                pd += 2 &* packedRowBytes
+                pd = pd.map { $0 + 2 &* packedRowBytes }
             }
             if depth % 2 == 1 { step(pa, pb, pd) }
-        } else {
-            for _ in 0..<depth / 2 {
-                step(pa, pb, nil)
-                step(pa + 6, pb + rowBytes, nil)
-                pa += 12
-                pb += 2 &* rowBytes
-            }
-            if depth % 2 == 1 { step(pa, pb, nil) }
         }
+        if let packInto { steps(UnsafeMutableRawPointer(packInto)) } else { steps(nil) }
         storeTile(c, ldc: ldc, add: add, row: 0, c00, c01); storeTile(c, ldc: ldc, add: add, row: 1, c10, c11)
         storeTile(c, ldc: ldc, add: add, row: 2, c20, c21); storeTile(c, ldc: ldc, add: add, row: 3, c30, c31)
         storeTile(c, ldc: ldc, add: add, row: 4, c40, c41); storeTile(c, ldc: ldc, add: add, row: 5, c50, c51)
