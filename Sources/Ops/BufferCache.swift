@@ -20,14 +20,19 @@ import _SwiftRCNNCPUID
 /// buffer that holds them and is at most `slack` times their size (of equal ones, the last returned, whose lines may
 /// still be in the caches), or else a new allocation (rounded up to whole huge pages, aligned to one, and advised
 /// with `HugePages`); before a new allocation, kept buffers are freed (the oldest first) while what is in use and
-/// kept would exceed twice the most ever in use at once (or that plus `headroomMinimumBytes`, if more). A returned
-/// buffer is kept while the cache holds at most `limitBytes`; beyond that the buffers returned longest ago are freed
-/// first. `release()` frees every kept buffer and starts counting the most in use afresh (the Python API's
+/// kept would exceed twice the most ever in use at once (or that plus `headroomMinimumBytes`, if more). So what the
+/// cache keeps idle is in proportion to what the library uses at once. A returned buffer is kept unless that would
+/// make the cache hold more than `limitBytes`; then the buffers returned longest ago are freed first. `release()`
+/// frees every kept buffer and starts counting the most in use afresh (the Python API's
 /// `swiftrcnn.release_memory()`).
 ///
-/// The limit is `SWIFTRCNN_BUFFER_CACHE_MB` mebibytes when set (read once; 0 turns the cache off), 1 GiB otherwise.
-/// It bounds what is kept idle, not what is in use. A child made by `fork` starts with an empty cache (the parent's
-/// kept buffers are left to it unused, as a lock held at the fork could never be released there).
+/// The limit is `SWIFTRCNN_BUFFER_CACHE_MB` mebibytes when set (read once; 0 turns the cache off), else none: only
+/// the bound on what is in use and kept together applies. It was 1 GiB, and a training step, which has more than
+/// that in use at once (a Mask R-CNN step on two 512 × 683 images: 1.25 GiB; 1.5 GiB in use and kept), then found
+/// a third of its buffers freed at the next step and allocated ~30 of them afresh per step: 19% of the step's time
+/// went to the kernel zero-filling their pages (AMD EPYC Zen 3 VM, 2 threads; without the limit a step took 5.5-5.8
+/// s instead of 6.7-7.0). A child made by `fork` starts with an empty cache (the parent's kept buffers are left to
+/// it unused, as a lock held at the fork could never be released there).
 public enum BufferCache {
     /// Smallest request (bytes) that goes through the cache.
     public static let minimumBytes = 1 << 20
@@ -42,12 +47,26 @@ public enum BufferCache {
     /// as much as was in use, every call allocated 16 buffers anew.
     public static let headroomMinimumBytes = 128 << 20
 
-    /// Most bytes kept idle.
-    public static let limitBytes: Int = {
-        guard let raw = getenv("SWIFTRCNN_BUFFER_CACHE_MB") else { return 1 << 30 }
-        guard let megabytes = Int(String(cString: raw).trimmingSpaces), megabytes >= 0 else { return 1 << 30 }
+    /// Most bytes kept idle: `SWIFTRCNN_BUFFER_CACHE_MB` mebibytes when set at startup (0 turns the cache off), else
+    /// `Int.max` (no limit but the bound on what is in use and kept together). Settable at run time, e.g. by a
+    /// process that must keep little idle between calls: a lower limit frees the oldest kept buffers at once.
+    public static var limitBytes: Int {
+        get { limit.load(ordering: .relaxed) }
+        set {
+            limit.store(max(0, newValue), ordering: .relaxed)
+            for pointer in store().evict(downTo: max(0, newValue)) { free(pointer) }
+        }
+    }
+
+    private static let limit = Atomic<Int>(configuredLimitBytes)
+
+    /// `SWIFTRCNN_BUFFER_CACHE_MB` in bytes, or `Int.max` when it is not set (or not a whole number of 0 or more).
+    private static var configuredLimitBytes: Int {
+        guard let raw = getenv("SWIFTRCNN_BUFFER_CACHE_MB"),
+            let megabytes = Int(String(cString: raw).trimmingSpaces), megabytes >= 0
+        else { return Int.max }
         return megabytes.multipliedReportingOverflow(by: 1 << 20).overflow ? Int.max : megabytes << 20
-    }()
+    }
 
     /// A buffer of at least `byteCount` bytes, 64-byte aligned (whole huge pages from the cache's own
     /// allocations). Give it back with `give(_:capacity:)`, passing the capacity returned here.
@@ -192,6 +211,11 @@ public enum BufferCache {
                 state.bytes += capacity
                 return evicted
             }
+        }
+
+        /// Frees the oldest kept buffers until at most `most` bytes are kept; returns them, to free.
+        func evict(downTo most: Int) -> [UnsafeMutableRawPointer] {
+            state.withLock { $0.evictOldest(downTo: most) }
         }
 
         func removeAll() -> [UnsafeMutableRawPointer] {

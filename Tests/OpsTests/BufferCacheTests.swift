@@ -3,8 +3,8 @@ import XCTest
 
 /// `BufferCache`: small requests bypass it; a returned large buffer is handed out again for a request it fits within
 /// the slack, not for one it would dwarf; new large buffers are whole huge pages, aligned to one; what is kept stays
-/// within the limit, and what is in use and kept within twice the most in use; `release` empties it. (The default
-/// limit, 1 GiB, is in force: the suite does not set `SWIFTRCNN_BUFFER_CACHE_MB`.)
+/// within a limit set, and what is in use and kept within twice the most in use (the only bound by default: the
+/// suite does not set `SWIFTRCNN_BUFFER_CACHE_MB`); `release` empties it.
 final class BufferCacheTests: XCTestCase {
     override func setUp() { BufferCache.release() }
     override func tearDown() { BufferCache.release() }
@@ -61,8 +61,11 @@ final class BufferCacheTests: XCTestCase {
     }
 
     func testKeptBytesStayWithinLimit() throws {
-        let limit = BufferCache.limitBytes
-        try XCTSkipIf(limit == 0 || limit > 4 << 30, "limit not testable here")
+        try XCTSkipIf(BufferCache.limitBytes == 0, "cache turned off by SWIFTRCNN_BUFFER_CACHE_MB=0")
+        let saved = BufferCache.limitBytes
+        defer { BufferCache.limitBytes = saved }
+        let limit = 256 << 20
+        BufferCache.limitBytes = limit
         // Give back more than the limit, in buffers of 64 MiB: the oldest are freed.
         let piece = 64 << 20
         let count = limit / piece + 3
@@ -81,6 +84,26 @@ final class BufferCacheTests: XCTestCase {
         XCTAssertEqual(BufferCache.keptBytes, 0)
         for t in rest { BufferCache.give(t.pointer, capacity: t.capacity) }
         BufferCache.give(again.pointer, capacity: again.capacity)
+    }
+
+    func testNoFixedLimitByDefault() throws {
+        try XCTSkipIf(BufferCache.limitBytes != Int.max, "a limit is set (SWIFTRCNN_BUFFER_CACHE_MB)")
+        // 1.25 GiB in use at once (address space only: the pages are never touched) comes back whole, beyond the
+        // 1 GiB that the cache used to keep at most: a training step with that much in use finds it all again.
+        let taken = (0..<5).map { _ in BufferCache.take(byteCount: 256 << 20) }
+        for t in taken { BufferCache.give(t.pointer, capacity: t.capacity) }
+        let total = taken.reduce(0) { $0 + $1.capacity }
+        XCTAssertEqual(BufferCache.keptBytes, total)
+        XCTAssertLessThanOrEqual(BufferCache.keptBytes, 2 * BufferCache.statistics.peakInUse)
+        // A limit set at run time frees the oldest kept buffers at once; the newest stay.
+        defer { BufferCache.limitBytes = Int.max }
+        BufferCache.limitBytes = 600 << 20
+        XCTAssertEqual(BufferCache.keptBytes, 2 * taken[0].capacity)
+        let again = BufferCache.take(byteCount: 256 << 20)
+        XCTAssertEqual(again.pointer, taken[4].pointer)
+        BufferCache.give(again.pointer, capacity: again.capacity)
+        BufferCache.limitBytes = 0
+        XCTAssertEqual(BufferCache.keptBytes, 0)
     }
 
     func testInUseAndKeptStayWithinTwiceThePeak() throws {

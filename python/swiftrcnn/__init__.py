@@ -41,8 +41,9 @@ def kept_memory() -> int:
 
     A detector's feature maps and scratch buffers of 1 MiB and more go back to a cache when freed and are handed out
     again, so repeated calls reuse memory the process already has instead of mapping fresh pages (which the kernel
-    must zero, and which on virtual machines can fault in the host). The cache keeps at most SWIFTRCNN_BUFFER_CACHE_MB
-    mebibytes (read at start-up; default 1024, 0 turns it off).
+    must zero, and which on virtual machines can fault in the host). What the library has in use and keeps together
+    stays within twice the most it has had in use at once (or that plus 128 MiB); SWIFTRCNN_BUFFER_CACHE_MB (read at
+    start-up) caps what is kept at that many mebibytes (0 turns the cache off). `release_memory()` frees it all.
     """
     return _C.kept_memory()
 

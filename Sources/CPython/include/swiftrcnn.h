@@ -68,7 +68,8 @@ int32_t srcnn_num_threads(void);
 int32_t srcnn_set_num_threads(int32_t num_threads, char *err);
 
 /* Bytes of freed large buffers the library keeps for reuse (its buffer cache: feature maps and scratch of 1 MiB and
- * more, up to SWIFTRCNN_BUFFER_CACHE_MB mebibytes, default 1024; 0 turns it off). */
+ * more; in use and kept together within twice the most in use at once, and kept at most SWIFTRCNN_BUFFER_CACHE_MB
+ * mebibytes when set; 0 turns it off). */
 int64_t srcnn_kept_memory(void);
 /* Frees every buffer the cache keeps; returns how many bytes that was. Buffers in use are not affected. */
 int64_t srcnn_release_memory(void);

@@ -53,7 +53,10 @@ public enum Configuration {
                 "buffer cache",
                 BufferCache.limitBytes == 0
                     ? "off (SWIFTRCNN_BUFFER_CACHE_MB=0)"
-                    : "keeps up to \(BufferCache.limitBytes >> 20) MiB of freed buffers of 1 MiB and more; "
+                    : "keeps freed buffers of 1 MiB and more"
+                        + (BufferCache.limitBytes == Int.max
+                            ? " (in use and kept within twice the most in use); "
+                            : ", up to \(BufferCache.limitBytes >> 20) MiB; ")
                         + "\(BufferCache.keptBytes >> 20) MiB kept now; "
                         + "\(cache.allocations) allocations, \(cache.reuses) reuses; "
                         + "at most \(cache.peakInUse >> 20) MiB in use, \(cache.peakHeld >> 20) MiB in use and kept"
