@@ -329,23 +329,46 @@ extension Kernels {
         _ a: UnsafePointer<T>, lda: Int, transposed: Bool, rows i0: Int, _ rows: Int, columns p0: Int, _ depth: Int,
         into dst: UnsafeMutablePointer<T>
     ) {
-        let mr = Blocking.mr
+        typealias V = T.Vector
+        let mr = Blocking.mr, w = V.scalarCount
         let full = rows / mr * mr
         if transposed {
-            // Source rows are op(A) columns: walk them in order, scattering to panels.
-            for p in 0..<depth {
-                let src = a + ((p0 &+ p) &* lda &+ i0)
+            // A source row is an op(A) column: a panel's mr values of it are contiguous there. Eight source rows at a
+            // time, panel by panel (the eight rows stay in L1 across the panels, each panel gets a contiguous run):
+            // each row but the group's last is copied in whole vectors, whose lanes past mr land in the next row's
+            // place in the panel (written next) and come from the source row's next elements (within the matrix:
+            // a later source row follows); the last row element by element. Three times the speed of scattering
+            // each source row to every panel (AMD EPYC Zen 3, a 96-row block of a 512 × 2048 op(A)).
+            let group = 8
+            var p = 0
+            while p < depth {
+                let g = min(group, depth &- p)
                 var d = dst + p &* mr
                 var q = 0
                 while q < full {
-                    for r in 0..<mr { d[r] = src[q &+ r] }
+                    var src = a + ((p0 &+ p) &* lda &+ i0 &+ q)
+                    var dd = d
+                    for _ in 0..<g &- 1 {
+                        var o = 0
+                        while o < mr {
+                            V.load(src + o).store(to: dd + o)
+                            o &+= w
+                        }
+                        src += lda
+                        dd += mr
+                    }
+                    for r in 0..<mr { dd[r] = src[r] }
                     d += mr &* depth
                     q &+= mr
                 }
                 if q < rows {
-                    for r in 0..<rows - q { d[r] = src[q &+ r] }
-                    for r in rows - q..<mr { d[r] = 0 }
+                    for j in 0..<g {
+                        let src = a + ((p0 &+ p &+ j) &* lda &+ i0 &+ q), dd = d + j &* mr
+                        for r in 0..<rows - q { dd[r] = src[r] }
+                        for r in rows - q..<mr { dd[r] = 0 }
+                    }
                 }
+                p &+= g
             }
             return
         }
