@@ -53,8 +53,9 @@ public enum BufferCache {
     public static var limitBytes: Int {
         get { limit.load(ordering: .relaxed) }
         set {
-            limit.store(max(0, newValue), ordering: .relaxed)
-            for pointer in store().evict(downTo: max(0, newValue)) { free(pointer) }
+            let bytes = max(0, newValue)
+            limit.store(bytes, ordering: .relaxed)
+            for pointer in store().evict(downTo: bytes) { free(pointer) }
         }
     }
 
