@@ -21,20 +21,29 @@ import PackageDescription
 /// such flags in packages used as (versioned) dependencies when the manifest's tools version is 6.2 or later. The
 /// generic path is pinned to the architecture's baseline so that it runs on any CPU whatever the build's own target
 /// CPU.
-func kernelModule(_ name: String, folder: String, targetCPU: String?) -> Target {
+func kernelModule(_ name: String, folder: String, targetCPU: String?, defines: [SwiftSetting] = []) -> Target {
     .target(
         name: name,
         dependencies: ["_SwiftRCNNCPUID"],
         path: "Sources/Kernels/\(folder)",
-        swiftSettings: targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? []
+        swiftSettings: (targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? []) + defines
     )
 }
+
+/// `SWIFTRCNN_AVX512_AS_AVX2=1` (a test build, not for speed): the avx512 path's kernels are compiled for AVX2 + FMA
+/// (`-target-cpu haswell`, its 16-lane vectors as pairs of ymm registers) and the path asks the CPU for AVX2 only, so
+/// its own logic — 8-row tiles, 16-lane vectors and packing, its block sizes — runs and is tested on CPUs without
+/// AVX-512. Only the code generation differs from the real path.
+let avx512AsAVX2 = Context.environment["SWIFTRCNN_AVX512_AS_AVX2"].map { $0 == "1" } ?? false
+let avx512Defines: [SwiftSetting] = avx512AsAVX2 ? [.define("SWIFTRCNN_AVX512_AS_AVX2")] : []
 
 #if arch(x86_64)
     let kernelModules = [
         kernelModule("_KernelsGeneric", folder: "generic", targetCPU: "x86-64"),
         kernelModule("_KernelsAVX2", folder: "avx2", targetCPU: "haswell"),
-        kernelModule("_KernelsAVX512", folder: "avx512", targetCPU: "skylake-avx512"),
+        kernelModule(
+            "_KernelsAVX512", folder: "avx512", targetCPU: avx512AsAVX2 ? "haswell" : "skylake-avx512",
+            defines: avx512Defines),
     ]
 #else
     let kernelModules = [kernelModule("_KernelsGeneric", folder: "generic", targetCPU: nil)]
@@ -68,7 +77,7 @@ let package = Package(
             name: "SwiftRCNNOps",
             dependencies: ["_SwiftRCNNCPUID"] + kernelModules.map { .target(name: $0.name) },
             path: "Sources/Ops",
-            swiftSettings: buildSettings
+            swiftSettings: buildSettings + avx512Defines
         ),
         .target(
             name: "CSwiftRCNN",

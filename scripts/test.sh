@@ -25,6 +25,17 @@ bash scripts/check_kernel_symbols.sh
 echo "== swift test"
 swift test 2>&1 | tail -n 25
 
+# On a CPU without AVX-512 the avx512 path cannot run as built, so its logic (8-row tiles, 16-lane vectors, its
+# packing and block sizes) would go untested: a second build compiles that path for AVX2 + FMA
+# (SWIFTRCNN_AVX512_AS_AVX2, Package.swift) and runs the Swift tests again, now on all three paths.
+if ! "$PY" -c "import sys, swiftrcnn; sys.exit('avx512' not in swiftrcnn.supported_isas())"; then
+    echo "== swift test with the avx512 path compiled for AVX2 (this CPU has no AVX-512)"
+    SWIFTRCNN_AVX512_AS_AVX2=1 swift build -c release --build-tests --scratch-path .build-avx512-as-avx2 2>&1 \
+        | tail -n 5
+    SWIFTRCNN_AVX512_AS_AVX2=1 swift test -c release --skip-build --scratch-path .build-avx512-as-avx2 2>&1 \
+        | tail -n 25
+fi
+
 echo "== pytest"
 # From outside the source tree, so the installed package is the one under test.
 cd Tests/python

@@ -39,8 +39,18 @@ public enum ISA: String, CaseIterable, Sendable, CustomStringConvertible {
         switch self {
         case .generic: return CPU.architecture == "x86_64" ? "x86-64" : "baseline"
         case .avx2: return "haswell"
-        case .avx512: return "skylake-avx512"
+        case .avx512: return ISA.avx512AsAVX2 ? "haswell" : "skylake-avx512"
         }
+    }
+
+    /// Whether this is a test build whose avx512 path is compiled for AVX2 + FMA (`SWIFTRCNN_AVX512_AS_AVX2=1` when
+    /// building; Package.swift): the path's logic then runs on CPUs without AVX-512, with AVX2 code generation.
+    public static var avx512AsAVX2: Bool {
+        #if SWIFTRCNN_AVX512_AS_AVX2
+            return true
+        #else
+            return false
+        #endif
     }
 
     /// Whether this CPU can run the path (and this build holds it).
@@ -52,6 +62,7 @@ public enum ISA: String, CaseIterable, Sendable, CustomStringConvertible {
         case .generic: return []
         case .avx2: return [.avx, .avx2, .fma, .f16c, .bmi1, .bmi2, .lzcnt, .movbe, .popcnt, .sse42]
         case .avx512:
+            if ISA.avx512AsAVX2 { return ISA.avx2.requiredFeatures }
             return ISA.avx2.requiredFeatures.union([.avx512f, .avx512cd, .avx512bw, .avx512dq, .avx512vl])
         }
     }

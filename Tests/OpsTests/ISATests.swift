@@ -18,6 +18,21 @@ final class ISATests: XCTestCase {
         }
     }
 
+    /// A test build with the avx512 path compiled for AVX2 (`SWIFTRCNN_AVX512_AS_AVX2`) runs that path wherever
+    /// avx2 runs, and says what it was compiled for; a normal build asks for AVX-512.
+    func testAVX512PathBuiltForAVX2() {
+        #if arch(x86_64)
+            if ISA.avx512AsAVX2 {
+                XCTAssertEqual(ISA.avx512.compilerTargetCPU, "haswell")
+                XCTAssertEqual(ISA.avx512.isSupported, ISA.avx2.isSupported)
+                XCTAssertTrue(ISA.avx512.requiredFeatures == ISA.avx2.requiredFeatures)
+            } else {
+                XCTAssertEqual(ISA.avx512.compilerTargetCPU, "skylake-avx512")
+                XCTAssertTrue(ISA.avx512.requiredFeatures.contains(.avx512f))
+            }
+        #endif
+    }
+
     func testSelectingNamesWhatIsWrong() throws {
         XCTAssertThrowsError(try ISA(validating: "sse9")) {
             XCTAssertTrue(($0 as! ISAError).message.contains("unknown instruction-set path 'sse9'"))

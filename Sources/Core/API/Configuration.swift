@@ -47,6 +47,7 @@ public enum Configuration {
                 "kernel target CPUs",
                 ISA.allCases.filter(\.isBuilt).map { "\($0)=\($0.compilerTargetCPU)" }
                     .joined(separator: ", ")
+                    + (ISA.avx512AsAVX2 ? " (a test build: SWIFTRCNN_AVX512_AS_AVX2, avx512 logic on AVX2)" : "")
             ),
             ("huge pages", HugePages.enabled ? "advised for large buffers" : "off (SWIFTRCNN_HUGE_PAGES)"),
             (
