@@ -439,17 +439,17 @@ def agreement(ref, out):
     within MATCH_PIXELS if any, else the one with the highest IoU if above MATCH_IOU."""
     ref = {k: np.asarray(v, np.float64) for k, v in ref.items()}
     out = {k: np.asarray(v, np.float64) for k, v in out.items()}
-    iou = None
+    rank = None  # how well each engine detection fits each torchvision one; a match needs more than MATCH_IOU
     if len(ref["boxes"]) and len(out["boxes"]):
         apart = np.abs(ref["boxes"][:, None, :] - out["boxes"][None, :, :]).max(axis=2)
         # boxes within MATCH_PIXELS rank first, the nearest highest; then the others by IoU
-        iou = np.where(apart <= MATCH_PIXELS, 3.0 - apart, box_iou(ref["boxes"], out["boxes"]))
+        rank = np.where(apart <= MATCH_PIXELS, 3.0 - apart, box_iou(ref["boxes"], out["boxes"]))
     used = np.zeros(len(out["boxes"]), bool)
     pairs = []
     for i in np.argsort(-ref["scores"], kind="stable"):
-        if iou is None:
+        if rank is None:
             break
-        cand = np.where(used | (out["labels"] != ref["labels"][i]), -1.0, iou[i])
+        cand = np.where(used | (out["labels"] != ref["labels"][i]), -1.0, rank[i])
         j = int(np.argmax(cand))
         if cand[j] > MATCH_IOU:
             used[j] = True
